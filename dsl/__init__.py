@@ -1,0 +1,1 @@
+"""The rule DSL: parse -> check -> compile. ``dsl`` never imports ``engine``."""

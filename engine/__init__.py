@@ -1,0 +1,1 @@
+"""The trading engine: configuration, indicators, strategies, trading, backtest, runtime, web."""
