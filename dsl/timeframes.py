@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["SUPPORTED_TIMEFRAMES", "parse_duration", "timeframe_seconds", "is_supported_timeframe"]
+__all__ = ["SUPPORTED_TIMEFRAMES", "is_supported_timeframe", "parse_duration", "timeframe_seconds"]
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
@@ -19,7 +19,9 @@ def parse_duration(text: str) -> int:
     """Seconds in a duration such as ``30m`` or ``4h``; raises ValueError for anything else."""
     match = _DURATION.match(text.strip())
     if not match or int(match.group(1)) == 0:
-        raise ValueError(f"invalid duration '{text}': expected a number and a unit s, m, h, d or w (e.g. 15m)")
+        raise ValueError(
+            f"invalid duration '{text}': expected a number and a unit s, m, h, d or w (e.g. 15m)"
+        )
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
