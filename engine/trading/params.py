@@ -107,8 +107,8 @@ class StoplossGuard:
 
 @dataclass(frozen=True, slots=True)
 class MaxDrawdown:
-    """Pause every pair for ``stop_duration`` when equity, measured after each closed trade, falls
-    ``max_ratio`` below its peak within ``lookback``."""
+    """Pause every pair for ``stop_duration`` when a closing trade leaves equity ``max_ratio`` below
+    its peak around the trades closed within ``lookback`` (each seen before and after it closed)."""
 
     max_ratio: float
     lookback: float | str

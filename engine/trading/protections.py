@@ -46,6 +46,7 @@ from engine.trading.layout import (
     Q_PAUSE_REASON,
     Q_PAUSE_UNTIL,
     T_EQUITY_AFTER,
+    T_PROFIT_ABS,
     T_PROFIT_RATIO,
     U_CLOSE_TIME,
     U_PAIR,
@@ -120,7 +121,8 @@ def on_trade_closed(
                 _pause_all(acct_i, until, BLOCK_STOPLOSS_GUARD)
             ring[row, 0] = 0  # the next pause needs `limit` fresh stop-outs
 
-    # Max drawdown: peak of the equity recorded after each trade closed within the window.
+    # Max drawdown: the equity peak around the trades closed within the window, each seen after it
+    # closed and before it (its equity after, less its profit), against the equity now.
     max_dd = prm_f[F_MDD_MAX]
     if not math.isnan(max_dd):
         start = time - prm_i[I_MDD_LOOKBACK]
@@ -128,7 +130,8 @@ def on_trade_closed(
         peak = now
         k = n_trades - 1
         while k >= 0 and tr_i[k, U_CLOSE_TIME] >= start:
-            peak = max(peak, tr_f[k, T_EQUITY_AFTER])
+            after = tr_f[k, T_EQUITY_AFTER]
+            peak = max(peak, after, after - tr_f[k, T_PROFIT_ABS])
             k -= 1
         if peak > 0.0 and (peak - now) / peak >= max_dd:
             _pause_all(acct_i, time + prm_i[I_MDD_STOP], BLOCK_MAX_DRAWDOWN)
