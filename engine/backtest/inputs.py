@@ -149,7 +149,7 @@ def _check_prices(pair: str, what: str, t: np.ndarray, cols: dict[str, np.ndarra
         if bad.any():
             k = int(np.argmax(bad))
             raise BacktestInputError(
-                f"{pair}: {what} {name} is {values[k]!r} at {_when(t, k)}; prices must be finite and > 0"
+                f"{pair}: {what} {name} is {float(values[k])!r} at {_when(t, k)}; prices must be finite and > 0"
             )
     high, low = cols["high"], cols["low"]
     bad = (
@@ -162,8 +162,8 @@ def _check_prices(pair: str, what: str, t: np.ndarray, cols: dict[str, np.ndarra
     if bad.any():
         k = int(np.argmax(bad))
         raise BacktestInputError(
-            f"{pair}: {what} at {_when(t, k)} is inconsistent: open={cols['open'][k]!r} "
-            f"high={high[k]!r} low={low[k]!r} close={cols['close'][k]!r}"
+            f"{pair}: {what} at {_when(t, k)} is inconsistent: open={float(cols['open'][k])!r} "
+            f"high={float(high[k])!r} low={float(low[k])!r} close={float(cols['close'][k])!r}"
         )
 
 

@@ -29,11 +29,18 @@ __all__ = [
 DAYS_PER_YEAR = 365
 
 
+def _ns(times: pd.DatetimeIndex | pd.Series) -> np.ndarray:
+    """Nanoseconds since the epoch, whatever the resolution pandas chose for ``times``."""
+    if isinstance(times, pd.Series):
+        times = pd.DatetimeIndex(times)
+    return times.as_unit("ns").asi8
+
+
 def _step(equity: pd.Series) -> pd.Timedelta:
     """The candle length: equity points are stamped with the candle's open time."""
     if len(equity) < 2:
         return pd.Timedelta(0)
-    return pd.Timedelta(np.diff(equity.index.asi8).min(), unit="ns")
+    return pd.Timedelta(int(np.diff(_ns(equity.index)).min()), unit="ns")
 
 
 def _span(equity: pd.Series) -> pd.Timedelta:
@@ -81,8 +88,8 @@ def max_drawdown(equity: pd.Series, initial_capital: float) -> tuple[float, pd.T
     peaks = np.maximum.accumulate(np.maximum(values, initial_capital))
     depth = float(np.max(1.0 - values / peaks))
     at_peak = values >= peaks
-    times = equity.index.asi8
-    start = equity.index[0].value
+    times = _ns(equity.index)
+    start = times[0]
     last_peak = pd.Series(np.where(at_peak, times, np.nan)).ffill().fillna(start).to_numpy()
     underwater = int(np.max(times - last_peak)) if len(times) else 0
     return max(depth, 0.0), pd.Timedelta(underwater, unit="ns")
@@ -98,10 +105,10 @@ def profit_factor(profits: pd.Series) -> float:
 
 def exposure_ratio(trades: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> float:
     """Share of ``[start, end)`` during which at least one position was open."""
-    total = (end - start).value
+    total = (end - start) // pd.Timedelta(1, unit="ns")
     if trades.empty or total <= 0:
         return 0.0
-    spans = sorted(zip(trades["open_time"].array.asi8, trades["close_time"].array.asi8, strict=True))
+    spans = sorted(zip(_ns(trades["open_time"]), _ns(trades["close_time"]), strict=True))
     covered = 0
     cur_start, cur_end = spans[0]
     for a, b in spans[1:]:
