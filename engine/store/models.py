@@ -1,0 +1,320 @@
+"""The tables of the engine's state, as typed SQLAlchemy 2 models.
+
+Ledger quantities (order and fill amounts, prices, fees, balances, live positions and trades) are
+``Decimal`` in a :class:`~engine.store.types.Money` column: they must add up exactly. Valuations and
+statistics (equity snapshots, profit ratios, backtest results, which come from float64 arrays) are floats.
+Times are timezone-aware UTC. Enumerations are stored as their values in VARCHAR columns.
+
+The schema itself is created and changed only by the Alembic migrations in ``engine/store/migrations``;
+a test checks that the migrations produce exactly these models.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from engine.store.enums import (
+    BotMode,
+    BotStatus,
+    EventCategory,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    PositionSide,
+    PositionStatus,
+)
+from engine.store.types import JSONDoc, Money, UTCDateTime
+
+__all__ = [
+    "BacktestRun",
+    "BacktestTrade",
+    "Balance",
+    "Base",
+    "Bot",
+    "EngineLease",
+    "EquitySnapshot",
+    "Event",
+    "Fill",
+    "Order",
+    "Position",
+    "Trade",
+    "utcnow",
+]
+
+# Stable constraint names, so later migrations can refer to (and drop) them on every back end.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BIGINT keys on PostgreSQL; SQLite only auto-increments a column declared INTEGER PRIMARY KEY.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _enum(cls: type[StrEnum]) -> Enum:
+    return Enum(
+        cls,
+        native_enum=False,
+        create_constraint=False,
+        length=24,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012  (SQLAlchemy reads it from the class)
+        Decimal: Money(),
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSONDoc(),
+        list[str]: JSONDoc(),
+    }
+
+
+class Bot(Base):
+    """A configured bot as the runtime knows it; ``config_hash`` decides whether a reload restarts it."""
+
+    __tablename__ = "bots"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    config_path: Mapped[str | None] = mapped_column(String(500))
+    config_hash: Mapped[str] = mapped_column(String(64))
+    mode: Mapped[BotMode] = mapped_column(_enum(BotMode))
+    account: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[BotStatus] = mapped_column(_enum(BotStatus), default=BotStatus.STOPPED)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Order(Base):
+    """One order, from the saved intent to its final status. ``filled``, ``cost``, ``average_price`` and
+    ``fees`` are derived from the order's fills and only change when a new fill is applied."""
+
+    __tablename__ = "orders"
+    __table_args__ = (Index(None, "bot_id", "status"), Index(None, "exchange_order_id"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id"))
+    pair: Mapped[str] = mapped_column(String(40))
+    client_order_id: Mapped[str] = mapped_column(String(36), unique=True)
+    exchange_order_id: Mapped[str | None] = mapped_column(String(64))
+    side: Mapped[OrderSide] = mapped_column(_enum(OrderSide))
+    type: Mapped[OrderType] = mapped_column(_enum(OrderType))
+    amount: Mapped[Decimal]
+    price: Mapped[Decimal | None]
+    stop_price: Mapped[Decimal | None]
+    status: Mapped[OrderStatus] = mapped_column(_enum(OrderStatus), default=OrderStatus.INTENT)
+    filled: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    cost: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    average_price: Mapped[Decimal | None]
+    # Fees per currency as exact decimal strings ({"USDT": "0.0123", "BNB": "0.0001"}): fills may pay
+    # fees in different currencies, which cannot be added together.
+    fees: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reason: Mapped[str | None] = mapped_column(String(100))
+    error: Mapped[str | None] = mapped_column(Text)
+    signal_time: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    fills: Mapped[list[Fill]] = relationship(back_populates="order", lazy="raise", order_by="Fill.id")
+
+
+class Fill(Base):
+    """One execution of an order. An exchange trade id is recorded once per order, whatever the number of
+    times the exchange reports it."""
+
+    __tablename__ = "fills"
+    __table_args__ = (UniqueConstraint("order_id", "exchange_trade_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    exchange_trade_id: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[Decimal]
+    price: Mapped[Decimal]
+    fee: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    fee_currency: Mapped[str | None] = mapped_column(String(16))
+    time: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    order: Mapped[Order] = relationship(back_populates="fills", lazy="raise")
+
+
+class Position(Base):
+    """A live or paper position. At most one open position per bot and pair (a partial unique index)."""
+
+    __tablename__ = "positions"
+    __table_args__ = (
+        Index(
+            "uq_positions_open_bot_pair",
+            "bot_id",
+            "pair",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id"))
+    pair: Mapped[str] = mapped_column(String(40))
+    side: Mapped[PositionSide] = mapped_column(_enum(PositionSide))
+    amount: Mapped[Decimal]
+    entry_price: Mapped[Decimal]
+    stop: Mapped[Decimal | None]
+    take_profit: Mapped[Decimal | None]
+    trailing: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc())
+    status: Mapped[PositionStatus] = mapped_column(_enum(PositionStatus), default=PositionStatus.OPEN)
+    opened_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Trade(Base):
+    """A closed round trip of a live or paper bot (the columns of the backtester's trade list)."""
+
+    __tablename__ = "trades"
+    __table_args__ = (Index(None, "bot_id", "close_time"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id"))
+    position_id: Mapped[int | None] = mapped_column(ForeignKey("positions.id"))
+    pair: Mapped[str] = mapped_column(String(40))
+    side: Mapped[PositionSide] = mapped_column(_enum(PositionSide))
+    open_time: Mapped[datetime]
+    close_time: Mapped[datetime]
+    open_price: Mapped[Decimal]
+    close_price: Mapped[Decimal]
+    amount: Mapped[Decimal]
+    profit_ratio: Mapped[float]
+    profit_abs: Mapped[Decimal]
+    fees: Mapped[Decimal]
+    exit_reason: Mapped[str] = mapped_column(String(40))
+
+
+class EquitySnapshot(Base):
+    """Equity and cash of one bot at a time, or of the whole portfolio when ``bot_id`` is NULL."""
+
+    __tablename__ = "equity_snapshots"
+    __table_args__ = (Index(None, "bot_id", "time"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    bot_id: Mapped[int | None] = mapped_column(ForeignKey("bots.id"))
+    time: Mapped[datetime]
+    equity: Mapped[float]
+    cash: Mapped[float]
+
+
+class Event(Base):
+    """Something worth showing an operator: a trade, an order change, a risk block, a reload, an error."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index(None, "time"), Index(None, "bot_id", "time"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    time: Mapped[datetime] = mapped_column(default=utcnow)
+    bot_id: Mapped[int | None] = mapped_column(ForeignKey("bots.id"))
+    category: Mapped[EventCategory] = mapped_column(_enum(EventCategory))
+    kind: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc())
+
+
+class Balance(Base):
+    """A paper exchange account's holding of one asset."""
+
+    __tablename__ = "balances"
+    __table_args__ = (UniqueConstraint("account", "asset"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account: Mapped[str] = mapped_column(String(100))
+    asset: Mapped[str] = mapped_column(String(32))
+    free: Mapped[Decimal]
+    used: Mapped[Decimal]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class EngineLease(Base):
+    """Who may act for a name (an exchange account, the engine as a whole) until ``expires_at``.
+    ``epoch`` grows on every change of owner: a fencing token an old owner can check it still holds."""
+
+    __tablename__ = "engine_leases"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    acquired_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class BacktestRun(Base):
+    """One backtest, stored so that runs can be listed and compared."""
+
+    __tablename__ = "backtest_runs"
+    __table_args__ = (Index(None, "bot_name", "created_at"), Index(None, "config_hash"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    bot_name: Mapped[str] = mapped_column(String(100))
+    config_hash: Mapped[str] = mapped_column(String(64))
+    strategy_name: Mapped[str] = mapped_column(String(100))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    data_start: Mapped[datetime]
+    data_end: Mapped[datetime]
+    timeframe: Mapped[str] = mapped_column(String(8))
+    pairs: Mapped[list[str]]
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    trade_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    trades: Mapped[list[BacktestTrade]] = relationship(
+        back_populates="run", lazy="raise", cascade="all, delete-orphan", order_by="BacktestTrade.id"
+    )
+
+
+class BacktestTrade(Base):
+    """A trade of a stored backtest run, as the simulator computed it (floats)."""
+
+    __tablename__ = "backtest_trades"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("backtest_runs.id", ondelete="CASCADE"), index=True)
+    pair: Mapped[str] = mapped_column(String(40))
+    side: Mapped[PositionSide] = mapped_column(_enum(PositionSide))
+    open_time: Mapped[datetime]
+    close_time: Mapped[datetime]
+    open_price: Mapped[float]
+    close_price: Mapped[float]
+    amount: Mapped[float]
+    profit_ratio: Mapped[float]
+    profit_abs: Mapped[float]
+    fees: Mapped[float]
+    exit_reason: Mapped[str] = mapped_column(String(40))
+
+    run: Mapped[BacktestRun] = relationship(back_populates="trades", lazy="raise")
