@@ -1,0 +1,475 @@
+"""The front door: load a strategy or a bot (raising every diagnostic at once), or validate files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from dsl import Diagnostic, DiagnosticError, Plan, Registry, Span
+from dsl.errors import did_you_mean
+from engine.config._bot import Bot
+from engine.config._bot_check import apply_overlay, check_bot_meaning, check_params
+from engine.config._errors import validation_diagnostics
+from engine.config._strategy import Strategy
+from engine.config._strategy_check import (
+    InputValue,
+    StrategyAnalysis,
+    analyse_strategy,
+    compile_strategy,
+    rule_name,
+)
+from engine.config._yaml import YamlDocument, YamlNode, read_yaml_file
+
+__all__ = [
+    "LoadedBot",
+    "LoadedStrategy",
+    "ValidationReport",
+    "detect_kind",
+    "load_bot",
+    "load_strategy",
+    "validate_files",
+    "validate_report",
+]
+
+
+@dataclass(frozen=True)
+class LoadedStrategy:
+    """A valid strategy, compiled with its inputs (defaults, then a bot's params).
+
+    ``plan.evaluate(candles)`` returns one column per feature (by its name) and per rule:
+    ``entry_long``/``entry_short``, ``exit_long``/``exit_short``, ``confirm_<side>_<n>`` and
+    ``score_<side>_<n>`` (1-based, in file order), and ``stop_loss``/``take_profit`` when those are
+    expressions (price distances). Percentage stops are ratios in ``model.stops``.
+    """
+
+    path: Path
+    file: str  # as shown in messages
+    text: str
+    model: Strategy
+    inputs: Mapping[str, InputValue]
+    plan: Plan
+
+    @property
+    def timeframe(self) -> str:
+        return self.model.timeframe
+
+    @property
+    def warmup(self) -> int:
+        return self.plan.warmup
+
+    def entry_column(self, side: str) -> str | None:
+        return rule_name("entry", side) if getattr(self.model.entry, side) is not None else None
+
+    def exit_column(self, side: str) -> str | None:
+        return rule_name("exit", side) if getattr(self.model.exit, side) is not None else None
+
+    def confirm_columns(self, side: str) -> tuple[str, ...]:
+        return tuple(rule_name("confirm", side, i) for i in range(len(getattr(self.model.confirm, side))))
+
+    def score_columns(self, side: str) -> tuple[tuple[str, float], ...]:
+        """(column, weight) per score signal of ``side``; the threshold is ``model.score.<side>.threshold``."""
+        score = getattr(self.model.score, side)
+        if score is None:
+            return ()
+        return tuple((rule_name("score", side, i), s.weight) for i, s in enumerate(score.signals))
+
+    def stop_column(self, name: str) -> str | None:
+        """'stop_loss' / 'take_profit' when that stop is an expression (a price distance column)."""
+        return name if isinstance(getattr(self.model.stops, name), str) else None
+
+
+@dataclass(frozen=True)
+class LoadedBot:
+    """A valid bot with its profile applied and its strategy compiled with the bot's params."""
+
+    path: Path
+    file: str
+    text: str
+    model: Bot
+    profile: str | None
+    strategy: LoadedStrategy
+
+
+@dataclass
+class ValidationReport:
+    """What ``engine validate`` prints: every diagnostic, the files checked and their text."""
+
+    files: list[str] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity == "error" for d in self.diagnostics)
+
+    def summary(self) -> str:
+        errors = [d for d in self.diagnostics if d.severity == "error"]
+        total = len(self.files)
+        if not errors:
+            return f"{total} file{'s' if total != 1 else ''} OK"
+        bad = len({d.span.file if d.span else "" for d in errors})
+        return f"{len(errors)} error{'s' if len(errors) != 1 else ''} in {bad} of {total} file{'s' if total != 1 else ''}"
+
+
+def _default_registry() -> Registry:
+    try:
+        from engine.indicators import default_registry
+    except ImportError as exc:  # pragma: no cover - the indicator library ships with the engine
+        raise RuntimeError(f"the indicator registry (engine.indicators) is not available: {exc}") from exc
+    return default_registry()
+
+
+def _display(path: Path, relative_to: Path) -> str:
+    resolved = path.resolve()
+    try:
+        return resolved.relative_to(relative_to.resolve()).as_posix()
+    except ValueError:
+        return (
+            os.path.relpath(resolved, relative_to.resolve())
+            if resolved.anchor == relative_to.resolve().anchor
+            else str(resolved)
+        )
+
+
+def detect_kind(document: YamlDocument) -> tuple[str | None, list[Diagnostic]]:
+    """'strategy' or 'bot' from the top-level key, or None with the reason."""
+    root, file = document.root, document.path
+    if document.diagnostics and root is None:
+        return None, []
+    here = Span.point(file, 1, 1)
+    if root is None or (root.kind == "scalar" and root.value is None):
+        return None, [
+            Diagnostic(
+                "CFG003",
+                "file is empty: a strategy starts with 'strategy: NAME', a bot with 'bot: NAME'",
+                here,
+            )
+        ]
+    if root.kind != "map":
+        what = "a list" if root.kind == "seq" else "a single value"
+        return None, [
+            Diagnostic(
+                "CFG002",
+                f"expected key: value lines at the top level (a strategy or a bot), got {what}",
+                root.span(file),
+            )
+        ]
+    if "bot" in root.items:
+        return "bot", []
+    if "strategy" in root.items:
+        return "strategy", []
+    for key, (key_node, _) in root.items.items():
+        hint = did_you_mean(key, ("strategy", "bot"))
+        if hint:
+            return None, [Diagnostic("CFG003", f"unknown top-level key '{key}'{hint}", key_node.span(file))]
+    return None, [
+        Diagnostic(
+            "CFG003",
+            "cannot tell what this file is: a strategy needs a top-level 'strategy:' key, a bot a 'bot:' key",
+            here,
+        )
+    ]
+
+
+class _Session:
+    """One validation or load: documents and strategy analyses are read once per file."""
+
+    def __init__(self, registry: Registry | None, relative_to: Path | None):
+        self._registry = registry
+        self.relative_to = relative_to or Path.cwd()
+        self.documents: dict[Path, YamlDocument] = {}
+        self.analyses: dict[Path, StrategyAnalysis] = {}
+        self.compiled: dict[
+            tuple[Path, tuple[tuple[str, InputValue], ...]], tuple[Plan | None, list[Diagnostic]]
+        ] = {}
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            self._registry = _default_registry()
+        return self._registry
+
+    def document(self, path: Path) -> YamlDocument:
+        key = path.resolve()
+        if key not in self.documents:
+            self.documents[key] = read_yaml_file(path, _display(path, self.relative_to))
+        return self.documents[key]
+
+    def strategy(self, path: Path) -> StrategyAnalysis:
+        key = path.resolve()
+        if key not in self.analyses:
+            self.analyses[key] = analyse_strategy(self.document(path), self.registry)
+        return self.analyses[key]
+
+    def compile(
+        self, path: Path, overrides: Mapping[str, InputValue]
+    ) -> tuple[Plan | None, list[Diagnostic]]:
+        analysis = self.strategy(path)
+        changed = {
+            k: v for k, v in overrides.items() if k in analysis.inputs and analysis.inputs[k].default != v
+        }
+        if not changed:
+            return analysis.plan, []
+        key = (path.resolve(), tuple(sorted(changed.items())))
+        if key not in self.compiled:
+            self.compiled[key] = compile_strategy(analysis, self.registry, changed)
+        return self.compiled[key]
+
+    # ----- bots -----------------------------------------------------------------------------------
+    def bot_variant(
+        self, bot_path: Path, document: YamlDocument, root: YamlNode, profile: str | None
+    ) -> tuple[Bot | None, Path | None, dict[str, InputValue], list[Diagnostic]]:
+        """Check one variant of a bot (the base document or a profile applied)."""
+        file = document.path
+        out: list[Diagnostic] = []
+        model: Bot | None = None
+        try:
+            model = Bot.model_validate(root.to_python())
+        except ValidationError as exc:
+            out.extend(validation_diagnostics(exc, root, file, Bot))
+        if model is not None:
+            out.extend(check_bot_meaning(model, root, file))
+        reference = root.get("strategy")
+        if reference is None or not isinstance(reference.value, str) or not reference.value.strip():
+            return model, None, {}, out
+        path = bot_path.parent / reference.value.strip()
+        target = self.document(path)
+        kind, _ = detect_kind(target)
+        if target.root is None and target.diagnostics and target.diagnostics[0].code == "CFG005":
+            out.append(
+                Diagnostic(
+                    "CFG005",
+                    f"strategy file '{reference.value}' {target.diagnostics[0].message} (looked for {target.path})",
+                    reference.span(file),
+                )
+            )
+            return model, None, {}, out
+        if kind == "bot":
+            out.append(
+                Diagnostic(
+                    "CFG005", f"'{reference.value}' is a bot file, not a strategy", reference.span(file)
+                )
+            )
+            return model, None, {}, out
+        if kind is None:
+            if target.diagnostics or target.root is not None:
+                # The strategy's own errors are reported under its name; say here why the bot cannot run.
+                out.append(
+                    Diagnostic(
+                        "CFG005",
+                        f"strategy file '{reference.value}' is not a valid strategy (see the errors in {target.path})",
+                        reference.span(file),
+                    )
+                )
+                out.extend(target.diagnostics)
+                out.extend(detect_kind(target)[1])
+            return model, None, {}, out
+        analysis = self.strategy(path)
+        out.extend(analysis.diagnostics)
+        params, problems = check_params(root, file, analysis.inputs, target.path)
+        out.extend(problems)
+        plan_errors = self.compile(path, params)[1]
+        note = f"with the params of {file}" + (f" (profile '{profile}')" if profile else "")
+        known = set(analysis.diagnostics)
+        out.extend(d if d in known else _noted(d, note) for d in plan_errors)
+        return model, path, params, out
+
+    def check_bot(self, path: Path) -> list[Diagnostic]:
+        """The base bot and every profile applied to it."""
+        document = self.document(path)
+        root = document.root
+        assert root is not None
+        _, _, _, base = self.bot_variant(path, document, root, None)
+        out = list(document.diagnostics) + base
+        # A problem inside an overlay is already reported by the base check (under profiles.NAME).
+        seen = {(d.code, d.span) for d in base}
+        profiles = root.get("profiles")
+        if profiles is not None and profiles.kind == "map":
+            for name, (_, overlay) in profiles.items.items():
+                if overlay.kind != "map":
+                    continue  # reported by the schema check of the base document
+                merged = apply_overlay(root, overlay)
+                _, _, _, found = self.bot_variant(path, document, merged, name)
+                for diagnostic in found:
+                    if (diagnostic.code, diagnostic.span) not in seen:
+                        seen.add((diagnostic.code, diagnostic.span))
+                        out.append(_noted(diagnostic, f"in profile '{name}'"))
+        return out
+
+
+def _noted(diagnostic: Diagnostic, note: str) -> Diagnostic:
+    if note in diagnostic.notes:
+        return diagnostic
+    return Diagnostic(
+        diagnostic.code, diagnostic.message, diagnostic.span, diagnostic.severity, (*diagnostic.notes, note)
+    )
+
+
+def _unique(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    seen: set[tuple[str, str, Span | None]] = set()
+    out: list[Diagnostic] = []
+    for d in diagnostics:
+        key = (d.code, d.message, d.span)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
+
+
+def _sorted(diagnostics: Iterable[Diagnostic], own: str) -> list[Diagnostic]:
+    """The file's own diagnostics first, by position; then those of files it refers to."""
+
+    def key(d: Diagnostic) -> tuple[bool, str, int, int]:
+        if d.span is None:
+            return (False, "", 0, 0)
+        return (d.span.file != own, d.span.file, d.span.line, d.span.col)
+
+    return sorted(diagnostics, key=key)
+
+
+def load_strategy(
+    path: str | Path,
+    params: Mapping[str, InputValue] | None = None,
+    *,
+    registry: Registry | None = None,
+    relative_to: Path | None = None,
+) -> LoadedStrategy:
+    """Load, validate and compile a strategy, with ``params`` overriding its inputs' defaults.
+
+    Raises :class:`DiagnosticError` with every problem found (YAML, schema, meaning, DSL).
+    """
+    return _load_strategy(_Session(registry, relative_to), Path(path), params or {})
+
+
+def _load_strategy(session: _Session, path: Path, params: Mapping[str, InputValue]) -> LoadedStrategy:
+    document = session.document(path)
+    kind, problems = detect_kind(document)
+    if kind != "strategy":
+        if kind == "bot":
+            problems = [
+                Diagnostic("CFG002", "this is a bot file, not a strategy", Span.point(document.path, 1, 1))
+            ]
+        raise DiagnosticError(_unique([*document.diagnostics, *problems]))
+    analysis = session.strategy(path)
+    diagnostics = [*document.diagnostics, *analysis.diagnostics]
+    overrides: dict[str, InputValue] = {}
+    for name, value in params.items():
+        info = analysis.inputs.get(name)
+        problem = (
+            f"unknown parameter '{name}'{did_you_mean(name, analysis.inputs)}"
+            if info is None
+            else info.check(value)
+        )
+        if problem is not None:
+            diagnostics.append(Diagnostic("CFG008", problem, Span.point(document.path, 1, 1)))
+        else:
+            assert info is not None
+            overrides[name] = int(value) if info.kind == "int" else value
+    plan, errors = session.compile(path, overrides)
+    diagnostics.extend(errors)
+    if diagnostics or plan is None or analysis.model is None:
+        raise DiagnosticError(_unique(diagnostics) or [Diagnostic("CFG002", "invalid strategy", None)])
+    values = {name: overrides.get(name, info.default) for name, info in analysis.inputs.items()}
+    return LoadedStrategy(path, document.path, document.text, analysis.model, values, plan)
+
+
+def load_bot(
+    path: str | Path,
+    profile: str | None = None,
+    *,
+    registry: Registry | None = None,
+    relative_to: Path | None = None,
+) -> LoadedBot:
+    """Load a bot with ``profile`` applied, and its strategy compiled with the bot's params.
+
+    Raises :class:`DiagnosticError` with every problem found in the bot and its strategy.
+    """
+    session = _Session(registry, relative_to)
+    path = Path(path)
+    document = session.document(path)
+    kind, problems = detect_kind(document)
+    if kind != "bot":
+        if kind == "strategy":
+            problems = [
+                Diagnostic("CFG002", "this is a strategy file, not a bot", Span.point(document.path, 1, 1))
+            ]
+        raise DiagnosticError(_unique([*document.diagnostics, *problems]))
+    root = document.root
+    assert root is not None
+    diagnostics = list(document.diagnostics)
+    variant = root
+    if profile is not None:
+        profiles = root.get("profiles")
+        names = list(profiles.items) if profiles is not None and profiles.kind == "map" else []
+        if profile not in names:
+            known = f" (profiles: {', '.join(names)})" if names else " (this bot has no profiles)"
+            anchor = root.key_node("profiles") or root.key_node("bot")
+            assert anchor is not None
+            raise DiagnosticError(
+                [
+                    Diagnostic(
+                        "CFG010",
+                        f"unknown profile '{profile}'{did_you_mean(profile, names)}{known}",
+                        anchor.span(document.path),
+                    )
+                ]
+            )
+        overlay = profiles.get(profile)  # type: ignore[union-attr]
+        assert overlay is not None
+        if overlay.kind == "map":
+            variant = apply_overlay(root, overlay)
+    model, strategy_path, params, found = session.bot_variant(path, document, variant, profile)
+    diagnostics.extend(found)
+    if diagnostics or model is None or strategy_path is None:
+        raise DiagnosticError(_unique(diagnostics) or [Diagnostic("CFG002", "invalid bot", None)])
+    strategy = _load_strategy(session, strategy_path, params)
+    return LoadedBot(path, document.path, document.text, model, profile, strategy)
+
+
+def _expand(paths: Iterable[str | Path]) -> list[Path]:
+    out: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            out.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()))
+        else:
+            out.append(path)
+    return out
+
+
+def validate_report(
+    paths: Sequence[str | Path], *, registry: Registry | None = None, relative_to: Path | None = None
+) -> ValidationReport:
+    """Check every file fully (a directory means its *.yaml files); never raises for bad input."""
+    session = _Session(registry, relative_to)
+    report = ValidationReport()
+    collected: list[Diagnostic] = []
+    checked: list[Path] = []
+    for path in _expand(paths):
+        if path.resolve() in (p.resolve() for p in checked):
+            continue
+        checked.append(path)
+        document = session.document(path)
+        kind, problems = detect_kind(document)
+        found = [*document.diagnostics, *problems]
+        if kind == "strategy":
+            found.extend(session.strategy(path).diagnostics)
+        elif kind == "bot":
+            found = session.check_bot(path)
+        collected.extend(_sorted(_unique(found), document.path))
+    report.diagnostics = _unique(collected)
+    for document in session.documents.values():
+        report.files.append(document.path)
+        report.sources[document.path] = document.text
+    return report
+
+
+def validate_files(
+    paths: Sequence[str | Path], *, registry: Registry | None = None, relative_to: Path | None = None
+) -> list[Diagnostic]:
+    """Every diagnostic for ``paths`` (bots, strategies or directories of them); empty when all are valid."""
+    return validate_report(paths, registry=registry, relative_to=relative_to).diagnostics
