@@ -190,8 +190,9 @@ def compile_strategy(
     def source(node: YamlNode) -> Source:
         return scalar_source(node, _expression_text(node, doc.text), doc.path, doc.text, lines)
 
-    features = {name: source(node) for name, node in _features(root).items()}
-    rules = {name: (source(node), type_) for name, (node, type_) in _rules(root).items()}
+    feature_nodes, rule_nodes = _features(root), _rules(root)
+    features = {name: source(node) for name, node in feature_nodes.items()}
+    rules = {name: (source(node), type_) for name, (node, type_) in rule_nodes.items()}
     if set(features) & set(rules):
         return None, []  # reported by the name checks; the plan's columns would collide
     values: dict[str, InputValue] = {name: info.default for name, info in analysis.inputs.items()}
@@ -199,8 +200,24 @@ def compile_strategy(
     try:
         plan = compile_rules(features, rules, values, registry, str(timeframe.value))
     except DiagnosticError as exc:
-        return None, list(exc.diagnostics)
+        nodes = [*feature_nodes.values(), *(node for node, _ in rule_nodes.values())]
+        return None, [_comma_hint(d, nodes, doc.text) for d in exc.diagnostics]
     return plan, []
+
+
+def _comma_hint(diagnostic: Diagnostic, nodes: list[YamlNode], text: str) -> Diagnostic:
+    """A syntax error in an unquoted rule that a comma cut short inside {...} or [...] gets a note."""
+    span = diagnostic.span
+    if diagnostic.code != "DSL001" or span is None:
+        return diagnostic
+    for node in nodes:
+        cut = node.style is None and text[node.end : node.end + 1] == ","
+        if cut and (node.line, node.col) <= (span.line, span.col) <= (node.end_line, node.end_col):
+            note = "inside {...} or [...] a comma ends an unquoted value: put the expression in quotes"
+            return Diagnostic(
+                diagnostic.code, diagnostic.message, span, diagnostic.severity, (*diagnostic.notes, note)
+            )
+    return diagnostic
 
 
 def _check_names(analysis: StrategyAnalysis, root: YamlNode) -> None:

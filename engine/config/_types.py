@@ -310,9 +310,8 @@ def _exchange(value: Any) -> Any:
         hint = did_you_mean(value.lower(), EXCHANGES) if isinstance(value, str) else ""
         if isinstance(value, str) and value.lower() in EXCHANGES:
             hint = f" (did you mean '{value.lower()}'?)"
-        raise _error(
-            "CFG002", f"unknown exchange {describe(value)}{hint} (an exchange id of ccxt, e.g. binance)"
-        )
+        hint = hint or " (an exchange id of ccxt, e.g. binance)"
+        raise _error("CFG002", f"unknown exchange {describe(value)}{hint}")
     return value
 
 
