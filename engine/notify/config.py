@@ -1,0 +1,168 @@
+"""The ``notifications:`` section of the engine configuration, as pydantic models.
+
+    notifications:
+      telegram:
+        token: env:TG_TOKEN            # secrets are env: references, never literal values
+        chat_id: "-1001234567890"
+        events: [trade_opened, trade_closed, risk_halt, reload, error, daily_summary]
+      webhooks:
+        - name: ops
+          url: env:OPS_WEBHOOK_URL     # or a literal https:// URL without credentials
+          secret: env:OPS_WEBHOOK_SECRET
+          events: [risk_halt, error]
+      email:
+        host: smtp.example.com
+        username: env:SMTP_USER
+        password: env:SMTP_PASSWORD
+        from: bots@example.com
+        to: [me@example.com]
+        events: [risk_halt, daily_summary]
+
+Only pydantic is imported here, so the configuration layer can embed these models cheaply.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from typing import Annotated, Literal, get_args
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "EVENT_KINDS",
+    "EmailConfig",
+    "EventKind",
+    "NotificationsConfig",
+    "RateLimit",
+    "RetryPolicy",
+    "TelegramConfig",
+    "WebhookConfig",
+    "is_env_ref",
+]
+
+EventKind = Literal["trade_opened", "trade_closed", "risk_halt", "reload", "error", "daily_summary"]
+EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
+
+_ENV_REF = re.compile(r"env:[A-Za-z_][A-Za-z0-9_]*")
+_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+
+
+def is_env_ref(value: str) -> bool:
+    return _ENV_REF.fullmatch(value) is not None
+
+
+def _env_only(value: str) -> str:
+    if not is_env_ref(value):
+        # Never echo the value: it is probably the secret itself.
+        raise ValueError("must be an env: reference such as env:TG_TOKEN (secrets are not written in YAML)")
+    return value
+
+
+def _url_or_env(value: str) -> str:
+    if is_env_ref(value):
+        return value
+    if not re.match(r"https?://[^/\s]+", value):
+        raise ValueError("must be an http:// or https:// URL, or an env: reference")
+    if re.match(r"https?://[^/@\s]*:[^/@\s]*@", value):
+        raise ValueError("must not contain credentials: put the whole URL in the environment (env:NAME)")
+    return value
+
+
+SecretRef = Annotated[str, AfterValidator(_env_only)]
+UrlOrEnv = Annotated[str, AfterValidator(_url_or_env)]
+
+
+class _Model(BaseModel):
+    # A value refused here may be a pasted secret: keep inputs out of error messages.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+class RateLimit(_Model):
+    """At most ``messages`` per ``per_seconds`` (a token bucket, so short bursts up to ``messages`` pass).
+    Events over the limit are counted and reported in one "N notifications suppressed" message."""
+
+    messages: int = Field(20, ge=1)
+    per_seconds: float = Field(60.0, gt=0)
+
+
+class RetryPolicy(_Model):
+    """A failed delivery is retried ``attempts`` times, waiting ``backoff_seconds`` * 2^n (capped), or
+    what the server asked for (Telegram ``retry_after``, HTTP ``Retry-After``)."""
+
+    attempts: int = Field(3, ge=0, le=10)
+    backoff_seconds: float = Field(1.0, gt=0)
+    max_backoff_seconds: float = Field(60.0, gt=0)
+
+
+class _Channel(_Model):
+    enabled: bool = True
+    events: tuple[EventKind, ...] = EVENT_KINDS
+    rate_limit: RateLimit = RateLimit()
+    retry: RetryPolicy = RetryPolicy()
+    timeout_seconds: float = Field(10.0, gt=0)
+
+
+class TelegramConfig(_Channel):
+    token: SecretRef
+    chat_id: str
+    # The Bot API base; change it for a local Bot API server (or a test double).
+    base_url: str = "https://api.telegram.org"
+    parse_mode: Literal["HTML", "MarkdownV2", "plain"] = "HTML"
+    silent: bool = False
+
+    @field_validator("chat_id", mode="before")
+    @classmethod
+    def _chat_id_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not re.match(r"https?://[^/\s]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+class WebhookConfig(_Channel):
+    name: str | None = None
+    url: UrlOrEnv
+    # Signs each body: header X-Engine-Signature: sha256=HMAC(secret, "<timestamp>.<body>").
+    secret: SecretRef | None = None
+    # Extra headers; values may be env: references (those are treated as secrets).
+    headers: dict[str, str] = Field(default_factory=dict)
+    rate_limit: RateLimit = RateLimit(messages=60, per_seconds=60.0)
+
+
+class EmailConfig(_Channel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    host: str
+    port: int = Field(587, ge=1, le=65535)
+    tls: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password: SecretRef | None = None
+    from_: str = Field(alias="from")
+    to: tuple[str, ...] = Field(min_length=1)
+    subject_prefix: str = "[engine]"
+    # A CA bundle for servers with a private certificate authority.
+    ca_file: str | None = None
+    rate_limit: RateLimit = RateLimit(messages=12, per_seconds=3600.0)
+
+    @model_validator(mode="after")
+    def _credentials_need_tls(self) -> EmailConfig:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together")
+        if self.password is not None and self.tls == "none" and self.host not in _LOOPBACK:
+            raise ValueError("refusing to send SMTP credentials without TLS (use tls: starttls or ssl)")
+        return self
+
+
+class NotificationsConfig(_Model):
+    telegram: TelegramConfig | None = None
+    webhooks: tuple[WebhookConfig, ...] = ()
+    email: EmailConfig | None = None
+    # UTC time of day at which the daily summary is sent.
+    daily_summary_at: time = time(0, 0)
+    # Per channel; past it, events are counted as suppressed instead of queued.
+    queue_size: int = Field(1000, ge=1)

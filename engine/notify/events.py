@@ -1,0 +1,115 @@
+"""What the engine can notify about: one frozen dataclass per event kind.
+
+``mode`` may be left out: the notifier fills it from its own mode or the logging context.
+Amounts are plain floats in quote currency (``pnl``) or base currency (``amount``); ratios are
+fractions (``pnl_ratio=0.0123`` is +1.23 %).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import ClassVar
+
+from engine.notify.config import EventKind
+
+__all__ = [
+    "BotDaySummary",
+    "DailySummary",
+    "ErrorEvent",
+    "Event",
+    "ReloadResult",
+    "RiskHalt",
+    "TradeClosed",
+    "TradeOpened",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TradeOpened:
+    kind: ClassVar[EventKind] = "trade_opened"
+    bot: str
+    pair: str
+    side: str
+    price: float
+    amount: float
+    stop: float | None = None
+    take_profit: float | None = None
+    reason: str | None = None
+    mode: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TradeClosed:
+    kind: ClassVar[EventKind] = "trade_closed"
+    bot: str
+    pair: str
+    side: str
+    entry_price: float
+    exit_price: float
+    amount: float
+    pnl: float
+    pnl_ratio: float | None = None
+    reason: str | None = None
+    duration: timedelta | None = None
+    currency: str | None = None
+    mode: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RiskHalt:
+    """Trading stopped by a risk rule; ``bot=None`` means every bot of the account."""
+
+    kind: ClassVar[EventKind] = "risk_halt"
+    reason: str
+    bot: str | None = None
+    until: datetime | None = None
+    mode: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadResult:
+    """The outcome of a configuration reload: bots changed, added, removed, or the errors that kept
+    the old configuration running."""
+
+    kind: ClassVar[EventKind] = "reload"
+    ok: bool
+    changed: tuple[str, ...] = ()
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+    mode: str | None = None
+    bot: None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorEvent:
+    kind: ClassVar[EventKind] = "error"
+    message: str
+    bot: str | None = None
+    where: str | None = None
+    mode: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BotDaySummary:
+    bot: str
+    trades: int
+    wins: int
+    pnl: float
+    open_positions: int = 0
+    equity: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DailySummary:
+    kind: ClassVar[EventKind] = "daily_summary"
+    since: datetime
+    until: datetime
+    bots: tuple[BotDaySummary, ...]
+    currency: str = "USDT"
+    mode: str | None = None
+    bot: None = None
+
+
+Event = TradeOpened | TradeClosed | RiskHalt | ReloadResult | ErrorEvent | DailySummary
