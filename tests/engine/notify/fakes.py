@@ -43,12 +43,12 @@ class _TelegramHTML(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag not in self.ALLOWED or attrs:
-            raise MarkupError(f"Unsupported start tag \"{tag}\"")
+            raise MarkupError(f'Unsupported start tag "{tag}"')
         self.stack.append(tag)
 
     def handle_endtag(self, tag: str) -> None:
         if not self.stack or self.stack.pop() != tag:
-            raise MarkupError(f"Unexpected end tag \"{tag}\"")
+            raise MarkupError(f'Unexpected end tag "{tag}"')
 
     def handle_data(self, data: str) -> None:
         self.text.append(data)
@@ -63,7 +63,7 @@ def parse_telegram_html(text: str) -> str:
     parser.feed(text)
     parser.close()
     if parser.stack:
-        raise MarkupError(f"Can't find end tag corresponding to start tag \"{parser.stack[-1]}\"")
+        raise MarkupError(f'Can\'t find end tag corresponding to start tag "{parser.stack[-1]}"')
     outside_tags = re.sub(r"</?(?:b|i|pre|code)>", "", text)
     if "<" in outside_tags or ">" in outside_tags:
         raise MarkupError("Unescaped < or > outside a tag")
@@ -172,7 +172,11 @@ class FakeTelegram:
             if step is not None and step[0] == "500":
                 return 500, {"ok": False, "error_code": 500, "description": "Internal Server Error"}
             if not isinstance(body.get("chat_id"), str | int) or not isinstance(body.get("text"), str):
-                return 400, {"ok": False, "error_code": 400, "description": "Bad Request: message text is empty"}
+                return 400, {
+                    "ok": False,
+                    "error_code": 400,
+                    "description": "Bad Request: message text is empty",
+                }
             mode = body.get("parse_mode")
             try:
                 if step is not None and step[0] == "parse" and mode:
@@ -192,14 +196,23 @@ class FakeTelegram:
                     "description": f"Bad Request: can't parse entities: {exc}",
                 }
             if len(shown) > 4096:
-                return 400, {"ok": False, "error_code": 400, "description": "Bad Request: message is too long"}
+                return 400, {
+                    "ok": False,
+                    "error_code": 400,
+                    "description": "Bad Request: message is too long",
+                }
             self.received.append(body)
             self.visible.append(shown)
             self.times.append(time.monotonic())
             message_id = len(self.received)
         return 200, {
             "ok": True,
-            "result": {"message_id": message_id, "chat": {"id": body["chat_id"]}, "date": int(time.time()), "text": shown},
+            "result": {
+                "message_id": message_id,
+                "chat": {"id": body["chat_id"]},
+                "date": int(time.time()),
+                "text": shown,
+            },
         }
 
 
@@ -256,9 +269,12 @@ class FakeWebhook:
         with self.lock:
             if self.secret is not None:
                 timestamp = headers.get("x-engine-timestamp", "")
-                expected = "sha256=" + hmac.new(
-                    self.secret.encode(), timestamp.encode() + b"." + raw, hashlib.sha256
-                ).hexdigest()
+                expected = (
+                    "sha256="
+                    + hmac.new(
+                        self.secret.encode(), timestamp.encode() + b"." + raw, hashlib.sha256
+                    ).hexdigest()
+                )
                 fresh = timestamp.isdigit() and abs(time.time() - int(timestamp)) < 300
                 if not (fresh and hmac.compare_digest(expected, headers.get("x-engine-signature", ""))):
                     self.rejected += 1
@@ -399,7 +415,9 @@ class _SMTPHandler(socketserver.StreamRequestHandler):
                         break
                     data += chunk[1:] if chunk.startswith(b"..") else chunk
                 with fake.lock:
-                    fake.mails.append(Mail(sender or "", recipients, message_from_bytes(bytes(data)), user, tls))
+                    fake.mails.append(
+                        Mail(sender or "", recipients, message_from_bytes(bytes(data)), user, tls)
+                    )
                 self.reply("250 queued")
             elif verb == "RSET" or verb == "NOOP":
                 self.reply("250 ok")

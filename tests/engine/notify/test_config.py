@@ -13,7 +13,11 @@ TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 def test_full_example_validates() -> None:
     config = NotificationsConfig.model_validate(
         {
-            "telegram": {"token": "env:TG_TOKEN", "chat_id": -1001234567890, "events": ["trade_opened", "risk_halt"]},
+            "telegram": {
+                "token": "env:TG_TOKEN",
+                "chat_id": -1001234567890,
+                "events": ["trade_opened", "risk_halt"],
+            },
             "webhooks": [
                 {"name": "ops", "url": "env:OPS_URL", "secret": "env:OPS_SECRET", "events": ["error"]},
                 {"url": "https://hooks.example.com/engine", "headers": {"X-Team": "quant"}},
@@ -51,7 +55,9 @@ def test_full_example_validates() -> None:
         ),
     ],
 )
-def test_secrets_must_be_env_references_and_are_not_echoed(model: type, data: dict[str, object], field: str) -> None:
+def test_secrets_must_be_env_references_and_are_not_echoed(
+    model: type, data: dict[str, object], field: str
+) -> None:
     with pytest.raises(ValidationError) as info:
         model.model_validate(data)
     text = str(info.value)
@@ -73,7 +79,9 @@ def test_email_rules() -> None:
     with pytest.raises(ValidationError, match="refusing to send SMTP credentials without TLS"):
         EmailConfig.model_validate({**base, "tls": "none", "username": "u", "password": "env:P"})
     # Loopback relays (a local postfix, the test server) may go without TLS.
-    EmailConfig.model_validate({**base, "host": "127.0.0.1", "tls": "none", "username": "u", "password": "env:P"})
+    EmailConfig.model_validate(
+        {**base, "host": "127.0.0.1", "tls": "none", "username": "u", "password": "env:P"}
+    )
     with pytest.raises(ValidationError, match="username and password go together"):
         EmailConfig.model_validate({**base, "username": "u"})
     with pytest.raises(ValidationError, match="at least 1 item"):

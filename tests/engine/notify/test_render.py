@@ -30,27 +30,39 @@ from engine.notify._render import (
 from engine.notify._telegram import fit
 from tests.engine.notify.fakes import MarkupError, parse_markdown_v2, parse_telegram_html
 
-HOSTILE = 'x<b>&amp;</b> *bold* _it_ [l](http://e.vil) `c` \\ </pre> ```'
+HOSTILE = "x<b>&amp;</b> *bold* _it_ [l](http://e.vil) `c` \\ </pre> ```"
 
 
 @pytest.mark.parametrize(
     ("event", "expected"),
     [
         (
-            TradeOpened(bot="btc-ema", pair="BTC/USDT", side="long", price=64210.5, amount=0.0123, stop=63000),
+            TradeOpened(
+                bot="btc-ema", pair="BTC/USDT", side="long", price=64210.5, amount=0.0123, stop=63000
+            ),
             "[paper] Trade opened: btc-ema\nPair: BTC/USDT\nSide: long\nPrice: 64,210.5\nAmount: 0.0123\nStop: 63,000",
         ),
         (
             TradeClosed(
-                bot="btc-ema", pair="BTC/USDT", side="long", entry_price=64210.5, exit_price=65000,
-                amount=0.0123, pnl=9.71, pnl_ratio=0.01229, reason="take_profit", duration=timedelta(hours=26, minutes=5),
+                bot="btc-ema",
+                pair="BTC/USDT",
+                side="long",
+                entry_price=64210.5,
+                exit_price=65000,
+                amount=0.0123,
+                pnl=9.71,
+                pnl_ratio=0.01229,
+                reason="take_profit",
+                duration=timedelta(hours=26, minutes=5),
                 currency="USDT",
-            ),  # fmt: skip
+            ),
             "[paper] Trade closed: btc-ema\nPair: BTC/USDT\nSide: long\nEntry: 64,210.5\nExit: 65,000\n"
             "Amount: 0.0123\nPnL: +9.71 USDT (+1.23%)\nReason: take_profit\nHeld: 1d 2h 5m",
         ),
         (
-            RiskHalt(reason="daily loss limit 5% reached", until=datetime(2024, 5, 2, tzinfo=UTC), mode="live"),
+            RiskHalt(
+                reason="daily loss limit 5% reached", until=datetime(2024, 5, 2, tzinfo=UTC), mode="live"
+            ),
             "[live] Risk halt: all bots\nReason: daily loss limit 5% reached\nUntil: 2024-05-02 00:00 UTC",
         ),
         (
@@ -71,7 +83,10 @@ HOSTILE = 'x<b>&amp;</b> *bold* _it_ [l](http://e.vil) `c` \\ </pre> ```'
             DailySummary(
                 since=datetime(2024, 5, 1, tzinfo=UTC),
                 until=datetime(2024, 5, 2, tzinfo=UTC),
-                bots=(BotDaySummary("btc-ema", 3, 2, 12.5, 1), BotDaySummary("eth", 1, 0, -4.25, equity=1010.0)),
+                bots=(
+                    BotDaySummary("btc-ema", 3, 2, 12.5, 1),
+                    BotDaySummary("eth", 1, 0, -4.25, equity=1010.0),
+                ),
             ),
             "[paper] Daily summary 2024-05-01\nbtc-ema: 3 trades, 2 won, PnL +12.5 USDT, 1 open\n"
             "eth: 1 trades, 0 won, PnL -4.25 USDT, equity 1,010\nTotal: 4 trades, 2 won, PnL +8.25 USDT",
@@ -130,14 +145,18 @@ def test_the_strict_parsers_do_reject_raw_markup() -> None:
 
 @given(st.text(max_size=200))
 def test_any_text_survives_both_markups(text: str) -> None:
-    message = Rendered(kind="error", title=text, lines=(("Where", text),), body=text or None, note=text or None)
+    message = Rendered(
+        kind="error", title=text, lines=(("Where", text),), body=text or None, note=text or None
+    )
     plain = to_plain(message)
     assert parse_telegram_html(to_html(message)) == plain
     assert parse_markdown_v2(to_markdown_v2(message)) == plain
 
 
 def test_escape_markdown_v2_escapes_every_reserved_character() -> None:
-    assert escape_markdown_v2("_*[]()~`>#+-=|{}.!\\a") == "".join("\\" + c for c in "_*[]()~`>#+-=|{}.!\\") + "a"
+    assert (
+        escape_markdown_v2("_*[]()~`>#+-=|{}.!\\a") == "".join("\\" + c for c in "_*[]()~`>#+-=|{}.!\\") + "a"
+    )
 
 
 @pytest.mark.parametrize("mode", ["HTML", "MarkdownV2", "plain"])
