@@ -51,7 +51,8 @@ def _ohlc(candles: pd.DataFrame, what: str) -> tuple[np.ndarray, ...]:
     missing = [c for c in ("open", "high", "low", "close") if c not in candles.columns]
     if missing:
         raise BacktestInputError(f"{what}: missing column(s) {', '.join(missing)}")
-    return tuple(candles[c].to_numpy(dtype=np.float64, copy=True) for c in ("open", "high", "low", "close"))
+    # No copy: the runner concatenates the pairs into fresh arrays anyway.
+    return tuple(candles[c].to_numpy(dtype=np.float64) for c in ("open", "high", "low", "close"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +96,7 @@ class PairInput:
             if isinstance(series, pd.Series) and not series.index.equals(candles.index):
                 raise BacktestInputError(f"signal '{name}' is not on the candles' index")
             values = np.asarray(series)
-            if name in BOOL_SIGNALS:
+            if name in BOOL_SIGNALS and values.dtype != np.bool_:
                 # A condition that is NaN during an indicator's warm-up is simply not true.
                 values = np.nan_to_num(values.astype(np.float64), nan=0.0) != 0.0
             else:

@@ -93,20 +93,20 @@ def build_market(valid: list[ValidPair]) -> MarketArrays:
     return market
 
 
-def event_order(t: np.ndarray, lengths: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """(pair, row) of every candle sorted by (open time, pair)."""
-    pair_of_row = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
-    if len(set(lengths)) == 1 and len(lengths) > 1:
-        n = lengths[0]
-        grid = t.reshape(len(lengths), n)
-        if (grid == grid[0]).all():
-            # All pairs share one time grid (the usual case): interleave without sorting.
-            rows = (
-                np.arange(n, dtype=np.int64)[:, None] + np.arange(len(lengths), dtype=np.int64) * n
-            ).ravel()
-            return pair_of_row[rows], rows
-    # Each pair's times are sorted runs and a stable sort keeps pair order on equal times.
-    rows = np.argsort(t, kind="stable").astype(np.int64)
+def event_order(times: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(pair, row) of every candle of the concatenated pairs, sorted by (open time, pair)."""
+    lengths = [len(t) for t in times]
+    n_pairs = len(times)
+    first = times[0]
+    if all(len(t) == len(first) and np.array_equal(t, first) for t in times[1:]):
+        # All pairs share one time grid (the usual case): interleave without sorting.
+        n = len(first)
+        ev_pair = np.tile(np.arange(n_pairs, dtype=np.int64), n)
+        rows = (np.arange(n, dtype=np.int64)[:, None] + np.arange(n_pairs, dtype=np.int64) * n).ravel()
+        return ev_pair, rows
+    # Each pair's times are a sorted run, and a stable sort keeps pair order on equal times.
+    rows = np.argsort(np.concatenate(times), kind="stable").astype(np.int64)
+    pair_of_row = np.repeat(np.arange(n_pairs, dtype=np.int64), lengths)
     return pair_of_row[rows], rows
 
 
@@ -116,10 +116,9 @@ def run_backtest(pairs: Mapping[str, PairInput], params: TradingParams) -> Backt
         raise BacktestInputError("no pairs to backtest")
     names = list(pairs)
     valid = [validate(name, pairs[name]) for name in names]
-    lengths = [len(v.t) for v in valid]
+    ev_pair, ev_row = event_order([v.t for v in valid])
     market = build_market(valid)
     tf_ns = np.array([v.tf_ns for v in valid], dtype=np.int64)
-    ev_pair, ev_row = event_order(market.t, lengths)
     ev_equity = np.empty(len(ev_row), dtype=np.float64)
 
     state = TradingState.new(names, params, trade_capacity=4096, blocked_capacity=4096)
