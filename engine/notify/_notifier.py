@@ -200,7 +200,7 @@ class Notifier:
         self.config = config
         self.mode = mode
         self._resolve = resolve_secret
-        self._registry = secrets or SECRETS
+        self._registry = SECRETS if secrets is None else secrets
         self._clock = clock
         self._client = http_client
         self._own_client = False

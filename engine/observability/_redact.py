@@ -134,7 +134,7 @@ def register_secret(value: str | None) -> None:
 
 
 def redact_text(text: str, registry: SecretRegistry | None = None) -> str:
-    text = (registry or SECRETS).scrub(text)
+    text = (SECRETS if registry is None else registry).scrub(text)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
@@ -175,7 +175,7 @@ class RedactingFilter(logging.Filter):
 
     def __init__(self, registry: SecretRegistry | None = None) -> None:
         super().__init__()
-        self.registry = registry or SECRETS
+        self.registry = SECRETS if registry is None else registry
 
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, _DONE, False):

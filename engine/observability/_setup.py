@@ -169,7 +169,7 @@ def setup_logging(
         _installed.close()
         set_default_mode(mode)
 
-    redacting = RedactingFilter(secrets or SECRETS)
+    redacting = RedactingFilter(SECRETS if secrets is None else secrets)
     context = ContextFilter()
     handlers: list[logging.Handler] = []
     if console != "none":

@@ -150,9 +150,12 @@ class FakeTelegram:
     # Answers to give before behaving: ("429", retry_after) / ("500", None) / ("parse", None).
     script: list[tuple[str, float | None]] = field(default_factory=list)
     url: str = ""
+    requests: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answer(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            self.requests += 1
         match = re.fullmatch(r"/bot([^/]+)/sendMessage", path)
         if match is None:
             return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
@@ -262,11 +265,14 @@ class FakeWebhook:
     rejected: int = 0
     # Statuses to answer before accepting, e.g. [503, 429].
     script: list[int] = field(default_factory=list)
+    # The delivery id of every request, accepted or not.
+    attempts: list[str] = field(default_factory=list)
     url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answer(self, headers: dict[str, str], raw: bytes) -> int:
         with self.lock:
+            self.attempts.append(headers.get("x-engine-delivery", ""))
             if self.secret is not None:
                 timestamp = headers.get("x-engine-timestamp", "")
                 expected = (

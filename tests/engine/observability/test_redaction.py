@@ -198,3 +198,17 @@ def test_register_secret_feeds_the_process_registry() -> None:
     # Left registered: other tests in this process may rely on what they registered themselves.
     assert value in SECRETS
     assert redact_text(f"x {value} y") == "x *** y"
+
+
+def test_secrets_registered_after_setup_are_masked(tmp_path: Path) -> None:
+    # An empty registry handed to setup_logging is the one used, filled later by config resolution.
+    registry = SecretRegistry()
+    stream = io.StringIO()
+    setup = setup_logging(None, mode="paper", console="plain", stream=stream, secrets=registry)
+    try:
+        registry.register("late-registered-secret")
+        logging.getLogger("engine.orders").warning("value late-registered-secret")
+    finally:
+        setup.close()
+    assert "value ***" in stream.getvalue()
+    assert "late-registered-secret" not in SECRETS
