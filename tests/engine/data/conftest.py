@@ -30,3 +30,21 @@ def make_candles(
 @pytest.fixture
 def store(tmp_path) -> CandleStore:
     return CandleStore(tmp_path / "data")
+
+
+@pytest.fixture
+def fake_binance():
+    """A started fake Binance server factory: ``fake_binance(markets, now=...)``; all stopped at teardown."""
+    from tests.fakes.binance_server import FakeBinance
+
+    servers = []
+
+    def start(markets, now: str | None = None) -> FakeBinance:
+        now_ms = int(pd.Timestamp(now, tz="UTC").value // 1_000_000) if now else None
+        server = FakeBinance(markets, now_ms=now_ms).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
