@@ -113,7 +113,37 @@ def create_engine_for(url: str | URL | None = None, **kwargs: Any) -> AsyncEngin
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    resolved, settings = _split_pg_options(resolved)
+    if settings:
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        connect_args["server_settings"] = {**settings, **connect_args.get("server_settings", {})}
+        kwargs["connect_args"] = connect_args
     return create_async_engine(resolved, **kwargs)
+
+
+def _split_pg_options(url: URL) -> tuple[URL, dict[str, str]]:
+    """libpq's ``?options=-c name=value ...`` (e.g. ``-c search_path=engine`` to keep the tables in a
+    schema of their own), which asyncpg does not read from a URL, as asyncpg server settings."""
+    raw = url.query.get("options")
+    if raw is None:
+        return url, {}
+    tokens = " ".join(raw if isinstance(raw, tuple) else (raw,)).split()
+    settings: dict[str, str] = {}
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token == "-c" and i + 1 < len(tokens):
+            token, i = tokens[i + 1], i + 1
+        elif token.startswith(("-c", "--")):
+            token = token[2:]
+        else:
+            raise DatabaseUnavailableError(f"unsupported PostgreSQL option {token!r}: use -c name=value")
+        name, sep, value = token.partition("=")
+        if not sep or not name:
+            raise DatabaseUnavailableError(f"PostgreSQL option {token!r} is not name=value")
+        settings[name.replace("-", "_")] = value
+        i += 1
+    return url.difference_update_query(["options"]), settings
 
 
 def _ensure_parent_dir(url: URL) -> None:

@@ -20,6 +20,7 @@ holds the write lock), so concurrent writers cannot lose an update.
 
 from __future__ import annotations
 
+import decimal
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -38,7 +39,7 @@ from engine.store.enums import (
 from engine.store.errors import OrderNotFoundError, StoreError
 from engine.store.models import Fill, Order, utcnow
 from engine.store.records import FillReport, OrderIntent
-from engine.store.types import to_decimal
+from engine.store.types import MONEY_CONTEXT, to_decimal
 
 __all__ = [
     "CLIENT_ID_PREFIX",
@@ -246,13 +247,14 @@ async def apply_fill(session: AsyncSession, fill: FillReport) -> bool:
         return False
 
     _adopt_exchange_id(order, fill.exchange_order_id)
-    order.filled = order.filled + amount
-    order.cost = to_decimal(order.cost + amount * price)
-    order.average_price = to_decimal(order.cost / order.filled)
-    if fee and fill.fee_currency:
-        fees = dict(order.fees)
-        fees[fill.fee_currency] = format(to_decimal(Decimal(fees.get(fill.fee_currency, "0")) + fee), "f")
-        order.fees = fees
+    with decimal.localcontext(MONEY_CONTEXT):
+        order.filled = to_decimal(order.filled + amount)
+        order.cost = to_decimal(order.cost + amount * price)
+        order.average_price = to_decimal(order.cost / order.filled)
+        if fee and fill.fee_currency:
+            fees = dict(order.fees)
+            fees[fill.fee_currency] = format(to_decimal(Decimal(fees.get(fill.fee_currency, "0")) + fee), "f")
+            order.fees = fees
     if order.filled >= order.amount:
         if order.status != OrderStatus.FILLED:
             order.status = OrderStatus.FILLED

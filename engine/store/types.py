@@ -24,13 +24,15 @@ from sqlalchemy import JSON, DateTime, Dialect, Numeric, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-__all__ = ["MONEY_SCALE", "JSONDoc", "Money", "UTCDateTime", "json_safe", "to_decimal"]
+__all__ = ["MONEY_CONTEXT", "MONEY_SCALE", "JSONDoc", "Money", "UTCDateTime", "json_safe", "to_decimal"]
 
 MONEY_SCALE = 18
 _MONEY_PRECISION = 38
 _QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
-# Wide enough that products of two money values are exact before they are rounded to the scale.
-_CONTEXT = decimal.Context(prec=80, rounding=decimal.ROUND_HALF_EVEN, traps=[decimal.InvalidOperation])
+# Python's default context keeps 28 significant digits, fewer than a NUMERIC(38, 18) holds: all money
+# arithmetic runs in this one (``with decimal.localcontext(MONEY_CONTEXT):``), wide enough that sums and
+# products of money values are exact before they are rounded to the scale.
+MONEY_CONTEXT = decimal.Context(prec=80, rounding=decimal.ROUND_HALF_EVEN, traps=[decimal.InvalidOperation])
 _MAX_INTEGER_DIGITS = _MONEY_PRECISION - MONEY_SCALE
 
 
@@ -47,7 +49,7 @@ def to_decimal(value: Decimal | int | float | str) -> Decimal:
         raise ValueError(f"not a decimal number: {value!r}") from exc
     if not number.is_finite():
         raise ValueError(f"a money value must be finite, got {value!r}")
-    number = number.quantize(_QUANTUM, context=_CONTEXT)
+    number = number.quantize(_QUANTUM, context=MONEY_CONTEXT)
     if number.adjusted() >= _MAX_INTEGER_DIGITS:
         raise ValueError(f"{value!r} has more than {_MAX_INTEGER_DIGITS} digits before the decimal point")
     return _canonical(number)
@@ -57,9 +59,9 @@ def _canonical(number: Decimal) -> Decimal:
     # One spelling per value on both back ends: no trailing zeros, no exponent (100, not 1E+2).
     if number.is_zero():
         return Decimal(0)
-    number = number.normalize(context=_CONTEXT)
+    number = number.normalize(context=MONEY_CONTEXT)
     if number.as_tuple().exponent > 0:  # type: ignore[operator]
-        number = number.quantize(Decimal(1), context=_CONTEXT)
+        number = number.quantize(Decimal(1), context=MONEY_CONTEXT)
     return number
 
 
