@@ -23,7 +23,7 @@ def _register() -> None:
 
 
 # One line per command module; add yours here.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("cmd_validate", "cmd_schema")
 
 
 def main() -> None:

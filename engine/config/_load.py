@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,15 +123,12 @@ def _default_registry() -> Registry:
 
 
 def _display(path: Path, relative_to: Path) -> str:
+    """How a file is named in messages: relative to ``relative_to`` when inside it, else absolute."""
     resolved = path.resolve()
     try:
         return resolved.relative_to(relative_to.resolve()).as_posix()
     except ValueError:
-        return (
-            os.path.relpath(resolved, relative_to.resolve())
-            if resolved.anchor == relative_to.resolve().anchor
-            else str(resolved)
-        )
+        return str(resolved)
 
 
 def detect_kind(document: YamlDocument) -> tuple[str | None, list[Diagnostic]]:

@@ -7,6 +7,7 @@ declares the JSON Schema of what a user may write (``10%`` as well as ``0.1``).
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Annotated, Any
@@ -19,6 +20,7 @@ from dsl.timeframes import SUPPORTED_TIMEFRAMES, parse_duration
 from engine.config._exchanges import EXCHANGES
 
 __all__ = [
+    "TYPE_LABELS",
     "Bool",
     "ConfigModel",
     "Currency",
@@ -55,6 +57,22 @@ class ConfigModel(BaseModel):
     """Base of every configuration model: unknown keys are errors, instances are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+# JSON Schema of each value type -> the name docs/config.md gives it (filled by _schema below).
+TYPE_LABELS: dict[str, str] = {}
+
+
+def schema_key(schema: dict[str, Any]) -> str:
+    """A lookup key for a schema fragment, ignoring the keys pydantic adds per field."""
+    return json.dumps(
+        {k: v for k, v in schema.items() if k not in ("title", "description", "default")}, sort_keys=True
+    )
+
+
+def _schema(label: str, schema: dict[str, Any]) -> WithJsonSchema:
+    TYPE_LABELS[schema_key(schema)] = label
+    return WithJsonSchema(schema)
 
 
 def _error(code: str, message: str, **ctx: Any) -> PydanticCustomError:
@@ -120,9 +138,17 @@ def _bool(value: Any) -> Any:
     return value
 
 
-Number = Annotated[float, BeforeValidator(_number), WithJsonSchema({"type": "number"})]
-Int = Annotated[int, BeforeValidator(_int), Strict(), WithJsonSchema({"type": "integer"})]
-Bool = Annotated[bool, BeforeValidator(_bool), Strict(), WithJsonSchema({"type": "boolean"})]
+Number = Annotated[float, BeforeValidator(_number)]
+# Plain JSON types (no WithJsonSchema), so that Field(gt=...) becomes minimum/exclusiveMinimum.
+Int = Annotated[int, BeforeValidator(_int), Strict()]
+Bool = Annotated[bool, BeforeValidator(_bool), Strict()]
+TYPE_LABELS.update(
+    {
+        schema_key({"type": "number"}): "number",
+        schema_key({"type": "integer"}): "whole number",
+        schema_key({"type": "boolean"}): "true/false",
+    }
+)
 
 
 def _param_value(value: Any) -> Any:
@@ -136,15 +162,10 @@ def _param_value(value: Any) -> Any:
 ParamValue = Annotated[
     int | float | bool,
     BeforeValidator(_param_value),
-    WithJsonSchema({"type": ["number", "boolean"]}),
+    _schema("number or true/false", {"type": ["number", "boolean"]}),
 ]
 
-_RATIO_SCHEMA = {
-    "anyOf": [
-        {"type": "number"},
-        {"type": "string", "pattern": r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)\s*%\s*$"},
-    ]
-}
+_PERCENT_SCHEMA = {"type": "string", "pattern": r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)\s*%\s*$"}
 
 
 def ratio(
@@ -184,7 +205,11 @@ def ratio(
             raise _error("CFG002", f"must be within {bounds()}, got {format_ratio(parsed)}{hint}")
         return parsed
 
-    return Annotated[float, BeforeValidator(check), WithJsonSchema(_RATIO_SCHEMA)]
+    number: dict[str, Any] = {"type": "number"}
+    number["minimum" if low_inclusive else "exclusiveMinimum"] = low
+    number["maximum" if high_inclusive else "exclusiveMaximum"] = high
+    schema = {"anyOf": [number, _PERCENT_SCHEMA]}
+    return Annotated[float, BeforeValidator(check), _schema(f"percentage or fraction in {bounds()}", schema)]
 
 
 # ----- names ------------------------------------------------------------------------------------
@@ -208,9 +233,11 @@ def _identifier(value: Any) -> Any:
     return value
 
 
-Name = Annotated[str, BeforeValidator(_name), WithJsonSchema({"type": "string", "pattern": _NAME.pattern})]
+Name = Annotated[str, BeforeValidator(_name), _schema("name", {"type": "string", "pattern": _NAME.pattern})]
 Identifier = Annotated[
-    str, BeforeValidator(_identifier), WithJsonSchema({"type": "string", "pattern": _IDENTIFIER.pattern})
+    str,
+    BeforeValidator(_identifier),
+    _schema("identifier", {"type": "string", "pattern": _IDENTIFIER.pattern}),
 ]
 
 
@@ -226,7 +253,9 @@ def _timeframe(value: Any) -> Any:
 
 
 Timeframe = Annotated[
-    str, BeforeValidator(_timeframe), WithJsonSchema({"type": "string", "enum": list(SUPPORTED_TIMEFRAMES)})
+    str,
+    BeforeValidator(_timeframe),
+    _schema("timeframe", {"type": "string", "enum": list(SUPPORTED_TIMEFRAMES)}),
 ]
 
 
@@ -243,7 +272,7 @@ def _duration(value: Any) -> Any:
 Duration = Annotated[
     str,
     BeforeValidator(_duration),
-    WithJsonSchema({"type": "string", "pattern": r"^\d+[smhdw]$"}),
+    _schema("duration", {"type": "string", "pattern": r"^\d+[smhdw]$"}),
 ]
 
 
@@ -261,7 +290,7 @@ def _pair(value: Any) -> Any:
     )
 
 
-Pair = Annotated[str, BeforeValidator(_pair), WithJsonSchema({"type": "string", "pattern": _PAIR.pattern})]
+Pair = Annotated[str, BeforeValidator(_pair), _schema("pair", {"type": "string", "pattern": _PAIR.pattern})]
 
 
 def _currency(value: Any) -> Any:
@@ -273,7 +302,7 @@ def _currency(value: Any) -> Any:
 
 
 Currency = Annotated[
-    str, BeforeValidator(_currency), WithJsonSchema({"type": "string", "pattern": _CURRENCY.pattern})
+    str, BeforeValidator(_currency), _schema("currency", {"type": "string", "pattern": _CURRENCY.pattern})
 ]
 
 
@@ -299,8 +328,9 @@ def _money(value: Any) -> Any:
 Money = Annotated[
     float,
     BeforeValidator(_money),
-    WithJsonSchema(
-        {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string", "pattern": _MONEY.pattern}]}
+    _schema(
+        "amount",
+        {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string", "pattern": _MONEY.pattern}]},
     ),
 ]
 
@@ -316,7 +346,7 @@ def _exchange(value: Any) -> Any:
 
 
 ExchangeName = Annotated[
-    str, BeforeValidator(_exchange), WithJsonSchema({"type": "string", "enum": list(EXCHANGES)})
+    str, BeforeValidator(_exchange), _schema("exchange id", {"type": "string", "enum": list(EXCHANGES)})
 ]
 
 
@@ -333,7 +363,7 @@ def _secret(value: Any) -> Any:
 
 
 SecretRef = Annotated[
-    str, BeforeValidator(_secret), WithJsonSchema({"type": "string", "pattern": _ENV.pattern})
+    str, BeforeValidator(_secret), _schema("env:NAME", {"type": "string", "pattern": _ENV.pattern})
 ]
 
 
@@ -354,9 +384,7 @@ def _expression(value: Any) -> Any:
 Expression = Annotated[
     str,
     BeforeValidator(_expression),
-    WithJsonSchema(
-        {"type": ["string", "number", "boolean"], "description": "A rule-language expression (docs/dsl.md)."}
-    ),
+    _schema("expression", {"type": ["string", "number", "boolean"]}),
 ]
 
 
@@ -380,12 +408,13 @@ def _stop(value: Any) -> Any:
 StopValue = Annotated[
     float | str,
     BeforeValidator(_stop),
-    WithJsonSchema(
+    _schema(
+        "percentage, fraction or expression",
         {
             "anyOf": [
                 {"type": "number", "exclusiveMinimum": 0},
                 {"type": "string"},
             ]
-        }
+        },
     ),
 ]
