@@ -23,7 +23,7 @@ def _register() -> None:
 
 
 # One line per command module; add yours here.
-COMMAND_MODULES: tuple[str, ...] = ("cmd_validate", "cmd_schema")
+COMMAND_MODULES: tuple[str, ...] = ("cmd_validate", "cmd_schema", "cmd_data")
 
 
 def main() -> None:
