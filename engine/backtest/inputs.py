@@ -170,12 +170,21 @@ def _check_prices(pair: str, what: str, t: np.ndarray, cols: dict[str, np.ndarra
 
 def _check_times(pair: str, what: str, t: np.ndarray) -> None:
     if t.dtype.kind not in "iu":
-        raise BacktestInputError(f"{pair}: {what} open_time must be int64 nanoseconds, got {t.dtype}")
+        raise BacktestInputError(
+            f"{pair}: {what} open_time must be int64 nanoseconds or datetime64, got {t.dtype}"
+        )
     if len(t) > 1:
         steps = np.diff(t)
         if (steps <= 0).any():
             k = int(np.argmax(steps <= 0)) + 1
             raise BacktestInputError(f"{pair}: {what} times must be strictly increasing; see {_when(t, k)}")
+
+
+def _as_ns(times: np.ndarray) -> np.ndarray:
+    times = np.asarray(times)
+    if times.dtype.kind == "M":
+        return times.astype("datetime64[ns]").view(np.int64)
+    return times
 
 
 def validate(pair: str, data: PairInput) -> ValidPair:
@@ -186,8 +195,9 @@ def validate(pair: str, data: PairInput) -> ValidPair:
         values = getattr(data, name)
         if values is not None and len(values) != n:
             raise BacktestInputError(f"{pair}: '{name}' has {len(values)} values but there are {n} candles")
-    t = np.ascontiguousarray(data.open_time, dtype=np.int64)
-    _check_times(pair, "candle", np.asarray(data.open_time))
+    raw_t = _as_ns(data.open_time)
+    _check_times(pair, "candle", raw_t)
+    t = np.ascontiguousarray(raw_t, dtype=np.int64)
     prices = {
         name: np.ascontiguousarray(getattr(data, name), dtype=np.float64)
         for name in ("open", "high", "low", "close")
@@ -218,8 +228,9 @@ def validate(pair: str, data: PairInput) -> ValidPair:
                 raise BacktestInputError(
                     f"{pair}: detail '{name}' has {len(getattr(detail, name))} values but there are {m} detail candles"
                 )
-        _check_times(pair, "detail candle", np.asarray(detail.open_time))
-        dt = np.ascontiguousarray(detail.open_time, dtype=np.int64)
+        raw_dt = _as_ns(detail.open_time)
+        _check_times(pair, "detail candle", raw_dt)
+        dt = np.ascontiguousarray(raw_dt, dtype=np.int64)
         dcols = {
             name: np.ascontiguousarray(getattr(detail, name), dtype=np.float64)
             for name in ("open", "high", "low", "close")

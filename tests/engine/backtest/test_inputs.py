@@ -88,3 +88,11 @@ def test_bad_params_are_clear_errors():
 
     with pytest.raises(ValueError, match=r"stoploss_guard\.lookback: invalid duration"):
         StoplossGuard(2, "1 day", "1h")
+
+
+def test_datetime64_times_are_accepted_and_other_types_refused():
+    p = pair(flat(4), entry_long=[0])
+    as_dt = dataclasses.replace(p, open_time=p.open_time.astype("datetime64[ns]").astype("datetime64[s]"))
+    ref = run_backtest({"X": p}, TradingParams()).trades
+    pd.testing.assert_frame_equal(run_backtest({"X": as_dt}, TradingParams()).trades, ref)
+    check(dataclasses.replace(p, open_time=p.open_time.astype(float)), "open_time must be int64 nanoseconds")
