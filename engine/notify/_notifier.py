@@ -173,6 +173,18 @@ class _Worker:
         )  # fmt: skip
 
 
+def _drop_stop_markers(queue: asyncio.Queue[Any]) -> None:
+    # A worker cancelled on timeout leaves its marker behind; a later start() must not stop at once.
+    kept = []
+    while not queue.empty():
+        item = queue.get_nowait()
+        queue.task_done()
+        if item is not _STOP:
+            kept.append(item)
+    for item in kept:
+        queue.put_nowait(item)
+
+
 class Notifier:
     """Sends engine events to the channels of a ``NotificationsConfig``.
 
@@ -339,6 +351,7 @@ class Notifier:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
         for worker in self._workers:
+            _drop_stop_markers(worker.queue)
             if worker.suppressed:
                 log_event(
                     log, "notifications suppressed and not reported before stop", level=logging.WARNING,
