@@ -236,10 +236,12 @@ class _Session:
         target = self.document(path)
         kind, _ = detect_kind(target)
         if target.root is None and target.diagnostics and target.diagnostics[0].code == "CFG005":
+            reason = target.diagnostics[0].message
+            looked = f" (looked for {target.path})" if target.path != reference.value.strip() else ""
             out.append(
                 Diagnostic(
                     "CFG005",
-                    f"strategy file '{reference.value}' {target.diagnostics[0].message} (looked for {target.path})",
+                    f"cannot use strategy file '{reference.value}': {reason}{looked}",
                     reference.span(file),
                 )
             )

@@ -19,7 +19,7 @@ from dsl.timeframes import SUPPORTED_TIMEFRAMES
 from engine.config._errors import validation_diagnostics
 from engine.config._sources import LineIndex, scalar_source
 from engine.config._strategy import Strategy
-from engine.config._types import format_ratio, parse_percent
+from engine.config._types import describe, format_ratio, parse_percent
 from engine.config._yaml import YamlDocument, YamlNode
 
 __all__ = ["InputInfo", "StrategyAnalysis", "analyse_strategy", "compile_strategy", "rule_name"]
@@ -52,11 +52,15 @@ class InputInfo:
     def check(self, value: Any) -> str | None:
         """Why ``value`` cannot be this input's value, or None."""
         if self.kind == "bool":
-            return None if isinstance(value, bool) else f"input '{self.name}' is true/false, got {value!r}"
+            return (
+                None
+                if isinstance(value, bool)
+                else f"input '{self.name}' is true/false, got {describe(value)}"
+            )
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            return f"input '{self.name}' is a number, got {value!r}"
+            return f"input '{self.name}' is a number, got {describe(value)}"
         if self.kind == "int" and not float(value).is_integer():
-            return f"input '{self.name}' is a whole number, got {value!r}"
+            return f"input '{self.name}' is a whole number, got {describe(value)}"
         if self.low is not None and self.high is not None and not self.low <= value <= self.high:
             return f"{_plain(value)} is outside the range {self.range_text()} of input '{self.name}'"
         return None
@@ -190,11 +194,16 @@ def compile_strategy(
     def source(node: YamlNode) -> Source:
         return scalar_source(node, _expression_text(node, doc.text), doc.path, doc.text, lines)
 
-    feature_nodes, rule_nodes = _features(root), _rules(root)
+    rule_nodes = _rules(root)
+    # Features whose names clash are reported by the name checks and left out here, so that the
+    # name keeps meaning the input, candle series or rule it clashes with.
+    feature_nodes = {
+        name: node
+        for name, node in _features(root).items()
+        if name not in analysis.inputs and name not in SERIES_NAMES and name not in rule_nodes
+    }
     features = {name: source(node) for name, node in feature_nodes.items()}
     rules = {name: (source(node), type_) for name, (node, type_) in rule_nodes.items()}
-    if set(features) & set(rules):
-        return None, []  # reported by the name checks; the plan's columns would collide
     values: dict[str, InputValue] = {name: info.default for name, info in analysis.inputs.items()}
     values.update(overrides or {})
     try:

@@ -93,6 +93,8 @@ def describe(value: Any) -> str:
     if isinstance(value, str):
         shown = value if len(value) <= 40 else value[:37] + "..."
         return f"'{shown}'"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
     return str(value)
 
 
@@ -242,7 +244,9 @@ Identifier = Annotated[
 
 
 def _timeframe(value: Any) -> Any:
-    if not isinstance(value, str) or value not in SUPPORTED_TIMEFRAMES:
+    if not isinstance(value, str):
+        raise _error("CFG007", f"expected a timeframe like 5m or 1h, got {describe(value)}")
+    if value not in SUPPORTED_TIMEFRAMES:
         shown = describe(value)
         hint = did_you_mean(value, SUPPORTED_TIMEFRAMES) if isinstance(value, str) else ""
         raise _error(

@@ -216,6 +216,10 @@ def _resolve_plain(text: str) -> Any:
     return text
 
 
+def _short_tag(tag: str) -> str:
+    return "!!" + tag[len(_TAG_PREFIX) :] if tag.startswith(_TAG_PREFIX) else tag
+
+
 def _tagged(tag: str, text: str) -> Any:
     """The value of an explicitly tagged scalar; raises ValueError with a message."""
     short = tag[len(_TAG_PREFIX) :] if tag.startswith(_TAG_PREFIX) else tag
@@ -401,7 +405,11 @@ class _Builder:
                     _TAG_PREFIX + "seq",
                 ):
                     self.diagnostics.append(
-                        Diagnostic("YAML001", f"unsupported tag '{event.tag}'", self.here(event.start_mark))
+                        Diagnostic(
+                            "YAML001",
+                            f"unsupported tag '{_short_tag(event.tag)}'",
+                            self.here(event.start_mark),
+                        )
                     )
                 node_kind = "map" if kind == "MappingStartEvent" else "seq"
                 new = self.node(node_kind, event.start_mark, event.end_mark)
