@@ -51,15 +51,10 @@ def live(
     rows: dict[pd.Timestamp, dict[str, tuple[Candle, Signals]]] = {}
     for pair, candles in frames.items():
         sig = signals[pair]
-        sd = sig["stop_distance"].to_numpy() if "stop_distance" in sig else np.full(len(sig), np.nan)
+        flags = sig[["entry_long", "exit_long", "entry_short", "exit_short"]].to_numpy(dtype=bool).tolist()
+        sd = sig["stop_distance"].tolist() if "stop_distance" in sig else [float("nan")] * len(sig)
         for k, (time, o, h, lo, c) in enumerate(candles[["open", "high", "low", "close"]].itertuples()):
-            s = Signals(
-                bool(sig["entry_long"].iat[k]),
-                bool(sig["exit_long"].iat[k]),
-                bool(sig["entry_short"].iat[k]),
-                bool(sig["exit_short"].iat[k]),
-                stop_distance=float(sd[k]),
-            )
+            s = Signals(*flags[k], stop_distance=sd[k])
             rows.setdefault(time, {})[pair] = (Candle(time, o, h, lo, c), s)
     for time in sorted(rows):
         batch = rows[time]
