@@ -23,7 +23,7 @@ def _register() -> None:
 
 
 # One line per command module; add yours here.
-COMMAND_MODULES: tuple[str, ...] = ("cmd_validate", "cmd_schema", "cmd_data")
+COMMAND_MODULES: tuple[str, ...] = ("cmd_validate", "cmd_schema", "cmd_data", "cmd_db")
 
 
 def main() -> None:
