@@ -11,23 +11,27 @@ from engine.data.errors import DataError
 from engine.data.files import read_candle_file
 from engine.data.naming import candle_filename, normalize_pair, pair_key, parse_candle_filename
 from engine.data.resample import resample_candles, source_timeframe_for
+from engine.data.source import CandleSource, StoreView, open_source
 from engine.data.store import CandleStore, Coverage, StoreEntry, default_store_root
 from engine.data.synth import SynthParams, synth_candles
 from engine.data.validate import CANDLE_COLUMNS, find_gaps, infer_timeframe, validate_candles
 
 __all__ = [
     "CANDLE_COLUMNS",
+    "CandleSource",
     "CandleStore",
     "Coverage",
     "DataDirectory",
     "DataError",
     "StoreEntry",
+    "StoreView",
     "SynthParams",
     "candle_filename",
     "default_store_root",
     "find_gaps",
     "infer_timeframe",
     "normalize_pair",
+    "open_source",
     "pair_key",
     "parse_candle_filename",
     "read_candle_file",
