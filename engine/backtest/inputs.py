@@ -95,12 +95,13 @@ class PairInput:
                 continue
             if isinstance(series, pd.Series) and not series.index.equals(candles.index):
                 raise BacktestInputError(f"signal '{name}' is not on the candles' index")
-            values = np.asarray(series)
-            if name in BOOL_SIGNALS and values.dtype != np.bool_:
-                # A condition that is NaN during an indicator's warm-up is simply not true.
-                values = np.nan_to_num(values.astype(np.float64), nan=0.0) != 0.0
+            if name in BOOL_SIGNALS and np.asarray(series).dtype == np.bool_:
+                values = np.asarray(series)
+            elif name in BOOL_SIGNALS:
+                # A condition that is NaN/NA during an indicator's warm-up is simply not true.
+                values = np.nan_to_num(_floats(series), nan=0.0) != 0.0
             else:
-                values = values.astype(np.float64)
+                values = _floats(series)
             columns[name] = values
         tf_ns = None
         if timeframe is not None:
@@ -114,6 +115,13 @@ class PairInput:
             detail=DetailCandles.from_frame(detail) if detail is not None else None,
             timeframe_ns=tf_ns,
         )
+
+
+def _floats(values: pd.Series | np.ndarray) -> np.ndarray:
+    """float64 values with NaN for missing ones, whatever the (nullable) dtype."""
+    if isinstance(values, pd.Series):
+        return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.asarray(values, dtype=np.float64)
 
 
 def _items(signals: pd.DataFrame | None) -> list[tuple[str, pd.Series]]:

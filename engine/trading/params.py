@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from engine.trading import layout as L
@@ -31,7 +32,9 @@ __all__ = [
 _NS = 1_000_000_000
 
 
-def _seconds(value: float | str, what: str) -> float:
+def _seconds(value: float | str | timedelta, what: str) -> float:
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
     if isinstance(value, str):
         # Imported here: ``dsl`` pulls in lark and pandas, and this module must stay cheap to import.
         from dsl.timeframes import parse_duration
@@ -93,8 +96,8 @@ class StoplossGuard:
     on the pair that stopped out (``only_per_pair``) or on every pair."""
 
     trade_limit: int
-    lookback: float | str
-    stop_duration: float | str
+    lookback: float | str | timedelta
+    stop_duration: float | str | timedelta
     only_per_pair: bool = False
 
     def __post_init__(self) -> None:
@@ -111,8 +114,8 @@ class MaxDrawdown:
     its peak around the trades closed within ``lookback`` (each seen before and after it closed)."""
 
     max_ratio: float
-    lookback: float | str
-    stop_duration: float | str
+    lookback: float | str | timedelta
+    stop_duration: float | str | timedelta
 
     def __post_init__(self) -> None:
         _ratio(self.max_ratio, "max_drawdown.max_ratio")
@@ -126,8 +129,8 @@ class LowProfitPairs:
     ``lookback`` (at least ``trade_limit`` of them) is below ``min_profit``."""
 
     min_profit: float
-    lookback: float | str
-    stop_duration: float | str
+    lookback: float | str | timedelta
+    stop_duration: float | str | timedelta
     trade_limit: int = 1
 
     def __post_init__(self) -> None:

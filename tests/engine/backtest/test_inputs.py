@@ -96,3 +96,17 @@ def test_datetime64_times_are_accepted_and_other_types_refused():
     ref = run_backtest({"X": p}, TradingParams()).trades
     pd.testing.assert_frame_equal(run_backtest({"X": as_dt}, TradingParams()).trades, ref)
     check(dataclasses.replace(p, open_time=p.open_time.astype(float)), "open_time must be int64 nanoseconds")
+
+
+def test_nullable_signal_dtypes():
+    candles = frame(4)
+    signals = pd.DataFrame(
+        {
+            "entry_long": pd.array([pd.NA, True, False, False], dtype="boolean"),
+            "stop_distance": pd.array([pd.NA, 0.1, 0.2, 0.3], dtype="Float64"),
+        },
+        index=candles.index,
+    )
+    data = PairInput.from_frames(candles, signals)
+    assert data.entry_long.tolist() == [False, True, False, False]
+    assert np.isnan(data.stop_distance[0]) and data.stop_distance[1] == 0.1

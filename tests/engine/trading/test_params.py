@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 
@@ -53,6 +54,7 @@ def test_pack_puts_every_setting_in_its_column():
     assert (pf[L.F_TRAIL_DIST], pf[L.F_TRAIL_ACT]) == (0.01, 0.005)
     assert math.isnan(pf[L.F_TP_PCT]) and math.isnan(pf[L.F_DAILY_LIMIT]) and math.isnan(pf[L.F_MDD_MAX])
     assert TradingParams().pack()[0][L.I_MAX_OPEN] == -1
+    assert StoplossGuard(1, timedelta(hours=2), "1h").lookback == 7200.0
 
 
 @pytest.mark.parametrize(
