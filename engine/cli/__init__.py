@@ -23,7 +23,15 @@ def _register() -> None:
 
 
 # One line per command module; add yours here.
-COMMAND_MODULES: tuple[str, ...] = ("cmd_validate", "cmd_schema", "cmd_data", "cmd_db")
+COMMAND_MODULES: tuple[str, ...] = (
+    "cmd_validate",
+    "cmd_schema",
+    "cmd_eval",
+    "cmd_backtest",
+    "cmd_data",
+    "cmd_db",
+    "cmd_functions",
+)
 
 
 def main() -> None:

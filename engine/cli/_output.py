@@ -21,10 +21,14 @@ def _read_sources(error: DiagnosticError, known: Mapping[str, str]) -> dict[str,
     return sources
 
 
+def print_diagnostics(error: DiagnosticError, sources: Mapping[str, str] | None = None) -> None:
+    typer.echo(render_diagnostics(error.diagnostics, _read_sources(error, sources or {})), err=True)
+
+
 def fail_with_diagnostics(error: BaseException, sources: Mapping[str, str] | None = None) -> None:
     """Print ``error`` for a person and exit 1; unexpected exceptions are re-raised (they are bugs)."""
     if isinstance(error, DiagnosticError):
-        typer.echo(render_diagnostics(error.diagnostics, _read_sources(error, sources or {})), err=True)
+        print_diagnostics(error, sources)
         raise typer.Exit(1)
     if isinstance(error, OSError):
         typer.echo(f"error: {error}", err=True)
