@@ -35,11 +35,19 @@ _BOUND_TEXT = {"minimum": "≥", "exclusiveMinimum": ">", "maximum": "≤", "exc
 
 
 def _standard(node: Any) -> Any:
+    """Standard JSON Schema keywords; and anyOf for pydantic's oneOf, because an input such as
+    {default: 12} is valid for both the integer and the real-number input schema."""
     if isinstance(node, dict):
-        return {
-            _BOUNDS.get(k, k) if isinstance(node.get(k), int | float) else k: _standard(v)
-            for k, v in node.items()
-        }
+        out = {}
+        for key, value in node.items():
+            if key == "discriminator":
+                continue
+            if isinstance(value, int | float) and key in _BOUNDS:
+                key = _BOUNDS[key]
+            elif key == "oneOf":
+                key = "anyOf"
+            out[key] = _standard(value)
+        return out
     if isinstance(node, list):
         return [_standard(v) for v in node]
     return node
