@@ -40,7 +40,9 @@ _KEYWORDS = (
     r"api[_-]?key|apikey|secret|signature|passw(?:or)?d|passphrase|pwd|token|authorization|cookie"
     r"|private[_-]?key|access[_-]?key|totp"
 )
-_KEY = rf"[\w.-]*?(?:{_KEYWORDS})[\w.-]*"
+# Starts only at the beginning of a word and is bounded, so a long blob without any keyword costs
+# linear time (an unanchored lazy prefix made this quadratic: minutes for a 20 kB token).
+_KEY = rf"(?<![\w.-])[\w.-]{{0,40}}?(?:{_KEYWORDS})[\w.-]{{0,40}}"
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # PEM private keys, whole block.
@@ -62,7 +64,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)/bot\d+:[A-Za-z0-9_-]+"), "/bot" + MASK),
     (re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{30,}"), MASK),
     # user:password@ in URLs.
-    (re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^\s/:@]*):([^\s/@]+)@"), r"\1\2:" + MASK + "@"),
+    (re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]{0,20}://)([^\s/:@]*):([^\s/@]+)@"), r"\1\2:" + MASK + "@"),
     # "key": "value" and 'key': 'value' (JSON, Python reprs), also key="value".
     (
         re.compile(rf"(?i)({_KEY}[\"']?\s*[:=]\s*)([\"'])(?:\\.|(?!\2).)*\2"),

@@ -212,3 +212,15 @@ def test_secrets_registered_after_setup_are_masked(tmp_path: Path) -> None:
         setup.close()
     assert "value ***" in stream.getvalue()
     assert "late-registered-secret" not in SECRETS
+
+
+@pytest.mark.parametrize(
+    "blob", ["a" * 50_000, "a." * 25_000, "x-" * 25_000, "k=" * 25_000, '"a": "' * 8_000]
+)
+def test_long_blobs_redact_in_linear_time(blob: str) -> None:
+    # Logged response bodies can be large; a quadratic pattern once took minutes on 20 kB.
+    import time
+
+    started = time.perf_counter()
+    redact_text(blob, SecretRegistry())
+    assert time.perf_counter() - started < 1.0
