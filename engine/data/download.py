@@ -16,12 +16,10 @@ unknown symbol, a bad request) stops that pair with a DATA017 diagnostic and the
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import pandas as pd
@@ -30,15 +28,16 @@ from dsl.errors import Diagnostic, did_you_mean
 from dsl.timeframes import timeframe_seconds
 from engine.data._frames import empty_frame
 from engine.data.errors import DataError, issue
+from engine.data.exchange import create_exchange, retry_after_seconds
 from engine.data.naming import normalize_pair
-from engine.data.store import CandleStore, subtract_ranges
+from engine.data.ranges import subtract_ranges
+from engine.data.store import CandleStore
 from engine.data.validate import CANDLE_COLUMNS, timeframe_origin_ns, validate_candles
 
 __all__ = [
     "DownloadEvent",
     "PairResult",
     "RetryPolicy",
-    "create_exchange",
     "download_candles",
 ]
 
@@ -94,71 +93,6 @@ Sleep = Callable[[float], Awaitable[Any]]
 Listener = Callable[[DownloadEvent], None]
 
 
-def create_exchange(
-    exchange_id: str,
-    *,
-    futures: bool = False,
-    config: Mapping[str, Any] | None = None,
-    api_url: str | None = None,
-) -> Any:
-    """A ccxt async exchange configured for public market data (the caller must ``await ex.close()``).
-
-    ``api_url`` (scheme://host:port) replaces the host of every ``urls['api']`` entry, keeping the paths:
-    a proxy, a mirror, or the fake server in tests.
-    """
-    import ccxt.async_support as ccxt_async
-
-    if exchange_id not in ccxt_async.exchanges:
-        raise DataError(
-            [
-                issue(
-                    "DATA017",
-                    f"unknown exchange '{exchange_id}'{did_you_mean(exchange_id, ccxt_async.exchanges)}",
-                    "<cli>",
-                )
-            ]
-        )
-    settings: dict[str, Any] = {"enableRateLimit": True}
-    if exchange_id.startswith("binance"):
-        # Markets of the needed types only, and no currency/margin calls (they need keys or more requests).
-        types = ["spot", "linear"] if futures else ["spot"]
-        settings["options"] = {
-            "fetchMarkets": {"types": types},
-            "fetchCurrencies": False,
-            "fetchMargins": False,
-        }
-    for key, value in (config or {}).items():
-        if key == "options" and isinstance(value, Mapping):
-            settings["options"] = {**settings.get("options", {}), **value}
-        else:
-            settings[key] = value
-    exchange = getattr(ccxt_async, exchange_id)(settings)
-    if api_url:
-        exchange.urls["api"] = _rebase(exchange.urls["api"], api_url)
-    return exchange
-
-
-def _rebase(urls: Any, base: str) -> Any:
-    if isinstance(urls, str):
-        target, original = urlsplit(base), urlsplit(urls)
-        return urlunsplit((target.scheme, target.netloc, original.path, original.query, ""))
-    if isinstance(urls, Mapping):
-        return {key: _rebase(value, base) for key, value in urls.items()}
-    return urls
-
-
-def _retry_after(exchange: Any) -> float | None:
-    headers = getattr(exchange, "last_response_headers", None) or {}
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        when = email.utils.parsedate_to_datetime(value)
-        return max(0.0, (when - pd.Timestamp.now(tz="UTC").to_pydatetime()).total_seconds()) if when else None
-
-
 class _Downloader:
     def __init__(
         self,
@@ -200,7 +134,7 @@ class _Downloader:
                 if attempt >= self.retry.attempts:
                     raise
                 retry_after = (
-                    _retry_after(self.exchange)
+                    retry_after_seconds(self.exchange)
                     if isinstance(exc, ccxt_async.DDoSProtection | ccxt_async.RateLimitExceeded)
                     else None
                 )

@@ -30,10 +30,11 @@ from dsl.timeframes import SUPPORTED_TIMEFRAMES, timeframe_seconds
 from engine.data._frames import as_utc, empty_frame, slice_frame
 from engine.data.errors import DataError, issue
 from engine.data.naming import candle_filename, normalize_pair, parse_candle_filename
+from engine.data.ranges import merge_ranges
 from engine.data.resample import resample_candles, source_timeframe_for
 from engine.data.validate import CANDLE_COLUMNS, find_gaps, timeframe_origin_ns
 
-__all__ = ["CandleStore", "Coverage", "StoreEntry", "default_store_root", "merge_ranges", "subtract_ranges"]
+__all__ = ["CandleStore", "Coverage", "StoreEntry", "default_store_root"]
 
 _META_KEY = b"engine.candles"
 _META_VERSION = 1
@@ -95,32 +96,6 @@ def _ms(ts: pd.Timestamp) -> int:
 
 def _ts(ms: int) -> pd.Timestamp:
     return pd.Timestamp(int(ms), unit="ms", tz="UTC")
-
-
-def merge_ranges(ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Union of [start, end) integer ranges, sorted, touching ranges joined."""
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted(r for r in ranges if r[1] > r[0]):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
-
-
-def subtract_ranges(want: tuple[int, int], have: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The parts of ``want`` not covered by ``have`` (both [start, end))."""
-    out: list[tuple[int, int]] = []
-    cursor, stop = want
-    for start, end in merge_ranges(have):
-        if end <= cursor or start >= stop:
-            continue
-        if start > cursor:
-            out.append((cursor, start))
-        cursor = max(cursor, end)
-    if cursor < stop:
-        out.append((cursor, stop))
-    return out
 
 
 class CandleStore:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from engine.data.download import DownloadEvent, RetryPolicy, create_exchange, download_candles
+from engine.data.download import DownloadEvent, RetryPolicy, download_candles
 from engine.data.errors import DataError
+from engine.data.exchange import create_exchange
 from tests.engine.data.conftest import make_candles
 from tests.fakes.binance_market import FakeMarket, walk_candles
 

@@ -7,7 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from engine.data.errors import DataError
-from engine.data.store import CandleStore, default_store_root, merge_ranges, subtract_ranges
+from engine.data.ranges import merge_ranges, subtract_ranges
+from engine.data.store import CandleStore, default_store_root
 from tests.engine.data.conftest import make_candles
 
 UTC = "UTC"
