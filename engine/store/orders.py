@@ -25,6 +25,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -125,23 +126,34 @@ async def get_order(
     *,
     client_order_id: str | None = None,
     exchange_order_id: str | None = None,
+    bot_id: int | None = None,
     for_update: bool = False,
 ) -> Order | None:
-    """The order with this client order id, else with this exchange order id."""
+    """The order with this client order id, else with this exchange order id (of ``bot_id``'s orders
+    when given: exchange order ids are only unique per exchange)."""
     if client_order_id:
-        order = await _one(session, Order.client_order_id == client_order_id, for_update)
+        order = await _one(session, [Order.client_order_id == client_order_id], for_update)
         if order is not None:
             return order
     if exchange_order_id:
-        return await _one(session, Order.exchange_order_id == exchange_order_id, for_update)
+        conditions = [Order.exchange_order_id == exchange_order_id]
+        if bot_id is not None:
+            conditions.append(Order.bot_id == bot_id)
+        return await _one(session, conditions, for_update)
     return None
 
 
-async def _one(session: AsyncSession, condition: object, for_update: bool) -> Order | None:
-    query = select(Order).where(condition)  # type: ignore[arg-type]
+async def _one(session: AsyncSession, conditions: list[Any], for_update: bool) -> Order | None:
+    query = select(Order).where(*conditions).order_by(Order.id).limit(2)
     if for_update:
         query = query.with_for_update().execution_options(populate_existing=True)
-    return (await session.execute(query)).scalars().first()
+    found = (await session.execute(query)).scalars().all()
+    if len(found) > 1:
+        raise StoreError(
+            f"orders {found[0].client_order_id!r} and {found[1].client_order_id!r} share an exchange order id "
+            "(bots on different exchanges?): name the bot or the client order id"
+        )
+    return found[0] if found else None
 
 
 async def _locked(session: AsyncSession, client_order_id: str) -> Order:
@@ -211,6 +223,7 @@ async def apply_fill(session: AsyncSession, fill: FillReport) -> bool:
         session,
         client_order_id=fill.client_order_id,
         exchange_order_id=fill.exchange_order_id,
+        bot_id=fill.bot_id,
         for_update=True,
     )
     if order is None:

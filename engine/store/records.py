@@ -38,7 +38,8 @@ class OrderIntent:
 @dataclass(frozen=True, slots=True)
 class FillReport:
     """An execution reported by the exchange. It names its order by our client id, the exchange's order
-    id, or both; ``trade_id`` is the exchange's id of the execution (unique per order)."""
+    id, or both; ``trade_id`` is the exchange's id of the execution (unique per order). Exchange order ids
+    are unique per exchange only: when the fill has no client id, give ``bot_id`` to narrow the lookup."""
 
     trade_id: str
     amount: Number
@@ -48,6 +49,7 @@ class FillReport:
     fee_currency: str | None = None
     client_order_id: str | None = None
     exchange_order_id: str | None = None
+    bot_id: int | None = None
 
     def __post_init__(self) -> None:
         if not self.client_order_id and not self.exchange_order_id:

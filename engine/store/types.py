@@ -117,13 +117,14 @@ class JSONDoc(TypeDecorator[Any]):
     """A JSON document; JSONB on PostgreSQL so it can be indexed and compared. Values pass through
     :func:`json_safe` on the way in, so numpy numbers and NaN do not break PostgreSQL."""
 
-    impl = JSON
+    # none_as_null: Python None is SQL NULL (so ``IS NULL`` finds it), not the JSON text 'null'.
+    impl = JSON(none_as_null=True)
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "postgresql":
-            return dialect.type_descriptor(JSONB())
-        return dialect.type_descriptor(JSON())
+            return dialect.type_descriptor(JSONB(none_as_null=True))
+        return dialect.type_descriptor(JSON(none_as_null=True))
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         return None if value is None else json_safe(value)

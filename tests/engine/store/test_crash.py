@@ -122,6 +122,7 @@ async def test_sigkill_mid_transaction_keeps_committed_and_drops_the_rest(db_url
         await engine.dispose()
 
 
+@pytest.mark.slow
 async def test_sigkill_at_random_moments(db_url: str) -> None:
     """Kills land anywhere: between statements, inside COMMIT, during the fsync."""
     engine = create_engine_for(db_url)

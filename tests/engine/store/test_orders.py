@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.store import (
     CLIENT_ID_PREFIX,
+    BotMode,
     FillReport,
     Order,
     OrderIntent,
@@ -28,6 +29,7 @@ from engine.store import (
     new_client_order_id,
     save_order_intent,
     submit_order,
+    upsert_bot,
 )
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -297,6 +299,23 @@ async def test_unknown_orders_and_conflicting_ids(factory: Factory, bot_id: int)
             await apply_fill(session, fill("y", "1", client_order_id=order.client_order_id, fee="0.1"))
     # The refused fills changed nothing.
     assert (await reload(factory, order.client_order_id)).filled == 0
+
+
+async def test_exchange_ids_from_different_exchanges_do_not_mix(factory: Factory, bot_id: int) -> None:
+    async with factory() as session, session.begin():
+        other = await upsert_bot(session, name="on-bybit", config_hash="h", mode=BotMode.PAPER)
+    a = await saved(factory, bot_id)
+    b = await saved(factory, other.id)
+    async with factory() as session, session.begin():
+        await mark_acknowledged(session, a.client_order_id, "1001")
+        await mark_acknowledged(session, b.client_order_id, "1001")
+    with pytest.raises(StoreError, match="share an exchange order id"):
+        async with factory() as session, session.begin():
+            await apply_fill(session, fill("t", "0.5", exchange_order_id="1001"))
+    async with factory() as session, session.begin():
+        assert await apply_fill(session, fill("t", "0.5", exchange_order_id="1001", bot_id=other.id))
+    assert (await reload(factory, a.client_order_id)).filled == 0
+    assert (await reload(factory, b.client_order_id)).filled == Decimal("0.5")
 
 
 async def test_list_open_orders(factory: Factory, bot_id: int) -> None:

@@ -104,6 +104,15 @@ async def test_json_columns_accept_numpy_and_nan(factory: Factory) -> None:
     assert event.data == {"dd": 0.25, "n": 3, "nan": None, "ok": True}
 
 
+async def test_json_none_is_sql_null(factory: Factory) -> None:
+    async with factory() as session, session.begin():
+        await record_event(session, EventCategory.SYSTEM, "a", "no data")
+        await record_event(session, EventCategory.SYSTEM, "b", "data", data={})
+    async with factory() as session:
+        kinds = (await session.execute(select(Event.kind).where(Event.data.is_(None)))).scalars().all()
+    assert kinds == ["a"]
+
+
 def test_json_safe() -> None:
     assert json_safe({"a": (1, Decimal("0.10")), "d": date(2024, 1, 2), "e": BotMode.LIVE}) == {
         "a": [1, "0.10"],

@@ -1,5 +1,7 @@
-"""Initial schema: bots, orders, fills, positions, trades, equity snapshots, events, paper balances,
-engine leases, backtest runs and their trades.
+"""Initial schema.
+
+Bots, orders, fills, positions, trades, equity snapshots, events, paper balances, engine leases,
+backtest runs and their trades.
 
 Revision ID: 0001
 Revises:
