@@ -233,6 +233,12 @@ class _Session:
         if reference is None or not isinstance(reference.value, str) or not reference.value.strip():
             return model, None, {}, out
         path = bot_path.parent / reference.value.strip()
+        if path.suffix not in (".yaml", ".yml"):
+            # Only YAML files are read, so a bot cannot make the engine quote lines of other files.
+            message = (
+                f"cannot use strategy file '{reference.value}': a strategy file name ends in .yaml or .yml"
+            )
+            return model, None, {}, [*out, Diagnostic("CFG005", message, reference.span(file))]
         target = self.document(path)
         kind, _ = detect_kind(target)
         if target.root is None and target.diagnostics and target.diagnostics[0].code == "CFG005":
