@@ -7,7 +7,7 @@ Python values for constants; they return float64 (or bool) Series / DataFrames o
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,6 @@ __all__ = [
     "ema_settle",
     "flag",
     "length",
-    "nan_frame",
     "series",
     "smoothing_settle",
     "text",
@@ -95,7 +94,7 @@ class SpecList:
         for spec in self._specs:
             registry.add(spec)
 
-    def __iter__(self):  # pragma: no cover - convenience for tools
+    def __iter__(self) -> Iterator[FunctionSpec]:
         return iter(self._specs)
 
 
@@ -181,10 +180,6 @@ def as_bool(values: Any, index: pd.Index, name: str | None = None) -> pd.Series:
     if array.dtype != bool:
         array = np.nan_to_num(array.astype(np.float64), nan=0.0) != 0
     return pd.Series(array, index=index, name=name)
-
-
-def nan_frame(index: pd.Index, columns: Sequence[str]) -> pd.DataFrame:
-    return pd.DataFrame({c: np.full(len(index), np.nan) for c in columns}, index=index)
 
 
 def by_segments(

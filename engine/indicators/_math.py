@@ -252,4 +252,7 @@ def zscore(source: pd.Series, length: int) -> pd.Series:
     """How many (population) standard deviations ``source`` is from its ``length``-candle mean;
     undefined when the window is flat."""
     window = source.rolling(length, min_periods=length)
-    return as_float((source - window.mean()) / window.std(ddof=0), source.index)
+    mean, spread = window.mean(), window.std(ddof=0)
+    # Rolling sums leave ~1e-17 of noise on a flat window; that is "no spread", not a tiny one.
+    spread = spread.where(spread > 1e-12 * mean.abs().clip(lower=1e-300))
+    return as_float((source - mean) / spread, source.index)
