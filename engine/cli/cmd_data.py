@@ -125,6 +125,8 @@ def list_command(
 
     store = _store()
     entries = store.list(exchange)
+    for path in store.unreadable(exchange):
+        typer.echo(f"warning: {path}: unreadable candle file (corrupt or not Parquet), left out", err=True)
     if as_json:
         rows = [
             {

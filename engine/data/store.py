@@ -124,21 +124,29 @@ class CandleStore:
         return Coverage(found.start, found.end, found.rows, found.fetched, found.gaps, found.missing_candles)
 
     def list(self, exchange: str | None = None) -> list[StoreEntry]:
-        """Every stored series (optionally of one exchange), sorted by exchange, pair, timeframe."""
-        if not self.root.is_dir():
-            return []
-        entries = []
-        for folder in sorted(p for p in self.root.iterdir() if p.is_dir()):
-            if exchange is not None and folder.name != exchange:
-                continue
-            for path in sorted(folder.glob("*.parquet")):
-                if path.name.startswith(".") or parse_candle_filename(path.name) is None:
-                    continue
-                found = self._read_entry(path, folder.name)
-                if found is not None:
-                    entries.append(found)
+        """Every stored series (optionally of one exchange), sorted by exchange, pair, timeframe.
+
+        Files whose footer cannot be read are left out; :meth:`unreadable` names them."""
+        entries = [
+            e for e in (self._read_entry(p, p.parent.name) for p in self._files(exchange)) if e is not None
+        ]
         order = {tf: i for i, tf in enumerate(SUPPORTED_TIMEFRAMES)}
         return sorted(entries, key=lambda e: (e.exchange, e.pair, order.get(e.timeframe, 99)))
+
+    def unreadable(self, exchange: str | None = None) -> list[Path]:
+        """Candle files in the store that cannot be read (corrupt or not Parquet)."""
+        return [p for p in self._files(exchange) if self._read_entry(p, p.parent.name) is None]
+
+    def _files(self, exchange: str | None) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return [
+            path
+            for folder in sorted(p for p in self.root.iterdir() if p.is_dir())
+            if exchange is None or folder.name == exchange
+            for path in sorted(folder.glob("*.parquet"))
+            if not path.name.startswith(".") and parse_candle_filename(path.name) is not None
+        ]
 
     def timeframes(self, exchange: str, pair: str) -> list[str]:
         """Timeframes stored for a pair (files only, not the ones that can be resampled)."""
@@ -147,9 +155,9 @@ class CandleStore:
     def _read_entry(self, path: Path, exchange: str) -> StoreEntry | None:
         try:
             meta = pq.read_metadata(path)
-        except (OSError, pa.ArrowException):
+            doc = json.loads((meta.metadata or {}).get(_META_KEY, b"{}"))
+        except (OSError, pa.ArrowException, ValueError):
             return None
-        doc = json.loads((meta.metadata or {}).get(_META_KEY, b"{}"))
         named = parse_candle_filename(path.name)
         pair = doc.get("pair") or (named.pair if named else path.stem)
         timeframe = doc.get("timeframe") or (named.timeframe if named else "?")

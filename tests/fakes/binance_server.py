@@ -196,7 +196,7 @@ class FakeBinance:
     # ---- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> FakeBinance:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        server = _QuietServer(("127.0.0.1", 0), _make_handler(self))
         server.daemon_threads = True
         self._httpd = server
         self._thread = threading.Thread(target=server.serve_forever, name="fake-binance", daemon=True)
@@ -308,6 +308,15 @@ class FakeBinance:
         expected = hmac.new(self.api_keys[key].encode(), payload.encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, params["signature"]):
             raise BinanceError(400, -1022, "Signature for this request is not valid.")
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that time out or are killed reset their connections; that is not a server bug.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _make_handler(server: FakeBinance) -> type[BaseHTTPRequestHandler]:

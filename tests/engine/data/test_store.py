@@ -195,6 +195,8 @@ def test_corrupt_file_is_a_data_error(store):
     path.write_bytes(b"PAR1 garbage")
     with pytest.raises(DataError, match="cannot read stored candles"):
         store.load("binance", "ETH/BTC", "5m")
+    assert store.list() == []
+    assert store.unreadable() == [path]
 
 
 def test_default_root_follows_engine_home(monkeypatch, tmp_path):
