@@ -163,7 +163,7 @@ def _numeric(frame: pd.DataFrame, check: _Checker, lines: np.ndarray) -> dict[st
 
 
 def _check_columns(frame: pd.DataFrame, check: _Checker) -> pd.DataFrame:
-    renamed = frame.rename(columns=lambda c: str(c).strip().lower())
+    renamed = frame.rename(columns=lambda c: str(c).strip().lstrip("\ufeff").lower())
     missing = [c for c in CANDLE_COLUMNS if c not in renamed.columns]
     has_time = isinstance(renamed.index, pd.DatetimeIndex) or any(a in renamed.columns for a in _TIME_ALIASES)
     if not has_time:

@@ -139,3 +139,18 @@ def test_directory_prefers_fast_formats_and_lists_odd_names(tmp_path):
     assert len(data.load("ETH/BTC", "5m")) == 10
     assert data.pairs() == ["BTC/USDT:USDT", "ETH/BTC"]
     assert [p.name for p in data.skipped] == ["eth-btc.csv"]
+
+
+def test_byte_order_mark_and_time_zone_offsets(tmp_path):
+    path = tmp_path / "ETH_BTC-1h.csv"
+    path.write_text(
+        "\ufeffDate,Open,High,Low,Close,Volume\n"
+        "2024-01-01T01:00:00+01:00,1,2,0.5,1.5,3\n"
+        "2024-01-01T02:00:00+01:00,1.5,2,1,1.2,4\n",
+        encoding="utf-8",
+    )
+    loaded, _ = read_candle_file(path)
+    assert loaded.index.tolist() == [
+        pd.Timestamp("2024-01-01 00:00", tz="UTC"),
+        pd.Timestamp("2024-01-01 01:00", tz="UTC"),
+    ]
