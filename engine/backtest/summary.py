@@ -23,6 +23,31 @@ _PERCENT = {
     "exposure",
     "best_trade",
     "worst_trade",
+    "avg_profit_ratio",
+    "profit_ratio",
+    "expectancy_ratio",
+}
+
+
+def _duration(value: pd.Timedelta) -> str:
+    """Compact durations for narrow tables: 3d 4h, 4h24m, 35m."""
+    seconds = int(value.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m"
+
+
+# Per-pair tables must fit an 80-column terminal.
+_SHORT_HEADERS = {
+    "win_rate": "win",
+    "profit_abs": "profit",
+    "avg_profit_ratio": "avg",
+    "avg_duration": "held",
 }
 
 
@@ -57,13 +82,15 @@ def _fmt(name: str, value: Any, currency: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if isinstance(value, pd.Timedelta):
-        return str(value.floor("s"))
+        return _duration(value)
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d %H:%M")
     if name in _PERCENT:
         return f"{float(value):.2%}"
     if name in ("initial_capital", "final_equity", "fees_paid"):
         return f"{float(value):.8g} {currency}".strip()
+    if name in ("profit_abs", "fees", "expectancy"):
+        return f"{float(value):.4g}"
     if isinstance(value, float | np.floating):
         return f"{float(value):.3f}"
     return str(value)
@@ -92,7 +119,7 @@ def render_summary(run: Any, console: Console | None = None) -> None:
         table = Table(title="per pair", title_justify="left")
         table.add_column("pair")
         for column in per_pair.columns:
-            table.add_column(str(column).replace("_", " "), justify="right")
+            table.add_column(_SHORT_HEADERS.get(str(column), str(column).replace("_", " ")), justify="right")
         for pair, row in per_pair.iterrows():
             table.add_row(str(pair), *(_fmt(str(c), row[c], "") for c in per_pair.columns))
         parts.append(table)

@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cmd_schema",
     "cmd_eval",
     "cmd_backtest",
+    "cmd_demo",
     "cmd_data",
     "cmd_db",
     "cmd_functions",
