@@ -123,7 +123,8 @@ class ProfitLock(ConfigModel):
 
 
 class Risk(ConfigModel):
-    """Position sizing and exits enforced by the risk manager. Stops set here replace the strategy's."""
+    """Position sizing and exits enforced by the risk manager. The stops here apply where the strategy
+    declares none of its own (the strategy's stops come first)."""
 
     risk_per_trade: _Fraction | None = Field(
         None,
