@@ -11,14 +11,13 @@ are text. Merge keys (``<<: *defaults``) are supported.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dsl.errors import Diagnostic, Span
+from engine.config._scalars import TAG_PREFIX, resolve_plain, short_tag, tagged
 
 __all__ = [
     "MAX_BYTES",
@@ -33,8 +32,6 @@ __all__ = [
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 50
 MAX_NODES = 50_000
-
-_TAG_PREFIX = "tag:yaml.org,2002:"
 
 
 @dataclass(eq=False, slots=True)
@@ -183,63 +180,6 @@ def parse_yaml(data: bytes | str, name: str = "<yaml>") -> YamlDocument:
     except _Stop as stop:
         return YamlDocument(name, text, None, (*builder.diagnostics, stop.diagnostic))
     return YamlDocument(name, text, root, tuple(builder.diagnostics))
-
-
-# ----- scalars (YAML 1.2 core schema) ------------------------------------------------------------
-_NULL = re.compile(r"^(~|null|Null|NULL|)$")
-_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
-_INT = re.compile(r"^[-+]?[0-9]+$")
-_OCT = re.compile(r"^0o[0-7]+$")
-_HEX = re.compile(r"^0x[0-9a-fA-F]+$")
-_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
-_INF = re.compile(r"^[-+]?\.(inf|Inf|INF)$")
-_NAN = re.compile(r"^\.(nan|NaN|NAN)$")
-
-
-def _resolve_plain(text: str) -> Any:
-    if _NULL.match(text):
-        return None
-    if text in _BOOL:
-        return _BOOL[text]
-    if _INT.match(text):
-        return int(text)
-    if _OCT.match(text):
-        return int(text[2:], 8)
-    if _HEX.match(text):
-        return int(text[2:], 16)
-    if _FLOAT.match(text):
-        return float(text)
-    if _INF.match(text):
-        return -math.inf if text.startswith("-") else math.inf
-    if _NAN.match(text):
-        return math.nan
-    return text
-
-
-def _short_tag(tag: str) -> str:
-    return "!!" + tag[len(_TAG_PREFIX) :] if tag.startswith(_TAG_PREFIX) else tag
-
-
-def _tagged(tag: str, text: str) -> Any:
-    """The value of an explicitly tagged scalar; raises ValueError with a message."""
-    short = tag[len(_TAG_PREFIX) :] if tag.startswith(_TAG_PREFIX) else tag
-    if short in ("str", "!"):
-        return text
-    resolved = _resolve_plain(text)
-    checks = {
-        "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-        "bool": lambda v: isinstance(v, bool),
-        "null": lambda v: v is None,
-    }
-    if short not in checks:
-        shown = f"!!{short}" if tag.startswith(_TAG_PREFIX) else tag
-        raise ValueError(
-            f"unsupported tag '{shown}' (only !!str, !!int, !!float, !!bool and !!null are allowed)"
-        )
-    if not checks[short](resolved):
-        raise ValueError(f"'{text}' is not a valid !!{short}")
-    return float(resolved) if short == "float" else resolved
 
 
 # ----- building the tree from parser events --------------------------------------------------------
@@ -401,13 +341,13 @@ class _Builder:
                     )
                 if event.tag is not None and event.tag not in (
                     "!",
-                    _TAG_PREFIX + "map",
-                    _TAG_PREFIX + "seq",
+                    TAG_PREFIX + "map",
+                    TAG_PREFIX + "seq",
                 ):
                     self.diagnostics.append(
                         Diagnostic(
                             "YAML001",
-                            f"unsupported tag '{_short_tag(event.tag)}'",
+                            f"unsupported tag '{short_tag(event.tag)}'",
                             self.here(event.start_mark),
                         )
                     )
@@ -430,12 +370,12 @@ class _Builder:
         text = event.value
         if event.tag is not None and event.tag != "!":
             try:
-                node.value = _tagged(event.tag, text)
+                node.value = tagged(event.tag, text)
             except ValueError as exc:
                 self.diagnostics.append(Diagnostic("YAML001", str(exc), self.here(event.start_mark)))
                 node.value = text
         elif style is None and event.tag is None:
-            node.value = _resolve_plain(text)
+            node.value = resolve_plain(text)
         else:
             node.value = text
         return node
