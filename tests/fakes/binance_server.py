@@ -199,7 +199,10 @@ class FakeBinance:
         server = _QuietServer(("127.0.0.1", 0), _make_handler(self))
         server.daemon_threads = True
         self._httpd = server
-        self._thread = threading.Thread(target=server.serve_forever, name="fake-binance", daemon=True)
+        # A short poll interval keeps stop() quick (shutdown waits for the loop to notice).
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-binance", daemon=True
+        )
         self._thread.start()
         return self
 
