@@ -240,6 +240,8 @@ async def apply_fill(session: AsyncSession, fill: FillReport) -> bool:
         raise ValueError(f"fill {fill.trade_id!r}: negative fee {fee}")
     if fee and not fill.fee_currency:
         raise ValueError(f"fill {fill.trade_id!r}: a fee needs its currency")
+    # Every refusal happens before the insert, so a caller that catches it cannot commit half a fill.
+    _adopt_exchange_id(order, fill.exchange_order_id)
 
     insert = (
         upsert_insert(session, Fill.__table__)
@@ -259,7 +261,6 @@ async def apply_fill(session: AsyncSession, fill: FillReport) -> bool:
     if (await session.execute(insert)).first() is None:
         return False
 
-    _adopt_exchange_id(order, fill.exchange_order_id)
     with decimal.localcontext(MONEY_CONTEXT):
         order.filled = to_decimal(order.filled + amount)
         order.cost = to_decimal(order.cost + amount * price)

@@ -287,8 +287,9 @@ async def test_unknown_orders_and_conflicting_ids(factory: Factory, bot_id: int)
     order = await saved(factory, bot_id)
     async with factory() as session, session.begin():
         await mark_acknowledged(session, order.client_order_id, "EX-A")
-    with pytest.raises(StoreError, match="already has exchange id 'EX-A'"):
-        async with factory() as session, session.begin():
+    # Even a caller that catches the refusal and commits stores nothing of the fill.
+    async with factory() as session, session.begin():
+        with pytest.raises(StoreError, match="already has exchange id 'EX-A'"):
             await apply_fill(
                 session, fill("x", "1", client_order_id=order.client_order_id, exchange_order_id="EX-B")
             )
@@ -299,6 +300,8 @@ async def test_unknown_orders_and_conflicting_ids(factory: Factory, bot_id: int)
             await apply_fill(session, fill("y", "1", client_order_id=order.client_order_id, fee="0.1"))
     # The refused fills changed nothing.
     assert (await reload(factory, order.client_order_id)).filled == 0
+    async with factory() as session:
+        assert await list_fills(session, order.id) == []
 
 
 async def test_exchange_ids_from_different_exchanges_do_not_mix(factory: Factory, bot_id: int) -> None:
