@@ -44,10 +44,6 @@ class TelegramChannel:
         self._url = f"{config.base_url}/bot{token}/sendMessage"
         self._client = client
 
-    def describe(self) -> str:
-        # For logs: where it goes, without the token that is part of the URL.
-        return f"telegram chat {self._config.chat_id}"
-
     async def send(self, message: Rendered) -> None:
         try:
             await self._send(message, self._config.parse_mode)
