@@ -68,22 +68,26 @@ def _type(t: Type, p: Param | None = None) -> str:
     return "whole number" if p is not None and p.integer else "number"
 
 
+def _result(t: Type) -> str:
+    return "a condition (true/false per candle)" if t.kind is Kind.BOOL else "a series of numbers"
+
+
 def _returns(spec: FunctionSpec) -> str:
     outputs = spec.outputs
     if outputs is None:
-        assert not isinstance(spec.returns, dict)
-        return _type(spec.returns)  # type: ignore[arg-type]
+        assert isinstance(spec.returns, Type)
+        return _result(spec.returns)
     members = ", ".join(
         f"`.{name}`" + ("" if t.kind is Kind.NUMBER else " (condition)") for name, t in outputs.items()
     )
-    return f"{members}; default `.{spec.default_output}`"
+    return f"several outputs {members}; default `.{spec.default_output}`"
 
 
 def _limits(p: Param) -> str:
     if p.choices is not None:
-        if len(p.choices) > 8:
-            return f"one of {len(p.choices)} names (see below)"
-        return "one of " + ", ".join(f'"{c}"' for c in p.choices)
+        if len(p.choices) > 20:
+            return f"one of the {len(p.choices)} names listed above"
+        return ", ".join(f'"{c}"' for c in p.choices)
     if p.min is not None and p.max is not None:
         return f"{_num(p.min)} to {_num(p.max)}"
     if p.min is not None:

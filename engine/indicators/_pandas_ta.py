@@ -86,12 +86,27 @@ def build_spec(name: str, entry: Mapping[str, Any]) -> FunctionSpec:
     )
 
 
+# What the recurring pandas-ta parameters mean (the others are specific to one indicator).
+_PARAM_DOCS = {
+    "length": "window length in candles",
+    "fast": "fast window length",
+    "slow": "slow window length",
+    "signal": "signal line length",
+    "mamode": "the moving average used inside",
+    "drift": "candles between the values compared (difference period)",
+    "scalar": "the result is multiplied by this",
+    "atr_length": "ATR length",
+    "multiplier": "band distance multiplier",
+    "ddof": "delta degrees of freedom of the standard deviation (0: population, 1: sample)",
+}
+
+
 def _constant(p: Mapping[str, Any]) -> Param:
-    kind = p["type"]
+    kind, doc = p["type"], _PARAM_DOCS.get(p["name"], "")
     if kind == "bool":
-        return Param(p["name"], BOOL_CONST, default=p["default"])
+        return Param(p["name"], BOOL_CONST, default=p["default"], doc=doc)
     if kind == "str":
-        return Param(p["name"], STRING_CONST, default=p["default"], choices=tuple(p["choices"]))
+        return Param(p["name"], STRING_CONST, default=p["default"], choices=tuple(p["choices"]), doc=doc)
     return Param(
         p["name"],
         NUMBER_CONST,
@@ -99,6 +114,7 @@ def _constant(p: Mapping[str, Any]) -> Param:
         integer=kind == "int",
         min=p.get("min"),
         max=p.get("max"),
+        doc=doc,
     )
 
 

@@ -44,6 +44,8 @@ OHLCV = {"open_": "open", "high": "high", "low": "low", "close": "close", "volum
 # switches, and settings that make values depend on where the data starts.
 HIDDEN = {"offset", "talib", "prenan", "asint", "show_all", "nozeros", "full", "cumulative", "bands", "stds"}
 # Integers that are not window lengths (they do not scale the warm-up).
+# Where runs started late are compared with a run started at the first candle (see settle()).
+SETTLE_STARTS = (200, 500, 900, 1300, 1900, 2400, 3000)
 NOT_LENGTHS = {"ddof", "percent", "cap", "scalar", "initial"}
 
 # pandas-ta names a curated function already covers (under another name) or that are not indicators.
@@ -359,7 +361,7 @@ def settle(name: str, desc: dict[str, Any], candles: pd.DataFrame, args: dict[st
     """Candles a run started late needs before it agrees with one started earlier; None if never."""
     full = as_matrix(call(name, desc, candles, args))
     worst = 0
-    for start in (300, 1200, 2400):
+    for start in SETTLE_STARTS:
         part = call(name, desc, candles.iloc[start:], args)
         if part is None:
             return None
@@ -443,7 +445,8 @@ def scan_one(name: str, category: str, candles: list[pd.DataFrame]) -> tuple[dic
     if not is_causal(name, desc, main, {}):
         return None, "looks ahead: values change when later candles are added"
 
-    # Keep only the parameters pandas-ta honours, with every variant runnable and causal.
+    settled = settle(name, desc, main, {})
+    # Keep only the parameters pandas-ta honours, with every variant runnable, causal and settling.
     kept: list[dict[str, Any]] = []
     variants: dict[str, int | None] = {}
     base_matrix = as_matrix(base)
@@ -469,9 +472,12 @@ def scan_one(name: str, category: str, candles: list[pd.DataFrame]) -> tuple[dic
                 try:
                     if not is_causal(name, desc, main, {param["name"]: value}):
                         continue
-                    variants[f"{param['name']}={value}"] = settle(name, desc, main, {param["name"]: value})
+                    bars = settle(name, desc, main, {param["name"]: value})
                 except Exception:
                     continue
+                if bars is None and settled is not None:
+                    continue  # this mode never forgets its start within our data: not offered
+                variants[f"{param['name']}={value}"] = bars
             usable.append(value)
         if param["type"] == "str":
             if len(usable) < 2:
@@ -489,7 +495,6 @@ def scan_one(name: str, category: str, candles: list[pd.DataFrame]) -> tuple[dic
         for p in kept
         if p["type"] == "int" and p["name"] not in NOT_LENGTHS and p["default"] >= 1
     }
-    settled = settle(name, desc, main, {})
     if lengths:
         doubled = {k: 2 * v for k, v in lengths.items()}
         try:
@@ -504,7 +509,10 @@ def scan_one(name: str, category: str, candles: list[pd.DataFrame]) -> tuple[dic
     else:
         assert settled is not None
         unit = max(settled, math.ceil((settled_2x if settled_2x is not None else 2 * settled) / 2))
-    variant_units = {k: v for k, v in variants.items() if v is not None and v > settled_or_zero(settled)}
+        unit = with_margin(unit)
+    variant_units = {
+        k: with_margin(v) for k, v in variants.items() if v is not None and with_margin(v) > unit
+    }
 
     columns = [str(c) for c in base.columns]
     outputs = clean_outputs(name, columns)
@@ -540,8 +548,9 @@ def curated_names() -> set[str]:
     return names
 
 
-def settled_or_zero(value: int | None) -> int:
-    return 0 if value is None else value
+def with_margin(measured: int) -> int:
+    """A measured settling length plus a margin: it was measured on one market, users run others."""
+    return math.ceil(1.1 * measured) + 2 if measured else 0
 
 
 def scan() -> tuple[dict[str, Any], dict[str, str]]:
