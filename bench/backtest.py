@@ -156,6 +156,64 @@ def run_ours(args) -> dict:
     }
 
 
+STRATEGY_YAML = """strategy: bench_ema_rsi
+timeframe: {timeframe}
+entry:
+  long: crosses_above(ema(close, 12), ema(close, 26)) and rsi(close, 14) < 70
+exit:
+  long: crosses_below(ema(close, 12), ema(close, 26))
+stops:
+  stop_loss: 5%
+"""
+
+BOT_YAML = """bot: bench
+strategy: strategy.yaml
+exchange: {{name: binance, mode: backtest}}
+pairs: [{pairs}]
+capital: {{initial: 10000, currency: {quote}, max_per_trade: 20%}}
+risk: {{max_exposure: 100%, max_open_trades: 5}}
+fees: {{maker: 0.1%, taker: 0.1%}}
+"""
+
+
+def prepare_product(args, home: Path) -> Path:
+    """Store the candles and write the bot + strategy YAML (not timed): the product path then loads
+    everything from the store, compiles the DSL and runs the kernel, as `engine backtest` does."""
+    from engine.data.store import CandleStore
+
+    data = real() if args.real else synthetic(args.pairs, args.days * 1440)
+    store = CandleStore(home / "data")
+    for pair, frame in data.items():
+        store.save("binance", pair, "5m" if args.real else "1m", frame, source="bench", replace=True)
+    quote = next(iter(data)).split("/")[1]
+    (home / "strategy.yaml").write_text(STRATEGY_YAML.format(timeframe="5m" if args.real else "1m"))
+    bot = home / "bot.yaml"
+    bot.write_text(BOT_YAML.format(pairs=", ".join(data), quote=quote))
+    return bot
+
+
+def run_product(args) -> dict:
+    phases: dict[str, float] = {}
+    t = time.perf_counter()
+    from engine.backtest.session import run_bot_backtest
+
+    phases["import_libs"] = time.perf_counter() - t
+    t = time.perf_counter()
+    run = run_bot_backtest(Path(args.home) / "bot.yaml", store_root=Path(args.home) / "data")
+    phases["backtest"] = time.perf_counter() - t  # store load + DSL compile and evaluation + kernel
+    for name in ("data", "signals", "import_engine", "inputs"):
+        phases[name] = 0.0
+    n = sum(len(f) for f in run.candles.values())
+    return {
+        "engine": "product",
+        "candles": n,
+        "trades": len(run.result.trades),
+        "total_return": run.result.metrics["total_return"],
+        "phases": phases,
+        "peak_rss_mib": peak_rss_mib(),
+    }
+
+
 def _import_vectorbt():
     try:
         import vectorbt as vbt
@@ -233,6 +291,8 @@ def run_vectorbt(args) -> dict:
 
 def child(engine: str, args) -> dict | None:
     cmd = [sys.executable, __file__, "--child", engine, "--pairs", str(args.pairs), "--days", str(args.days)]
+    if getattr(args, "home", None):
+        cmd += ["--home", str(args.home)]
     if args.real:
         cmd.append("--real")
     t = time.perf_counter()
@@ -267,11 +327,13 @@ def main() -> None:
         "--real", action="store_true", help="the real 5m pairs instead of synthetic 1m candles"
     )
     parser.add_argument("--no-vectorbt", action="store_true")
-    parser.add_argument("--child", choices=("ours", "vectorbt"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("ours", "product", "vectorbt"), help=argparse.SUPPRESS)
+    parser.add_argument("--home", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.child:
-        report = run_ours(args) if args.child == "ours" else run_vectorbt(args)
+        runners = {"ours": run_ours, "product": run_product, "vectorbt": run_vectorbt}
+        report = runners[args.child](args)
         report["child_wall"] = time.perf_counter() - _T_START
         print(json.dumps(report))
         return
@@ -283,6 +345,20 @@ def main() -> None:
             "note: PYTHONDONTWRITEBYTECODE is set, so every process compiles every module it imports; for\n"
             "      installed-like timings run with PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=/tmp/pycache"
         )
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="bench-home-") as home:
+        args.home = home
+        prepare_product(args, Path(home))
+        product = child("product", args)
+    args.home = None
+    if product is None:
+        sys.exit(1)
+    print(
+        "  product = engine backtest path: YAML bot + DSL strategy, candles loaded from the store, signals, kernel"
+    )
+    print("  ours    = kernel only, signals precomputed with pandas")
+    show(product)
     ours = child("ours", args)
     if ours is None:
         sys.exit(1)
@@ -294,6 +370,7 @@ def main() -> None:
         print("vectorbt: not available (install the bench group: ENGINE_GROUPS=bench bash .ci/setup)")
         return
     show(theirs)
+    print(f"product/vectorbt: process {product['process_wall'] / theirs['process_wall']:.2f}x")
     print(
         f"ours/vectorbt: process {ours['process_wall'] / theirs['process_wall']:.2f}x, "
         f"backtest {ours['phases']['backtest'] / theirs['phases']['backtest']:.2f}x, "
