@@ -4,6 +4,7 @@ pure, warm-up at least the leading NaN run, and its example compiles and evaluat
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -170,3 +171,15 @@ def test_warmup_scales_with_the_arguments(registry):
     assert registry.lookup("bias").warmup({"mamode": "rma"}) > registry.lookup("bias").warmup({})
     pattern = registry.lookup("pattern")
     assert pattern.warmup({"name": "engulfing"}) < pattern.warmup({"name": "breakaway"})
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_short_histories_give_undefined_values_not_errors(registry, eth, name):
+    """Live recomputation and fresh markets hand functions fewer candles than their windows."""
+    spec = registry.lookup(name)
+    for size in (0, 1, 2, 5, 30):
+        candles = eth.iloc[:size]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            result = spec.impl(**default_kwargs(spec, candles))
+        assert len(result) == size and result.index.equals(candles.index)
