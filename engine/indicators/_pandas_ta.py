@@ -53,6 +53,7 @@ def build_spec(name: str, entry: Mapping[str, Any]) -> FunctionSpec:
         inputs[extra] = extra
     constants = [_constant(p) for p in entry["params"]]
     params.extend(constants)
+    warmup = _Warmup(entry, constants)
     if source is None:
         for arg in entry["inputs"]:
             column = _COLUMN[arg]
@@ -77,8 +78,8 @@ def build_spec(name: str, entry: Mapping[str, Any]) -> FunctionSpec:
         name=name,
         params=tuple(params),
         returns=returns,
-        impl=_Impl(name, inputs, entry),
-        warmup=_Warmup(entry, constants),
+        impl=_Impl(name, inputs, entry, warmup),
+        warmup=warmup,
         category=entry["category"],
         doc=_doc(name, entry),
         example=_example(name, entry, source),
@@ -143,8 +144,11 @@ class _Warmup:
 class _Impl:
     """Calls pandas-ta ``name`` on each finite run of the inputs and renames its columns."""
 
-    def __init__(self, name: str, inputs: Mapping[str, str], entry: Mapping[str, Any]) -> None:
+    def __init__(
+        self, name: str, inputs: Mapping[str, str], entry: Mapping[str, Any], warmup: _Warmup
+    ) -> None:
         self.name = name
+        self.warmup = warmup
         self.inputs = dict(inputs)
         self.types = {p["name"]: p["type"] for p in entry["params"]}
         self.fixed = dict(entry["fixed"])
@@ -166,12 +170,23 @@ class _Impl:
             if kind is not None:
                 constants[key] = value
         width = len(self.outputs)
+        # Some pandas-ta functions fail (or drop a column) on histories shorter than their windows; such a
+        # run has no settled value anyway, so it is left undefined rather than turned into an error.
+        unsettled = self.warmup({k: v for k, v in kwargs.items() if k in self.types})
 
         def compute(**parts: pd.Series) -> np.ndarray | None:
-            result = fn(**parts, **constants)
+            short = len(next(iter(parts.values()))) <= unsettled
+            try:
+                result = fn(**parts, **constants)
+            except Exception:
+                if short:
+                    return None
+                raise
             if result is None:  # pandas-ta returns nothing when the run is shorter than its window
                 return None
             frame = result.to_frame() if isinstance(result, pd.Series) else result
+            if frame.shape[1] != width and short:
+                return None
             if frame.shape[1] != width:
                 raise RuntimeError(
                     f"pandas-ta {self.name}() returned {frame.shape[1]} columns, expected {width}: "

@@ -177,7 +177,7 @@ def test_warmup_scales_with_the_arguments(registry):
 def test_short_histories_give_undefined_values_not_errors(registry, eth, name):
     """Live recomputation and fresh markets hand functions fewer candles than their windows."""
     spec = registry.lookup(name)
-    for size in (0, 1, 2, 5, 30):
+    for size in (0, 1, 2, 5, 30, 100, 256):
         candles = eth.iloc[:size]
         with warnings.catch_warnings():
             warnings.simplefilter("error")
