@@ -183,3 +183,12 @@ def test_short_histories_give_undefined_values_not_errors(registry, eth, name):
             warnings.simplefilter("error")
             result = spec.impl(**default_kwargs(spec, candles))
         assert len(result) == size and result.index.equals(candles.index)
+
+
+def test_through_the_dsl_on_another_timeframe(registry, eth):
+    plan = compile_expression("atr(14, high=high@1h, low=low@1h, close=close@1h) > atr(14)", registry, "5m")
+    assert plan.warmup > registry.lookup("atr").warmup({"length": 14}) * 12  # counted in 5m candles
+    values = plan.evaluate(eth)["value"]
+    assert values.dtype == bool and values.iloc[plan.warmup :].any()
+    rsi = compile_expression("rsi(close, 14)", registry, "5m")
+    assert rsi.warmup == registry.lookup("rsi").warmup({"length": 14})
