@@ -172,7 +172,7 @@ MA_MODES = (
 def _literal(node: ast.expr) -> Any:
     try:
         return ast.literal_eval(node)
-    except ValueError:
+    except (ValueError, TypeError, SyntaxError):
         return None
 
 
