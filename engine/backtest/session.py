@@ -8,7 +8,7 @@ masked, so trades open only inside the range.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,8 +52,10 @@ def load_pair_inputs(
     start: Any = None,
     end: Any = None,
     detail: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, Any], dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
-    """PairInputs for every pair of ``bot`` from ``source`` (a engine.data CandleSource)."""
+    """PairInputs for every pair of ``bot`` from ``source`` (a engine.data CandleSource).
+    ``progress`` is called with a short description before each step (for a progress bar)."""
     from engine.backtest.inputs import PairInput
     from engine.strategy import compute_signals
 
@@ -67,6 +69,8 @@ def load_pair_inputs(
     signals_by_pair: dict[str, pd.DataFrame] = {}
     problems: list[Diagnostic] = []
     for pair in bot.model.pairs:
+        if progress is not None:
+            progress(f"{pair}: candles and signals")
         try:
             candles = source.load(pair, timeframe, load_from, end_ts)
         except DiagnosticError as error:
@@ -109,6 +113,7 @@ def run_bot_backtest(
     detail: str | None = None,
     store_root: Any = None,
     limits: Mapping[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> BacktestRun:
     from engine.backtest.from_config import trading_params
     from engine.backtest.runner import run_backtest
@@ -116,7 +121,11 @@ def run_bot_backtest(
 
     bot = load_bot(bot_path, profile=profile)
     source = open_source(data_dir=data_dir, exchange=bot.model.exchange.name, store_root=store_root)
-    inputs, candles, signals = load_pair_inputs(bot, source, start=start, end=end, detail=detail)
+    inputs, candles, signals = load_pair_inputs(
+        bot, source, start=start, end=end, detail=detail, progress=progress
+    )
+    if progress is not None:
+        progress("simulating")
     result = run_backtest(inputs, trading_params(bot, limits))
     first = min(frame.index[0] for frame in candles.values())
     last = max(frame.index[-1] for frame in candles.values())
