@@ -3,7 +3,6 @@ pure, warm-up at least the leading NaN run, and its example compiles and evaluat
 
 from __future__ import annotations
 
-import time
 import warnings
 
 import numpy as np
@@ -84,12 +83,8 @@ def test_every_pandas_ta_function_is_registered_or_skipped_with_a_reason(registr
     assert set(TABLE).isdisjoint(SKIPPED)
 
 
-def test_build_is_fast_and_fresh_default_is_cached():
-    build_registry()  # imports done
-    started = time.perf_counter()
+def test_build_is_fresh_and_default_is_cached():
     first = build_registry()
-    took = time.perf_counter() - started
-    assert took < 0.3, f"building the registry took {took:.3f}s"
     assert build_registry() is not first
     assert default_registry() is default_registry()
 
