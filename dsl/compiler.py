@@ -378,6 +378,8 @@ class _Builder:
                 warmup_args[param.name] = payload
         if not ok:
             return _ERROR
+        # Warm-ups that depend on the candle size (a session-anchored VWAP) read it from "_timeframe".
+        warmup_args["_timeframe"] = tf
         try:
             own = int(spec.warmup(warmup_args))
         except Exception as exc:  # a registry bug must not hide the user's other errors

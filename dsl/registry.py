@@ -73,6 +73,7 @@ class FunctionSpec:
     params: tuple[Param, ...]
     returns: Type | Mapping[str, Type]
     impl: Callable[..., Any]
+    # Called with the constant arguments, plus "_timeframe": the timeframe the call runs on.
     warmup: Callable[[Mapping[str, Any]], int] = _no_warmup
     category: str = "misc"
     doc: str = ""

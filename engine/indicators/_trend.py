@@ -123,6 +123,18 @@ def _sessions(index: pd.DatetimeIndex, anchor: str) -> tuple[np.ndarray, bool]:
     return ids, complete
 
 
+_SESSION_SECONDS = {"day": 86_400, "week": 7 * 86_400, "month": 31 * 86_400}
+
+
+def _session_bars(anchor: str, timeframe: str | None) -> int:
+    """One whole session of candles: the first, partly covered session is undefined (see vwap)."""
+    if timeframe is None:
+        return 0
+    from dsl.timeframes import timeframe_seconds
+
+    return -(-_SESSION_SECONDS[anchor] // timeframe_seconds(timeframe))
+
+
 @SPECS.function(
     "vwap",
     [
@@ -133,7 +145,7 @@ def _sessions(index: pd.DatetimeIndex, anchor: str) -> tuple[np.ndarray, bool]:
         column("volume"),
     ],
     NUMBER,
-    warmup=lambda a: 0,
+    warmup=lambda a: _session_bars(a["anchor"], a.get("_timeframe")),
     category="volume",
     example="close > vwap()",
 )
