@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cmd_data",
     "cmd_db",
     "cmd_functions",
+    "cmd_optimize",
 )
 
 
