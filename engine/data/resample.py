@@ -17,8 +17,9 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from dsl.plan import resample_candles as aggregate_candles
 from dsl.timeframes import timeframe_seconds
-from engine.data.validate import CANDLE_COLUMNS, timeframe_origin_ns
+from engine.data.validate import CANDLE_COLUMNS
 
 __all__ = ["resample_candles", "source_timeframe_for"]
 
@@ -48,27 +49,15 @@ def resample_candles(candles: pd.DataFrame, source: str, target: str) -> pd.Data
     if len(candles) == 0:
         return candles.iloc[:0].copy()
 
+    # The bucketing itself is the DSL's (one definition of a higher-timeframe candle); the store
+    # additionally drops buckets its data only partly covers.
+    frame = aggregate_candles(candles, target)
     opens = candles.index.as_unit("ns").asi8
-    origin = timeframe_origin_ns(target)
-    buckets = (opens - origin) // step
-    starts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]])
-    ends = np.r_[starts[1:], len(buckets)] - 1
-
-    keep = np.ones(len(starts), dtype=bool)
-    first_bucket_start = buckets[0] * step + origin
-    if opens[0] > first_bucket_start:
+    bucket_starts = frame.index.as_unit("ns").asi8
+    keep = np.ones(len(frame), dtype=bool)
+    if opens[0] > bucket_starts[0]:
         keep[0] = False
-    last_bucket_end = (buckets[-1] + 1) * step + origin
-    if opens[-1] + source_ns < last_bucket_end:
+    if opens[-1] + source_ns < bucket_starts[-1] + step:
         keep[-1] = False
-
-    columns = {
-        "open": candles["open"].to_numpy(dtype=np.float64)[starts],
-        "high": np.maximum.reduceat(candles["high"].to_numpy(dtype=np.float64), starts),
-        "low": np.minimum.reduceat(candles["low"].to_numpy(dtype=np.float64), starts),
-        "close": candles["close"].to_numpy(dtype=np.float64)[ends],
-        "volume": np.add.reduceat(candles["volume"].to_numpy(dtype=np.float64), starts),
-    }
-    index = pd.DatetimeIndex(buckets[starts] * step + origin, tz="UTC", name="date").as_unit("ns")
-    frame = pd.DataFrame(columns, index=index, columns=list(CANDLE_COLUMNS), copy=False)
+    frame = frame.reindex(columns=list(CANDLE_COLUMNS))
     return frame[keep] if not keep.all() else frame
