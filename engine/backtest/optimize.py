@@ -360,10 +360,12 @@ def _utc(value: Any) -> pd.Timestamp:
 
 
 def _degradation(
-    is_values: Sequence[float], oos_values: Sequence[float]
+    is_values: Sequence[float], oos_values: Sequence[float], neutral: float
 ) -> tuple[float, float, float | None]:
+    """Mean IS and OOS metric over the folds and their ratio. An undefined OOS value (no trade, no
+    variation) counts as ``neutral`` (no edge), so a fold that stops trading cannot flatter the mean."""
     ins = [v for v in is_values if math.isfinite(v)]
-    outs = [v for v in oos_values if math.isfinite(v)]
+    outs = [v if math.isfinite(v) else neutral for v in oos_values]
     mean_is = float(np.mean(ins)) if ins else math.nan
     mean_oos = float(np.mean(outs)) if outs else math.nan
     ratio = mean_oos / mean_is if mean_is > 0 and math.isfinite(mean_oos) else None
@@ -444,7 +446,9 @@ def optimize_bot(
         )
     metric = settings.metric
     mean_is, mean_oos, ratio = _degradation(
-        [_metric(f.in_sample, metric) for f in folds], [_metric(f.out_of_sample, metric) for f in folds]
+        [_metric(f.in_sample, metric) for f in folds],
+        [_metric(f.out_of_sample, metric) for f in folds],
+        neutral=1.0 if metric == "profit_factor" else 0.0,
     )
     recommended, why = _recommend(folds, settings.min_trades)
     synthetic = _synthetic(source, bot)

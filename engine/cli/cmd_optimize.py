@@ -136,6 +136,19 @@ def _num(value: Any, percent: bool = False, signed: bool = True) -> str:
     return f"{value:.3f}"
 
 
+def _finite(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "-"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def _params(values: dict[str, Any]) -> str:
     return " ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in values.items())
 
@@ -166,53 +179,53 @@ def render_optimization(result: Any, console: Any) -> None:
         f"searching: {'; '.join(p.describe() for p in result.space)}",
         highlight=False,
     )
-    table = Table(
-        title=f"walk-forward: {metric} in sample (train) vs out of sample (test)", title_justify="left"
-    )
-    for name, justify in (
-        ("fold", "right"),
-        ("train", "left"),
-        ("test", "left"),
-        ("best params", "left"),
-        (f"IS {metric}", "right"),
-        (f"OOS {metric}", "right"),
-        ("OOS/IS", "right"),
-        ("IS trades", "right"),
-        ("OOS trades", "right"),
-        ("OOS return", "right"),
-        (f"current OOS {metric}", "right"),
-        ("rejected", "right"),
-    ):
-        table.add_column(name, justify=justify, no_wrap=name in ("train", "test"))  # type: ignore[arg-type]
     edges = [t for f in result.folds for t in (f.window.train_start, f.window.test_start, f.window.test_end)]
-    fmt = "%Y-%m-%d" if all(t == t.normalize() for t in edges) else "%Y-%m-%d %H:%M"
+    fmt = "%m-%d" if all(t == t.normalize() for t in edges) else "%m-%d %H:%M"
+    if len({t.year for t in edges}) > 1:
+        fmt = "%Y-" + fmt
+    years = "" if fmt.startswith("%Y") else f" ({edges[0].year})"
+    table = Table(
+        title=f"walk-forward{years}: {metric} in sample (IS, train) vs out of sample (OOS, test)",
+        title_justify="left",
+    )
+    table.add_column("fold", justify="right")
+    table.add_column("train", no_wrap=True)
+    table.add_column("test", no_wrap=True)
+    for name in ("IS", "OOS", "OOS/IS", "IS\ntrades", "OOS\ntrades", "OOS\nreturn"):
+        table.add_column(name, justify="right")
     for f in result.folds:
         w = f.window
-        is_value, oos_value = f.in_sample.get(metric), f.out_of_sample.get(metric)
-        ratio = "-"
-        if (
-            is_value is not None
-            and oos_value is not None
-            and float(is_value) > 0
-            and math.isfinite(float(is_value))
-        ):
-            ratio = f"{float(oos_value) / float(is_value):.2f}"
+        is_value, oos_value = _finite(f.in_sample.get(metric)), _finite(f.out_of_sample.get(metric))
+        ratio = (
+            f"{oos_value / is_value:.2f}"
+            if is_value is not None and is_value > 0 and oos_value is not None
+            else "-"
+        )
         low_trades = int(f.in_sample["trades"]) < s.min_trades
         table.add_row(
             str(w.fold),
-            f"{w.train_start:{fmt}} → {w.train_end:{fmt}}",
-            f"{w.test_start:{fmt}} → {w.test_end:{fmt}}",
-            _params(f.best_params),
+            f"{w.train_start:{fmt}}→{w.train_end:{fmt}}",
+            f"{w.test_start:{fmt}}→{w.test_end:{fmt}}",
             _num(is_value),
             _num(oos_value),
             ratio,
             f"{f.in_sample['trades']}{' (!)' if low_trades else ''}",
             str(f.out_of_sample["trades"]),
             _num(f.out_of_sample["total_return"], percent=True),
-            _num(f.baseline.get(metric)),
-            f"{f.rejected}/{f.trials}",
         )
     console.print(table)
+    params = Table(title="params: each fold's best, recommended, current", title_justify="left")
+    params.add_column("")
+    for p in result.space:
+        params.add_column(p.name, justify="right")
+    params.add_column("rejected trials", justify="right")
+    rows = [(f"fold {f.window.fold}", f.best_params, f"{f.rejected}/{f.trials}") for f in result.folds]
+    if result.recommended is not None:
+        rows.append(("recommended", result.recommended, ""))
+    rows.append(("current", result.current, ""))
+    for label, values, rejected in rows:
+        params.add_row(label, *(_value(values.get(p.name)) for p in result.space), rejected)
+    console.print(params)
     summary = Table(title="out of sample, test windows chained", title_justify="left")
     summary.add_column("")
     for name in ("total return", metric, "max drawdown", "trades", "win rate"):
@@ -235,9 +248,7 @@ def render_optimization(result: Any, console: Any) -> None:
     )
     if result.recommended is not None:
         console.print(
-            f"recommended: [bold]{_params(result.recommended)}[/] ({result.recommendation})\n"
-            f"current:     {_params(result.current)}",
-            highlight=False,
+            f"recommended: [bold]{_params(result.recommended)}[/] ({result.recommendation})", highlight=False
         )
     else:
         console.print(f"no recommendation: {result.recommendation}", highlight=False)
