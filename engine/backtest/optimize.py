@@ -13,7 +13,6 @@ the fold's test window, which no trial has seen: the gap between the two is the 
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import os
 from collections import OrderedDict
@@ -27,8 +26,10 @@ import pandas as pd
 
 from dsl.errors import Diagnostic, DiagnosticError, did_you_mean
 from dsl.timeframes import timeframe_seconds
+from engine.backtest._bot_params import write_bot_params
+from engine.backtest._search_space import InputValue, SearchParam, search_space
 from engine.backtest.walkforward import Window, walk_forward_windows
-from engine.config import BoolInput, FloatInput, IntInput, LoadedBot, LoadedStrategy, load_bot, load_strategy
+from engine.config import LoadedBot, LoadedStrategy, load_bot, load_strategy
 
 __all__ = [
     "METRICS",
@@ -48,93 +49,6 @@ __all__ = [
 METRICS = ("sharpe", "sortino", "calmar", "total_return", "profit_factor")
 PENALTY = -1e9  # a trial with too few trades; plus its trade count, so that more trades rank higher
 _CAP = 1e6  # an infinite ratio (no losing trade or day) counts as this much
-
-InputValue = int | float | bool
-
-
-@dataclass(frozen=True, slots=True)
-class SearchParam:
-    """One searched input: its kind and inclusive range; ``step`` is the grid (None: continuous)."""
-
-    name: str
-    kind: str  # int | float | bool
-    low: float = 0.0
-    high: float = 1.0
-    step: float | None = None
-
-    def suggest(self, trial: Any) -> InputValue:
-        if self.kind == "bool":
-            return bool(trial.suggest_categorical(self.name, [False, True]))
-        if self.kind == "int":
-            return int(trial.suggest_int(self.name, int(self.low), int(self.high), step=int(self.step or 1)))
-        return self.clean(trial.suggest_float(self.name, self.low, self.high, step=self.step))
-
-    def clean(self, value: Any) -> InputValue:
-        """The value as the YAML should hold it: grid floats without binary noise (1.5, not 1.5000000001)."""
-        if self.kind == "bool":
-            return bool(value)
-        if self.kind == "int":
-            return int(value)
-        if self.step:
-            digits = max(0, -math.floor(math.log10(self.step)) + 6)
-            return float(round(value, digits))
-        return float(f"{value:.6g}")
-
-    def describe(self) -> str:
-        if self.kind == "bool":
-            return f"{self.name} ∈ {{false, true}}"
-        grid = f" step {self.step:g}" if self.step else ""
-        return f"{self.name} ∈ [{self.low:g}, {self.high:g}]{grid}"
-
-
-def _grid_high(low: float, high: float, step: float) -> float:
-    """The highest grid point low + k*step that is <= high (Optuna wants the range to fit the grid)."""
-    k = math.floor((high - low) / step + 1e-9)
-    return low + k * step
-
-
-def search_space(strategy: LoadedStrategy, only: Sequence[str] = ()) -> list[SearchParam]:
-    """The inputs ``engine optimize`` searches: every input with a range and every switch (or only the
-    named ones). Raises a DiagnosticError when nothing is left to search."""
-    inputs = strategy.model.inputs
-    unknown = [name for name in only if name not in inputs]
-    if unknown:
-        raise DiagnosticError(
-            [
-                Diagnostic(
-                    "OPT001", f"--only: the strategy has no input '{name}'{did_you_mean(name, inputs)}"
-                )
-                for name in unknown
-            ]
-        )
-    space: list[SearchParam] = []
-    for name, spec in inputs.items():
-        if only and name not in only:
-            continue
-        if isinstance(spec, BoolInput):
-            space.append(SearchParam(name, "bool"))
-        elif isinstance(spec, IntInput | FloatInput) and spec.range is not None:
-            low, high = (float(x) for x in spec.range)
-            kind = "int" if isinstance(spec, IntInput) else "float"
-            step = None if spec.step is None else float(spec.step)
-            if kind == "int" or step is not None:
-                high = _grid_high(low, high, step or 1.0)
-            space.append(SearchParam(name, kind, low, high, step))
-        elif only:
-            raise DiagnosticError(
-                [Diagnostic("OPT001", f"--only: input '{name}' declares no range to search")]
-            )
-    if not space:
-        raise DiagnosticError(
-            [
-                Diagnostic(
-                    "OPT001",
-                    f"strategy '{strategy.model.strategy}' declares no input with a range: "
-                    "give inputs a `range: [low, high]` to optimise them",
-                )
-            ]
-        )
-    return space
 
 
 @dataclass(frozen=True, slots=True)
@@ -496,64 +410,3 @@ def _synthetic(source: Any, bot: LoadedBot) -> bool:
         return any(bool(check(pair, bot.strategy.timeframe)) for pair in bot.model.pairs)
     except DiagnosticError:
         return False
-
-
-def _move_tail(source: Any, source_key: Any, target: Any, target_key: Any) -> None:
-    """Move the comment lines and blank lines that follow ``source_key``'s line (ruamel keeps them on
-    that key) to after ``target_key``, so that new keys go above them rather than below."""
-    entry = source.ca.items.get(source_key)
-    if not entry or len(entry) < 3 or entry[2] is None:
-        return
-    token = entry[2]
-    head, newline, tail = token.value.partition("\n")
-    if not tail:
-        return
-    moved = copy.copy(token)
-    moved.value = "\n" + tail
-    if head.strip():
-        token.value = head + newline  # the comment at the end of the line itself stays
-    else:
-        entry[2] = None
-    target.ca.items[target_key] = [None, None, moved, None]
-
-
-def write_bot_params(bot_path: str | os.PathLike[str], params: Mapping[str, InputValue]) -> None:
-    """Set ``params`` in the bot file's ``params:`` mapping, keeping its comments, key order and quoting
-    (ruamel round trip). The new file is validated before it replaces the old one."""
-    import io
-
-    from ruamel.yaml import YAML
-    from ruamel.yaml.comments import CommentedMap
-
-    path = Path(bot_path)
-    yaml = YAML()
-    yaml.preserve_quotes = True
-    yaml.width = 4096  # never re-wrap long lines
-    document = yaml.load(path.read_text(encoding="utf-8"))
-    if not isinstance(document, CommentedMap):
-        raise DiagnosticError([Diagnostic("OPT004", f"{path}: not a bot file (a mapping at the top level)")])
-    section = document.get("params")
-    if isinstance(section, CommentedMap) and len(section):
-        holder, holder_key = section, list(section)[-1]
-    elif "params" in document:  # `params:` with nothing (or no mapping) under it
-        holder, holder_key = document, "params"
-        section = document["params"] = CommentedMap()
-    else:
-        keys = list(document)
-        position = keys.index("strategy") + 1 if "strategy" in keys else len(keys)
-        holder, holder_key = document, keys[position - 1]
-        section = CommentedMap()
-        document.insert(position, "params", section)
-    for name, value in params.items():
-        section[name] = value
-    if len(section):
-        _move_tail(holder, holder_key, section, list(section)[-1])
-    out = io.StringIO()
-    yaml.dump(document, out)
-    temporary = path.with_name(f".{path.name}.optimize.tmp")
-    temporary.write_text(out.getvalue(), encoding="utf-8")
-    try:
-        load_bot(temporary)  # never leave a bot file that no longer loads
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
