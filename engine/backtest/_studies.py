@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import signal
 import tempfile
 import time
 import warnings
@@ -61,7 +62,8 @@ class StudyRun:
 def _quiet() -> None:
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Trial failures are re-raised to us anyway; Optuna's own warning would repeat them as a traceback.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
@@ -136,6 +138,8 @@ def _init_worker(job: StudyJob, counter: Any) -> None:
     from engine.config import load_bot
 
     _quiet()
+    # Ctrl-C reaches the whole process group: the parent alone handles it, and stops the pool.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     bot = load_bot(job.bot_path, profile=job.profile)
     _WORKER.update(job=job, counter=counter, evaluator=Evaluator(bot, job.candles, trading_params(bot)))
 
@@ -205,12 +209,17 @@ def _parallel(job: StudyJob, jobs: int, progress: Callable[[int, int], None] | N
                 for k, path in enumerate(journals)
                 for i, size in enumerate(_chunks(settings.trials, jobs))
             }
-            while pending:
-                finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    future.result()  # a worker's exception is a bug: let it surface
-                if progress is not None:
-                    progress(min(counter.value, total), total)
+            try:
+                while pending:
+                    finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        future.result()  # a worker's exception is a bug: let it surface
+                    if progress is not None:
+                        progress(min(counter.value, total), total)
+            except BaseException:
+                # Interrupted (or a worker failed): drop the queued chunks; running ones finish.
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
         elapsed = time.perf_counter() - started
         best = [
             _summarise(optuna.load_study(study_name=f"fold-{k + 1}", storage=_storage(path)))

@@ -76,6 +76,9 @@ def optimize_command(
     console = Console()
     try:
         result = _run_with_progress(console, bot, data, start, end, profile, settings, optimize_bot)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: nothing written", err=True)
+        raise typer.Exit(130) from None
     except Exception as exc:  # DiagnosticError and OSError print like a compiler; others are bugs
         fail_with_diagnostics(exc)
     render_optimization(result, console)
@@ -214,6 +217,10 @@ def render_optimization(result: Any, console: Any) -> None:
             _num(f.out_of_sample["total_return"], percent=True),
         )
     console.print(table)
+    if any(int(f.in_sample["trades"]) < s.min_trades for f in result.folds):
+        console.print(
+            f"(!) no trial of that fold reached --min-trades {s.min_trades}: its params are the least bad"
+        )
     params = Table(title="params: each fold's best, recommended, current", title_justify="left")
     params.add_column("")
     for p in result.space:
