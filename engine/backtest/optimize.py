@@ -118,7 +118,8 @@ class Evaluator:
             from engine.config._session import Session
         except ImportError:  # the config package reorganised its internals: slower, still right
             return load_strategy(path, params=values)
-        if self._session is None:
+        # The session keeps every plan it compiled; start afresh now and then to bound memory.
+        if self._session is None or len(getattr(self._session, "compiled", ())) > 256:
             self._session = Session(None, None)
         return _load_strategy(self._session, path, values)
 
