@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from engine.backtest._svg import aggregate_factor, envelope_indices, is_price_scale, nice_ticks
@@ -271,14 +269,14 @@ def test_trade_list_is_capped(real_run, monkeypatch):
     assert html.count('class="mk mk-exit') == len(real_run.result.trades)
 
 
-def test_ten_pairs_render_fast(shared_data, tmp_path):
+def test_ten_real_pairs_render_within_bounds(shared_data, tmp_path):
+    """Ten pairs of 5,760 candles: every pane, every trade marker, and a file that stays small (the
+    render time, about 0.25 s, is measured in docs/backtesting.md rather than asserted here)."""
     run = run_bot_backtest(bot_file(tmp_path, PAIRS_10), data_dir=shared_data)
     assert len(run.candles) == 10 and min(len(c) for c in run.candles.values()) > 5_000
-    best = float("inf")
-    for _ in range(2):
-        t0 = time.perf_counter()
-        path = write_report(run, tmp_path / "ten.html")
-        best = min(best, time.perf_counter() - t0)
-    assert best < 1.0, f"report took {best:.2f} s"
-    parse(path.read_text(encoding="utf-8"))
-    assert isinstance(run.candles["ADA/BTC"].index, pd.DatetimeIndex)
+    path = write_report(run, tmp_path / "ten.html")
+    html = path.read_text(encoding="utf-8")
+    parser = parse(html)
+    assert len(classes(parser, "pane")) == 10
+    assert len(classes(parser, "mk-entry")) == len(run.result.trades) > 100
+    assert path.stat().st_size < 3_000_000
