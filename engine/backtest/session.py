@@ -129,9 +129,9 @@ def run_bot_backtest(
     result = run_backtest(inputs, trading_params(bot, limits))
     first = min(frame.index[0] for frame in candles.values())
     last = max(frame.index[-1] for frame in candles.values())
-    synthetic = bool(
-        getattr(source, "is_synthetic", lambda *_: False)(*bot.model.pairs[:1], bot.strategy.timeframe)
-    )
+    # The store knows which series are synthetic samples; a plain data directory does not.
+    check = getattr(source, "synthetic", None)
+    synthetic = callable(check) and any(check(pair, bot.strategy.timeframe) for pair in candles)
     return BacktestRun(bot, result, candles, signals, first, last, synthetic)
 
 
