@@ -54,6 +54,7 @@ def write_demo_data(bot_files: list[Path], target: Path, *, days: int = DEMO_DAY
 def run_demo(
     bots_dir: Path = Path("bots"), strategies_dir: Path = Path("strategies"), console: Console | None = None
 ) -> DemoResult:
+    from engine.backtest.report import write_report
     from engine.backtest.session import run_bot_backtest
     from engine.backtest.summary import render_summary
     from engine.cli._output import print_diagnostics
@@ -88,6 +89,8 @@ def run_demo(
             continue
         run.synthetic = True
         render_summary(run, console)
+        report = write_report(run, home / "reports" / f"{run.bot.model.bot}.html")
+        reports.append(report)
         metrics = run.result.metrics
         rows.append(
             (
@@ -104,4 +107,8 @@ def run_demo(
     for bot, strategy, trades, total, drawdown in rows:
         table.add_row(bot, strategy, str(trades), f"{total:.2%}", f"{drawdown:.2%}")
     console.print(table)
+    if reports:
+        console.print(
+            f"HTML reports (equity, drawdown, candles with trades, monthly returns): {reports[0].parent}/"
+        )
     return DemoResult(ok, data_dir, reports)

@@ -136,3 +136,6 @@ def test_demo_runs_every_example_bot_on_synthetic_data(home):
     ):
         assert name in result.stdout
     assert (home / "demo-data" / "SYNTHETIC.txt").exists()
+    reports = sorted((home / "reports").glob("*.html"))
+    assert len(reports) == 5
+    assert "SYNTHETIC" in reports[0].read_text()
