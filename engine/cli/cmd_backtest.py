@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from engine.cli import app
+from engine.cli._options import DataDir, End, Profile, Start
 
 
 @app.command("backtest")
@@ -15,19 +16,10 @@ def backtest_command(
     bots: Annotated[
         list[Path] | None, typer.Argument(help="Bot files (bots/*.yaml).", show_default=False)
     ] = None,
-    data: Annotated[
-        Path | None,
-        typer.Option(
-            "--data", help="Directory of candle files named like ETH_BTC-5m.csv (default: the store)."
-        ),
-    ] = None,
-    start: Annotated[
-        str | None, typer.Option("--from", help="First candle time (UTC), e.g. 2024-01-01.")
-    ] = None,
-    end: Annotated[str | None, typer.Option("--to", help="End of the range (UTC, exclusive).")] = None,
-    profile: Annotated[
-        str | None, typer.Option("--profile", help="Apply this profile overlay of the bot.")
-    ] = None,
+    data: DataDir = None,
+    start: Start = None,
+    end: End = None,
+    profile: Profile = None,
     detail: Annotated[
         str | None,
         typer.Option("--detail", help="Resolve stops on lower-timeframe candles, e.g. 1m (bar magnifier)."),

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from engine.cli import app
+from engine.cli._options import DataDir, End, Profile, Start
 
 
 @app.command("optimize")
@@ -38,16 +39,10 @@ def optimize_command(
         list[str] | None,
         typer.Option("--only", help="Search only these inputs (repeatable or comma-separated)."),
     ] = None,
-    data: Annotated[
-        Path | None, typer.Option("--data", help="Directory of candle files (default: the store).")
-    ] = None,
-    start: Annotated[
-        str | None, typer.Option("--from", help="First candle time (UTC), e.g. 2024-01-01.")
-    ] = None,
-    end: Annotated[str | None, typer.Option("--to", help="End of the range (UTC, exclusive).")] = None,
-    profile: Annotated[
-        str | None, typer.Option("--profile", help="Apply this profile overlay of the bot.")
-    ] = None,
+    data: DataDir = None,
+    start: Start = None,
+    end: End = None,
+    profile: Profile = None,
     write: Annotated[
         bool, typer.Option("--write", help="Write the recommended params into the bot file's params:.")
     ] = False,
