@@ -139,3 +139,38 @@ def test_demo_runs_every_example_bot_on_synthetic_data(home):
     reports = sorted((home / "reports").glob("*.html"))
     assert len(reports) == 5
     assert "SYNTHETIC" in reports[0].read_text()
+
+
+def test_detail_candles_resolve_stops_inside_candles(home, tmp_path, shared_data):
+    """--detail 1m walks the 1m candles inside each 5m candle (bar magnifier) instead of the pessimistic rule."""
+    strategy = tmp_path / "s.yaml"
+    strategy.write_text(
+        "strategy: tight\ntimeframe: 5m\nentry:\n  long: close > open\nexit:\n  long: close < open\n"
+        "stops:\n  stop_loss: 0.1%\n  take_profit: 0.1%\n"
+    )
+    bot = tmp_path / "b.yaml"
+    bot.write_text(
+        "bot: tight\nstrategy: s.yaml\nexchange: {name: binance, mode: paper}\npairs: [XRP/ETH]\n"
+        "capital: {initial: 10 ETH, max_per_trade: 50%}\n"
+    )
+    outputs = {}
+    for name, extra in (("plain", []), ("detail", ["--detail", "1m"])):
+        export = tmp_path / f"{name}.csv"
+        result = runner.invoke(
+            app,
+            ["backtest", str(bot), "--data", str(shared_data), "--export", str(export), "--no-store", *extra],
+        )
+        assert result.exit_code == 0, result.output
+        outputs[name] = pd.read_csv(export)
+    plain, detail = outputs["plain"], outputs["detail"]
+    assert len(plain) > 100 and len(detail) > 100
+    # The pessimistic rule books every candle that touches both levels as a stop; walking the 1m candles
+    # finds that the target came first in some of them.
+    stops = {name: (frame["exit_reason"] == "stop_loss").sum() for name, frame in outputs.items()}
+    targets = {name: (frame["exit_reason"] == "take_profit").sum() for name, frame in outputs.items()}
+    assert stops["detail"] < stops["plain"]
+    assert targets["detail"] > targets["plain"]
+    bad = runner.invoke(
+        app, ["backtest", str(bot), "--data", str(shared_data), "--no-store", "--detail", "15m"]
+    )
+    assert bad.exit_code == 1 and "must be a lower timeframe" in bad.stderr
