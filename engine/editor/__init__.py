@@ -1,0 +1,51 @@
+"""The visual strategy editor's model: blocks <-> DSL text <-> the strategy's YAML file.
+
+    block = text_to_block("crosses_above(ema(close, fast), ema(close, 26))", inputs={"fast"})
+    text = block_to_text(block)                                   # back to DSL text
+    problems = validate_rule(text, RuleContext.from_file(path))   # diagnostics, columns in `text`
+    edit = StrategyFile.open(path); edit.set_rule(("entry", "long"), text)
+    problems = edit.save()                                        # [] when written
+
+The web page is a thin client of these functions; nothing here draws anything.
+"""
+
+from engine.editor.blocks import (
+    Arith,
+    Block,
+    Compare,
+    Cross,
+    Duration,
+    Flag,
+    Group,
+    Indicator,
+    Input,
+    Neg,
+    Not,
+    Number,
+    RawExpr,
+    Series,
+    Text,
+)
+from engine.editor.convert import block_to_expr, block_to_text, expr_to_block, text_to_block
+
+__all__ = [
+    "Arith",
+    "Block",
+    "Compare",
+    "Cross",
+    "Duration",
+    "Flag",
+    "Group",
+    "Indicator",
+    "Input",
+    "Neg",
+    "Not",
+    "Number",
+    "RawExpr",
+    "Series",
+    "Text",
+    "block_to_expr",
+    "block_to_text",
+    "expr_to_block",
+    "text_to_block",
+]
