@@ -1,0 +1,343 @@
+"""Edit a strategy (or bot) file in place: ruamel round trip, so comments, key order, flow style and
+quoting stay as written; the new text is validated in memory before an atomic replace, and a file
+that would not validate is never written (its diagnostics come back instead)."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from dsl import Diagnostic, DiagnosticError, Registry, Span
+
+__all__ = ["DELETE", "EditableFile"]
+
+Key = str | int
+
+
+class _Delete:
+    def __repr__(self) -> str:
+        return "DELETE"
+
+
+DELETE: Any = _Delete()  # pass as a value to remove a key
+
+# ruamel needs the sequence indentation up front; these are the two layouts in use.
+_INDENTS = ((2, 4, 2), (2, 2, 0))
+
+
+def _yaml(indent: tuple[int, int, int]) -> Any:
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never re-wrap long rules
+    mapping, sequence, offset = indent
+    yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
+    return yaml
+
+
+def _dump(yaml: Any, document: Any) -> str:
+    out = io.StringIO()
+    yaml.dump(document, out)
+    return out.getvalue()
+
+
+def _display(path: Path, relative_to: Path) -> str:
+    resolved = path.resolve()
+    try:
+        return resolved.relative_to(relative_to.resolve()).as_posix()
+    except ValueError:
+        return str(resolved)
+
+
+class EditableFile:
+    """One open strategy or bot file. Change it with :meth:`set` (or the named helpers), look at the
+    result with :meth:`text` / :meth:`validate`, write it with :meth:`save`."""
+
+    def __init__(self, path: Path, text: str, document: Any, yaml: Any, display: str, relative_to: Path):
+        self.path = path
+        self.display = display
+        self.original = text
+        self._document = document
+        self._yaml = yaml
+        self._relative_to = relative_to
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, relative_to: Path | None = None) -> EditableFile:
+        """Read ``path``; raises DiagnosticError when it is not a YAML mapping."""
+        from ruamel.yaml.comments import CommentedMap
+        from ruamel.yaml.error import YAMLError
+
+        path = Path(path)
+        relative_to = relative_to or Path.cwd()
+        display = _display(path, relative_to)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise DiagnosticError(
+                [Diagnostic("EDT001", f"cannot read file: {exc.strerror or exc}", Span.point(display, 1, 1))]
+            ) from None
+        chosen = None
+        for indent in _INDENTS:
+            yaml = _yaml(indent)
+            try:
+                document = yaml.load(text)
+            except YAMLError:
+                from engine.config import parse_yaml
+
+                problems = parse_yaml(text, display).diagnostics
+                raise DiagnosticError(
+                    problems or [Diagnostic("YAML001", "invalid YAML", Span.point(display, 1, 1))]
+                ) from None
+            if not isinstance(document, CommentedMap):
+                raise DiagnosticError(
+                    [
+                        Diagnostic(
+                            "EDT002", "expected key: value lines at the top level", Span.point(display, 1, 1)
+                        )
+                    ]
+                )
+            if chosen is None:
+                chosen = (document, yaml)
+            if _dump(yaml, document) == text:  # the layout this file is written in
+                chosen = (document, yaml)
+                break
+        assert chosen is not None
+        return cls(path, text, chosen[0], chosen[1], display, relative_to)
+
+    # ----- reading ------------------------------------------------------------------------------------
+    @property
+    def kind(self) -> str | None:
+        if "strategy" in self._document:
+            return "strategy"
+        return "bot" if "bot" in self._document else None
+
+    def get(self, keys: Sequence[Key], default: Any = None) -> Any:
+        """The value at ``keys`` (e.g. ``("entry", "long")``, ``("confirm", "long", 0)``) as plain data."""
+        node = self._document
+        for key in keys:
+            try:
+                node = node[key]
+            except (KeyError, IndexError, TypeError):
+                return default
+        return _plain(node)
+
+    def text(self) -> str:
+        """The file as it would be written now."""
+        return _dump(self._yaml, self._document)
+
+    @property
+    def changed(self) -> bool:
+        return self.text() != self.original
+
+    # ----- changing -----------------------------------------------------------------------------------
+    def set(self, keys: Sequence[Key], value: Any) -> None:
+        """Set the value at ``keys``, creating mappings on the way; :data:`DELETE` removes the key.
+
+        A string replacing a string keeps the old one's style (plain, quoted, ``|`` or ``>``); a new
+        mapping among flow-style siblings (``fast: {default: 12}``) is written in flow style too.
+        """
+        from ruamel.yaml.comments import CommentedSeq
+
+        if not keys:
+            raise ValueError("an empty key path")
+        node = self._document
+        for key in keys[:-1]:
+            child = node.get(key) if isinstance(node, dict) else node[key]
+            if child is None and isinstance(node, dict):
+                child = node[key] = _styled({}, None, node)
+            node = child
+        last = keys[-1]
+        if value is DELETE:
+            if isinstance(node, dict):
+                node.pop(last, None)
+            elif isinstance(node, list) and isinstance(last, int) and last < len(node):
+                del node[last]
+            return
+        old = node.get(last) if isinstance(node, dict) else (node[last] if last < len(node) else None)
+        new = _styled(value, old, node)
+        if isinstance(node, CommentedSeq) and last == len(node):
+            node.append(new)
+        else:
+            node[last] = new
+
+    def set_rule(self, section: str, side: str, text: str | None) -> None:
+        """``entry``/``exit`` rule of ``side`` (None removes it)."""
+        self.set((section, side), DELETE if text is None else text)
+
+    def set_confirm(self, side: str, texts: Iterable[str]) -> None:
+        self._set_list(("confirm", side), list(texts))
+
+    def set_score(self, side: str, threshold: float, signals: Iterable[dict[str, Any]]) -> None:
+        """Score of ``side``: ``signals`` are ``{"when": text, "weight": w, "description": ...}``."""
+        self.set(("score", side, "threshold"), threshold)
+        self._set_list(("score", side, "signals"), list(signals))
+
+    def set_feature(self, name: str, text: str | None) -> None:
+        self.set(("features", name), DELETE if text is None else text)
+
+    def set_stop(self, name: str, value: str | float | None) -> None:
+        """``stop_loss`` / ``take_profit``: ``"3%"``, ``0.03`` or an expression (a price distance)."""
+        self.set(("stops", name), DELETE if value is None else value)
+
+    def set_trailing(self, activate_at: str | float | None, distance: str | float | None) -> None:
+        if distance is None:
+            self.set(("stops", "trailing"), DELETE)
+            return
+        if activate_at is not None:
+            self.set(("stops", "trailing", "activate_at"), activate_at)
+        self.set(("stops", "trailing", "distance"), distance)
+
+    def set_input(self, name: str, **fields: Any) -> None:
+        """Change an input's ``default``, ``range``, ``step`` or ``description`` (None removes a field)."""
+        for field_name, value in fields.items():
+            self.set(("inputs", name, field_name), DELETE if value is None else value)
+
+    def set_sizing(self, **fields: Any) -> None:
+        """A bot's position sizing: ``risk_per_trade``, ``max_exposure``, ``max_open_trades`` (under
+        ``risk``) and ``max_per_trade``, ``initial``, ``reinvest`` (under ``capital``)."""
+        capital = {"initial", "currency", "max_per_trade", "reinvest"}
+        for field_name, value in fields.items():
+            section = "capital" if field_name in capital else "risk"
+            self.set((section, field_name), DELETE if value is None else value)
+
+    def _set_list(self, keys: Sequence[Key], values: list[Any]) -> None:
+        """Replace a list item by item, so that comments on unchanged items stay where they were."""
+        current = self.get(keys)
+        if not values:
+            self.set(keys, DELETE)
+            return
+        if not isinstance(current, list):
+            self.set(keys, values)
+            return
+        for index, value in enumerate(values):
+            if index >= len(current) or _plain(value) != current[index]:
+                self.set((*keys, index), value)
+        for index in range(len(current) - 1, len(values) - 1, -1):
+            self.set((*keys, index), DELETE)
+
+    # ----- checking and writing -----------------------------------------------------------------------
+    def validate(
+        self, *, registry: Registry | None = None, dependents: Sequence[str | os.PathLike[str]] = ()
+    ) -> list[Diagnostic]:
+        """Every problem the edited text would have, as ``engine validate`` reports it for the file
+        (positions in the new text). ``dependents`` are bot files checked against the edited strategy."""
+        from engine.config import detect_kind, parse_yaml
+        from engine.config._session import Session
+
+        session = Session(registry, self._relative_to)
+        document = parse_yaml(self.text(), self.display)
+        session.documents[self.path.resolve()] = document
+        kind, problems = detect_kind(document)
+        found = [*document.diagnostics, *problems]
+        if kind == "strategy":
+            found.extend(session.strategy(self.path).diagnostics)
+        elif kind == "bot":
+            found = [*document.diagnostics, *session.check_bot(self.path)]
+        for bot in dependents:
+            found.extend(session.check_bot(Path(bot)))
+        unique: list[Diagnostic] = []
+        for diagnostic in found:
+            if diagnostic not in unique:
+                unique.append(diagnostic)
+        return [d for d in unique if d.severity == "error"]
+
+    def save(
+        self, *, registry: Registry | None = None, dependents: Sequence[str | os.PathLike[str]] = ()
+    ) -> list[Diagnostic]:
+        """Write the file if the edited text validates; returns [] when written, else the diagnostics
+        (and the file on disk is untouched). Refuses too when the file changed on disk since it was opened."""
+        try:
+            on_disk = self.path.read_text(encoding="utf-8")
+        except OSError as exc:
+            return [
+                Diagnostic(
+                    "EDT001", f"cannot read file: {exc.strerror or exc}", Span.point(self.display, 1, 1)
+                )
+            ]
+        if on_disk != self.original:
+            message = "the file changed on disk since it was opened; reopen it and apply the edit again"
+            return [Diagnostic("EDT003", message, Span.point(self.display, 1, 1))]
+        problems = self.validate(registry=registry, dependents=dependents)
+        if problems:
+            return problems
+        text = self.text()
+        _atomic_write(self.path, text)
+        self.original = text
+        return []
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Temp file beside the target, then rename: a reader (hot reload) sees the old or the new file."""
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    ) as handle:
+        temporary = Path(handle.name)
+        try:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        except BaseException:
+            handle.close()
+            temporary.unlink(missing_ok=True)
+            raise
+    try:
+        os.chmod(temporary, path.stat().st_mode & 0o7777)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _plain(value: Any) -> Any:
+    """ruamel's containers and scalar types as plain dicts, lists, str, int, float, bool."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    return value
+
+
+def _styled(value: Any, old: Any, parent: Any) -> Any:
+    """``value`` as ruamel should write it, in the style of the value it replaces or of its siblings."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    from ruamel.yaml.scalarstring import LiteralScalarString, ScalarString
+
+    if isinstance(value, str) and isinstance(old, ScalarString) and not isinstance(value, ScalarString):
+        if isinstance(old, LiteralScalarString) and old.endswith("\n") and not value.endswith("\n"):
+            value += "\n"  # keep `|` rather than turning it into `|-`
+        return type(old)(value)
+    if isinstance(value, dict) and not isinstance(value, CommentedMap):
+        styled = CommentedMap()
+        for key, item in value.items():
+            styled[key] = _styled(item, old.get(key) if isinstance(old, dict) else None, styled)
+        flow = old.fa.flow_style() if isinstance(old, CommentedMap) else _sibling_flow(parent)
+        if flow:
+            styled.fa.set_flow_style()
+        return styled
+    if isinstance(value, list) and not isinstance(value, CommentedSeq):
+        seq = CommentedSeq(_styled(item, None, None) for item in value)
+        if isinstance(old, CommentedSeq) and old.fa.flow_style():
+            seq.fa.set_flow_style()
+        return seq
+    return value
+
+
+def _sibling_flow(parent: Any) -> bool:
+    from ruamel.yaml.comments import CommentedMap
+
+    if not isinstance(parent, dict):
+        return False
+    siblings = [v for v in parent.values() if isinstance(v, CommentedMap)]
+    return bool(siblings) and all(s.fa.flow_style() for s in siblings)
