@@ -33,6 +33,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cmd_db",
     "cmd_functions",
     "cmd_optimize",
+    "cmd_run",
+    "cmd_status",
 )
 
 

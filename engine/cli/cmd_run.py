@@ -1,0 +1,122 @@
+"""``engine run BOTS_DIR``: run every bot of a directory until stopped (see docs/runtime.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from engine.cli import app
+from engine.cli._options import End, Profile, Start
+
+_URL_HELP = "Database URL (default: $ENGINE_DATABASE_URL, else sqlite:///$ENGINE_HOME/engine.db)."
+
+
+@app.command("run")
+def run_command(
+    bots_dir: Path = typer.Argument(
+        Path("bots"), help="Directory of bot files (every *.yaml not starting with _)."
+    ),
+    replay: Path | None = typer.Option(
+        None, "--replay", help="Play the candle files of this directory through the live path (paper fills)."
+    ),
+    speed: float = typer.Option(
+        0.0, "--speed", min=0.0, help="Replay at N times real time; 0 = as fast as possible."
+    ),
+    strategies_dir: Path | None = typer.Option(
+        None,
+        "--strategies",
+        help="Strategy directory to watch for hot reload (default: ../strategies beside BOTS_DIR).",
+    ),
+    watch: bool = typer.Option(True, "--watch/--no-watch", help="Hot reload changed bot and strategy files."),
+    dashboard: bool | None = typer.Option(
+        None,
+        "--dashboard/--no-dashboard",
+        help="Live console table (default: when the output is a terminal).",
+    ),
+    max_exposure: float | None = typer.Option(
+        None,
+        "--max-exposure",
+        help="Portfolio: open positions of all bots at most this ratio of their capital.",
+    ),
+    max_open_trades: int | None = typer.Option(
+        None, "--max-open-trades", help="Portfolio: at most this many open positions over all bots."
+    ),
+    daily_loss_limit: float | None = typer.Option(
+        None,
+        "--daily-loss-limit",
+        help="Portfolio: halt new entries in every bot after losing this ratio today.",
+    ),
+    start: Start = None,
+    end: End = None,
+    profile: Profile = None,
+    url: str | None = typer.Option(None, "--url", help=_URL_HELP),
+    lease_ttl: float = typer.Option(
+        30.0, "--lease-ttl", min=1.0, help="Seconds a killed engine keeps its lease."
+    ),
+    retry_backoff: float = typer.Option(
+        0.5, "--retry-backoff", min=0.0, help="First retry delay after a bot fails."
+    ),
+) -> None:
+    """Run the bots of BOTS_DIR: one task per bot, shared portfolio risk, state in the database."""
+    import asyncio
+    import sys
+
+    from rich.console import Console
+
+    from engine.runtime import PortfolioLimits, RunOptions, RuntimeConfig, render_status, run_engine
+    from engine.store import LeaseHeldError
+
+    if not bots_dir.is_dir():
+        typer.echo(f"error: {bots_dir}: not a directory of bot files", err=True)
+        raise typer.Exit(2)
+    if replay is not None and not replay.is_dir():
+        typer.echo(f"error: --replay {replay}: data directory not found", err=True)
+        raise typer.Exit(2)
+    try:
+        limits = PortfolioLimits(max_exposure, max_open_trades, daily_loss_limit)
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    if strategies_dir is None:
+        sibling = bots_dir.resolve().parent / "strategies"
+        strategies_dir = sibling if sibling.is_dir() else None
+    options = RunOptions(
+        config=RuntimeConfig(
+            bots_dir=bots_dir,
+            strategies_dir=strategies_dir,
+            profile=profile,
+            limits=limits,
+            watch=watch,
+            backoff=retry_backoff,
+            lease_ttl=lease_ttl,
+        ),
+        replay=replay,
+        speed=speed,
+        start=start,
+        end=end,
+        database_url=url,
+        dashboard=sys.stdout.isatty() if dashboard is None else dashboard,
+    )
+    _logging()
+    try:
+        runtime = asyncio.run(run_engine(options))
+    except LeaseHeldError as error:
+        typer.echo(f"error: another engine is running on this database ({error})", err=True)
+        raise typer.Exit(1) from None
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    console = Console()
+    notes = [message for message in runtime.file_errors.values()]
+    console.print(render_status(runtime.views(), title="engine run: stopped", notes=notes))
+
+
+def _logging() -> None:
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("engine")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)

@@ -1,0 +1,485 @@
+"""One bot in the live runtime: candles in, signals, the trading kernel, and one transaction per candle.
+
+Per closed candle (all of the bot's pairs that closed at that moment, together, as in a backtest):
+
+1. the strategy computes signals on the bot's candle windows (:class:`~engine.strategy.live.LiveSignals`);
+2. the portfolio risk manager may refuse new entries (the reason is stored as a ``risk`` event);
+3. the :class:`~engine.trading.trader.Trader` advances: fills at this candle's open of the orders
+   decided on the previous close, stops and targets inside the candle, orders for the next open;
+4. one database transaction stores the orders (with deterministic client ids), fills, positions,
+   closed trades, events, an equity snapshot and the kernel's state as a checkpoint.
+
+Execution is the paper simulation of the kernel itself: an order decided on a close fills at the next
+open exactly as in the backtest. If anything fails, the bot reloads its last committed checkpoint, so
+the in-memory state never runs ahead of the database.
+"""
+
+from __future__ import annotations
+
+import math
+import time as _time
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dsl.timeframes import timeframe_seconds
+from engine.config import LoadedBot
+from engine.runtime.checkpoint import dump_state, load_state
+from engine.runtime.feed import Batch, ReplayFeed
+from engine.runtime.ids import client_order_id
+from engine.runtime.portfolio import PortfolioRisk
+from engine.store import (
+    BotMode,
+    EventCategory,
+    FillReport,
+    OrderIntent,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    PositionSide,
+    PositionState,
+    apply_fill,
+    close_position,
+    get_order,
+    list_open_orders,
+    mark_closed,
+    mark_sent,
+    record_event,
+    record_trade,
+    save_order_intent,
+    snapshot_equity,
+    trades_from_frame,
+    upsert_bot,
+    upsert_position,
+)
+from engine.store.models import Event
+
+__all__ = ["BotRunner", "BotView", "config_hash"]
+
+CHECKPOINT = "checkpoint"
+
+
+def config_hash(bot: LoadedBot) -> str:
+    """What a reload compares: the bot file, its profile and its strategy's text."""
+    import hashlib
+
+    text = "\x1f".join((bot.text, bot.profile or "", bot.strategy.text))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _utc(ns: int | pd.Timestamp) -> pd.Timestamp:
+    return pd.Timestamp(ns, tz="UTC") if isinstance(ns, int) else pd.Timestamp(ns)
+
+
+def _quote(pair: str) -> str:
+    return pair.split(":")[-1] if ":" in pair else pair.split("/")[-1]
+
+
+@dataclass
+class BotView:
+    """What the dashboard shows for one bot."""
+
+    name: str
+    mode: str
+    status: str = "starting"
+    positions: dict[str, str] = field(default_factory=dict)
+    equity: float = math.nan
+    day_start_equity: float = math.nan
+    last_candle: pd.Timestamp | None = None
+    day: pd.Timestamp | None = None
+    last_signal: str = ""
+    last_error: str = ""
+    errors: int = 0
+    candles: int = 0
+
+
+class BotRunner:
+    """Holds one bot's strategy, kernel state and database identity."""
+
+    def __init__(
+        self,
+        loaded: LoadedBot,
+        factory: async_sessionmaker[AsyncSession],
+        feed: ReplayFeed,
+        portfolio: PortfolioRisk,
+    ) -> None:
+        self.loaded = loaded
+        self.factory = factory
+        self.feed = feed
+        self.portfolio = portfolio
+        self.name = loaded.model.bot
+        self.hash = config_hash(loaded)
+        self.pairs = tuple(loaded.model.pairs)
+        self.timeframe = loaded.strategy.timeframe
+        self.step_ns = timeframe_seconds(self.timeframe) * 1_000_000_000
+        self.bot_id: int | None = None
+        self.last_time = -(2**62)  # open time (ns) of the last committed candle
+        self.view = BotView(self.name, str(loaded.model.exchange.mode))
+        self.latencies: list[float] = []  # seconds from candle event to orders committed
+        self._next: LoadedBot | None = None
+        self._build(loaded)
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def _build(self, loaded: LoadedBot) -> None:
+        from engine.backtest.from_config import trading_params
+        from engine.strategy.live import LiveSignals
+        from engine.trading.trader import Trader
+
+        self.params = trading_params(loaded)
+        self.signals = LiveSignals(loaded.strategy)
+        self.trader = Trader(self.pairs, self.params, self.timeframe)
+
+    @property
+    def series(self) -> list[tuple[str, str]]:
+        return [(pair, self.timeframe) for pair in self.pairs]
+
+    async def start(self) -> None:
+        """Register the bot, reload its last checkpoint (restart recovery) and seed its windows."""
+        mode = (
+            BotMode(str(self.loaded.model.exchange.mode))
+            if str(self.loaded.model.exchange.mode) in {m.value for m in BotMode}
+            else BotMode.PAPER
+        )
+        async with self.factory() as session, session.begin():
+            bot = await upsert_bot(
+                session,
+                name=self.name,
+                config_hash=self.hash,
+                mode=mode,
+                config_path=str(self.loaded.path),
+                account=f"{self.loaded.model.exchange.name}:paper",
+            )
+            self.bot_id = bot.id
+        await self.restore()
+        self.portfolio.register(self.name, self.params.initial_capital, self.trader.equity)
+        self._report_exposure()
+
+    async def restore(self) -> None:
+        """Load the last committed checkpoint (if any) and reconcile open orders with it."""
+        assert self.bot_id is not None
+        self._build(self.loaded)
+        self.last_time = -(2**62)
+        async with self.factory() as session, session.begin():
+            row = (
+                await session.execute(
+                    select(Event)
+                    .where(Event.bot_id == self.bot_id, Event.kind == CHECKPOINT)
+                    .order_by(Event.id.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            open_orders = await list_open_orders(session, self.bot_id)
+            if row is not None and row.data and tuple(row.data.get("pairs", ())) == self.pairs:
+                state = load_state(row.data["state"])
+                # The configuration may have changed while the engine was down: current parameters.
+                state.prm_i, state.prm_f = self.params.pack()
+                state.lim = self.params.pack_limits(self.pairs)
+                self.trader.state = state
+                self.last_time = int(row.data["time"])
+                await record_event(
+                    session,
+                    EventCategory.SYSTEM,
+                    "recovered",
+                    f"{self.name}: resumed after candle {_utc(self.last_time)} with "
+                    f"{sum(1 for p in self.pairs if self.trader.position(p))} open position(s) and "
+                    f"{len(open_orders)} pending order(s)",
+                    bot_id=self.bot_id,
+                )
+        if self.last_time > -(2**62):
+            for key in self.series:
+                history = self.feed.history(key, self.last_time + self.step_ns, self.signals.capacity)
+                if not history.empty:
+                    self.signals.seed(key[0], history)
+        self._refresh_view()
+
+    def replace(self, loaded: LoadedBot) -> None:
+        """Hot reload with the same pairs and timeframe: applied at the next candle close."""
+        self._next = loaded
+
+    def _apply_replacement(self) -> None:
+        from engine.backtest.from_config import trading_params
+
+        loaded, self._next = self._next, None
+        assert loaded is not None
+        self.loaded = loaded
+        self.hash = config_hash(loaded)
+        self.params = trading_params(loaded)
+        self.signals.replace_strategy(loaded.strategy)
+        # Open positions stay with the stop and target levels set at their entry; the new rules
+        # (stops, trailing, sizing, limits) govern everything decided from this candle on.
+        state = self.trader.state
+        state.prm_i, state.prm_f = self.params.pack()
+        state.lim = self.params.pack_limits(self.pairs)
+        self.trader.params = self.params
+
+    # --- one candle -----------------------------------------------------------------------------
+
+    async def on_batch(self, batch: Batch, received: float | None = None) -> bool:
+        """Process this bot's candles of ``batch``; False when it holds none (or they were done)."""
+        rows = {}
+        for pair, tf in self.series:
+            row = batch.candles.get((pair, tf))
+            if row is not None and row[0] > self.last_time:
+                rows[pair] = row
+        if not rows:
+            return False
+        received = _time.perf_counter() if received is None else received
+        day = _utc(batch.close_time).normalize()
+        if self.view.day != day:
+            self.view.day, self.view.day_start_equity = day, self.trader.equity
+        reloaded = self._next is not None
+        if reloaded:
+            self._apply_replacement()
+        time_ns = next(iter(rows.values()))[0]
+        decided = {}
+        refused: list[tuple[str, str, str]] = []
+        for pair, (t, o, h, lo, c, v) in rows.items():
+            candle, signals = self.signals.on_candle(pair, t, o, h, lo, c, v)
+            wants = "long" if signals.entry_long else "short" if signals.entry_short else None
+            if wants and self.trader.position(pair) is None:
+                reason = self.portfolio.entry_refusal()
+                if reason is None:
+                    self.portfolio.note_entry(self.name)
+                else:
+                    signals = replace(signals, entry_long=False, entry_short=False)
+                    refused.append((pair, wants, reason))
+            decided[pair] = (candle, signals)
+        n_trades = self.trader.state.n_trades
+        events = self.trader.on_candles(decided)
+        try:
+            await self._commit(time_ns, events, refused, n_trades, reloaded)
+        except BaseException:
+            # Never let memory run ahead of the database: back to the last committed candle.
+            await self.restore()
+            raise
+        self.last_time = time_ns
+        self.latencies.append(_time.perf_counter() - received)
+        self._report_exposure()
+        self._refresh_view()
+        self.view.last_candle = _utc(time_ns)
+        self.view.candles += 1
+        return True
+
+    async def _commit(self, time_ns, events, refused, n_trades, reloaded) -> None:
+        from engine.trading.state import trades_frame
+        from engine.trading.trader import Blocked, Fill, Order
+
+        when = _utc(time_ns)
+        bot_id = self.bot_id
+        assert bot_id is not None
+        async with self.factory() as session, session.begin():
+            if reloaded:
+                await record_event(
+                    session,
+                    EventCategory.RELOAD,
+                    "applied",
+                    f"{self.name}: new configuration in effect from the candle at {when}",
+                    bot_id=bot_id,
+                    data={"config_hash": self.hash, "time": str(when)},
+                )
+            for event in events:
+                if isinstance(event, Order):
+                    await self._decide(session, event)
+                elif isinstance(event, Fill):
+                    await self._fill(session, event)
+                elif isinstance(event, Blocked):
+                    await record_event(
+                        session,
+                        EventCategory.RISK,
+                        "blocked",
+                        f"{self.name} {event.pair}: {event.side} entry refused ({event.reason})",
+                        bot_id=bot_id,
+                        data={"pair": event.pair, "side": event.side, "reason": event.reason},
+                        time=event.time.to_pydatetime(),
+                    )
+            for pair, side, reason in refused:
+                await record_event(
+                    session,
+                    EventCategory.RISK,
+                    "blocked",
+                    f"{self.name} {pair}: {side} entry refused by the portfolio ({reason})",
+                    bot_id=bot_id,
+                    data={"pair": pair, "side": side, "reason": reason},
+                    time=when.to_pydatetime(),
+                )
+            closed = trades_frame(self.trader.state, n_trades)
+            for trade in trades_from_frame(closed):
+                position = await close_position(session, bot_id, trade.pair, trade.close_time)
+                await record_trade(session, bot_id, trade, position_id=position.id if position else None)
+            touched = {e.pair for e in events if isinstance(e, Fill)}
+            for pair in self.pairs:
+                if pair in touched or self.trader.position(pair) is not None:
+                    await self._sync_position(session, pair)
+            # Orders decided for an open that has passed without filling them are over.
+            for order in await list_open_orders(session, bot_id):
+                if order.signal_time is not None and pd.Timestamp(order.signal_time) < when:
+                    await mark_closed(
+                        session,
+                        order.client_order_id,
+                        OrderStatus.CANCELLED,
+                        error="not filled at the next open",
+                    )
+            st = self.trader.state
+            await snapshot_equity(
+                session,
+                bot_id=bot_id,
+                time=when.to_pydatetime(),
+                equity=st.equity,
+                cash=st.cash,
+            )
+            await session.execute(delete(Event).where(Event.bot_id == bot_id, Event.kind == CHECKPOINT))
+            await record_event(
+                session,
+                EventCategory.SYSTEM,
+                CHECKPOINT,
+                f"{self.name}: state after the candle at {when}",
+                bot_id=bot_id,
+                data={"time": time_ns, "pairs": list(self.pairs), "state": dump_state(st)},
+            )
+
+    async def _decide(self, session: AsyncSession, order) -> None:
+        """An order decided on this close for the next open: saved, then handed to the (simulated) book."""
+        cid = client_order_id(self.name, order.pair, order.time, order.action)
+        if await get_order(session, client_order_id=cid) is not None:
+            return  # decided before a restart: never twice
+        close = float(self.signals.frame(order.pair)["close"].iloc[-1])
+        position = self.trader.position(order.pair)
+        if order.action == "close" and position is not None:
+            amount = float(position["amount"])
+            side = OrderSide.SELL if position["side"] == "long" else OrderSide.BUY
+        else:
+            # Market entries are sized by the kernel at the fill; the intent carries the estimate.
+            amount = self.trader.equity * self.params.max_per_trade / close
+            side = OrderSide.BUY if order.action == "open_long" else OrderSide.SELL
+        await save_order_intent(
+            session,
+            OrderIntent(
+                bot_id=self.bot_id,  # type: ignore[arg-type]
+                pair=order.pair,
+                side=side,
+                type=OrderType.MARKET,
+                amount=amount,
+                reason=order.action,
+                signal_time=order.time.to_pydatetime(),
+                client_order_id=cid,
+            ),
+        )
+        await mark_sent(session, cid)
+        self.view.last_signal = f"{order.action} {order.pair} @ {order.time:%Y-%m-%d %H:%M}"
+
+    async def _fill(self, session: AsyncSession, fill) -> None:
+        decided_at = fill.time - pd.Timedelta(self.step_ns)
+        if fill.action == "open":
+            cid = client_order_id(self.name, fill.pair, decided_at, f"open_{fill.side}")
+            side = OrderSide.BUY if fill.side == "long" else OrderSide.SELL
+        elif fill.reason == "exit_signal":
+            cid = client_order_id(self.name, fill.pair, decided_at, "close")
+            side = OrderSide.SELL if fill.side == "long" else OrderSide.BUY
+        else:  # stop, target, end of day: an exit inside the candle, not decided on a close
+            cid = client_order_id(self.name, fill.pair, fill.time, fill.reason)
+            side = OrderSide.SELL if fill.side == "long" else OrderSide.BUY
+        order = await get_order(session, client_order_id=cid, for_update=True)
+        if order is None:
+            await save_order_intent(
+                session,
+                OrderIntent(
+                    bot_id=self.bot_id,  # type: ignore[arg-type]
+                    pair=fill.pair,
+                    side=side,
+                    type=OrderType.MARKET,
+                    amount=fill.amount,
+                    reason=fill.reason,
+                    signal_time=fill.time.to_pydatetime(),
+                    client_order_id=cid,
+                ),
+            )
+            await mark_sent(session, cid)
+        else:
+            order.amount = Decimal(repr(float(fill.amount)))
+        await apply_fill(
+            session,
+            FillReport(
+                trade_id=f"{cid}-1",
+                amount=fill.amount,
+                price=fill.price,
+                time=fill.time.to_pydatetime(),
+                fee=fill.fee,
+                fee_currency=_quote(fill.pair) if fill.fee else None,
+                client_order_id=cid,
+            ),
+        )
+        verb = "opened" if fill.action == "open" else "closed"
+        await record_event(
+            session,
+            EventCategory.TRADE,
+            verb,
+            f"{self.name} {fill.pair}: {fill.side} {verb} at {fill.price:g} ({fill.reason})",
+            bot_id=self.bot_id,
+            data={"pair": fill.pair, "side": fill.side, "price": fill.price, "amount": fill.amount},
+            time=fill.time.to_pydatetime(),
+        )
+
+    async def _sync_position(self, session: AsyncSession, pair: str) -> None:
+        from engine.trading import layout as L
+
+        state = self.trader.state
+        p = state.pairs.index(pair)
+        held = self.trader.position(pair)
+        if held is None:
+            return  # closed with its trade above
+
+        def finite(x: float) -> float | None:
+            return float(x) if np.isfinite(x) and x > 0 else None
+
+        await upsert_position(
+            session,
+            self.bot_id,  # type: ignore[arg-type]
+            PositionState(
+                pair=pair,
+                side=PositionSide(held["side"]),
+                amount=held["amount"],
+                entry_price=held["entry_price"],
+                opened_at=_utc(int(state.pos_i[p, L.Q_ENTRY_TIME])).to_pydatetime(),
+                stop=finite(held["stop"]),  # type: ignore[arg-type]
+                take_profit=finite(held["take_profit"]),  # type: ignore[arg-type]
+                trailing=None
+                if not finite(held["trailing_stop"])  # type: ignore[arg-type]
+                else {"stop": float(held["trailing_stop"])},
+            ),
+        )
+
+    # --- views ----------------------------------------------------------------------------------
+
+    def _report_exposure(self) -> None:
+        from engine.trading import layout as L
+
+        state = self.trader.state
+        held = [self.trader.position(p) for p in self.pairs]
+        notional = sum(float(h["amount"]) * float(h["entry_price"]) for h in held if h)
+        pending = int(np.count_nonzero(state.pos_i[:, L.Q_PEND_ENTRY]))
+        self.portfolio.update(
+            self.name,
+            equity=self.trader.equity,
+            open_trades=sum(1 for h in held if h),
+            notional=notional,
+            pending=pending,
+        )
+
+    def _refresh_view(self) -> None:
+        view = self.view
+        view.equity = self.trader.equity
+        if math.isnan(view.day_start_equity):
+            view.day_start_equity = view.equity
+        positions = {}
+        for pair in self.pairs:
+            held = self.trader.position(pair)
+            if held:
+                positions[pair] = (
+                    f"{held['side']} {float(held['amount']):.6g} @ {float(held['entry_price']):.6g}"
+                )
+        view.positions = positions
