@@ -80,6 +80,7 @@ class Runtime:
         self.owner = new_owner_id()
         self._stop = asyncio.Event()
         self._lease = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     # --- views ----------------------------------------------------------------------------------
 
@@ -97,33 +98,45 @@ class Runtime:
 
     async def run(self, loaded: LoadResult | None = None) -> None:
         """Take the lease, start every valid bot, play the feed until it ends or a stop is requested."""
+        await self.start(loaded)
+        try:
+            await self.pump()
+        finally:
+            await self.stop()
+
+    async def start(self, loaded: LoadResult | None = None) -> None:
+        """Take the lease (or raise LeaseHeldError), then start every valid bot of the directory."""
         ttl = timedelta(seconds=self.config.lease_ttl)
         self._lease = await acquire_lease(self.factory, LEASE_NAME, self.owner, ttl=ttl)
-        renewer = asyncio.create_task(self._renew(ttl))
-        watcher = asyncio.create_task(self._watch()) if self.config.watch else None
-        try:
-            loaded = loaded or await asyncio.to_thread(load_bots, self.config.bots_dir, self.config.profile)
-            await self._report_file_errors(loaded)
-            self.files = dict(loaded.files)
-            for bot in loaded.bots.values():
-                await self._start_bot(bot)
-            async with self.factory() as session, session.begin():
-                await record_event(
-                    session,
-                    EventCategory.SYSTEM,
-                    "engine_started",
-                    f"engine started with {len(self.slots)} bot(s)",
-                )
-            await self._pump()
-        finally:
-            for task in (renewer, watcher):
-                if task is not None:
-                    task.cancel()
-            await self._stop_all()
-            if self._lease is not None:
-                await release_lease(self.factory, self._lease)
+        self._tasks = [asyncio.create_task(self._renew(ttl))]
+        if self.config.watch:
+            self._tasks.append(asyncio.create_task(self._watch()))
+        loaded = loaded or await asyncio.to_thread(load_bots, self.config.bots_dir, self.config.profile)
+        await self._report_file_errors(loaded)
+        self.files = dict(loaded.files)
+        for bot in loaded.bots.values():
+            await self._start_bot(bot)
+        async with self.factory() as session, session.begin():
+            await record_event(
+                session,
+                EventCategory.SYSTEM,
+                "engine_started",
+                f"engine started with {len(self.slots)} bot(s)",
+            )
 
-    async def _pump(self) -> None:
+    async def stop(self) -> None:
+        """Stop every bot after its current candle (all queued ones when the feed simply ended), then
+        give the lease back."""
+        for task in self._tasks:
+            task.cancel()
+        for name in list(self.slots):
+            await self._stop_bot(name, drain=not self._stop.is_set())
+        if self._lease is not None:
+            await release_lease(self.factory, self._lease)
+            self._lease = None
+
+    async def pump(self) -> None:
+        """Hand the feed's batches to the bots until the feed ends or a stop is requested."""
         stop = asyncio.create_task(self._stop.wait())
         batches = self.feed.batches()
         try:
@@ -137,17 +150,22 @@ class Runtime:
                     batch = nxt.result()
                 except StopAsyncIteration:
                     break
-                self.portfolio.observe_time(batch.close_time)
-                received = time.perf_counter()
-                for slot in list(self.slots.values()):
-                    if any(key in batch.candles for key in slot.runner.series):
-                        await slot.queue.put((batch, received))  # type: ignore[arg-type]
+                await self.dispatch(batch)
         finally:
             stop.cancel()
 
-    async def _stop_all(self) -> None:
-        for name in list(self.slots):
-            await self._stop_bot(name, drain=not self._stop.is_set())
+    async def dispatch(self, batch: Batch) -> None:
+        """Queue ``batch`` for every bot trading one of its series (waits when a bot's queue is full)."""
+        self.portfolio.observe_time(batch.close_time)
+        received = time.perf_counter()
+        for slot in list(self.slots.values()):
+            if any(key in batch.candles for key in slot.runner.series):
+                await slot.queue.put((batch, received))  # type: ignore[arg-type]
+
+    async def settle(self) -> None:
+        """Wait until every bot has processed everything queued so far."""
+        for slot in list(self.slots.values()):
+            await slot.queue.join()
 
     # --- one bot ------------------------------------------------------------------------------------
 
@@ -174,6 +192,7 @@ class Runtime:
         if not drain:
             while not slot.queue.empty():
                 slot.queue.get_nowait()
+                slot.queue.task_done()
         await slot.queue.put(None)
         if slot.task is not None:
             await slot.task
@@ -187,10 +206,13 @@ class Runtime:
         runner = slot.runner
         while True:
             item = await slot.queue.get()
-            if item is None:
-                return
-            batch, received = item  # type: ignore[misc]
-            await self._process(runner, batch, received)
+            try:
+                if item is None:
+                    return
+                batch, received = item  # type: ignore[misc]
+                await self._process(runner, batch, received)
+            finally:
+                slot.queue.task_done()
 
     async def _process(self, runner: BotRunner, batch: Batch, received: float) -> None:
         delay = self.config.backoff

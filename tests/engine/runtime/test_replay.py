@@ -1,0 +1,56 @@
+"""The live path on a replay equals the backtest; engine status reads what it stored."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from tests.engine.runtime.helpers import database, db_trades, db_url, make_runtime
+
+pytestmark = pytest.mark.slow
+
+
+def _backtest_trades(root, file: str) -> list[tuple]:
+    from engine.backtest.session import run_bot_backtest
+
+    run = run_bot_backtest(root / "bots" / file, data_dir=root / "data")
+    trades = run.result.trades
+    trades = trades[trades["exit_reason"] != "end_of_data"]
+    name = run.bot.model.bot
+    return [
+        (name, r.pair, r.side, pd.Timestamp(r.open_time), pd.Timestamp(r.close_time), r.open_price, r.close_price,
+         r.amount, r.exit_reason)
+        for r in trades.itertuples()
+    ]
+
+
+async def test_replay_of_two_bots_trades_like_the_backtest(workspace):
+    async with database(workspace) as factory:
+        runtime = make_runtime(workspace, factory)
+        await runtime.run()
+        live = await db_trades(factory)
+    expected = sorted(
+        _backtest_trades(workspace, "eth_btc_trend.yaml") + _backtest_trades(workspace, "ltc_reversal.yaml"),
+        key=lambda t: (t[0], t[4]),
+    )
+    assert len(expected) >= 4, "the sample should trade"
+    got = [
+        (n, p, s.value, pd.Timestamp(o), pd.Timestamp(c), float(op), float(cp), float(a), r)
+        for n, p, s, o, c, op, cp, a, r in live
+    ]
+    assert [t[:5] + (t[8],) for t in got] == [t[:5] + (t[8],) for t in expected]
+    for g, e in zip(got, expected, strict=True):
+        assert g[5:8] == pytest.approx(e[5:8], rel=1e-12)
+
+    # engine status, from the database the run left behind
+    from engine.cli import _register, app
+
+    _register()
+    # (in a thread: the command runs its own event loop)
+    result = await asyncio.to_thread(CliRunner().invoke, app, ["status", "--url", db_url(workspace)])
+    assert result.exit_code == 0, result.output
+    assert "eth-btc-trend" in result.output and "ltc-xlm-reversal" in result.output
+    assert "stopped" in result.output
