@@ -77,9 +77,10 @@ class EditableFile:
         display = _display(path, relative_to)
         try:
             text = path.read_text(encoding="utf-8")
-        except OSError as exc:
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise DiagnosticError(
-                [Diagnostic("EDT001", f"cannot read file: {exc.strerror or exc}", Span.point(display, 1, 1))]
+                [Diagnostic("EDT001", f"cannot read file: {reason}", Span.point(display, 1, 1))]
             ) from None
         chosen = None
         for indent in _INDENTS:
@@ -146,16 +147,25 @@ class EditableFile:
         if not keys:
             raise ValueError("an empty key path")
         node = self._document
-        for key in keys[:-1]:
-            child = node.get(key) if isinstance(node, dict) else node[key]
-            if child is None and isinstance(node, dict):
-                child = node[key] = _styled({}, None, node)
+        for depth, key in enumerate(keys[:-1]):
+            if isinstance(node, dict):
+                child = node.get(key)
+                if child is None:
+                    child = node[key] = _styled({}, None, node)
+            elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+                child = node[key]
+            else:
+                raise ValueError(f"cannot set {_where(keys)}: {_where(keys[: depth + 1])} does not exist")
+            if not isinstance(child, dict | list):
+                raise ValueError(f"cannot set {_where(keys)}: {_where(keys[: depth + 1])} is a single value")
             node = child
         last = keys[-1]
+        if isinstance(node, list) and not (isinstance(last, int) and 0 <= last <= len(node)):
+            raise ValueError(f"cannot set {_where(keys)}: the list has {len(node)} items")
         if value is DELETE:
             if isinstance(node, dict):
                 node.pop(last, None)
-            elif isinstance(node, list) and isinstance(last, int) and last < len(node):
+            elif last < len(node):
                 del node[last]
             return
         old = node.get(last) if isinstance(node, dict) else (node[last] if last < len(node) else None)
@@ -269,6 +279,10 @@ class EditableFile:
         _atomic_write(self.path, text)
         self.original = text
         return []
+
+
+def _where(keys: Sequence[Key]) -> str:
+    return ".".join(str(k) for k in keys)
 
 
 def _atomic_write(path: Path, text: str) -> None:

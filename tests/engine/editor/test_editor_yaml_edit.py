@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from dsl import DiagnosticError
 from engine.config import validate_files
 from engine.editor import DELETE, EditableFile
 
@@ -187,3 +188,40 @@ def test_delete_and_get(tree: Path) -> None:
     assert edit.get(("nope", "x"), "missing") == "missing"
     edit.set(("score",), DELETE)
     assert "score:" not in edit.text() and edit.validate() == []
+
+
+def test_impossible_paths_are_clear_errors(tree: Path) -> None:
+    edit = EditableFile.open(tree / "strategies" / "mtf_trend.yaml", relative_to=tree)
+    with pytest.raises(ValueError, match="timeframe is a single value"):
+        edit.set(("timeframe", "x"), 1)
+    with pytest.raises(ValueError, match="the list has 3 items"):
+        edit.set(("confirm", "long", 7), "close > open")
+    edit.set(("confirm", "long", 3), "close > open")  # appending is fine
+    assert edit.get(("confirm", "long")) == [
+        "close@1h > trend_1h",
+        "rsi_1h > 50",
+        "rising_4h",
+        "close > open",
+    ]
+
+
+def test_unreadable_or_non_mapping_files(tmp_path: Path) -> None:
+    cases = {
+        "missing.yaml": None,
+        "list.yaml": "- a\n- b\n",
+        "bad.yaml": "a: [1\n",
+        "latin.yaml": b"a: \xe9\n",
+    }
+    codes = {}
+    for name, content in cases.items():
+        path = tmp_path / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        elif content is not None:
+            path.write_text(content)
+        with pytest.raises(DiagnosticError) as caught:
+            EditableFile.open(path, relative_to=tmp_path)
+        codes[name] = caught.value.diagnostics[0].code
+    assert codes["missing.yaml"] == "EDT001" and codes["latin.yaml"] == "EDT001"
+    assert codes["list.yaml"] == "EDT002"
+    assert codes["bad.yaml"].startswith("YAML")
