@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "Arith",
@@ -48,6 +48,13 @@ class Number(_Block):
     value: int | float = Field(ge=0, allow_inf_nan=False)
     percent: bool = False
 
+    @model_validator(mode="after")
+    def _writable(self) -> Number:
+        # The DSL writes a percentage as plain digits (`0.05%`), never with an exponent.
+        if self.percent and isinstance(self.value, float) and "e" in repr(self.value):
+            raise ValueError(f"{self.value}% cannot be written as a percentage; use a plain number")
+        return self
+
 
 class Duration(_Block):
     """A duration literal used as a length (``highest(high, 1d)``)."""
@@ -61,6 +68,12 @@ class Text(_Block):
 
     kind: Literal["string"] = "string"
     value: str = Field(pattern=r"^[^\n\\]*$")
+
+    @model_validator(mode="after")
+    def _quotable(self) -> Text:
+        if "'" in self.value and '"' in self.value:
+            raise ValueError("a string cannot contain both ' and \"")
+        return self
 
 
 class Flag(_Block):

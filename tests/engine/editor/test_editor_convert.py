@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from dsl import DiagnosticError, ast, parse_expression
 from engine.config import load_strategy
@@ -23,6 +23,7 @@ from engine.editor import (
     RawExpr,
     RuleContext,
     Series,
+    Text,
     block_to_text,
     text_to_block,
     validate_block,
@@ -102,6 +103,18 @@ def test_raw_text_with_a_syntax_error_is_reported() -> None:
     with pytest.raises(DiagnosticError) as caught:
         block_to_text(Compare(op=">", left=RawExpr(text="rsi(close, 14"), right=Number(value=70)))
     assert caught.value.diagnostics[0].code == "DSL001"
+
+
+def test_blocks_that_cannot_be_written_are_refused() -> None:
+    with pytest.raises(ValidationError):
+        Number(value=1e-07, percent=True)
+    with pytest.raises(ValidationError):
+        Number(value=-1)
+    with pytest.raises(ValidationError):
+        Text(value='it\'s "x"')
+    with pytest.raises(ValidationError):
+        Series(name="close-1")
+    assert block_to_text(Number(value=0.5, percent=True)) == "0.5%"
 
 
 def test_rule_built_from_blocks_is_valid_dsl() -> None:
