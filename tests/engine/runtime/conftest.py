@@ -22,4 +22,4 @@ def make_workspace(root: Path, bots: list[str], days: int = 2) -> Path:
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
-    return make_workspace(tmp_path, ["eth_btc_trend.yaml", "ltc_reversal.yaml"], days=2)
+    return make_workspace(tmp_path, ["eth_btc_trend.yaml", "xrp_futures_breakout.yaml"], days=2)

@@ -24,8 +24,12 @@ async def database(root: Path):
         await engine.dispose()
 
 
-def make_runtime(root: Path, factory, *, limits: PortfolioLimits | None = None, **config) -> Runtime:
-    feed = ReplayFeed(DataDirectory(root / "data"))
+def make_runtime(
+    root: Path, factory, *, limits: PortfolioLimits | None = None, end: str | None = None, **config
+) -> Runtime:
+    import pandas as pd
+
+    feed = ReplayFeed(DataDirectory(root / "data"), end=None if end is None else pd.Timestamp(end, tz="UTC"))
     cfg = RuntimeConfig(
         bots_dir=root / "bots",
         strategies_dir=root / "strategies",
@@ -43,8 +47,17 @@ async def db_trades(factory) -> list[tuple]:
 
     async with factory() as session:
         rows = await session.execute(
-            select(Bot.name, Trade.pair, Trade.side, Trade.open_time, Trade.close_time, Trade.open_price,
-                   Trade.close_price, Trade.amount, Trade.exit_reason)
+            select(
+                Bot.name,
+                Trade.pair,
+                Trade.side,
+                Trade.open_time,
+                Trade.close_time,
+                Trade.open_price,
+                Trade.close_price,
+                Trade.amount,
+                Trade.exit_reason,
+            )
             .join(Bot, Bot.id == Trade.bot_id)
             .order_by(Bot.name, Trade.close_time, Trade.id)
         )

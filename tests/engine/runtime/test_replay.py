@@ -21,8 +21,17 @@ def _backtest_trades(root, file: str) -> list[tuple]:
     trades = trades[trades["exit_reason"] != "end_of_data"]
     name = run.bot.model.bot
     return [
-        (name, r.pair, r.side, pd.Timestamp(r.open_time), pd.Timestamp(r.close_time), r.open_price, r.close_price,
-         r.amount, r.exit_reason)
+        (
+            name,
+            r.pair,
+            r.side,
+            pd.Timestamp(r.open_time),
+            pd.Timestamp(r.close_time),
+            r.open_price,
+            r.close_price,
+            r.amount,
+            r.exit_reason,
+        )
         for r in trades.itertuples()
     ]
 
@@ -33,7 +42,8 @@ async def test_replay_of_two_bots_trades_like_the_backtest(workspace):
         await runtime.run()
         live = await db_trades(factory)
     expected = sorted(
-        _backtest_trades(workspace, "eth_btc_trend.yaml") + _backtest_trades(workspace, "ltc_reversal.yaml"),
+        _backtest_trades(workspace, "eth_btc_trend.yaml")
+        + _backtest_trades(workspace, "xrp_futures_breakout.yaml"),
         key=lambda t: (t[0], t[4]),
     )
     assert len(expected) >= 4, "the sample should trade"
@@ -52,5 +62,5 @@ async def test_replay_of_two_bots_trades_like_the_backtest(workspace):
     # (in a thread: the command runs its own event loop)
     result = await asyncio.to_thread(CliRunner().invoke, app, ["status", "--url", db_url(workspace)])
     assert result.exit_code == 0, result.output
-    assert "eth-btc-trend" in result.output and "ltc-xlm-reversal" in result.output
+    assert "eth-btc-trend" in result.output and "xrp-futures-breakout" in result.output
     assert "stopped" in result.output
