@@ -4,6 +4,7 @@ that would not validate is never written (its diagnostics come back instead)."""
 
 from __future__ import annotations
 
+import copy
 import io
 import os
 import tempfile
@@ -163,10 +164,7 @@ class EditableFile:
         if isinstance(node, list) and not (isinstance(last, int) and 0 <= last <= len(node)):
             raise ValueError(f"cannot set {_where(keys)}: the list has {len(node)} items")
         if value is DELETE:
-            if isinstance(node, dict):
-                node.pop(last, None)
-            elif last < len(node):
-                del node[last]
+            _delete(node, last)
             return
         old = node.get(last) if isinstance(node, dict) else (node[last] if last < len(node) else None)
         new = _styled(value, old, node)
@@ -279,6 +277,57 @@ class EditableFile:
         _atomic_write(self.path, text)
         self.original = text
         return []
+
+
+def _delete(node: Any, key: Key) -> None:
+    """Remove ``key``; the blank lines and comments that followed the last entry move to the new last
+    entry (ruamel keeps them on the entry they follow, so they would vanish with it)."""
+    from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
+
+    keys = list(node) if isinstance(node, dict) else list(range(len(node)))
+    if key not in keys:
+        return
+    ending = _end_token(node, key) if key == keys[-1] and len(keys) > 1 else None
+    # A block scalar's own last newline ends its line, so the whole token is what follows it.
+    block_scalar = ending is not None and isinstance(
+        ending[0][ending[1]], LiteralScalarString | FoldedScalarString
+    )
+    del node[key]
+    if ending is None or ending[2] is None:
+        return
+    token = ending[2]
+    tail = token.value if block_scalar else token.value.partition("\n")[2]
+    if not tail:
+        return
+    last = list(node)[-1] if isinstance(node, dict) else len(node) - 1
+    target = _end_token(node, last)
+    if target is None:
+        return
+    container, slot_key, existing = target
+    if existing is not None:
+        existing.value = existing.value + tail if existing.value.endswith("\n") else existing.value
+        return
+    moved = copy.copy(token)
+    moved.value = "\n" + tail
+    slot = 2 if isinstance(container, dict) else 0
+    entry = container.ca.items.setdefault(slot_key, [None, None, None, None])
+    entry[slot] = moved
+
+
+def _end_token(node: Any, key: Key) -> tuple[Any, Key, Any] | None:
+    """(container, key, comment token or None) of the line that ends entry ``key`` of ``node``."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    while True:
+        child = node[key]
+        if isinstance(child, CommentedMap | CommentedSeq) and len(child) and not child.fa.flow_style():
+            node, key = child, (list(child)[-1] if isinstance(child, dict) else len(child) - 1)
+            continue
+        if not isinstance(node, CommentedMap | CommentedSeq):
+            return None
+        slot = 2 if isinstance(node, dict) else 0
+        entry = node.ca.items.get(key)
+        return node, key, (entry[slot] if entry and len(entry) > slot else None)
 
 
 def _where(keys: Sequence[Key]) -> str:

@@ -225,3 +225,30 @@ def test_unreadable_or_non_mapping_files(tmp_path: Path) -> None:
     assert codes["missing.yaml"] == "EDT001" and codes["latin.yaml"] == "EDT001"
     assert codes["list.yaml"] == "EDT002"
     assert codes["bad.yaml"].startswith("YAML")
+
+
+def test_score_edit_keeps_unchanged_signals(tree: Path) -> None:
+    path = tree / "strategies" / "mtf_trend.yaml"
+    before = path.read_text()
+    edit = EditableFile.open(path, relative_to=tree)
+    signals = edit.get(("score", "long", "signals"))
+    signals[0]["weight"] = 2
+    edit.set_score("long", 3, signals[:2])
+    assert edit.save() == []
+    after = path.read_text()
+    assert '      - {when: "macd(close).hist > 0", weight: 2, description: momentum turning up}' in after
+    assert '      - {when: "volume > sma(volume, 20)", weight: 1}   # quoted: a comma would end it' in after
+    assert "    threshold: 3              # a number (scores are not tunable inputs)" in after
+    assert "bbands(close, 20).middle@1h" not in after
+    assert len(_changed_lines(before, after)) == 2 + 2 + 3
+
+
+def test_deleting_last_entries_keeps_the_blank_line_after_them(tree: Path) -> None:
+    path = tree / "strategies" / "donchian_breakout.yaml"
+    edit = EditableFile.open(path, relative_to=tree)
+    edit.set_rule("exit", "short", None)
+    edit.set_rule("entry", "short", None)
+    text = edit.text()
+    assert "errors still point at the exact line and column.\n\nexit:\n" in text
+    assert "  long: close < donchian(exit_length).lower[1]\n\nstops:\n" in text
+    assert edit.validate() == []
