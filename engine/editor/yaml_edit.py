@@ -4,7 +4,6 @@ that would not validate is never written (its diagnostics come back instead)."""
 
 from __future__ import annotations
 
-import copy
 import io
 import os
 import tempfile
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dsl import Diagnostic, DiagnosticError, Registry, Span
+from engine.editor._ruamel import delete_entry, plain, styled
 
 __all__ = ["DELETE", "EditableFile"]
 
@@ -126,7 +126,7 @@ class EditableFile:
                 node = node[key]
             except (KeyError, IndexError, TypeError):
                 return default
-        return _plain(node)
+        return plain(node)
 
     def text(self) -> str:
         """The file as it would be written now."""
@@ -152,7 +152,7 @@ class EditableFile:
             if isinstance(node, dict):
                 child = node.get(key)
                 if child is None:
-                    child = node[key] = _styled({}, None, node)
+                    child = node[key] = styled({}, None, node)
             elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
                 child = node[key]
             else:
@@ -164,10 +164,10 @@ class EditableFile:
         if isinstance(node, list) and not (isinstance(last, int) and 0 <= last <= len(node)):
             raise ValueError(f"cannot set {_where(keys)}: the list has {len(node)} items")
         if value is DELETE:
-            _delete(node, last)
+            delete_entry(node, last)
             return
         old = node.get(last) if isinstance(node, dict) else (node[last] if last < len(node) else None)
-        new = _styled(value, old, node)
+        new = styled(value, old, node)
         if isinstance(node, CommentedSeq) and last == len(node):
             node.append(new)
         else:
@@ -223,7 +223,7 @@ class EditableFile:
             self.set(keys, values)
             return
         for index, value in enumerate(values):
-            if index >= len(current) or _plain(value) != current[index]:
+            if index >= len(current) or plain(value) != current[index]:
                 self.set((*keys, index), value)
         for index in range(len(current) - 1, len(values) - 1, -1):
             self.set((*keys, index), DELETE)
@@ -279,57 +279,6 @@ class EditableFile:
         return []
 
 
-def _delete(node: Any, key: Key) -> None:
-    """Remove ``key``; the blank lines and comments that followed the last entry move to the new last
-    entry (ruamel keeps them on the entry they follow, so they would vanish with it)."""
-    from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
-
-    keys = list(node) if isinstance(node, dict) else list(range(len(node)))
-    if key not in keys:
-        return
-    ending = _end_token(node, key) if key == keys[-1] and len(keys) > 1 else None
-    # A block scalar's own last newline ends its line, so the whole token is what follows it.
-    block_scalar = ending is not None and isinstance(
-        ending[0][ending[1]], LiteralScalarString | FoldedScalarString
-    )
-    del node[key]
-    if ending is None or ending[2] is None:
-        return
-    token = ending[2]
-    tail = token.value if block_scalar else token.value.partition("\n")[2]
-    if not tail:
-        return
-    last = list(node)[-1] if isinstance(node, dict) else len(node) - 1
-    target = _end_token(node, last)
-    if target is None:
-        return
-    container, slot_key, existing = target
-    if existing is not None:
-        existing.value = existing.value + tail if existing.value.endswith("\n") else existing.value
-        return
-    moved = copy.copy(token)
-    moved.value = "\n" + tail
-    slot = 2 if isinstance(container, dict) else 0
-    entry = container.ca.items.setdefault(slot_key, [None, None, None, None])
-    entry[slot] = moved
-
-
-def _end_token(node: Any, key: Key) -> tuple[Any, Key, Any] | None:
-    """(container, key, comment token or None) of the line that ends entry ``key`` of ``node``."""
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
-    while True:
-        child = node[key]
-        if isinstance(child, CommentedMap | CommentedSeq) and len(child) and not child.fa.flow_style():
-            node, key = child, (list(child)[-1] if isinstance(child, dict) else len(child) - 1)
-            continue
-        if not isinstance(node, CommentedMap | CommentedSeq):
-            return None
-        slot = 2 if isinstance(node, dict) else 0
-        entry = node.ca.items.get(key)
-        return node, key, (entry[slot] if entry and len(entry) > slot else None)
-
-
 def _where(keys: Sequence[Key]) -> str:
     return ".".join(str(k) for k in keys)
 
@@ -353,54 +302,3 @@ def _atomic_write(path: Path, text: str) -> None:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
-
-
-def _plain(value: Any) -> Any:
-    """ruamel's containers and scalar types as plain dicts, lists, str, int, float, bool."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    return value
-
-
-def _styled(value: Any, old: Any, parent: Any) -> Any:
-    """``value`` as ruamel should write it, in the style of the value it replaces or of its siblings."""
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
-    from ruamel.yaml.scalarstring import LiteralScalarString, ScalarString
-
-    if isinstance(value, str) and isinstance(old, ScalarString) and not isinstance(value, ScalarString):
-        if isinstance(old, LiteralScalarString) and old.endswith("\n") and not value.endswith("\n"):
-            value += "\n"  # keep `|` rather than turning it into `|-`
-        return type(old)(value)
-    if isinstance(value, dict) and not isinstance(value, CommentedMap):
-        styled = CommentedMap()
-        for key, item in value.items():
-            styled[key] = _styled(item, old.get(key) if isinstance(old, dict) else None, styled)
-        flow = old.fa.flow_style() if isinstance(old, CommentedMap) else _sibling_flow(parent)
-        if flow:
-            styled.fa.set_flow_style()
-        return styled
-    if isinstance(value, list) and not isinstance(value, CommentedSeq):
-        seq = CommentedSeq(_styled(item, None, None) for item in value)
-        if isinstance(old, CommentedSeq) and old.fa.flow_style():
-            seq.fa.set_flow_style()
-        return seq
-    return value
-
-
-def _sibling_flow(parent: Any) -> bool:
-    from ruamel.yaml.comments import CommentedMap
-
-    if not isinstance(parent, dict):
-        return False
-    siblings = [v for v in parent.values() if isinstance(v, CommentedMap)]
-    return bool(siblings) and all(s.fa.flow_style() for s in siblings)
