@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Enum,
     ForeignKey,
     Index,
@@ -43,18 +44,26 @@ from engine.store.enums import (
 from engine.store.types import JSONDoc, Money, UTCDateTime
 
 __all__ = [
+    "ApiSecret",
+    "AuditEntry",
+    "AuthSession",
+    "BackupCode",
     "BacktestRun",
     "BacktestTrade",
     "Balance",
     "Base",
     "Bot",
+    "BotCommand",
     "EngineLease",
     "EquitySnapshot",
     "Event",
     "Fill",
     "Order",
     "Position",
+    "RefreshToken",
     "Trade",
+    "User",
+    "WebSetting",
     "utcnow",
 ]
 
@@ -318,3 +327,128 @@ class BacktestTrade(Base):
     exit_reason: Mapped[str] = mapped_column(String(40))
 
     run: Mapped[BacktestRun] = relationship(back_populates="trades", lazy="raise")
+
+
+# -- web app security (migration 0002) ------------------------------------------------------------------
+
+
+class User(Base):
+    """A person who may use the web app. ``role`` is viewer/trader/admin (engine.web.auth.roles.Role).
+    ``totp_secret`` is ciphertext (engine.web.auth.crypto.SecretBox), never the secret itself;
+    ``totp_last_step`` is the last accepted TOTP time step: only a later one is accepted (no replay)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    totp_secret: Mapped[str | None] = mapped_column(Text)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AuthSession(Base):
+    """One signed-in session: a family of refresh tokens. Revoking it ends the session at once, the
+    15-minute access tokens included (every request checks its session)."""
+
+    __tablename__ = "auth_sessions"
+    __table_args__ = (Index(None, "user_id", "revoked_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    last_used_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(40))
+    address: Mapped[str | None] = mapped_column(String(64))
+
+
+class RefreshToken(Base):
+    """A refresh token of a session, by its SHA-256. A spent token presented again revokes the session."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("auth_sessions.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    spent_at: Mapped[datetime | None]
+
+
+class BackupCode(Base):
+    """A single-use 2FA backup code, argon2-hashed."""
+
+    __tablename__ = "backup_codes"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(255))
+    used_at: Mapped[datetime | None]
+
+
+class ApiSecret(Base):
+    """An exchange or OpenAI credential, encrypted; ``masked`` is all the app ever shows of it."""
+
+    __tablename__ = "api_secrets"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    ciphertext: Mapped[str] = mapped_column(Text)
+    masked: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(36))
+
+
+class AuditEntry(Base):
+    """Who did (or was refused) what, when, from where. Never holds a secret."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index(None, "time"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    time: Mapped[datetime] = mapped_column(default=utcnow)
+    user_id: Mapped[str | None] = mapped_column(String(36))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(64))
+    success: Mapped[bool] = mapped_column(Boolean)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc())
+
+
+class WebSetting(Base):
+    """A web app setting changed at run time (e.g. ``require_2fa``)."""
+
+    __tablename__ = "web_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSONDoc())
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class BotCommand(Base):
+    """A request from the web app to the runtime (start, stop, close_position), polled by the runtime.
+    Contract in docs/web.md."""
+
+    __tablename__ = "bot_commands"
+    __table_args__ = (Index(None, "status", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id"))
+    command: Mapped[str] = mapped_column(String(24))
+    position_id: Mapped[int | None] = mapped_column(ForeignKey("positions.id"))
+    requested_by: Mapped[str | None] = mapped_column(String(36))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    handled_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)

@@ -38,6 +38,15 @@ TABLES = {
     "engine_leases",
     "backtest_runs",
     "backtest_trades",
+    # 0002, web app security
+    "users",
+    "auth_sessions",
+    "refresh_tokens",
+    "backup_codes",
+    "api_secrets",
+    "audit_log",
+    "web_settings",
+    "bot_commands",
 }
 
 
@@ -50,7 +59,7 @@ async def test_upgrade_creates_the_schema_on_an_empty_database(empty_db_url: str
     try:
         assert await current_revision_async(engine) is None
         await upgrade_async(engine)
-        assert await current_revision_async(engine) == head_revision() == "0001"
+        assert await current_revision_async(engine) == head_revision() == "0002"
         async with engine.connect() as conn:
             assert await conn.run_sync(_tables) == TABLES | {"alembic_version"}
     finally:
