@@ -147,7 +147,9 @@ def upgrade() -> None:
         sa.Column("handled_at", _time(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(["bot_id"], ["bots.id"], name="fk_bot_commands_bot_id_bots"),
-        sa.ForeignKeyConstraint(["position_id"], ["positions.id"], name="fk_bot_commands_position_id_positions"),
+        sa.ForeignKeyConstraint(
+            ["position_id"], ["positions.id"], name="fk_bot_commands_position_id_positions"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_bot_commands"),
     )
     op.create_index("ix_bot_commands_status_id", "bot_commands", ["status", "id"])
