@@ -51,7 +51,7 @@ async def test_replay_of_two_bots_trades_like_the_backtest(workspace):
         (n, p, s.value, pd.Timestamp(o), pd.Timestamp(c), float(op), float(cp), float(a), r)
         for n, p, s, o, c, op, cp, a, r in live
     ]
-    assert [t[:5] + (t[8],) for t in got] == [t[:5] + (t[8],) for t in expected]
+    assert [(*t[:5], t[8]) for t in got] == [(*t[:5], t[8]) for t in expected]
     for g, e in zip(got, expected, strict=True):
         assert g[5:8] == pytest.approx(e[5:8], rel=1e-12)
 
