@@ -115,7 +115,7 @@ class Runtime:
         await self._report_file_errors(loaded)
         self.files = dict(loaded.files)
         for bot in loaded.bots.values():
-            await self._start_bot(bot)
+            await self._try_start(bot)
         async with self.factory() as session, session.begin():
             await record_event(
                 session,
@@ -182,6 +182,27 @@ class Runtime:
         runner.view.status = "running"
         slot.task = asyncio.create_task(self._bot_loop(slot), name=f"bot:{runner.name}")
         log.info("bot %s started (%s, %s)", runner.name, ", ".join(runner.pairs), runner.timeframe)
+
+    async def _try_start(self, loaded) -> bool:
+        """Start a bot; a bot that cannot start (no candles for a pair, ...) is reported, not fatal."""
+        from dsl.errors import DiagnosticError
+
+        try:
+            await self._start_bot(loaded)
+        except (DiagnosticError, ValueError, OSError) as error:
+            name = loaded.model.bot
+            text = (
+                "; ".join(d.headline() for d in error.diagnostics)
+                if isinstance(error, DiagnosticError)
+                else str(error)
+            )
+            message = f"{name}: cannot start: {text}"
+            error_log.error(message)
+            self.file_errors[loaded.path] = message
+            async with self.factory() as session, session.begin():
+                await record_event(session, EventCategory.ERROR, "bot_start_failed", message)
+            return False
+        return True
 
     async def _stop_bot(self, name: str, *, drain: bool = True) -> None:
         """Let the bot finish its current candle (and, with ``drain``, the queued ones), then stop it.
@@ -297,8 +318,8 @@ class Runtime:
         for name, bot in loaded.bots.items():
             slot = self.slots.get(name)
             if slot is None:
-                await self._start_bot(bot)
-                await self._reload_event(name, "started", f"{name}: new bot started")
+                if await self._try_start(bot):
+                    await self._reload_event(name, "started", f"{name}: new bot started")
                 continue
             runner = slot.runner
             if config_hash(bot) == runner.hash:
@@ -310,7 +331,8 @@ class Runtime:
                 )
             else:
                 await self._stop_bot(name)
-                await self._start_bot(bot)
+                if not await self._try_start(bot):
+                    continue
                 await self._reload_event(
                     name, "restarted", f"{name}: pairs or timeframe changed, bot restarted"
                 )
