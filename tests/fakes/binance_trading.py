@@ -1,0 +1,369 @@
+"""Signed account and order endpoints of the fake Binance (spot ``/api/v3``), for the exchange layer's tests.
+
+    with FakeBinance([FakeMarket.spot("ETH/USDT", candles)]) as server:
+        trading = FakeTrading.install(server, "key", "secret", {"USDT": "1000"})
+        trading.slow_ack(1.0)        # the next order is accepted, then answered after 1 s (client timeout)
+        trading.fill("ye...", "0.4") # fill part of an open order, as the matching engine would
+
+Orders: MARKET fills at once at the last visible candle's close; LIMIT fills at once when marketable (at
+the limit price), else rests until :meth:`FakeTrading.fill`; STOP_LOSS_LIMIT rests. ``newClientOrderId``
+is unique among open orders and recent ones: a second order with the same id is refused with -2010
+"Duplicate order sent.", as Binance does. Balances move with fills (fee 0 unless ``fee_rate`` is set,
+taken in the quote asset); buy orders lock quote, sell orders lock base. Filters (LOT_SIZE step, NOTIONAL)
+of the market are enforced with -1013. :meth:`FakeTrading.revoke` makes the key fail with -2015.
+Every other fault (429 + Retry-After, 5xx, dropped connections, delays) comes from ``server.faults``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from tests.fakes.binance_server import BinanceError, Request
+
+if TYPE_CHECKING:
+    from tests.fakes.binance_market import FakeMarket
+    from tests.fakes.binance_server import FakeBinance
+
+__all__ = ["FakeOrder", "FakeTrading"]
+
+
+@dataclass
+class FakeOrder:
+    order_id: int
+    client_order_id: str
+    symbol: str  # Binance id, e.g. ETHUSDT
+    side: str  # BUY | SELL
+    type: str
+    quantity: Decimal
+    price: Decimal | None
+    stop_price: Decimal | None
+    time_ms: int
+    status: str = "NEW"
+    executed: Decimal = Decimal(0)
+    quote: Decimal = Decimal(0)
+    locked: Decimal = Decimal(0)
+    trades: list[dict[str, Any]] = field(default_factory=list)
+
+
+class FakeTrading:
+    """One spot account on the fake server."""
+
+    def __init__(self, server: FakeBinance, balances: dict[str, str | Decimal] | None = None) -> None:
+        self.server = server
+        self.free: dict[str, Decimal] = {k: Decimal(str(v)) for k, v in (balances or {}).items()}
+        self.locked: dict[str, Decimal] = {}
+        self.orders: dict[int, FakeOrder] = {}
+        self.fee_rate = Decimal(0)
+        self.revoked = False
+        self._next_order = 1000
+        self._next_trade = 5000
+        self._slow_ack: list[float] = []
+        self._lock = threading.RLock()
+
+    @classmethod
+    def install(
+        cls, server: FakeBinance, api_key: str, secret: str, balances: dict[str, str | Decimal] | None = None
+    ) -> FakeTrading:
+        trading = cls(server, balances)
+        server.api_keys[api_key] = secret
+        router = server.router
+        router.add("GET", "/api/v3/account", trading._account, security="SIGNED", weight=20)
+        router.add("POST", "/api/v3/order", trading._create, security="SIGNED")
+        router.add("GET", "/api/v3/order", trading._query, security="SIGNED", weight=4)
+        router.add("DELETE", "/api/v3/order", trading._cancel, security="SIGNED")
+        router.add("GET", "/api/v3/openOrders", trading._open_orders, security="SIGNED", weight=6)
+        router.add("GET", "/api/v3/myTrades", trading._my_trades, security="SIGNED", weight=20)
+        info = router.find("GET", "/api/v3/exchangeInfo")
+        if (
+            info is not None
+        ):  # real spot markets also list STOP_LOSS (a stop-market order); ccxt checks this list
+            router.add("GET", info.path, _with_stop_loss(info.handler), weight=info.weight)
+        return trading
+
+    # ---- test controls ------------------------------------------------------------------
+
+    def slow_ack(self, seconds: float) -> None:
+        """The next accepted order is answered only after ``seconds`` (it exists on the exchange already)."""
+        self._slow_ack.append(seconds)
+
+    def revoke(self) -> None:
+        self.revoked = True
+
+    def by_client_id(self, client_order_id: str) -> FakeOrder | None:
+        with self._lock:
+            return next((o for o in self.orders.values() if o.client_order_id == client_order_id), None)
+
+    def order_requests(self) -> int:
+        """How many order placements reached the server (whatever their outcome)."""
+        return len([r for r in self.server.calls("/api/v3/order") if r.method == "POST"])
+
+    def fill(
+        self, client_order_id: str, amount: str | Decimal | None = None, price: str | Decimal | None = None
+    ) -> None:
+        """Execute (part of) an open order, as if the market had traded against it."""
+        with self._lock:
+            order = self.by_client_id(client_order_id)
+            assert order is not None and order.status in ("NEW", "PARTIALLY_FILLED"), client_order_id
+            qty = Decimal(str(amount)) if amount is not None else order.quantity - order.executed
+            at = Decimal(str(price)) if price is not None else (order.price or self._last_price(order.symbol))
+            self._execute(order, qty, at)
+
+    def place(self, client_order_id: str, symbol: str, side: str, quantity: str, price: str) -> FakeOrder:
+        """An open LIMIT order placed directly on the exchange (as a crashed engine would have left it)."""
+        with self._lock:
+            return self._new_order(
+                {
+                    "symbol": symbol,
+                    "side": side,
+                    "type": "LIMIT",
+                    "quantity": quantity,
+                    "price": price,
+                    "newClientOrderId": client_order_id,
+                }
+            )
+
+    # ---- handlers -----------------------------------------------------------------------
+
+    def _check_key(self) -> None:
+        if self.revoked:
+            raise BinanceError(401, -2015, "Invalid API-key, IP, or permissions for action.")
+
+    def _account(self, request: Request) -> dict[str, Any]:
+        self._check_key()
+        with self._lock:
+            assets = sorted(set(self.free) | set(self.locked))
+            return {
+                "makerCommission": 10,
+                "takerCommission": 10,
+                "canTrade": True,
+                "canWithdraw": False,
+                "canDeposit": False,
+                "updateTime": self.server.clock(),
+                "accountType": "SPOT",
+                "balances": [
+                    {
+                        "asset": a,
+                        "free": _s(self.free.get(a, Decimal(0))),
+                        "locked": _s(self.locked.get(a, Decimal(0))),
+                    }
+                    for a in assets
+                ],
+                "permissions": ["SPOT"],
+            }
+
+    def _create(self, request: Request) -> dict[str, Any]:
+        self._check_key()
+        with self._lock:
+            order = self._new_order(request.params())
+            answer = self._full(order)
+            delay = self._slow_ack.pop(0) if self._slow_ack else 0.0
+        if delay:
+            time.sleep(delay)
+        return answer
+
+    def _new_order(self, params: dict[str, str]) -> FakeOrder:
+        market = self._market(params.get("symbol", ""))
+        client_id = params.get("newClientOrderId") or f"fake{self._next_order}"
+        if self.by_client_id(client_id) is not None:
+            raise BinanceError(400, -2010, "Duplicate order sent.")
+        kind = params.get("type", "")
+        if kind not in ("MARKET", "LIMIT", "STOP_LOSS", "STOP_LOSS_LIMIT"):
+            raise BinanceError(400, -1116, "Invalid orderType.")
+        side = params.get("side", "")
+        quantity = Decimal(params.get("quantity", "0"))
+        price = Decimal(params["price"]) if params.get("price") else None
+        stop = Decimal(params["stopPrice"]) if params.get("stopPrice") else None
+        step = Decimal(market.step_size)
+        if quantity < Decimal(market.min_qty) or (step and quantity % step):
+            raise BinanceError(400, -1013, "Filter failure: LOT_SIZE")
+        reference = price if price is not None else self._last_price(market.id)
+        if quantity * reference < Decimal(market.min_notional):
+            raise BinanceError(400, -1013, "Filter failure: NOTIONAL")
+        lock_asset, lock_amount = (
+            (market.quote, quantity * reference * (1 + self.fee_rate))
+            if side == "BUY"
+            else (market.base, quantity)
+        )
+        if self.free.get(lock_asset, Decimal(0)) < lock_amount:
+            raise BinanceError(400, -2010, "Account has insufficient balance for requested action.")
+        order = FakeOrder(
+            self._next_order, client_id, market.id, side, kind, quantity, price, stop, self.server.clock()
+        )
+        self._next_order += 1
+        self.free[lock_asset] = self.free.get(lock_asset, Decimal(0)) - lock_amount
+        self.locked[lock_asset] = self.locked.get(lock_asset, Decimal(0)) + lock_amount
+        order.locked = lock_amount
+        self.orders[order.order_id] = order
+        last = self._last_price(market.id)
+        if kind == "MARKET":
+            self._execute(order, quantity, last)
+        elif (
+            kind == "LIMIT"
+            and price is not None
+            and ((side == "BUY" and price >= last) or (side == "SELL" and price <= last))
+        ):
+            self._execute(order, quantity, price)
+        return order
+
+    def _query(self, request: Request) -> dict[str, Any]:
+        self._check_key()
+        with self._lock:
+            return self._plain(self._find(request.params()))
+
+    def _cancel(self, request: Request) -> dict[str, Any]:
+        self._check_key()
+        with self._lock:
+            order = self._find(request.params(), code=-2011, msg="Unknown order sent.")
+            if order.status not in ("NEW", "PARTIALLY_FILLED"):
+                raise BinanceError(400, -2011, "Unknown order sent.")
+            order.status = "CANCELED"
+            self._release(order)
+            return self._plain(order)
+
+    def _open_orders(self, request: Request) -> list[dict[str, Any]]:
+        self._check_key()
+        symbol = request.params().get("symbol")
+        with self._lock:
+            return [
+                self._plain(o)
+                for o in self.orders.values()
+                if o.status in ("NEW", "PARTIALLY_FILLED") and (symbol is None or o.symbol == symbol)
+            ]
+
+    def _my_trades(self, request: Request) -> list[dict[str, Any]]:
+        self._check_key()
+        params = request.params()
+        with self._lock:
+            trades = [t for o in self.orders.values() if o.symbol == params.get("symbol") for t in o.trades]
+            if params.get("orderId"):
+                trades = [t for t in trades if str(t["orderId"]) == params["orderId"]]
+            return sorted(trades, key=lambda t: t["id"])
+
+    # ---- internals ----------------------------------------------------------------------
+
+    def _market(self, symbol_id: str) -> FakeMarket:
+        market = self.server.market_data.markets.get((symbol_id, False))
+        if market is None:
+            raise BinanceError(400, -1121, "Invalid symbol.")
+        return market
+
+    def _last_price(self, symbol_id: str) -> Decimal:
+        candles = self._market(symbol_id).candles
+        visible = candles[candles.index.as_unit("ms").asi8 <= self.server.clock()]
+        row = visible.iloc[-1] if len(visible) else candles.iloc[0]
+        return Decimal(repr(float(row["close"])))
+
+    def _find(
+        self, params: dict[str, str], code: int = -2013, msg: str = "Order does not exist."
+    ) -> FakeOrder:
+        order = None
+        if params.get("orderId"):
+            order = self.orders.get(int(params["orderId"]))
+        elif params.get("origClientOrderId"):
+            order = self.by_client_id(params["origClientOrderId"])
+        if order is None or order.symbol != params.get("symbol"):
+            raise BinanceError(400, code, msg)
+        return order
+
+    def _execute(self, order: FakeOrder, qty: Decimal, price: Decimal) -> None:
+        market = self._market(order.symbol)
+        qty = min(qty, order.quantity - order.executed)
+        value = qty * price
+        fee = value * self.fee_rate
+        if order.side == "BUY":
+            spent = min(order.locked, value + fee)
+            order.locked -= spent
+            self.locked[market.quote] -= spent
+            self.free[market.quote] = self.free.get(market.quote, Decimal(0)) - (value + fee - spent)
+            self.free[market.base] = self.free.get(market.base, Decimal(0)) + qty
+        else:
+            order.locked -= qty
+            self.locked[market.base] -= qty
+            self.free[market.quote] = self.free.get(market.quote, Decimal(0)) + value - fee
+        order.executed += qty
+        order.quote += value
+        order.trades.append(
+            {
+                "symbol": order.symbol,
+                "id": self._next_trade,
+                "orderId": order.order_id,
+                "orderListId": -1,
+                "price": _s(price),
+                "qty": _s(qty),
+                "quoteQty": _s(value),
+                "commission": _s(fee),
+                "commissionAsset": market.quote,
+                "time": self.server.clock(),
+                "isBuyer": order.side == "BUY",
+                "isMaker": order.type != "MARKET",
+                "isBestMatch": True,
+            }
+        )
+        self._next_trade += 1
+        order.status = "FILLED" if order.executed >= order.quantity else "PARTIALLY_FILLED"
+        if order.status == "FILLED":
+            self._release(order)
+
+    def _release(self, order: FakeOrder) -> None:
+        market = self._market(order.symbol)
+        asset = market.quote if order.side == "BUY" else market.base
+        self.locked[asset] -= order.locked
+        self.free[asset] = self.free.get(asset, Decimal(0)) + order.locked
+        order.locked = Decimal(0)
+
+    def _plain(self, order: FakeOrder) -> dict[str, Any]:
+        return {
+            "symbol": order.symbol,
+            "orderId": order.order_id,
+            "orderListId": -1,
+            "clientOrderId": order.client_order_id,
+            "price": _s(order.price or Decimal(0)),
+            "origQty": _s(order.quantity),
+            "executedQty": _s(order.executed),
+            "cummulativeQuoteQty": _s(order.quote),
+            "status": order.status,
+            "timeInForce": "GTC",
+            "type": order.type,
+            "side": order.side,
+            "stopPrice": _s(order.stop_price or Decimal(0)),
+            "time": order.time_ms,
+            "updateTime": self.server.clock(),
+            "isWorking": True,
+            "workingTime": order.time_ms,
+            "origQuoteOrderQty": "0.00000000",
+            "selfTradePreventionMode": "EXPIRE_MAKER",
+        }
+
+    def _full(self, order: FakeOrder) -> dict[str, Any]:
+        answer = self._plain(order)
+        answer["transactTime"] = order.time_ms
+        answer["fills"] = [
+            {
+                "price": t["price"],
+                "qty": t["qty"],
+                "commission": t["commission"],
+                "commissionAsset": t["commissionAsset"],
+                "tradeId": t["id"],
+            }
+            for t in order.trades
+        ]
+        return answer
+
+
+def _with_stop_loss(handler: Any) -> Any:
+    def wrapped(request: Request) -> Any:
+        answer = handler(request)
+        for symbol in answer.get("symbols", []):
+            if "STOP_LOSS" not in symbol.get("orderTypes", []):
+                symbol["orderTypes"] = [*symbol["orderTypes"], "STOP_LOSS"]
+        return answer
+
+    return wrapped
+
+
+def _s(value: Decimal) -> str:
+    return f"{value:.8f}"
