@@ -119,7 +119,8 @@ class BotRunner:
         self.bot_id: int | None = None
         self.last_time = -(2**62)  # open time (ns) of the last committed candle
         self.view = BotView(self.name, str(loaded.model.exchange.mode))
-        self.latencies: list[float] = []  # seconds from candle event to orders committed
+        self.latencies: list[float] = []  # seconds from the bot taking a candle to its orders committed
+        self.delays: list[float] = []  # seconds from the feed handing out the candle to committed
         self._next: LoadedBot | None = None
         self._build(loaded)
 
@@ -190,12 +191,25 @@ class BotRunner:
                     f"{len(open_orders)} pending order(s)",
                     bot_id=self.bot_id,
                 )
+        # Fill the candle windows: up to the last committed candle after a restart, else up to where
+        # the feed starts (the warm-up history before the first live candle).
+        seed_until = None
         if self.last_time > -(2**62):
+            seed_until = self.last_time + self.step_ns
+        elif self.feed.start is not None:
+            seed_until = int(self.feed.start.as_unit("ns").value)
+            self.last_time = seed_until - self.step_ns
+        if seed_until is not None:
             for key in self.series:
-                history = self.feed.history(key, self.last_time + self.step_ns, self.signals.capacity)
+                history = self.feed.history(key, seed_until, self.signals.capacity)
                 if not history.empty:
                     self.signals.seed(key[0], history)
         self._refresh_view()
+
+    @property
+    def pending_reload(self) -> bool:
+        """A validated new configuration waits for the next candle close."""
+        return self._next is not None
 
     def replace(self, loaded: LoadedBot) -> None:
         """Hot reload with the same pairs and timeframe: applied at the next candle close."""
@@ -228,7 +242,8 @@ class BotRunner:
                 rows[pair] = row
         if not rows:
             return False
-        received = _time.perf_counter() if received is None else received
+        began = _time.perf_counter()
+        received = began if received is None else received
         day = _utc(batch.close_time).normalize()
         if self.view.day != day:
             self.view.day, self.view.day_start_equity = day, self.trader.equity
@@ -258,7 +273,9 @@ class BotRunner:
             await self.restore()
             raise
         self.last_time = time_ns
-        self.latencies.append(_time.perf_counter() - received)
+        done = _time.perf_counter()
+        self.latencies.append(done - began)
+        self.delays.append(done - received)
         self._report_exposure()
         self._refresh_view()
         self.view.last_candle = _utc(time_ns)

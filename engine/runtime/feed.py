@@ -62,10 +62,10 @@ class ReplayFeed:
         step = timeframe_seconds(timeframe) * 1_000_000_000
         times = frame.index.as_unit("ns").asi8
         values = frame[["open", "high", "low", "close", "volume"]].to_numpy(dtype=np.float64)
-        first = self.clock
+        # From the replay's current moment on, and never a candle that opened before ``start``.
+        cursor = int(np.searchsorted(times + step, self.clock, side="right"))
         if self.start is not None:
-            first = max(first, int(self.start.as_unit("ns").value) - 1)
-        cursor = int(np.searchsorted(times + step, first, side="right"))
+            cursor = max(cursor, int(np.searchsorted(times, self.start.as_unit("ns").value, side="left")))
         series = _Series(key, step, times, values, frame, cursor)
         self._series[key] = series
         if cursor < len(times):
