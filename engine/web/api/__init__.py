@@ -1,0 +1,1 @@
+"""The REST and WebSocket API (FastAPI routers), mounted by ``engine.web.app``."""

@@ -1,0 +1,30 @@
+"""Everything a request handler needs, built once at start and kept on ``app.state.web``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from engine.web.auth.crypto import SecretBox
+from engine.web.auth.throttle import Throttle
+from engine.web.auth.tokens import TokenKeys
+from engine.web.control import DbRuntimeControl, RuntimeControl
+
+__all__ = ["REFRESH_COOKIE", "WebContext"]
+
+REFRESH_COOKIE = "engine_refresh"
+
+
+@dataclass
+class WebContext:
+    sessions: async_sessionmaker[AsyncSession]
+    keys: TokenKeys
+    box: SecretBox
+    throttle: Throttle = field(default_factory=Throttle)
+    control: RuntimeControl = field(default_factory=DbRuntimeControl)
+    # Origins a browser WebSocket may come from (scheme://host:port); empty = same host only.
+    allowed_origins: frozenset[str] = frozenset()
+    secure_cookies: bool = True
+    bots_dir: Path = Path("bots")

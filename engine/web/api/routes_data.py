@@ -1,0 +1,133 @@
+"""Read routes (trades, positions, logs, performance) and the one TRADER action on positions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from sqlalchemy import select
+
+from engine.store.enums import EventCategory, PositionStatus
+from engine.store.models import Event, Position, Trade
+from engine.web.api.deps import DB, Ctx, Principal, Reader, address_of, require
+from engine.web.api.paging import Paging, fetch_page
+from engine.web.api.schemas import CloseIn, CommandOut, EventOut, Page, PerformanceOut, PositionOut, TradeOut
+from engine.web.auth.accounts import audit
+
+__all__ = ["router"]
+
+router = APIRouter()
+Pair = Annotated[str | None, Query(max_length=40)]
+
+
+@router.get("/trades/", response_model=Page[TradeOut], tags=["trades"])
+async def list_trades(
+    _: Reader,
+    db: DB,
+    paging: Paging,
+    bot_id: int | None = None,
+    pair: Pair = None,
+    since: datetime | None = None,
+) -> dict:
+    query = select(Trade).order_by(Trade.close_time.desc(), Trade.id.desc())
+    if bot_id is not None:
+        query = query.where(Trade.bot_id == bot_id)
+    if pair:
+        query = query.where(Trade.pair == pair)
+    if since is not None:
+        if since.tzinfo is None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "since needs a time zone (e.g. ...Z)")
+        query = query.where(Trade.close_time >= since)
+    return await fetch_page(db, query, paging)
+
+
+@router.get("/positions/", response_model=Page[PositionOut], tags=["positions"])
+async def list_positions(
+    _: Reader,
+    db: DB,
+    paging: Paging,
+    bot_id: int | None = None,
+    status_is: Annotated[PositionStatus | None, Query(alias="status")] = PositionStatus.OPEN,
+) -> dict:
+    query = select(Position).order_by(Position.id.desc())
+    if bot_id is not None:
+        query = query.where(Position.bot_id == bot_id)
+    if status_is is not None:
+        query = query.where(Position.status == status_is)
+    return await fetch_page(db, query, paging)
+
+
+@router.post(
+    "/positions/{position_id}/close",
+    response_model=CommandOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    tags=["positions"],
+)
+async def close_position(
+    position_id: int,
+    body: CloseIn,
+    principal: Annotated[Principal, require("positions:close")],
+    ctx: Ctx,
+    db: DB,
+    request: Request,
+) -> object:
+    """Ask the runtime to close an open position at market. ``confirm`` must be true."""
+    if not body.confirm:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "confirm the close with confirm=true")
+    position = await db.get(Position, position_id)
+    if position is None or position.status != PositionStatus.OPEN:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no open position with id {position_id}")
+    row = await ctx.control.request(
+        db, position.bot_id, "close_position", user_id=principal.user.id, position_id=position_id
+    )
+    await audit(
+        db,
+        "position.close",
+        user_id=principal.user.id,
+        target=f"position:{position_id}",
+        address=address_of(request),
+    )
+    return row
+
+
+@router.get("/logs/", response_model=Page[EventOut], tags=["logs"])
+async def list_logs(
+    _: Reader, db: DB, paging: Paging, bot_id: int | None = None, category: EventCategory | None = None
+) -> dict:
+    query = select(Event).order_by(Event.time.desc(), Event.id.desc())
+    if bot_id is not None:
+        query = query.where(Event.bot_id == bot_id)
+    if category is not None:
+        query = query.where(Event.category == category)
+    return await fetch_page(db, query, paging)
+
+
+@router.get("/performance/", response_model=list[PerformanceOut], tags=["performance"])
+async def performance(_: Reader, db: DB, bot_id: int | None = None) -> list[PerformanceOut]:
+    """Closed-trade totals per bot. Money is summed in Python with Decimal (exact on every back end)."""
+    query = select(Trade)
+    if bot_id is not None:
+        query = query.where(Trade.bot_id == bot_id)
+    totals: dict[int, dict] = {}
+    for trade in (await db.scalars(query)).all():
+        entry = totals.setdefault(
+            trade.bot_id, {"trades": 0, "wins": 0, "profit": Decimal(0), "fees": Decimal(0)}
+        )
+        entry["trades"] += 1
+        entry["wins"] += trade.profit_abs > 0
+        entry["profit"] += trade.profit_abs
+        entry["fees"] += trade.fees
+    return [
+        PerformanceOut(
+            bot_id=bot,
+            trades=t["trades"],
+            wins=t["wins"],
+            losses=t["trades"] - t["wins"],
+            win_rate=t["wins"] / t["trades"] if t["trades"] else None,
+            profit_abs=t["profit"],
+            fees=t["fees"],
+        )
+        for bot, t in sorted(totals.items())
+    ]

@@ -1,0 +1,235 @@
+"""Request and response models of the API. Responses never carry a secret: no password hash, no TOTP
+secret (except once, at enrolment, to the user enrolling), no API key beyond its masked form."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.web.auth.roles import Role
+
+__all__ = [
+    "BotIn",
+    "BotOut",
+    "BotPatch",
+    "CloseIn",
+    "CommandOut",
+    "EventOut",
+    "LoginIn",
+    "LoginOut",
+    "Page",
+    "PositionOut",
+    "SecretIn",
+    "SecretOut",
+    "SessionOut",
+    "SetupIn",
+    "SetupOut",
+    "TokenOut",
+    "TradeOut",
+    "UserIn",
+    "UserOut",
+    "UserPatch",
+    "VerifyIn",
+]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Page[T](BaseModel):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class LoginIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class LoginOut(BaseModel):
+    status: Literal["2fa_required", "2fa_setup_required"]
+    pending_token: str
+    expires_in: int
+
+
+class SetupIn(BaseModel):
+    pending_token: str | None = Field(default=None, max_length=4096)
+    password: str | None = Field(
+        default=None, max_length=1024, description="required when re-enrolling while signed in"
+    )
+
+
+class SetupOut(BaseModel):
+    secret: str
+    otpauth_uri: str
+    qr_svg: str
+
+
+class VerifyIn(BaseModel):
+    pending_token: str = Field(max_length=4096)
+    code: str = Field(min_length=1, max_length=32, description="6-digit TOTP code or a backup code")
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+    backup_codes: list[str] | None = None
+
+
+class UserOut(_Out):
+    id: str
+    username: str
+    email: str
+    role: Role
+    totp_enabled: bool
+    active: bool
+    last_login_at: datetime | None
+    created_at: datetime
+
+
+class UserIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=1, max_length=1024)
+    role: Role = Role.VIEWER
+
+
+class UserPatch(BaseModel):
+    role: Role | None = None
+    active: bool | None = None
+
+
+class SessionOut(_Out):
+    id: str
+    user_id: str
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    address: str | None
+
+
+class BotOut(_Out):
+    id: int
+    name: str
+    mode: str
+    account: str | None
+    status: str
+    last_error: str | None
+    config_path: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class BotIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    mode: Literal["paper", "testnet", "live"] = "paper"
+    account: str | None = Field(default=None, max_length=100)
+    config_path: str | None = Field(default=None, max_length=500)
+
+
+class BotPatch(BaseModel):
+    mode: Literal["paper", "testnet", "live"] | None = None
+    account: str | None = Field(default=None, max_length=100)
+    config_path: str | None = Field(default=None, max_length=500)
+
+
+class CommandOut(_Out):
+    id: int
+    bot_id: int
+    command: str
+    position_id: int | None
+    status: str
+    requested_at: datetime
+    handled_at: datetime | None
+    error: str | None
+
+
+class BotStatusOut(BaseModel):
+    bot: BotOut
+    pending_commands: list[CommandOut]
+
+
+class TradeOut(_Out):
+    id: int
+    bot_id: int
+    pair: str
+    side: str
+    open_time: datetime
+    close_time: datetime
+    open_price: Decimal
+    close_price: Decimal
+    amount: Decimal
+    profit_ratio: float
+    profit_abs: Decimal
+    fees: Decimal
+    exit_reason: str
+
+
+class PositionOut(_Out):
+    id: int
+    bot_id: int
+    pair: str
+    side: str
+    amount: Decimal
+    entry_price: Decimal
+    stop: Decimal | None
+    take_profit: Decimal | None
+    status: str
+    opened_at: datetime
+    closed_at: datetime | None
+
+
+class CloseIn(BaseModel):
+    confirm: bool = Field(description="must be true: closing a position by hand is confirmed explicitly")
+
+
+class EventOut(_Out):
+    id: int
+    time: datetime
+    bot_id: int | None
+    category: str
+    kind: str
+    message: str
+
+
+class PerformanceOut(BaseModel):
+    bot_id: int
+    trades: int
+    wins: int
+    losses: int
+    win_rate: float | None
+    profit_abs: Decimal
+    fees: Decimal
+
+
+class SecretIn(BaseModel):
+    kind: Literal["exchange", "openai"]
+    value: str = Field(min_length=1, max_length=4096)
+
+
+class SecretOut(_Out):
+    name: str
+    kind: str
+    masked: str
+    updated_at: datetime
+    updated_by: str | None
+
+
+class ConfigOut(BaseModel):
+    require_2fa: bool
+    risk: dict[str, Any]
+    secrets: list[SecretOut]
+
+
+class RiskIn(BaseModel):
+    max_open_positions: int | None = Field(default=None, ge=0, le=1000)
+    max_drawdown: float | None = Field(default=None, ge=0, le=1)
+    max_exposure: float | None = Field(default=None, ge=0)

@@ -1,0 +1,67 @@
+"""Building the web app: the context (database, keys, secret box), the FastAPI API, and the NiceGUI
+app that serves the API and the pages on one port (``engine serve``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from engine.store.db import create_engine_for, session_factory, upgrade_async
+from engine.store.models import ApiSecret, User
+from engine.web.api import routes_admin, routes_auth, routes_bots, routes_data, routes_live
+from engine.web.api.context import WebContext
+from engine.web.auth.crypto import SecretBox, SecretBoxError, load_secret_box
+from engine.web.auth.tokens import TokenKeys
+
+__all__ = ["API_TITLE", "build_context", "check_secrets_readable", "create_api", "include_api"]
+
+API_TITLE = "engine API"
+
+
+def include_api(app: FastAPI) -> None:
+    for router in (
+        routes_auth.router,
+        routes_bots.router,
+        routes_data.router,
+        routes_admin.config_router,
+        routes_admin.users_router,
+        routes_live.router,
+    ):
+        app.include_router(router)
+
+
+def create_api(ctx: WebContext) -> FastAPI:
+    """The REST/WebSocket API alone (tests, or mounting elsewhere)."""
+    app = FastAPI(title=API_TITLE, version="1")
+    app.state.web = ctx
+    include_api(app)
+    return app
+
+
+async def check_secrets_readable(sessions: async_sessionmaker[AsyncSession], box: SecretBox) -> None:
+    """Refuse to start when the key does not open what is stored (a wrong or lost key)."""
+    async with sessions() as db:
+        token = await db.scalar(select(ApiSecret.ciphertext).limit(1))
+        if token is None:
+            token = await db.scalar(select(User.totp_secret).where(User.totp_secret.is_not(None)).limit(1))
+    if token is not None:
+        box.decrypt(token)
+
+
+async def build_context(home: Path, url: str | None = None, *, secure_cookies: bool = True) -> WebContext:
+    """Migrate the database, load (or create) the JWT key pair and the secret box, and check that the
+    box opens the stored secrets. Raises SecretBoxError/TokenError with a clear message otherwise."""
+    engine = create_engine_for(url)
+    await upgrade_async(engine)
+    sessions = session_factory(engine)
+    keys = TokenKeys.load_or_create(home)
+    box = load_secret_box(home)
+    try:
+        await check_secrets_readable(sessions, box)
+    except SecretBoxError:
+        await engine.dispose()
+        raise
+    return WebContext(sessions=sessions, keys=keys, box=box, secure_cookies=secure_cookies)

@@ -1,0 +1,1 @@
+"""Passwords, TOTP, tokens, the secret box, throttling and the account/session service."""

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pyotp
+import pytest
+from cryptography.fernet import Fernet
+
+from engine.store.db import create_engine_for, session_factory, upgrade_async
+from engine.web.api.context import WebContext
+from engine.web.app import create_api
+from engine.web.auth import accounts, totp
+from engine.web.auth.crypto import SecretBox
+from engine.web.auth.throttle import Throttle
+from engine.web.auth.tokens import TokenKeys
+
+PASSWORD = "correct horse battery"
+_KEYS = TokenKeys.generate()  # RSA generation is slow-ish: one pair for the whole module
+
+
+@pytest.fixture(autouse=True)
+def moving_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """TOTP clock that tests advance by whole steps, so two logins in one test use different codes."""
+    now = [1_800_000_000.0]
+    monkeypatch.setattr(totp, "clock", lambda: now[0])
+    return now
+
+
+@dataclass
+class Web:
+    ctx: WebContext
+    client: httpx.AsyncClient
+    clock: list[float]
+    secrets: dict[str, str] = field(default_factory=dict)
+    counter: itertools.count = field(default_factory=itertools.count)
+
+    def code(self, username: str) -> str:
+        return pyotp.TOTP(self.secrets[username]).at(int(self.clock[0]))
+
+    def tick(self) -> None:
+        self.clock[0] += totp.STEP_SECONDS
+
+    async def add_user(self, username: str, role: str, *, enrol: bool = True) -> None:
+        async with self.ctx.sessions() as db, db.begin():
+            user = await accounts.create_user(db, username, f"{username}@example.org", PASSWORD, role)
+            if enrol:
+                secret, _ = await accounts.begin_2fa_setup(db, user, self.ctx.box)
+                self.secrets[username] = secret
+                self.tick()
+                await accounts.activate_2fa(db, user, self.code(username), self.ctx.box, "test")
+
+    async def login(self, username: str, *, client: httpx.AsyncClient | None = None) -> str:
+        client = client or self.client
+        self.tick()
+        r = await client.post("/auth/login", json={"username": username, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        r = await client.post(
+            "/auth/2fa/verify", json={"pending_token": r.json()["pending_token"], "code": self.code(username)}
+        )
+        assert r.status_code == 200, r.text
+        return r.json()["access_token"]
+
+    async def user_client(self, username: str) -> httpx.AsyncClient:
+        client = new_client(self.client._transport)
+        token = await self.login(username, client=client)
+        client.headers["Authorization"] = f"Bearer {token}"
+        return client
+
+
+def new_client(transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
+    # https base URL: the refresh cookie is Secure and would not be sent back over http.
+    return httpx.AsyncClient(transport=transport, base_url="https://testserver")
+
+
+@pytest.fixture
+async def web(tmp_path: Path, moving_clock: list[float]) -> AsyncIterator[Web]:
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'engine.db'}")
+    await upgrade_async(engine)
+    ctx = WebContext(
+        sessions=session_factory(engine),
+        keys=_KEYS,
+        box=SecretBox(Fernet.generate_key()),
+        throttle=Throttle(),
+    )
+    app = create_api(ctx)
+    async with new_client(httpx.ASGITransport(app=app)) as client:
+        yield Web(ctx, client, moving_clock)
+    await engine.dispose()
