@@ -154,8 +154,8 @@ async def authenticate_password(
     else:
         ok = passwords.verify_password(user.password_hash, password)
     if user is not None and ok and user.active and not _locked(user):
-        user.failed_logins = 0
-        await db.flush()
+        # The failure count is reset only after the second factor: a thief who knows the password must
+        # not be able to clear it between guesses of the code.
         return user
     throttle.fail(f"addr:{address}")
     if user is not None and ok is False and not _locked(user):

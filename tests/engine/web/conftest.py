@@ -8,18 +8,25 @@ from pathlib import Path
 import httpx
 import pyotp
 import pytest
+from argon2 import PasswordHasher
 from cryptography.fernet import Fernet
 
 from engine.store.db import create_engine_for, session_factory, upgrade_async
 from engine.web.api.context import WebContext
 from engine.web.app import create_api
-from engine.web.auth import accounts, totp
+from engine.web.auth import accounts, passwords, totp
 from engine.web.auth.crypto import SecretBox
 from engine.web.auth.throttle import Throttle
 from engine.web.auth.tokens import TokenKeys
 
 PASSWORD = "correct horse battery"
 _KEYS = TokenKeys.generate()  # RSA generation is slow-ish: one pair for the whole module
+
+
+@pytest.fixture(autouse=True)
+def cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Still argon2id, with small costs: the tests hash dozens of passwords and backup codes."""
+    monkeypatch.setattr(passwords, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture(autouse=True)
