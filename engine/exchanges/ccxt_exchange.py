@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
@@ -89,6 +90,7 @@ class AccountThrottle:
 
 
 _THROTTLES: dict[str, AccountThrottle] = {}
+_AUTH_CODES = re.compile(r'"code"\s*:\s*(-2014|-2015)\b')
 
 
 def _throttle_for(account: str) -> AccountThrottle:
@@ -100,6 +102,10 @@ def translate_error(exc: BaseException, headers: Mapping[str, str] | None = None
     message = redact_text(f"{type(exc).__name__}: {exc}")
     if isinstance(exc, ExchangeError):
         return exc
+    if _AUTH_CODES.search(str(exc)):
+        # ccxt raises DDoSProtection for Binance's -2015 (invalid key, IP or permissions); treating it as a
+        # rate limit would retry a dead key forever.
+        return AuthenticationFailed(message)
     if isinstance(exc, ccxt.RateLimitExceeded | ccxt.DDoSProtection):
         return RateLimited(message, _retry_after(headers))
     if isinstance(exc, ccxt.AuthenticationError | ccxt.PermissionDenied | ccxt.AccountSuspended):

@@ -10,7 +10,8 @@ Fill rules (the same as the backtester's, so paper and backtest agree):
 * a stop-market order triggers when a candle's range reaches its stop price and fills there (at the open on
   a gap), plus slippage. Within one candle, stop orders are handled before limit orders, so a stop-loss
   wins over a take-profit when both are touched (the pessimistic assumption);
-* fees are a fraction of the fill's value, charged in the quote asset.
+* fees are a fraction of the fill's value (``maker_fees`` for limit orders, ``fees`` for the others),
+  charged in the quote asset.
 
 Buy orders reserve their quote (``used``) while open. Sell orders reserve nothing: a stop and a target
 selling the same holding are both accepted, and whichever fills second finds the holding gone and expires
@@ -74,6 +75,7 @@ class PaperExchange:
         account: str,
         *,
         fees: Number = Decimal("0.001"),
+        maker_fees: Number | None = None,
         slippage: Number = Decimal(0),
         balances: Mapping[str, Number] | None = None,
         markets: Mapping[str, MarketInfo] | Sequence[MarketInfo] = (),
@@ -82,9 +84,10 @@ class PaperExchange:
     ) -> None:
         self.name = name
         self.account = account
-        self.fee_rate = to_decimal(fees)
+        self.fee_rate = to_decimal(fees)  # taker: market and stop orders
+        self.maker_fee_rate = self.fee_rate if maker_fees is None else to_decimal(maker_fees)  # limit orders
         self.slippage = to_decimal(slippage)
-        if self.fee_rate < 0 or self.slippage < 0:
+        if self.fee_rate < 0 or self.maker_fee_rate < 0 or self.slippage < 0:
             raise ValueError("fees and slippage must not be negative")
         items = markets.values() if isinstance(markets, Mapping) else markets
         self._markets: dict[str, MarketInfo] = {m.symbol: m for m in items}
@@ -308,7 +311,7 @@ class PaperExchange:
         amount = order.amount - order.filled
         with decimal.localcontext(MONEY_CONTEXT):
             value = to_decimal(amount * price)
-            fee = to_decimal(value * self.fee_rate)
+            fee = to_decimal(value * (self.maker_fee_rate if order.type == "limit" else self.fee_rate))
             free = dict(self._free)
             used = dict(self._used)
             if order.side == "buy":
@@ -440,7 +443,7 @@ class PaperExchange:
         with decimal.localcontext(MONEY_CONTEXT):
             if order.type != "limit":
                 reference = reference * (1 + self.slippage)
-            return to_decimal(amount * reference * (1 + self.fee_rate))
+            return to_decimal(amount * reference * (1 + max(self.fee_rate, self.maker_fee_rate)))
 
     def _exchange_id(self, client_order_id: str) -> str:
         return f"{_ID_PREFIX}{client_order_id}"

@@ -62,6 +62,7 @@ class FakeTrading:
         self._next_order = 1000
         self._next_trade = 5000
         self._slow_ack: list[float] = []
+        self._placements = 0
         self._lock = threading.RLock()
 
     @classmethod
@@ -97,9 +98,11 @@ class FakeTrading:
         with self._lock:
             return next((o for o in self.orders.values() if o.client_order_id == client_order_id), None)
 
-    def order_requests(self) -> int:
-        """How many order placements reached the server (whatever their outcome)."""
-        return len([r for r in self.server.calls("/api/v3/order") if r.method == "POST"])
+    @property
+    def placements(self) -> int:
+        """How many order placements reached the handler (whatever their outcome); counted on arrival,
+        unlike the server's request log, which records a request once it is answered."""
+        return self._placements
 
     def fill(
         self, client_order_id: str, amount: str | Decimal | None = None, price: str | Decimal | None = None
@@ -156,6 +159,8 @@ class FakeTrading:
             }
 
     def _create(self, request: Request) -> dict[str, Any]:
+        with self._lock:
+            self._placements += 1
         self._check_key()
         with self._lock:
             order = self._new_order(request.params())

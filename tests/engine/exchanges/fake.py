@@ -30,7 +30,7 @@ def exchange_for(server: FakeBinance, **kwargs: Any) -> CcxtExchange:
         kwargs.pop("mode", "testnet"),
         api_key=kwargs.pop("api_key", API_KEY),
         secret=kwargs.pop("secret", SECRET),
-        api_urls=server.ccxt_urls(),
+        api_urls=kwargs.pop("api_urls", server.ccxt_urls()),
         options=options,
         **kwargs,
     )
