@@ -16,6 +16,7 @@ the in-memory state never runs ahead of the database.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time as _time
 from dataclasses import dataclass, field, replace
@@ -106,8 +107,12 @@ class BotRunner:
         factory: async_sessionmaker[AsyncSession],
         feed: ReplayFeed,
         portfolio: PortfolioRisk,
+        write_lock: asyncio.Lock | None = None,
     ) -> None:
         self.loaded = loaded
+        # SQLite has one writer: queueing the bots' transactions here is far cheaper than letting
+        # them collide on the database lock and back off.
+        self.write_lock = write_lock or asyncio.Lock()
         self.factory = factory
         self.feed = feed
         self.portfolio = portfolio
@@ -119,6 +124,7 @@ class BotRunner:
         self.bot_id: int | None = None
         self.last_time = -(2**62)  # open time (ns) of the last committed candle
         self.view = BotView(self.name, str(loaded.model.exchange.mode))
+        self.compute: list[float] = []  # seconds of signals + kernel per candle (CPU, no awaits inside)
         self.latencies: list[float] = []  # seconds from the bot taking a candle to its orders committed
         self.delays: list[float] = []  # seconds from the feed handing out the candle to committed
         self._next: LoadedBot | None = None
@@ -266,14 +272,17 @@ class BotRunner:
             decided[pair] = (candle, signals)
         n_trades = self.trader.state.n_trades
         events = self.trader.on_candles(decided)
+        computed = _time.perf_counter()
         try:
-            await self._commit(time_ns, events, refused, n_trades, reloaded)
+            async with self.write_lock:
+                await self._commit(time_ns, events, refused, n_trades, reloaded)
         except BaseException:
             # Never let memory run ahead of the database: back to the last committed candle.
             await self.restore()
             raise
         self.last_time = time_ns
         done = _time.perf_counter()
+        self.compute.append(computed - began)
         self.latencies.append(done - began)
         self.delays.append(done - received)
         self._report_exposure()

@@ -81,6 +81,9 @@ class Runtime:
         self._stop = asyncio.Event()
         self._lease = None
         self._tasks: list[asyncio.Task[None]] = []
+        bind = factory.kw.get("bind")
+        sqlite = bind is not None and bind.url.get_backend_name() == "sqlite"
+        self._write_lock = asyncio.Lock() if sqlite else None
 
     # --- views ----------------------------------------------------------------------------------
 
@@ -170,7 +173,7 @@ class Runtime:
     # --- one bot ------------------------------------------------------------------------------------
 
     async def _start_bot(self, loaded) -> None:
-        runner = BotRunner(loaded, self.factory, self.feed, self.portfolio)
+        runner = BotRunner(loaded, self.factory, self.feed, self.portfolio, self._write_lock)
         for key in runner.series:
             self.feed.add(key)
         await runner.start()
