@@ -173,6 +173,7 @@ class CcxtExchange:
         self.throttle = _throttle_for(f"{exchange_id}:{mode}:{_fingerprint(api_key)}")
         self._client: Any = None
         self._markets: dict[str, MarketInfo] | None = None
+        self._known_hosts: tuple[set[str], set[str]] | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -215,17 +216,16 @@ class CcxtExchange:
 
     # ---- environment --------------------------------------------------------------------
 
-    def _sandbox_hosts(self) -> set[str]:
-        import ccxt.async_support as ccxt_async
+    def _hosts(self) -> tuple[set[str], set[str]]:
+        """(sandbox hosts, live hosts) as ccxt describes the exchange; computed once."""
+        if self._known_hosts is None:
+            import ccxt.async_support as ccxt_async
 
-        described = getattr(ccxt_async, self.name)().describe()["urls"].get("test") or {}
-        return {_host(u) for u in _urls_of(described)}
-
-    def _live_hosts(self) -> set[str]:
-        import ccxt.async_support as ccxt_async
-
-        described = getattr(ccxt_async, self.name)().describe()["urls"].get("api") or {}
-        return {_host(u) for u in _urls_of(described)} - self._sandbox_hosts()
+            urls = getattr(ccxt_async, self.name)().describe()["urls"]
+            sandbox = {_host(u) for u in _urls_of(urls.get("test") or {})}
+            live = {_host(u) for u in _urls_of(urls.get("api") or {})} - sandbox
+            self._known_hosts = (sandbox, live)
+        return self._known_hosts
 
     def check_environment(self) -> None:
         """Raise :class:`WrongEnvironment` unless the client will talk to this profile's environment."""
@@ -239,14 +239,11 @@ class CcxtExchange:
         host = _host(url)
         sandbox_flag = bool(client.options.get("sandboxMode", client.isSandboxModeEnabled))
         overrides = {_host(u) for u in _urls_of(self._api_urls)}
+        sandbox, live = self._hosts()
         if self.mode == "testnet":
-            ok = (
-                sandbox_flag
-                and (host in self._sandbox_hosts() or host in overrides)
-                and host not in self._live_hosts()
-            )
+            ok = sandbox_flag and (host in sandbox or host in overrides) and host not in live
         else:
-            ok = not sandbox_flag and host not in self._sandbox_hosts()
+            ok = not sandbox_flag and host not in sandbox
         if not ok:
             other = "live" if self.mode == "testnet" else "testnet"
             raise WrongEnvironment(
