@@ -35,6 +35,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cmd_optimize",
     "cmd_run",
     "cmd_status",
+    "cmd_serve",
+    "cmd_users",
 )
 
 
