@@ -107,7 +107,7 @@ def run_command(
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
-    console = Console()
+    console = Console(width=max(Console().width, 160))
     notes = [message for message in runtime.file_errors.values()]
     console.print(render_status(runtime.views(), title="engine run: stopped", notes=notes))
 

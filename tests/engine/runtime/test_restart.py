@@ -3,6 +3,7 @@ run of the same replay and no order was placed twice."""
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -18,12 +19,24 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def _engine_run(root: Path, db: Path) -> subprocess.Popen:
+def _engine_run(root: Path, db: Path, speed: str = "0") -> subprocess.Popen:
     command = [
-        sys.executable, "-c", "from engine.cli import main; main()",
-        "run", str(root / "bots"), "--replay", str(root / "data"), "--speed", "0",
-        "--url", f"sqlite:///{db}", "--no-watch", "--no-dashboard", "--lease-ttl", "1",
-    ]  # fmt: skip
+        sys.executable,
+        "-c",
+        "import engine.cli.cmd_run, engine.cli.cmd_status; from engine.cli import app; app()",
+        "run",
+        str(root / "bots"),
+        "--replay",
+        str(root / "data"),
+        "--speed",
+        speed,
+        "--url",
+        f"sqlite:///{db}",
+        "--no-watch",
+        "--no-dashboard",
+        "--lease-ttl",
+        "1",
+    ]  # fmt: skip  (only our commands: the CLI must not depend on other modules here)
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
@@ -101,3 +114,20 @@ async def test_restart_in_process_resumes_where_it_stopped(workspace):
         views = {v.name: v for v in second.views()}
     # The second runtime only processed the candles after the first one's last.
     assert views["eth-btc-trend"].candles == 2 * 288 - 16 * 12
+
+
+def test_sigterm_stops_gracefully(workspace):
+    db = workspace / "term.db"
+    proc = _engine_run(workspace, db, speed="6000")  # a 5m candle every 0.05 s
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and _count(db, "select count(*) from trades") < 1:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out.decode()[-3000:]
+    assert b"engine run: stopped" in out
+    with sqlite3.connect(db) as con:
+        assert con.execute("select distinct status from bots").fetchall() == [("stopped",)]
+        assert con.execute("select count(*) from engine_leases").fetchone()[0] == 0
+        candles = con.execute("select max(time) from equity_snapshots").fetchone()[0]
+    assert candles < "2024-01-02 23:55"  # stopped before the end of the replay
