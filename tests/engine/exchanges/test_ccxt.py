@@ -229,3 +229,12 @@ async def test_secrets_never_reach_logs_or_errors(fake) -> None:  # type: ignore
     text = stream.getvalue() + str(raised.value)
     assert "rate limited" in text and "X-MBX-APIKEY" in text
     assert API_KEY not in text and SECRET not in text
+
+
+async def test_5xx_on_placement_is_looked_up_then_placed_once(exchange: CcxtExchange, fake) -> None:  # type: ignore[no-untyped-def]
+    server, trading = fake
+    server.faults.add(ORDER, status=503)  # refused before the order existed
+    order = await exchange.create_order(limit("ye5"))
+    assert order.state == "open" and len(trading.orders) == 1
+    methods = [(r.method, r.status) for r in server.calls(ORDER)]
+    assert methods[0] == ("POST", 503) and ("GET", 400) in methods and methods[-1] == ("POST", 200)
