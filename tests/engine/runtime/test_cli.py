@@ -1,0 +1,59 @@
+"""engine run's refusals: no replay directory (live data is not wired yet), a held lease, bad flags."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from typer.testing import CliRunner
+
+import engine.cli.cmd_run
+import engine.cli.cmd_status  # noqa: F401 - registers the commands
+from engine.cli import app
+from engine.runtime import LEASE_NAME
+from tests.engine.runtime.helpers import database, db_url
+
+
+def _run(*args: str):
+    return CliRunner().invoke(app, ["run", *args])
+
+
+def test_run_without_replay_says_what_is_missing(workspace):
+    result = _run(str(workspace / "bots"), "--url", db_url(workspace), "--no-watch")
+    assert result.exit_code == 2
+    assert "use --replay DIR" in result.output
+
+
+def test_run_refuses_bad_input(workspace):
+    assert "not a directory" in _run(str(workspace / "nope")).output
+    result = _run(str(workspace / "bots"), "--replay", str(workspace / "nope"))
+    assert result.exit_code == 2 and "data directory not found" in result.output
+    result = _run(str(workspace / "bots"), "--replay", str(workspace / "data"), "--daily-loss-limit", "-1")
+    assert result.exit_code == 2 and "daily_loss_limit must be a positive ratio" in result.output
+
+
+def test_run_refuses_while_another_engine_holds_the_database(workspace):
+    from engine.store import acquire_lease
+
+    async def hold():
+        async with database(workspace) as factory:
+            await acquire_lease(factory, LEASE_NAME, "other-engine", ttl=timedelta(minutes=5))
+
+    asyncio.run(hold())
+    result = _run(
+        str(workspace / "bots"), "--replay", str(workspace / "data"), "--url", db_url(workspace), "--no-watch"
+    )
+    assert result.exit_code == 1
+    assert "another engine is running on this database" in result.output
+    assert "other-engine" in result.output
+
+
+def test_status_on_an_empty_database(workspace):
+    async def create():
+        async with database(workspace):
+            pass
+
+    asyncio.run(create())
+    result = CliRunner().invoke(app, ["status", "--url", db_url(workspace)])
+    assert result.exit_code == 0
+    assert "no bots in the database yet" in result.output
