@@ -123,7 +123,7 @@ class BotRunner:
         self.step_ns = timeframe_seconds(self.timeframe) * 1_000_000_000
         self.bot_id: int | None = None
         self.last_time = -(2**62)  # open time (ns) of the last committed candle
-        self.view = BotView(self.name, str(loaded.model.exchange.mode))
+        self.view = BotView(self.name, BotMode.PAPER.value)
         self.compute: list[float] = []  # seconds of signals + kernel per candle (CPU, no awaits inside)
         self.latencies: list[float] = []  # seconds from the bot taking a candle to its orders committed
         self.delays: list[float] = []  # seconds from the feed handing out the candle to committed
@@ -147,11 +147,9 @@ class BotRunner:
 
     async def start(self) -> None:
         """Register the bot, reload its last checkpoint (restart recovery) and seed its windows."""
-        mode = (
-            BotMode(str(self.loaded.model.exchange.mode))
-            if str(self.loaded.model.exchange.mode) in {m.value for m in BotMode}
-            else BotMode.PAPER
-        )
+        # Orders are executed by the kernel's simulation whatever the file's mode says: the bot is a
+        # paper bot until the exchange layer executes them.
+        mode = BotMode.PAPER
         async with self.factory() as session, session.begin():
             bot = await upsert_bot(
                 session,
