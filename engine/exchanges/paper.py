@@ -36,11 +36,13 @@ import pandas as pd
 
 from engine.exchanges.base import (
     Balance,
+    Exchange,
     ExchangeOrder,
     ExchangeTrade,
     InsufficientFunds,
     InvalidOrder,
     MarketInfo,
+    OperationalExchangeError,
     OrderNotFound,
     OrderRequest,
 )
@@ -81,6 +83,7 @@ class PaperExchange:
         markets: Mapping[str, MarketInfo] | Sequence[MarketInfo] = (),
         session_factory: async_sessionmaker[AsyncSession] | None = None,
         name: str = "paper",
+        market_data: Exchange | None = None,
     ) -> None:
         self.name = name
         self.account = account
@@ -100,6 +103,7 @@ class PaperExchange:
         self._seq: dict[str, int] = {}  # symbol -> number of prices fed
         self._times: dict[str, pd.Timestamp] = {}
         self._started = False
+        self._market_data = market_data  # where fetch_candles reads (the real exchange's public data)
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -185,9 +189,11 @@ class PaperExchange:
     async def fetch_candles(
         self, symbol: str, timeframe: str, since: pd.Timestamp | None, limit: int = 1000
     ) -> pd.DataFrame:
-        raise NotImplementedError(
-            "the paper exchange has no market data of its own: candles come from the data feed"
-        )
+        if self._market_data is None:
+            raise OperationalExchangeError(
+                f"paper account {self.account} has no market data source: give market_data= or use the data feed"
+            )
+        return await self._market_data.fetch_candles(symbol, timeframe, since, limit)
 
     # ---- orders -------------------------------------------------------------------------
 

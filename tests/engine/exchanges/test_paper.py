@@ -7,7 +7,13 @@ from decimal import Decimal as D
 import pandas as pd
 import pytest
 
-from engine.exchanges.base import InsufficientFunds, InvalidOrder, MarketInfo, OrderRequest
+from engine.exchanges.base import (
+    InsufficientFunds,
+    InvalidOrder,
+    MarketInfo,
+    OperationalExchangeError,
+    OrderRequest,
+)
 from engine.exchanges.paper import PaperExchange
 from engine.store import (
     OrderIntent,
@@ -184,3 +190,17 @@ async def test_balances_and_open_orders_survive_a_restart(factory, bot_id: int) 
         assert len(await list_fills(session, order.id)) == 1
         assert (await get_balances(session, "binance:paper"))["ETH"] == (D(1), D(0))
     assert (await restarted.balances())["USDT"].free == D("1000") - D("90.09")
+
+
+async def test_candles_come_from_the_market_data_source() -> None:
+    source = paper()
+    with pytest.raises(OperationalExchangeError, match="market data"):
+        await source.fetch_candles("ETH/USDT", "1m", None)
+
+    class Feed(PaperExchange):
+        async def fetch_candles(self, symbol, timeframe, since, limit=1000):  # type: ignore[no-untyped-def]
+            return pd.DataFrame({"close": [1.0]}, index=pd.DatetimeIndex([T0], name="date"))
+
+    ex = paper(market_data=Feed("feed"))
+    frame = await ex.fetch_candles("ETH/USDT", "1m", None)
+    assert list(frame["close"]) == [1.0]
