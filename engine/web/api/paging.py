@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Query
+from fastapi import Depends, Path, Query
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ["Paging", "fetch_page"]
+__all__ = ["IdPath", "IdQuery", "Paging", "fetch_page"]
+
+# Database ids are signed 64-bit: a larger number would overflow the driver, not just find nothing.
+_MAX_ID = 2**63 - 1
+IdPath = Annotated[int, Path(ge=1, le=_MAX_ID)]
+IdQuery = Annotated[int | None, Query(ge=1, le=_MAX_ID)]
 
 
 class _Paging:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from engine.store.enums import BotMode, BotStatus
 from engine.store.models import Bot
 from engine.web.api.deps import DB, Ctx, Principal, Reader, address_of, require
-from engine.web.api.paging import Paging, fetch_page
+from engine.web.api.paging import IdPath, Paging, fetch_page
 from engine.web.api.schemas import BotIn, BotOut, BotPatch, BotStatusOut, CommandOut, Page
 from engine.web.auth.accounts import audit
 
@@ -21,7 +21,7 @@ Admin = Annotated[Principal, require("bots:write")]
 Trader = Annotated[Principal, require("bots:control")]
 
 
-async def _bot(db: DB, bot_id: int) -> Bot:
+async def _bot(db: DB, bot_id: IdPath) -> Bot:
     bot = await db.get(Bot, bot_id)
     if bot is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no bot with id {bot_id}")
@@ -68,12 +68,12 @@ async def create_bot(body: BotIn, principal: Admin, db: DB, request: Request) ->
 
 
 @router.get("/{bot_id}", response_model=BotOut)
-async def get_bot(bot_id: int, _: Reader, db: DB) -> Bot:
+async def get_bot(bot_id: IdPath, _: Reader, db: DB) -> Bot:
     return await _bot(db, bot_id)
 
 
 @router.patch("/{bot_id}", response_model=BotOut)
-async def edit_bot(bot_id: int, body: BotPatch, principal: Admin, db: DB, request: Request) -> Bot:
+async def edit_bot(bot_id: IdPath, body: BotPatch, principal: Admin, db: DB, request: Request) -> Bot:
     bot = await _bot(db, bot_id)
     changes = body.model_dump(exclude_unset=True)
     for key, value in changes.items():
@@ -91,7 +91,7 @@ async def edit_bot(bot_id: int, body: BotPatch, principal: Admin, db: DB, reques
 
 
 @router.delete("/{bot_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_bot(bot_id: int, principal: Admin, db: DB, request: Request) -> Response:
+async def delete_bot(bot_id: IdPath, principal: Admin, db: DB, request: Request) -> Response:
     bot = await _bot(db, bot_id)
     if bot.status in (BotStatus.RUNNING, BotStatus.STARTING):
         raise HTTPException(status.HTTP_409_CONFLICT, "stop the bot before deleting it")
@@ -110,7 +110,7 @@ async def delete_bot(bot_id: int, principal: Admin, db: DB, request: Request) ->
 
 
 async def _command(
-    bot_id: int, command: str, principal: Principal, ctx: Ctx, db: DB, request: Request
+    bot_id: IdPath, command: str, principal: Principal, ctx: Ctx, db: DB, request: Request
 ) -> object:
     await _bot(db, bot_id)
     row = await ctx.control.request(db, bot_id, command, user_id=principal.user.id)
@@ -121,17 +121,17 @@ async def _command(
 
 
 @router.post("/{bot_id}/start", response_model=CommandOut, status_code=status.HTTP_202_ACCEPTED)
-async def start_bot(bot_id: int, principal: Trader, ctx: Ctx, db: DB, request: Request) -> object:
+async def start_bot(bot_id: IdPath, principal: Trader, ctx: Ctx, db: DB, request: Request) -> object:
     """Queue a start for the runtime (see docs/web.md, bot_commands)."""
     return await _command(bot_id, "start", principal, ctx, db, request)
 
 
 @router.post("/{bot_id}/stop", response_model=CommandOut, status_code=status.HTTP_202_ACCEPTED)
-async def stop_bot(bot_id: int, principal: Trader, ctx: Ctx, db: DB, request: Request) -> object:
+async def stop_bot(bot_id: IdPath, principal: Trader, ctx: Ctx, db: DB, request: Request) -> object:
     return await _command(bot_id, "stop", principal, ctx, db, request)
 
 
 @router.get("/{bot_id}/status", response_model=BotStatusOut)
-async def bot_status(bot_id: int, _: Reader, ctx: Ctx, db: DB) -> dict:
+async def bot_status(bot_id: IdPath, _: Reader, ctx: Ctx, db: DB) -> dict:
     bot = await _bot(db, bot_id)
     return {"bot": bot, "pending_commands": await ctx.control.pending(db, bot_id)}

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from engine.store.enums import EventCategory, PositionStatus
 from engine.store.models import Event, Position, Trade
 from engine.web.api.deps import DB, Ctx, Principal, Reader, address_of, require
-from engine.web.api.paging import Paging, fetch_page
+from engine.web.api.paging import IdPath, IdQuery, Paging, fetch_page
 from engine.web.api.schemas import CloseIn, CommandOut, EventOut, Page, PerformanceOut, PositionOut, TradeOut
 from engine.web.auth.accounts import audit
 
@@ -27,7 +27,7 @@ async def list_trades(
     _: Reader,
     db: DB,
     paging: Paging,
-    bot_id: int | None = None,
+    bot_id: IdQuery = None,
     pair: Pair = None,
     since: datetime | None = None,
 ) -> dict:
@@ -48,7 +48,7 @@ async def list_positions(
     _: Reader,
     db: DB,
     paging: Paging,
-    bot_id: int | None = None,
+    bot_id: IdQuery = None,
     status_is: Annotated[PositionStatus | None, Query(alias="status")] = PositionStatus.OPEN,
 ) -> dict:
     query = select(Position).order_by(Position.id.desc())
@@ -66,7 +66,7 @@ async def list_positions(
     tags=["positions"],
 )
 async def close_position(
-    position_id: int,
+    position_id: IdPath,
     body: CloseIn,
     principal: Annotated[Principal, require("positions:close")],
     ctx: Ctx,
@@ -94,7 +94,7 @@ async def close_position(
 
 @router.get("/logs/", response_model=Page[EventOut], tags=["logs"])
 async def list_logs(
-    _: Reader, db: DB, paging: Paging, bot_id: int | None = None, category: EventCategory | None = None
+    _: Reader, db: DB, paging: Paging, bot_id: IdQuery = None, category: EventCategory | None = None
 ) -> dict:
     query = select(Event).order_by(Event.time.desc(), Event.id.desc())
     if bot_id is not None:
@@ -105,7 +105,7 @@ async def list_logs(
 
 
 @router.get("/performance/", response_model=list[PerformanceOut], tags=["performance"])
-async def performance(_: Reader, db: DB, bot_id: int | None = None) -> list[PerformanceOut]:
+async def performance(_: Reader, db: DB, bot_id: IdQuery = None) -> list[PerformanceOut]:
     """Closed-trade totals per bot. Money is summed in Python with Decimal (exact on every back end)."""
     query = select(Trade)
     if bot_id is not None:
