@@ -9,9 +9,20 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from engine.store.models import User
 from engine.web.api.context import REFRESH_COOKIE, WebContext
 from engine.web.api.deps import DB, Ctx, Current, address_of
-from engine.web.api.schemas import LoginIn, LoginOut, SetupIn, SetupOut, TokenOut, VerifyIn
+from engine.web.api.schemas import (
+    BackupCodesOut,
+    LoginIn,
+    LoginOut,
+    PasswordChangeIn,
+    PasswordIn,
+    SetupIn,
+    SetupOut,
+    TokenOut,
+    VerifyIn,
+)
 from engine.web.auth import accounts
 from engine.web.auth.accounts import AuthError
+from engine.web.auth.passwords import PasswordPolicyError
 from engine.web.auth.tokens import ACCESS_TTL, PENDING_TTL, TokenError
 
 __all__ = ["router"]
@@ -139,3 +150,36 @@ async def logout(principal: Current, request: Request, ctx: Ctx, db: DB) -> Resp
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     _clear_refresh(response, ctx)
     return response
+
+
+@router.post("/password", status_code=status.HTTP_204_NO_CONTENT, responses=_UNAUTHORIZED)
+async def change_password(body: PasswordChangeIn, principal: Current, request: Request, db: DB) -> Response:
+    """Change your password: the current one is asked again; your other sessions end."""
+    try:
+        await accounts.change_password(
+            db,
+            principal.user,
+            body.current_password,
+            body.new_password,
+            keep_session=principal.session_id,
+            address=address_of(request),
+        )
+    except AuthError as exc:
+        await db.commit()
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from None
+    except PasswordPolicyError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/2fa/backup-codes", response_model=BackupCodesOut, responses=_UNAUTHORIZED)
+async def new_backup_codes(body: PasswordIn, principal: Current, request: Request, db: DB) -> BackupCodesOut:
+    """Ten new backup codes, shown once; the old ones stop working; your other sessions end."""
+    try:
+        codes = await accounts.regenerate_backup_codes(
+            db, principal.user, body.password, keep_session=principal.session_id, address=address_of(request)
+        )
+    except AuthError as exc:
+        await db.commit()
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from None
+    return BackupCodesOut(backup_codes=codes)

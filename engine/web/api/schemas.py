@@ -233,3 +233,16 @@ class RiskIn(BaseModel):
     max_open_positions: int | None = Field(default=None, ge=0, le=1000)
     max_drawdown: float | None = Field(default=None, ge=0, le=1)
     max_exposure: float | None = Field(default=None, ge=0)
+
+
+class PasswordChangeIn(BaseModel):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+class PasswordIn(BaseModel):
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class BackupCodesOut(BaseModel):
+    backup_codes: list[str]

@@ -40,9 +40,11 @@ __all__ = [
     "audit",
     "authenticate_password",
     "begin_2fa_setup",
+    "change_password",
     "cleanup_expired",
     "create_user",
     "open_session",
+    "regenerate_backup_codes",
     "revoke_sessions",
     "rotate_refresh",
     "verify_second_factor",
@@ -252,6 +254,41 @@ async def verify_second_factor(
     await _register_failure(db, user)
     await audit(db, "2fa.verify", user_id=user.id, address=address, success=False)
     raise AuthError("invalid code")
+
+
+async def _recheck_password(db: AsyncSession, user: User, password: str, address: str, action: str) -> None:
+    if _locked(user) or not passwords.verify_password(user.password_hash, password):
+        await _register_failure(db, user)
+        await audit(db, action, user_id=user.id, address=address, success=False)
+        raise AuthError("the password is not right")
+
+
+async def change_password(
+    db: AsyncSession, user: User, current: str, new: str, *, keep_session: str, address: str
+) -> None:
+    """Asks for the current password again; ends every other session of the user."""
+    await _recheck_password(db, user, current, address, "password.change")
+    user.password_hash = passwords.hash_password(new)
+    await revoke_sessions(db, user.id, reason="password_changed", keep=keep_session)
+    await audit(db, "password.change", user_id=user.id, address=address)
+
+
+async def regenerate_backup_codes(
+    db: AsyncSession, user: User, password: str, *, keep_session: str, address: str
+) -> list[str]:
+    """Ten new backup codes (the old set is void); asks for the password; ends other sessions."""
+    await _recheck_password(db, user, password, address, "2fa.backup_codes")
+    codes = totp.generate_backup_codes()
+    await db.execute(delete(BackupCode).where(BackupCode.user_id == user.id))
+    for code_text in codes:
+        db.add(
+            BackupCode(
+                user_id=user.id, code_hash=passwords.hash_secret(totp.normalise_backup_code(code_text))
+            )
+        )
+    await revoke_sessions(db, user.id, reason="backup_codes", keep=keep_session)
+    await audit(db, "2fa.backup_codes", user_id=user.id, address=address)
+    return codes
 
 
 def _access_token(keys: TokenKeys, user: User, session_id: str) -> str:
