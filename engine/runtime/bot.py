@@ -33,6 +33,7 @@ from engine.runtime.checkpoint import dump_state, load_state
 from engine.runtime.feed import Batch, ReplayFeed
 from engine.runtime.ids import client_order_id
 from engine.runtime.portfolio import PortfolioRisk
+from engine.runtime.shared_signals import SharedSignals, strategy_key
 from engine.store import (
     BotMode,
     EventCategory,
@@ -62,6 +63,7 @@ from engine.store.models import Event
 __all__ = ["BotRunner", "BotView", "config_hash"]
 
 CHECKPOINT = "checkpoint"
+_COLUMNS = ["open", "high", "low", "close", "volume"]
 
 
 def config_hash(bot: LoadedBot) -> str:
@@ -108,7 +110,9 @@ class BotRunner:
         feed: ReplayFeed,
         portfolio: PortfolioRisk,
         write_lock: asyncio.Lock | None = None,
+        shared: SharedSignals | None = None,
     ) -> None:
+        self.shared = shared
         self.loaded = loaded
         # SQLite has one writer: queueing the bots' transactions here is far cheaper than letting
         # them collide on the database lock and back off.
@@ -139,6 +143,8 @@ class BotRunner:
 
         self.params = trading_params(loaded)
         self.signals = LiveSignals(loaded.strategy)
+        self.strategy_key = strategy_key(loaded.strategy)
+        self.window_len = dict.fromkeys(self.pairs, 0)  # candles held per pair (capped at capacity)
         self.trader = Trader(self.pairs, self.params, self.timeframe)
 
     @property
@@ -208,6 +214,7 @@ class BotRunner:
                 history = self.feed.history(key, seed_until, self.signals.capacity)
                 if not history.empty:
                     self.signals.seed(key[0], history)
+                    self.window_len[key[0]] = min(len(history), self.signals.capacity)
         self._refresh_view()
 
     @property
@@ -228,6 +235,8 @@ class BotRunner:
         self.hash = config_hash(loaded)
         self.params = trading_params(loaded)
         self.signals.replace_strategy(loaded.strategy)
+        self.strategy_key = strategy_key(loaded.strategy)
+        self.window_len = {p: min(n, self.signals.capacity) for p, n in self.window_len.items()}
         # Open positions stay with the stop and target levels set at their entry; the new rules
         # (stops, trailing, sizing, limits) govern everything decided from this candle on.
         state = self.trader.state
@@ -258,7 +267,7 @@ class BotRunner:
         decided = {}
         refused: list[tuple[str, str, str]] = []
         for pair, (t, o, h, lo, c, v) in rows.items():
-            candle, signals = self.signals.on_candle(pair, t, o, h, lo, c, v)
+            candle, signals = self._signals(pair, t, o, h, lo, c, v)
             wants = "long" if signals.entry_long else "short" if signals.entry_short else None
             if wants and self.trader.position(pair) is None:
                 reason = self.portfolio.entry_refusal()
@@ -288,6 +297,20 @@ class BotRunner:
         self.view.last_candle = _utc(time_ns)
         self.view.candles += 1
         return True
+
+    def _signals(self, pair: str, t: int, o: float, h: float, lo: float, c: float, v: float):
+        length = min(self.window_len[pair] + 1, self.signals.capacity)
+        self.window_len[pair] = length
+        cached = None if self.shared is None else self.shared.get(self.strategy_key, pair, t, length)
+        if cached is not None:
+            index = pd.DatetimeIndex([t], tz="UTC", name="date").as_unit("ns")
+            row = pd.DataFrame([[o, h, lo, c, v]], columns=_COLUMNS, index=index)
+            self.signals.seed(pair, row)
+            return cached
+        candle, signals = self.signals.on_candle(pair, t, o, h, lo, c, v)
+        if self.shared is not None:
+            self.shared.put(self.strategy_key, pair, t, length, candle, signals)
+        return candle, signals
 
     async def _commit(self, time_ns, events, refused, n_trades, reloaded) -> None:
         from engine.trading.state import trades_frame

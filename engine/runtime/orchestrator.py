@@ -25,6 +25,7 @@ from engine.runtime.bot import BotRunner, BotView, config_hash
 from engine.runtime.feed import Batch, ReplayFeed
 from engine.runtime.loader import LoadResult, load_bots
 from engine.runtime.portfolio import PortfolioLimits, PortfolioRisk
+from engine.runtime.shared_signals import SharedSignals
 from engine.store import (
     BotStatus,
     EventCategory,
@@ -84,6 +85,7 @@ class Runtime:
         bind = factory.kw.get("bind")
         sqlite = bind is not None and bind.url.get_backend_name() == "sqlite"
         self._write_lock = asyncio.Lock() if sqlite else None
+        self.shared = SharedSignals()
 
     # --- views ----------------------------------------------------------------------------------
 
@@ -173,7 +175,7 @@ class Runtime:
     # --- one bot ------------------------------------------------------------------------------------
 
     async def _start_bot(self, loaded) -> None:
-        runner = BotRunner(loaded, self.factory, self.feed, self.portfolio, self._write_lock)
+        runner = BotRunner(loaded, self.factory, self.feed, self.portfolio, self._write_lock, self.shared)
         for key in runner.series:
             self.feed.add(key)
         await runner.start()

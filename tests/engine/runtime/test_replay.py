@@ -64,3 +64,21 @@ async def test_replay_of_two_bots_trades_like_the_backtest(workspace):
     assert result.exit_code == 0, result.output
     assert "eth-btc-trend" in result.output and "xrp-futures-breakout" in result.output
     assert "stopped" in result.output
+
+
+async def test_bots_sharing_a_strategy_share_its_signals_and_still_trade_like_the_backtest(workspace):
+    (workspace / "bots" / "xrp_futures_breakout.yaml").unlink()
+    original = workspace / "bots" / "eth_btc_trend.yaml"
+    twin = workspace / "bots" / "twin.yaml"
+    twin.write_text(original.read_text().replace("bot: eth-btc-trend", "bot: twin"))
+    async with database(workspace) as factory:
+        runtime = make_runtime(workspace, factory)
+        await runtime.run()
+        live = await db_trades(factory)
+    assert runtime.shared.hits == runtime.shared.misses  # the second bot never computed
+    expected = _backtest_trades(workspace, "eth_btc_trend.yaml")
+    for name in ("eth-btc-trend", "twin"):
+        got = [
+            (p, s.value, pd.Timestamp(o), pd.Timestamp(c), r) for n, p, s, o, c, *_, r in live if n == name
+        ]
+        assert got == [(p, s, o, c, r) for _, p, s, o, c, *_, r in expected]
