@@ -128,6 +128,8 @@ async def _bench(root: Path, replay_from: pd.Timestamp, bots: int) -> None:
         f"end-to-end (feed hands out the candle -> committed; includes waiting behind the other bots on "
         f"the one event loop): p50 {np.percentile(delays, 50):.0f} ms, p99 {np.percentile(delays, 99):.0f} ms"
     )
+    shared = runtime.shared
+    print(f"signal computations shared between bots: {shared.hits} reused, {shared.misses} computed")
     print(
         f"memory: {rss_before:.0f} MiB before bots, {rss_after:.0f} MiB after; {(rss_after - rss_before) / bots:.2f} MiB per bot"
     )

@@ -206,9 +206,12 @@ class BotRunner:
         seed_until = None
         if self.last_time > -(2**62):
             seed_until = self.last_time + self.step_ns
-        elif self.feed.start is not None:
-            seed_until = int(self.feed.start.as_unit("ns").value)
-            self.last_time = seed_until - self.step_ns
+        else:
+            # A new bot joins at the replay's start or its current moment (a bot added by a reload).
+            start = -(2**62) if self.feed.start is None else int(self.feed.start.as_unit("ns").value)
+            if max(start, self.feed.clock) > -(2**62):
+                seed_until = max(start, self.feed.clock)
+                self.last_time = seed_until - self.step_ns
         if seed_until is not None:
             for key in self.series:
                 history = self.feed.history(key, seed_until, self.signals.capacity)
