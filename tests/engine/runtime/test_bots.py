@@ -84,6 +84,7 @@ def test_portfolio_daily_loss_halts_until_the_next_utc_day():
     assert risk.entry_refusal() == "portfolio_max_open_trades"
 
 
+@pytest.mark.slow
 async def test_portfolio_daily_loss_halt_blocks_entries_in_every_bot(workspace):
     async with database(workspace) as factory:
         runtime = make_runtime(workspace, factory, limits=PortfolioLimits(daily_loss_limit=1e-9))
