@@ -76,6 +76,8 @@ async def get_bot(bot_id: IdPath, _: Reader, db: DB) -> Bot:
 async def edit_bot(bot_id: IdPath, body: BotPatch, principal: Admin, db: DB, request: Request) -> Bot:
     bot = await _bot(db, bot_id)
     changes = body.model_dump(exclude_unset=True)
+    if changes.get("mode", "") is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "mode cannot be null")
     for key, value in changes.items():
         setattr(bot, key, BotMode(value) if key == "mode" and value is not None else value)
     await db.flush()

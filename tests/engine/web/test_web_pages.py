@@ -1,0 +1,48 @@
+"""The NiceGUI pages with NiceGUI's simulated user: the password alone opens no page, the 2FA flow
+signs in, bot names are shown as text, a revoked session loses the page (SECURITY.md 4, 14, 16)."""
+
+from __future__ import annotations
+
+from nicegui import ui
+from nicegui.testing.user_simulation import user_simulation
+from sqlalchemy import select
+
+from engine.store.enums import BotMode
+from engine.store.models import Bot, User
+from engine.web.auth import accounts
+from engine.web.pages import register_pages
+
+from .conftest import PASSWORD, Web
+
+EVIL = "<img src=x onerror=alert(1)>"
+
+
+async def test_login_second_factor_landing_and_revocation(web: Web) -> None:
+    await web.add_user("alice", "viewer")
+    async with web.ctx.sessions() as db, db.begin():
+        db.add(Bot(name=EVIL, config_hash="", mode=BotMode.PAPER))
+    async with user_simulation(root=None) as user:
+        register_pages(web.ctx)
+        await user.open("/")
+        await user.should_see("Sign in")  # not signed in: sent to the login page
+        user.find("Username").type("alice")
+        user.find("Password").type("wrong password")
+        user.find(ui.button).click()
+        await user.should_see("invalid username or password")
+        user.find("Password").clear().type(PASSWORD)
+        user.find(ui.button).click()
+        await user.should_see("Enter the code")
+        await user.open("/")  # password alone: still no page
+        await user.should_see("Sign in")
+        await user.open("/2fa")
+        web.tick()
+        user.find("Code").type(web.code("alice"))
+        user.find(ui.button).click()
+        await user.should_see("Signed in as alice (viewer)")
+        await user.should_see(f"{EVIL}: stopped (paper)")  # the name as text, not an element
+        await user.should_not_see(ui.image)
+        async with web.ctx.sessions() as db, db.begin():
+            uid = await db.scalar(select(User.id).where(User.username == "alice"))
+            await accounts.revoke_sessions(db, uid, reason="admin")
+        await user.open("/")
+        await user.should_see("Sign in")
