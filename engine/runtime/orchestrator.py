@@ -116,11 +116,15 @@ class Runtime:
         self._tasks = [asyncio.create_task(self._renew(ttl))]
         if self.config.watch:
             self._tasks.append(asyncio.create_task(self._watch()))
-        loaded = loaded or await asyncio.to_thread(load_bots, self.config.bots_dir, self.config.profile)
-        await self._report_file_errors(loaded)
-        self.files = dict(loaded.files)
-        for bot in loaded.bots.values():
-            await self._try_start(bot)
+        try:
+            loaded = loaded or await asyncio.to_thread(load_bots, self.config.bots_dir, self.config.profile)
+            await self._report_file_errors(loaded)
+            self.files = dict(loaded.files)
+            for bot in loaded.bots.values():
+                await self._try_start(bot)
+        except BaseException:
+            await self.stop()  # the bots started so far, the lease
+            raise
         async with self.factory() as session, session.begin():
             await record_event(
                 session,
