@@ -76,4 +76,6 @@ def serve_command(
         fastapi_docs=True,
         storage_secret=secrets.token_urlsafe(32),
         session_middleware_kwargs={"https_only": True, "same_site": "strict", "max_age": 8 * 3600},
+        # Access lines would carry /trades/live?token=...: no access log (errors still go to the log).
+        access_log=False,
     )

@@ -197,7 +197,15 @@ def test_serve_without_admin_refuses_then_serves_pages_and_api(tmp_path: Path) -
             except httpx.TransportError:
                 time.sleep(0.1)
         assert server.poll() is None, server.stdout.read() if server.stdout else ""
-        assert httpx.get(f"{base}/login").status_code == 200
+        page = httpx.get(f"{base}/login")
+        assert page.status_code == 200
+        # NiceGUI's own session cookie: Secure, SameSite=strict, short-lived (SECURITY.md 13).
+        session_cookie = page.headers.get("set-cookie", "").lower()
+        assert (
+            "secure" in session_cookie
+            and "samesite=strict" in session_cookie
+            and "max-age=28800" in session_cookie
+        )
         assert httpx.get(f"{base}/bots/").status_code == 401
         r = httpx.post(f"{base}/auth/login", json={"username": "root", "password": PASSWORD})
         assert r.json()["status"] == "2fa_setup_required"
