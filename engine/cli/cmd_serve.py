@@ -65,6 +65,10 @@ def serve_command(
     web_app.title, web_app.version = "engine API", "1"
     include_api(web_app)
     register_pages(ctx)
+    from engine.web.app import cleanup_loop
+
+    cleanup_tasks: list[asyncio.Task[None]] = []  # a reference, so the task is not garbage-collected
+    web_app.on_startup(lambda: cleanup_tasks.append(asyncio.create_task(cleanup_loop(ctx))))
     typer.echo(f"engine web app: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     ui.run(
         host=host,

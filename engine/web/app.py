@@ -3,6 +3,8 @@ app that serves the API and the pages on one port (``engine serve``)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -13,10 +15,18 @@ from engine.store.db import create_engine_for, session_factory, upgrade_async
 from engine.store.models import ApiSecret, User
 from engine.web.api import routes_admin, routes_auth, routes_bots, routes_data, routes_live
 from engine.web.api.context import WebContext
+from engine.web.auth.accounts import cleanup_expired
 from engine.web.auth.crypto import SecretBox, SecretBoxError, load_secret_box
 from engine.web.auth.tokens import TokenKeys
 
-__all__ = ["API_TITLE", "build_context", "check_secrets_readable", "create_api", "include_api"]
+__all__ = [
+    "API_TITLE",
+    "build_context",
+    "check_secrets_readable",
+    "cleanup_loop",
+    "create_api",
+    "include_api",
+]
 
 API_TITLE = "engine API"
 
@@ -65,3 +75,17 @@ async def build_context(home: Path, url: str | None = None, *, secure_cookies: b
         await engine.dispose()
         raise
     return WebContext(sessions=sessions, keys=keys, box=box, secure_cookies=secure_cookies)
+
+
+async def cleanup_loop(ctx: WebContext, every: float = 3600.0) -> None:
+    """Delete expired and long-revoked sessions (and their refresh tokens) now and then, for ever."""
+    log = logging.getLogger("engine.web")
+    while True:
+        try:
+            async with ctx.sessions() as db, db.begin():
+                removed = await cleanup_expired(db)
+            if removed:
+                log.info("removed %d expired sessions", removed)
+        except Exception:  # a busy or briefly unreachable database must not end the loop
+            log.exception("session clean-up failed; retrying later")
+        await asyncio.sleep(every)

@@ -86,3 +86,29 @@ async def test_a_key_that_cannot_open_stored_secrets_is_refused(web: Web, tmp_pa
         await check_secrets_readable(web.ctx.sessions, SecretBox(Fernet.generate_key()))
     async with web.ctx.sessions() as db:
         assert (await db.scalar(select(ApiSecret.masked))) == "****"
+
+
+async def test_cleanup_loop_removes_expired_sessions(web: Web) -> None:
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import func, update
+
+    from engine.store.models import AuthSession
+    from engine.web.app import cleanup_loop
+
+    await web.add_user("alice", "viewer")
+    await web.login("alice")
+    async with web.ctx.sessions() as db, db.begin():
+        await db.execute(update(AuthSession).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    task = asyncio.create_task(cleanup_loop(web.ctx, every=0.01))
+    try:
+        for _ in range(200):
+            async with web.ctx.sessions() as db:
+                if await db.scalar(select(func.count()).select_from(AuthSession)) == 0:
+                    break
+            await asyncio.sleep(0.01)
+        async with web.ctx.sessions() as db:
+            assert await db.scalar(select(func.count()).select_from(AuthSession)) == 0
+    finally:
+        task.cancel()
