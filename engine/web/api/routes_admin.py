@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from sqlalchemy import select
 
+from engine.observability import register_secret
 from engine.store.models import ApiSecret, AuthSession, BackupCode, User, WebSetting
 from engine.web.api.deps import DB, Ctx, Principal, Reader, address_of, require
 from engine.web.api.paging import Paging, fetch_page
@@ -71,6 +72,7 @@ async def put_secret(
     request: Request,
 ) -> ApiSecret:
     """Store an exchange or OpenAI key encrypted; only its masked form is ever returned."""
+    register_secret(body.value)  # from now on, log lines are scrubbed of it
     row = await db.scalar(select(ApiSecret).where(ApiSecret.name == name))
     ciphertext, masked = ctx.box.encrypt(body.value), mask(body.value)
     if row is None:

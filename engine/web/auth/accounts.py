@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine.observability import register_secret
 from engine.store.models import AuditEntry, AuthSession, BackupCode, RefreshToken, User
 from engine.web.auth import passwords, totp
 from engine.web.auth.crypto import SecretBox
@@ -171,6 +172,7 @@ async def authenticate_password(
 async def begin_2fa_setup(db: AsyncSession, user: User, box: SecretBox) -> tuple[str, str]:
     """A fresh TOTP secret, stored encrypted but not yet active; returns (secret, otpauth URI) to show once."""
     secret = totp.new_secret()
+    register_secret(secret)
     user.totp_secret = box.encrypt(secret)
     user.totp_enabled = False
     user.totp_last_step = None

@@ -195,3 +195,17 @@ async def test_list_filters_and_pagination_are_validated(web: Web) -> None:
     assert (await client.get("/trades/", params={"since": "2026-01-01T00:00:00"})).status_code == 422
     page = (await client.get("/trades/", params={"since": "2026-01-01T00:00:00Z", "limit": 5})).json()
     assert page == {"items": [], "total": 0, "limit": 5, "offset": 0}
+
+
+async def test_a_stored_key_is_scrubbed_from_later_log_lines(
+    web: Web, caplog: pytest.LogCaptureFixture
+) -> None:
+    from engine.observability import redact_text
+
+    await web.add_user("root", "admin")
+    admin = await web.user_client("root")
+    key = "binance-key-ZYXWVUTSRQ987654"
+    assert (
+        await admin.put("/config/secrets/binance", json={"kind": "exchange", "value": key})
+    ).status_code == 200
+    assert key not in redact_text(f"exchange said: bad key {key}")
