@@ -185,7 +185,13 @@ class BotRunner:
                 )
             ).scalar_one_or_none()
             open_orders = await list_open_orders(session, self.bot_id)
-            if row is not None and row.data and tuple(row.data.get("pairs", ())) == self.pairs:
+            same_market = (
+                row is not None
+                and row.data
+                and tuple(row.data.get("pairs", ())) == self.pairs
+                and row.data.get("timeframe") == self.timeframe
+            )
+            if same_market:
                 state = load_state(row.data["state"])
                 # The configuration may have changed while the engine was down: current parameters.
                 state.prm_i, state.prm_f = self.params.pack()
@@ -389,7 +395,12 @@ class BotRunner:
                 CHECKPOINT,
                 f"{self.name}: state after the candle at {when}",
                 bot_id=bot_id,
-                data={"time": time_ns, "pairs": list(self.pairs), "state": dump_state(st)},
+                data={
+                    "time": time_ns,
+                    "pairs": list(self.pairs),
+                    "timeframe": self.timeframe,
+                    "state": dump_state(st),
+                },
             )
 
     async def _decide(self, session: AsyncSession, order) -> None:
