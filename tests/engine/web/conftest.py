@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from engine.web.auth import accounts, passwords, totp
 from engine.web.auth.crypto import SecretBox
 from engine.web.auth.throttle import Throttle
 from engine.web.auth.tokens import TokenKeys
+from tests.engine.store.conftest import POSTGRES_ENV, create_postgres_schema, drop_postgres_schema
 
 PASSWORD = "correct horse battery"
 _KEYS = TokenKeys.generate()  # RSA generation is slow-ish: one pair for the whole module
@@ -83,9 +85,17 @@ def new_client(transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="https://testserver")
 
 
-@pytest.fixture
-async def web(tmp_path: Path, moving_clock: list[float]) -> AsyncIterator[Web]:
-    engine = create_engine_for(f"sqlite:///{tmp_path / 'engine.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def web(
+    request: pytest.FixtureRequest, tmp_path: Path, moving_clock: list[float]
+) -> AsyncIterator[Web]:
+    """The API on a fresh database: SQLite, and PostgreSQL when ENGINE_TEST_POSTGRES_URL is set."""
+    pg_url = None
+    if request.param == "postgresql":
+        if not os.environ.get(POSTGRES_ENV):
+            pytest.skip(f"PostgreSQL: set {POSTGRES_ENV} (.ci/run starts a server)")
+        pg_url = await create_postgres_schema()
+    engine = create_engine_for(pg_url or f"sqlite:///{tmp_path / 'engine.db'}")
     await upgrade_async(engine)
     ctx = WebContext(
         sessions=session_factory(engine),
@@ -97,3 +107,5 @@ async def web(tmp_path: Path, moving_clock: list[float]) -> AsyncIterator[Web]:
     async with new_client(httpx.ASGITransport(app=app)) as client:
         yield Web(ctx, client, moving_clock)
     await engine.dispose()
+    if pg_url is not None:
+        await drop_postgres_schema(pg_url)
