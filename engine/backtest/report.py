@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from engine.backtest._svg import Marker, candle_chart, equity_chart, is_price_scale
+from engine.backtest.summary import compact_duration
 
 __all__ = ["MAX_TRADE_ROWS", "monthly_returns", "render_report", "write_report"]
 
@@ -60,18 +61,6 @@ def _missing(value: Any) -> bool:
         return False
 
 
-def _duration(value: pd.Timedelta) -> str:
-    seconds = int(value.total_seconds())
-    days, rest = divmod(seconds, 86_400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m"
-
-
 def _fmt(value: Any, kind: str, currency: str = "") -> str:
     if _missing(value):
         return "–"
@@ -82,7 +71,7 @@ def _fmt(value: Any, kind: str, currency: str = "") -> str:
     if kind == "ratio":
         return "∞" if math.isinf(float(value)) and value > 0 else f"{float(value):.2f}"
     if kind == "duration":
-        return _duration(pd.Timedelta(value))
+        return compact_duration(pd.Timedelta(value))
     if kind == "int":
         return str(int(value))
     if kind == "time":

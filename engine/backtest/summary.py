@@ -13,7 +13,7 @@ from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 
-__all__ = ["config_hash", "json_metrics", "render_summary"]
+__all__ = ["compact_duration", "config_hash", "json_metrics", "render_summary"]
 
 _PERCENT = {
     "total_return",
@@ -29,8 +29,8 @@ _PERCENT = {
 }
 
 
-def _duration(value: pd.Timedelta) -> str:
-    """Compact durations for narrow tables: 3d 4h, 4h24m, 35m."""
+def compact_duration(value: pd.Timedelta) -> str:
+    """Durations for tables and reports: 3d 4h, 4h 24m, 35m."""
     seconds = int(value.total_seconds())
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
@@ -38,7 +38,7 @@ def _duration(value: pd.Timedelta) -> str:
     if days:
         return f"{days}d {hours}h"
     if hours:
-        return f"{hours}h{minutes:02d}m"
+        return f"{hours}h {minutes:02d}m"
     return f"{minutes}m"
 
 
@@ -82,7 +82,7 @@ def _fmt(name: str, value: Any, currency: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if isinstance(value, pd.Timedelta):
-        return _duration(value)
+        return compact_duration(value)
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d %H:%M")
     if name in _PERCENT:
