@@ -29,7 +29,7 @@ from dsl.timeframes import timeframe_seconds
 from engine.backtest._bot_params import write_bot_params
 from engine.backtest._search_space import InputValue, SearchParam, search_space
 from engine.backtest.walkforward import Window, walk_forward_windows
-from engine.config import LoadedBot, LoadedStrategy, load_bot, load_strategy
+from engine.config import LoadedBot, LoadedStrategy, StrategyCompiler, load_bot
 
 __all__ = [
     "METRICS",
@@ -106,22 +106,12 @@ class Evaluator:
         self.base = dict(bot.strategy.inputs)  # values of the inputs a search leaves alone
         self._cache: OrderedDict[tuple, LoadedStrategy] = OrderedDict()
         self._cache_size = cache_size
-        self._session: Any = None
+        self._compiler = StrategyCompiler(bot.strategy.path)
         self.compiles = 0
 
     def _compile(self, values: Mapping[str, InputValue]) -> LoadedStrategy:
-        path = self.bot.strategy.path
-        try:
-            # One loading session for all trials: the file is read and analysed once, and only the
-            # plan is compiled per params (the public load_strategy starts a fresh session per call).
-            from engine.config._load import _load_strategy
-            from engine.config._session import Session
-        except ImportError:  # the config package reorganised its internals: slower, still right
-            return load_strategy(path, params=values)
-        # The session keeps every plan it compiled; start afresh now and then to bound memory.
-        if self._session is None or len(getattr(self._session, "compiled", ())) > 256:
-            self._session = Session(None, None)
-        return _load_strategy(self._session, path, values)
+        # One compiler for all trials: the file is read and analysed once, only the plan per params.
+        return self._compiler.compile(values)
 
     def strategy(self, values: Mapping[str, InputValue]) -> LoadedStrategy:
         """The strategy compiled with ``values`` over the bot's params (cached: TPE repeats itself)."""

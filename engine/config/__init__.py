@@ -26,6 +26,7 @@ from engine.config._bot import (
 from engine.config._load import (
     LoadedBot,
     LoadedStrategy,
+    StrategyCompiler,
     ValidationReport,
     detect_kind,
     load_bot,
@@ -72,6 +73,7 @@ __all__ = [
     "StoplossGuard",
     "Stops",
     "Strategy",
+    "StrategyCompiler",
     "Trailing",
     "ValidationReport",
     "YamlDocument",

@@ -141,6 +141,32 @@ def load_strategy(
     return _load_strategy(Session(registry, relative_to), Path(path), params or {})
 
 
+class StrategyCompiler:
+    """One strategy file compiled with many parameter sets (optimisation trials): the file is read and
+    checked once; each :meth:`compile` only builds the plan for its params."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        registry: Registry | None = None,
+        relative_to: Path | None = None,
+        max_plans: int = 256,
+    ):
+        self.path = Path(path)
+        self._registry = registry
+        self._relative_to = relative_to
+        self._max_plans = max_plans
+        self._session = Session(registry, relative_to)
+
+    def compile(self, params: Mapping[str, InputValue] | None = None) -> LoadedStrategy:
+        """Like :func:`load_strategy` with ``params``; raises DiagnosticError the same way."""
+        # The session keeps every plan it compiled; start afresh now and then to bound memory.
+        if len(self._session.compiled) > self._max_plans:
+            self._session = Session(self._registry, self._relative_to)
+        return _load_strategy(self._session, self.path, params or {})
+
+
 def _load_strategy(session: Session, path: Path, params: Mapping[str, InputValue]) -> LoadedStrategy:
     document = session.document(path)
     kind, problems = detect_kind(document)
