@@ -35,6 +35,7 @@ from engine.config._load import (
     validate_report,
 )
 from engine.config._secrets import resolve_secret
+from engine.config._session import display_path
 from engine.config._strategy import (
     BoolInput,
     FloatInput,
@@ -79,6 +80,7 @@ __all__ = [
     "YamlDocument",
     "YamlNode",
     "detect_kind",
+    "display_path",
     "load_bot",
     "load_strategy",
     "parse_yaml",

@@ -13,6 +13,7 @@ from engine.config._bot_check import apply_overlay
 from engine.config._session import Session, detect_kind
 from engine.config._strategy import Strategy
 from engine.config._strategy_check import InputValue, rule_name
+from engine.config._yaml import YamlDocument
 
 __all__ = [
     "LoadedBot",
@@ -167,15 +168,21 @@ class StrategyCompiler:
         return _load_strategy(self._session, self.path, params or {})
 
 
-def _load_strategy(session: Session, path: Path, params: Mapping[str, InputValue]) -> LoadedStrategy:
+def _document_of_kind(session: Session, path: Path, expected: str) -> YamlDocument:
+    """The file's document when it is a ``expected`` file; otherwise every problem found, as an error."""
     document = session.document(path)
     kind, problems = detect_kind(document)
-    if kind != "strategy":
-        if kind == "bot":
-            problems = [
-                Diagnostic("CFG002", "this is a bot file, not a strategy", Span.point(document.path, 1, 1))
-            ]
-        raise DiagnosticError(_unique([*document.diagnostics, *problems]))
+    if kind == expected:
+        return document
+    if kind is not None:
+        problems = [
+            Diagnostic("CFG002", f"this is a {kind} file, not a {expected}", Span.point(document.path, 1, 1))
+        ]
+    raise DiagnosticError(_unique([*document.diagnostics, *problems]))
+
+
+def _load_strategy(session: Session, path: Path, params: Mapping[str, InputValue]) -> LoadedStrategy:
+    document = _document_of_kind(session, path, "strategy")
     analysis = session.strategy(path)
     diagnostics = [*document.diagnostics, *analysis.diagnostics]
     overrides: dict[str, InputValue] = {}
@@ -212,14 +219,7 @@ def load_bot(
     """
     session = Session(registry, relative_to)
     path = Path(path)
-    document = session.document(path)
-    kind, problems = detect_kind(document)
-    if kind != "bot":
-        if kind == "strategy":
-            problems = [
-                Diagnostic("CFG002", "this is a strategy file, not a bot", Span.point(document.path, 1, 1))
-            ]
-        raise DiagnosticError(_unique([*document.diagnostics, *problems]))
+    document = _document_of_kind(session, path, "bot")
     root = document.root
     assert root is not None
     diagnostics = list(document.diagnostics)

@@ -27,7 +27,7 @@ def _default_registry() -> Registry:
     return default_registry()
 
 
-def _display(path: Path, relative_to: Path) -> str:
+def display_path(path: Path, relative_to: Path) -> str:
     """How a file is named in messages: relative to ``relative_to`` when inside it, else absolute."""
     resolved = path.resolve()
     try:
@@ -97,7 +97,7 @@ class Session:
     def document(self, path: Path) -> YamlDocument:
         key = path.resolve()
         if key not in self.documents:
-            self.documents[key] = read_yaml_file(path, _display(path, self.relative_to))
+            self.documents[key] = read_yaml_file(path, display_path(path, self.relative_to))
         return self.documents[key]
 
     def strategy(self, path: Path) -> StrategyAnalysis:

@@ -47,14 +47,6 @@ def _dump(yaml: Any, document: Any) -> str:
     return out.getvalue()
 
 
-def _display(path: Path, relative_to: Path) -> str:
-    resolved = path.resolve()
-    try:
-        return resolved.relative_to(relative_to.resolve()).as_posix()
-    except ValueError:
-        return str(resolved)
-
-
 class EditableFile:
     """One open strategy or bot file. Change it with :meth:`set` (or the named helpers), look at the
     result with :meth:`text` / :meth:`validate`, write it with :meth:`save`."""
@@ -73,9 +65,11 @@ class EditableFile:
         from ruamel.yaml.comments import CommentedMap
         from ruamel.yaml.error import YAMLError
 
+        from engine.config import display_path
+
         path = Path(path)
         relative_to = relative_to or Path.cwd()
-        display = _display(path, relative_to)
+        display = display_path(path, relative_to)
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
