@@ -1,5 +1,5 @@
 """The NiceGUI pages of ``engine serve``: login, the second factor (enrolment with a QR code on first
-login) and a minimal authenticated landing page. More pages come later; the rules here hold for them:
+login) and sign-out; the pages behind the sign-in live in :mod:`engine.web.ui`. The rules for all:
 
 - No token or secret goes into ``app.storage.user`` (plain JSON on disk). The browser is known by
   NiceGUI's signed browser id; which session it holds is kept in this process's memory only.
@@ -11,19 +11,20 @@ login) and a minimal authenticated landing page. More pages come later; the rule
 from __future__ import annotations
 
 import base64
+import importlib
+import pkgutil
 import time
 from dataclasses import dataclass
 
-from nicegui import app, ui
-from sqlalchemy import select
+from nicegui import ui
 
-from engine.store.models import AuthSession, Bot, User
+from engine.store.models import User
 from engine.web.api.context import WebContext
 from engine.web.api.routes_auth import qr_svg
 from engine.web.auth import accounts
 from engine.web.auth.accounts import AuthError
-from engine.web.auth.roles import permissions_of
 from engine.web.auth.tokens import PENDING_TTL
+from engine.web.ui.shell import browser_id, client_address, current_user, forget_browser, remember_session
 
 __all__ = ["register_pages"]
 
@@ -34,43 +35,32 @@ class _Pending:
     expires: float
 
 
-# browser id -> pending second factor / signed-in session id. Memory only: a restart signs everyone out.
+# browser id -> pending second factor. Memory only: a restart signs everyone out.
 _PENDING: dict[str, _Pending] = {}
-_SIGNED_IN: dict[str, str] = {}
 
 
-def _browser() -> str:
-    return str(app.storage.browser["id"])
+def _page_modules() -> list[str]:
+    import engine.web.ui as pages
 
-
-def _address() -> str:
-    request = ui.context.client.request
-    return request.client.host if request is not None and request.client else "unknown"
-
-
-async def _signed_in_user(ctx: WebContext, browser: str) -> User | None:
-    sid = _SIGNED_IN.get(browser)
-    if sid is None:
-        return None
-    async with ctx.sessions() as db:
-        sess = await db.get(AuthSession, sid)
-        user = await db.get(User, sess.user_id) if sess else None
-    if (
-        sess is None
-        or sess.revoked_at is not None
-        or user is None
-        or not user.active
-        or not user.totp_enabled
-    ):
-        _SIGNED_IN.pop(browser, None)
-        return None
-    return user
+    return sorted(
+        f"{pages.__name__}.{info.name}"
+        for info in pkgutil.iter_modules(pages.__path__)
+        if not info.name.startswith("_") and info.name != "shell"
+    )
 
 
 def register_pages(ctx: WebContext) -> None:
+    """Login, second factor and sign-out here; every module of :mod:`engine.web.ui` with a
+    ``register(ctx)`` adds the pages behind the sign-in."""
+    for name in _page_modules():
+        module = importlib.import_module(name)
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(ctx)
+
     @ui.page("/login")
     async def login_page() -> None:
-        browser, address = _browser(), _address()
+        browser, address = browser_id(), client_address()
         ui.label("Sign in").classes("text-h5")
         username = ui.input("Username").props("autocomplete=username")
         password = ui.input("Password", password=True).props("autocomplete=current-password")
@@ -94,7 +84,7 @@ def register_pages(ctx: WebContext) -> None:
 
     @ui.page("/2fa")
     async def second_factor_page() -> None:
-        browser, address = _browser(), _address()
+        browser, address = browser_id(), client_address()
         pending = _PENDING.get(browser)
         if pending is None or pending.expires < time.monotonic():
             ui.navigate.to("/login")
@@ -144,7 +134,7 @@ def register_pages(ctx: WebContext) -> None:
                     return
                 await db.commit()
             _PENDING.pop(browser, None)
-            _SIGNED_IN[browser] = issued.session_id
+            remember_session(browser, issued.session_id)
             if backup:
                 with codes_box:
                     ui.label("Backup codes: each works once. Keep them safe; they are not shown again.")
@@ -156,29 +146,11 @@ def register_pages(ctx: WebContext) -> None:
 
         ui.button("Verify", on_click=verify)
 
-    @ui.page("/")
-    async def landing_page() -> None:
-        browser = _browser()
-        user = await _signed_in_user(ctx, browser)
-        if user is None:
-            ui.navigate.to("/login")
-            return
-        ui.label(f"Signed in as {user.username} ({user.role})")
-        perms = permissions_of(user.role)
-        async with ctx.sessions() as db:
-            bots = (await db.scalars(select(Bot).order_by(Bot.name))).all()
-        ui.label("Bots").classes("text-h6")
-        for bot in bots:
-            ui.label(f"{bot.name}: {bot.status} ({bot.mode})")  # text, never HTML
-        if not bots:
-            ui.label("No bots yet.")
-        ui.label(f"Permissions: {', '.join(sorted(perms))}").classes("text-caption")
-
-        async def logout() -> None:
-            sid = _SIGNED_IN.pop(browser, None)
-            if sid is not None:
-                async with ctx.sessions() as db, db.begin():
-                    await accounts.revoke_sessions(db, user.id, reason="logout", only=sid)
-            ui.navigate.to("/login")
-
-        ui.button("Sign out", on_click=logout)
+    @ui.page("/logout")
+    async def logout_page() -> None:
+        user = await current_user(ctx)
+        sid = forget_browser(browser_id())
+        if user is not None and sid is not None:
+            async with ctx.sessions() as db, db.begin():
+                await accounts.revoke_sessions(db, user.id, reason="logout", only=sid)
+        ui.navigate.to("/login")
