@@ -50,6 +50,9 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _PAIR = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(?::[A-Z0-9]{1,20})?$")
 _CURRENCY = re.compile(r"^[A-Z0-9]{2,12}$")
 _ENV = re.compile(r"^env:[A-Za-z_][A-Za-z0-9_]*$")
+# A key kept encrypted in the engine's key store (set in the web app or `PUT /config/secrets/NAME`).
+_STORE = re.compile(r"^store:[A-Za-z0-9_.-]{1,100}$")
+_SECRET_REF = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|store:[A-Za-z0-9_.-]{1,100})$")
 _RESERVED = frozenset({"and", "or", "not", "true", "false"})
 
 
@@ -355,19 +358,26 @@ ExchangeName = Annotated[
 
 
 def _secret(value: Any) -> Any:
-    if isinstance(value, str) and _ENV.match(value.strip()):
+    if isinstance(value, str) and (_ENV.match(value.strip()) or _STORE.match(value.strip())):
         return value.strip()
     if isinstance(value, str) and value.strip().startswith("env:"):
         raise _error("CFG004", "write env:NAME where NAME is an environment variable (letters, digits, '_')")
+    if isinstance(value, str) and value.strip().startswith("store:"):
+        raise _error(
+            "CFG004", "write store:NAME where NAME is a key store name (letters, digits, '_', '.', '-')"
+        )
     # Never repeat the value: it may be a real key.
     raise _error(
         "CFG004",
-        "secrets are never written in YAML: use env:VARIABLE_NAME and set that environment variable",
+        "secrets are never written in YAML: use env:VARIABLE_NAME (an environment variable) or "
+        "store:NAME (a key saved encrypted in the engine's key store)",
     )
 
 
 SecretRef = Annotated[
-    str, BeforeValidator(_secret), _schema("env:NAME", {"type": "string", "pattern": _ENV.pattern})
+    str,
+    BeforeValidator(_secret),
+    _schema("env:NAME or store:NAME", {"type": "string", "pattern": _SECRET_REF.pattern}),
 ]
 
 

@@ -69,11 +69,13 @@ def make_exchange(
     api_urls: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
     options: Mapping[str, Any] | None = None,
+    key_store: Mapping[str, str] | None = None,
 ) -> Exchange:
     """The exchange a bot (an ``engine.config`` Bot model) trades on. ``paper`` (and ``backtest``) give a
     :class:`PaperExchange` funded with the bot's capital and charging its fees and slippage; ``testnet`` and
-    ``live`` give a ccxt exchange whose credentials are resolved from ``env:`` now, at run time (a missing
-    variable is a ``DiagnosticError`` naming it)."""
+    ``live`` give a ccxt exchange whose credentials are resolved now, at run time, from ``env:`` variables or
+    ``store:`` names of ``key_store`` (decrypted by :func:`engine.exchanges.keystore.load_key_store`); a
+    missing one is a ``DiagnosticError`` naming it, never showing a value."""
     config = bot_model.exchange
     if config.mode in ("paper", "backtest"):
         currency = bot_model.capital.currency or bot_model.pairs[0].split("/")[1].split(":")[0]
@@ -93,10 +95,12 @@ def make_exchange(
             f"bot {bot_model.bot}: {config.mode} mode needs exchange.credentials (env: references)"
         )
     creds = config.credentials
-    api_key = resolve_secret(creds.key, environ=environ, what="the API key")
-    secret = resolve_secret(creds.secret, environ=environ, what="the API secret")
+    api_key = resolve_secret(creds.key, environ=environ, store=key_store, what="the API key")
+    secret = resolve_secret(creds.secret, environ=environ, store=key_store, what="the API secret")
     password = (
-        resolve_secret(creds.password, environ=environ, what="the API passphrase") if creds.password else None
+        resolve_secret(creds.password, environ=environ, store=key_store, what="the API passphrase")
+        if creds.password
+        else None
     )
     from engine.exchanges.ccxt_exchange import CcxtExchange
 
