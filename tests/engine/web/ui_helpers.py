@@ -1,0 +1,34 @@
+"""Helpers for the NiceGUI page tests (simulated user). Shared by the page test modules: add new
+helpers at the end of this file only."""
+
+from __future__ import annotations
+
+import pytest
+from nicegui import ui
+from nicegui.testing.user import User
+
+from .conftest import PASSWORD, Web
+
+__all__ = ["require_sqlite", "sign_in"]
+
+
+def require_sqlite(web: Web) -> None:
+    """Skip the PostgreSQL run of a page test: the pages read through the same queries the API tests
+    already run on both databases, and the simulated browser is slow enough once."""
+    bind = web.ctx.sessions.kw.get("bind")
+    if bind is None or bind.dialect.name != "sqlite":
+        pytest.skip("page tests run on SQLite only")
+
+
+async def sign_in(user: User, web: Web, username: str) -> None:
+    """Sign ``username`` in through the login and second-factor pages (the user must exist with 2FA
+    enrolled: ``web.add_user(name, role)``). Ends on the page the sign-in lands on (``/``)."""
+    await user.open("/login")
+    user.find("Username").type(username)
+    user.find("Password").type(PASSWORD)
+    user.find(kind=ui.button, content="Sign in").click()
+    await user.should_see("Enter the code")
+    web.tick()  # a fresh time step: a code is accepted once per user
+    user.find("Code").type(web.code(username))
+    user.find(kind=ui.button, content="Verify").click()
+    await user.should_see("Sign out")
