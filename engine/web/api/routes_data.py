@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
-from sqlalchemy import select
 
 from engine.store.enums import EventCategory, PositionStatus
-from engine.store.models import Event, Position, Trade
+from engine.store.models import Position
 from engine.web.api.deps import DB, Ctx, Principal, Reader, address_of, require
 from engine.web.api.paging import IdPath, IdQuery, Paging, fetch_page
 from engine.web.api.schemas import CloseIn, CommandOut, EventOut, Page, PerformanceOut, PositionOut, TradeOut
 from engine.web.auth.accounts import audit
+from engine.web.queries import events_query, positions_query, trade_totals, trades_query
 
 __all__ = ["router"]
 
@@ -31,15 +30,9 @@ async def list_trades(
     pair: Pair = None,
     since: datetime | None = None,
 ) -> dict:
-    query = select(Trade).order_by(Trade.close_time.desc(), Trade.id.desc())
-    if bot_id is not None:
-        query = query.where(Trade.bot_id == bot_id)
-    if pair:
-        query = query.where(Trade.pair == pair)
-    if since is not None:
-        if since.tzinfo is None:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "since needs a time zone (e.g. ...Z)")
-        query = query.where(Trade.close_time >= since)
+    if since is not None and since.tzinfo is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "since needs a time zone (e.g. ...Z)")
+    query = trades_query(bot_id=bot_id, pair=pair, since=since)
     return await fetch_page(db, query, paging)
 
 
@@ -51,11 +44,7 @@ async def list_positions(
     bot_id: IdQuery = None,
     status_is: Annotated[PositionStatus | None, Query(alias="status")] = PositionStatus.OPEN,
 ) -> dict:
-    query = select(Position).order_by(Position.id.desc())
-    if bot_id is not None:
-        query = query.where(Position.bot_id == bot_id)
-    if status_is is not None:
-        query = query.where(Position.status == status_is)
+    query = positions_query(bot_id=bot_id, status=status_is)
     return await fetch_page(db, query, paging)
 
 
@@ -96,38 +85,23 @@ async def close_position(
 async def list_logs(
     _: Reader, db: DB, paging: Paging, bot_id: IdQuery = None, category: EventCategory | None = None
 ) -> dict:
-    query = select(Event).order_by(Event.time.desc(), Event.id.desc())
-    if bot_id is not None:
-        query = query.where(Event.bot_id == bot_id)
-    if category is not None:
-        query = query.where(Event.category == category)
+    query = events_query(bot_id=bot_id, category=category)
     return await fetch_page(db, query, paging)
 
 
 @router.get("/performance/", response_model=list[PerformanceOut], tags=["performance"])
 async def performance(_: Reader, db: DB, bot_id: IdQuery = None) -> list[PerformanceOut]:
-    """Closed-trade totals per bot. Money is summed in Python with Decimal (exact on every back end)."""
-    query = select(Trade)
-    if bot_id is not None:
-        query = query.where(Trade.bot_id == bot_id)
-    totals: dict[int, dict] = {}
-    for trade in (await db.scalars(query)).all():
-        entry = totals.setdefault(
-            trade.bot_id, {"trades": 0, "wins": 0, "profit": Decimal(0), "fees": Decimal(0)}
-        )
-        entry["trades"] += 1
-        entry["wins"] += trade.profit_abs > 0
-        entry["profit"] += trade.profit_abs
-        entry["fees"] += trade.fees
+    """Closed-trade totals per bot (exact Decimal sums)."""
+    totals = await trade_totals(db, bot_id=bot_id)
     return [
         PerformanceOut(
             bot_id=bot,
-            trades=t["trades"],
-            wins=t["wins"],
-            losses=t["trades"] - t["wins"],
-            win_rate=t["wins"] / t["trades"] if t["trades"] else None,
-            profit_abs=t["profit"],
-            fees=t["fees"],
+            trades=t.trades,
+            wins=t.wins,
+            losses=t.losses,
+            win_rate=t.win_rate,
+            profit_abs=t.profit,
+            fees=t.fees,
         )
-        for bot, t in sorted(totals.items())
+        for bot, t in totals.items()
     ]
