@@ -18,7 +18,10 @@ def run_command(
         Path("bots"), help="Directory of bot files (every *.yaml not starting with _)."
     ),
     replay: Path | None = typer.Option(
-        None, "--replay", help="Play the candle files of this directory through the live path (paper fills)."
+        None,
+        "--replay",
+        help="Play the candle files of this directory through the live path (paper fills). "
+        "Without it the bots follow the closed candles of their exchanges (public data, no key).",
     ),
     speed: float = typer.Option(
         0.0, "--speed", min=0.0, help="Replay at N times real time; 0 = as fast as possible."
@@ -58,13 +61,15 @@ def run_command(
         0.5, "--retry-backoff", min=0.0, help="First retry delay after a bot fails."
     ),
 ) -> None:
-    """Run the bots of BOTS_DIR: one task per bot, shared portfolio risk, state in the database."""
+    """Run the bots of BOTS_DIR on their exchanges' live closed candles (or a --replay directory): one task
+    per bot, shared portfolio risk, state in the database."""
     import asyncio
     import sys
 
     from rich.console import Console
 
     from engine.runtime import PortfolioLimits, RunOptions, RuntimeConfig, render_status, run_engine
+    from engine.runtime.live_feed import MarketDataError
     from engine.store import LeaseHeldError
 
     if not bots_dir.is_dir():
@@ -104,6 +109,9 @@ def run_command(
     except LeaseHeldError as error:
         typer.echo(f"error: another engine is running on this database ({error})", err=True)
         raise typer.Exit(1) from None
+    except MarketDataError as error:
+        typer.echo(f"error: {error} (to run on stored candles instead, use --replay DIR)", err=True)
+        raise typer.Exit(2) from None
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
@@ -115,8 +123,17 @@ def run_command(
 def _logging() -> None:
     import logging
 
+    from engine.observability import SECRETS, ContextFilter, RedactingFilter, TextFormatter
+
+    def paper(record: logging.LogRecord) -> bool:
+        # The runtime simulates every bot's orders, so paper is the mode of lines that bind none.
+        record.mode = getattr(record, "mode", None) or "paper"
+        return True
+
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(TextFormatter())
+    for one in (ContextFilter(), paper, RedactingFilter(SECRETS)):
+        handler.addFilter(one)
     root = logging.getLogger("engine")
     root.addHandler(handler)
     root.setLevel(logging.INFO)

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from engine.runtime.feed import ReplayFeed
+from engine.runtime.loader import LoadResult
 from engine.runtime.orchestrator import Runtime, RuntimeConfig
 
 __all__ = ["RunOptions", "run_engine"]
@@ -25,31 +28,37 @@ class RunOptions:
     database_url: str | None = None
     dashboard: bool = False
     signals: bool = True  # install SIGINT/SIGTERM handlers (off when not on the main thread)
+    live: Mapping[str, Any] = field(default_factory=dict)  # LiveFeed options (tests: client_factory, timer)
 
 
 async def run_engine(options: RunOptions, *, on_runtime=None) -> Runtime:
-    """Run until the replay ends or SIGINT/SIGTERM; returns the stopped runtime (for its views)."""
+    """Run until the replay ends or SIGINT/SIGTERM; returns the stopped runtime (for its views).
+
+    Without ``replay`` the bots run on the exchanges' live closed candles (``LiveFeed``): the exchanges
+    are reached and the warm-up history fetched before any bot starts; an exchange that cannot be
+    reached raises ``MarketDataError`` (a ValueError)."""
     import pandas as pd
 
     from engine.data.source import open_source
     from engine.store import create_engine_for, session_factory, upgrade_async
 
-    if options.replay is None:
-        raise ValueError(
-            "live market data needs the exchange layer (engine/exchanges), which this build does not "
-            "have yet: use --replay DIR"
-        )
     engine = create_engine_for(options.database_url)
+    live = None
     try:
         await upgrade_async(engine)
         factory = session_factory(engine)
-        feed = ReplayFeed(
-            open_source(data_dir=options.replay),
-            speed=options.speed,
-            start=None if options.start is None else pd.Timestamp(options.start, tz="UTC"),
-            end=None if options.end is None else pd.Timestamp(options.end, tz="UTC"),
-        )
-        runtime = Runtime(options.config, factory, feed)
+        loaded: LoadResult | None = None
+        if options.replay is None:
+            loaded, live = await _live_feed(options)
+            feed = live
+        else:
+            feed = ReplayFeed(
+                open_source(data_dir=options.replay),
+                speed=options.speed,
+                start=None if options.start is None else pd.Timestamp(options.start, tz="UTC"),
+                end=None if options.end is None else pd.Timestamp(options.end, tz="UTC"),
+            )
+        runtime = Runtime(options.config, factory, feed)  # type: ignore[arg-type]
         if on_runtime is not None:
             on_runtime(runtime)
         loop = asyncio.get_running_loop()
@@ -58,7 +67,7 @@ async def run_engine(options: RunOptions, *, on_runtime=None) -> Runtime:
                 loop.add_signal_handler(sig, runtime.request_stop)
         dashboard = asyncio.create_task(_dashboard(runtime)) if options.dashboard else None
         try:
-            await runtime.run()
+            await runtime.run(loaded)
         finally:
             if dashboard is not None:
                 dashboard.cancel()
@@ -67,7 +76,40 @@ async def run_engine(options: RunOptions, *, on_runtime=None) -> Runtime:
                     loop.remove_signal_handler(sig)
         return runtime
     finally:
+        if live is not None:
+            await live.close()
         await engine.dispose()
+
+
+async def _live_feed(options: RunOptions):
+    """Load the bots, connect to their exchanges and fetch every series' warm-up history."""
+    from engine.runtime.live_feed import LiveFeed, MarketDataError
+    from engine.runtime.loader import load_bots
+    from engine.strategy.live import LiveSignals
+
+    config = options.config
+    loaded = await asyncio.to_thread(load_bots, config.bots_dir, config.profile)
+    if not loaded.bots:
+        problems = "; ".join(loaded.errors.values())
+        raise MarketDataError(
+            f"no valid bot in {config.bots_dir}: no market data to follow"
+            + (f" ({problems})" if problems else "")
+        )
+    warmups: dict[tuple[str, str], int] = {}
+    for bot in loaded.bots.values():
+        # The bots seed their candle windows with this many candles (LiveSignals.capacity).
+        count = LiveSignals(bot.strategy).capacity
+        for pair in bot.model.pairs:
+            key = (pair, bot.strategy.timeframe)
+            warmups[key] = max(warmups.get(key, 0), count)
+    feed = LiveFeed.for_bots(loaded.bots.values(), **options.live)
+    try:
+        await feed.connect()
+        await feed.prepare(warmups)
+    except BaseException:
+        await feed.close()
+        raise
+    return loaded, feed
 
 
 async def _dashboard(runtime: Runtime) -> None:

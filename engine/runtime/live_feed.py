@@ -1,0 +1,547 @@
+"""Closed candles from an exchange, as the runtime consumes them (the live twin of ``ReplayFeed``).
+
+:class:`LiveFeed` polls ``fetch_ohlcv`` of ``ccxt.async_support`` for every subscribed series and emits
+one :class:`~engine.runtime.feed.Batch` per close moment, like the replay does:
+
+* **Closed candles only.** A candle is emitted once its open time + timeframe is at or before the
+  *exchange's* time (the offset to the local clock is measured with ``fetch_time`` when connecting);
+  the forming candle never leaves the feed.
+* **One batch per moment.** Series closing at the same moment are held for up to ``grace`` seconds
+  past the close so that they travel together; a series that comes later is emitted on its own
+  batch (with its own close time) as soon as it arrives, before any later moment.
+* **No gaps, no duplicates.** Each series remembers the last candle it fetched and always asks for
+  the ones after it (paginated), so after an outage the missed candles come first, in close order,
+  each moment its own batch. Exchange errors are retried with an exponential backoff (Retry-After
+  when the exchange sent one); they never end the feed.
+* **Warm-up.** :meth:`LiveFeed.prepare` fetches each series' history before the bots start (paginated
+  across the exchange's page limit) so that :meth:`LiveFeed.history`, which the bots call
+  synchronously, is served from memory. A series first seen later (a bot added by hot reload) is
+  fetched there and then from a worker thread, which holds the event loop for that request.
+
+Websocket streams (``watch_ohlcv``) are not used: polling a page per series per close is cheap at
+the candle timeframes the engine supports, and it is the path the tests exercise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pandas as pd
+
+from dsl.timeframes import timeframe_seconds
+from engine.observability import redact_text
+from engine.runtime.feed import Batch, Row, SeriesKey
+
+__all__ = [
+    "CandleFeed",
+    "LiveFeed",
+    "MarketDataError",
+    "MarketSource",
+    "Timer",
+    "WallTimer",
+    "make_market_client",
+]
+
+log = logging.getLogger("engine.runtime.feed")
+
+_NS = 1_000_000
+_WEEK_ORIGIN_MS = 4 * 86_400_000  # weekly candles open on Monday, the epoch was a Thursday
+
+
+class CandleFeed(Protocol):
+    """What the runtime (orchestrator and bots) uses of a feed; ``ReplayFeed`` and ``LiveFeed`` offer it."""
+
+    start: pd.Timestamp | None
+    clock: int  # close time (ns) of the last batch emitted
+
+    def add(self, key: SeriesKey) -> None: ...
+
+    def history(self, key: SeriesKey, until: int, count: int) -> pd.DataFrame: ...
+
+    def batches(self) -> AsyncIterator[Batch]: ...
+
+
+class MarketDataError(ValueError):
+    """Market data cannot be had: the exchange is unreachable at start, a pair is unknown to it, or a
+    warm-up fetch failed. A ValueError so that a bot that cannot get its history is reported as a bot
+    that cannot start, like a bot without candle files in a replay."""
+
+
+class Timer(Protocol):
+    """The local clock (ms) and a way to wait on it; tests drive a fake one."""
+
+    def now_ms(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class WallTimer:
+    def now_ms(self) -> float:
+        return time.time() * 1000.0
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+@dataclass(frozen=True, slots=True)
+class MarketSource:
+    """Where a series' candles come from: a ccxt exchange id, its sandbox or not, spot or futures."""
+
+    name: str
+    testnet: bool = False
+    futures: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.name + (":testnet" if self.testnet else "") + (":futures" if self.futures else "")
+
+    @classmethod
+    def of_bot(cls, bot_model: Any) -> MarketSource:
+        """From a bot's ``exchange:`` block (an ``engine.config`` Bot model)."""
+        exchange = bot_model.exchange
+        return cls(exchange.name, exchange.mode == "testnet", exchange.market == "futures")
+
+
+def make_market_client(source: MarketSource) -> Any:
+    """A key-less ccxt async client for public market data of ``source``."""
+    import ccxt.async_support as ccxt_async
+
+    cls = getattr(ccxt_async, source.name, None)
+    if cls is None:
+        raise MarketDataError(f"ccxt has no exchange {source.name!r}")
+    options = {"defaultType": "future"} if source.futures else {}
+    client = cls({"enableRateLimit": True, "options": options})
+    if source.testnet:
+        if not client.urls.get("test"):
+            raise MarketDataError(f"{source.name} has no testnet (sandbox) in ccxt")
+        client.set_sandbox_mode(True)
+    return client
+
+
+@dataclass
+class _Series:
+    key: SeriesKey
+    source: MarketSource
+    step: int  # ms
+    origin: int  # ms: candles open at origin + k * step
+    last_open: int  # ms: open time of the last candle fetched (buffered or emitted)
+    retry_at: float = 0.0  # local ms before which the series is not polled again
+    failures: int = 0
+    cache: list[Row] = field(default_factory=list)  # recent closed candles, contiguous, ascending
+
+    @property
+    def next_close(self) -> int:
+        return self.last_open + 2 * self.step
+
+
+class LiveFeed:
+    """Closed-candle batches from exchanges' REST APIs. See the module docstring.
+
+    ``routes`` maps a pair to the source serving it (bots on several exchanges: one client each);
+    a pair not routed uses ``default`` (else the first source routed). ``clients`` injects ready ccxt
+    clients by source id; others are built by ``client_factory``. ``grace``, ``settle`` and ``retry``
+    are seconds of the exchange's clock.
+    """
+
+    def __init__(
+        self,
+        *,
+        routes: Mapping[str, MarketSource] | None = None,
+        default: MarketSource | None = None,
+        clients: Mapping[str, Any] | None = None,
+        client_factory: Callable[[MarketSource], Any] = make_market_client,
+        timer: Timer | None = None,
+        grace: float = 3.0,
+        settle: float = 0.5,
+        retry: float = 0.5,
+        backoff: float = 1.0,
+        backoff_cap: float = 60.0,
+        page_limit: int = 1000,
+        mode: str = "paper",
+    ) -> None:
+        self.routes: dict[str, MarketSource] = dict(routes or {})
+        self.default = default
+        self.clients: dict[str, Any] = dict(clients or {})
+        self._owned: set[str] = set()  # clients built here, closed by close()
+        self.client_factory = client_factory
+        self.timer: Timer = timer or WallTimer()
+        self.grace, self.settle, self.retry = grace, settle, retry
+        self.backoff, self.backoff_cap = backoff, backoff_cap
+        self.page_limit = page_limit
+        self.mode = mode
+        self.start: pd.Timestamp | None = None  # exchange time when connected: live candles close after it
+        self.clock: int = -(2**62)
+        self.offsets: dict[str, float] = {}  # source id -> exchange ms minus local ms
+        self._series: dict[SeriesKey, _Series] = {}
+        self._pending: dict[int, dict[SeriesKey, Row]] = {}  # close ms -> candles waiting to be emitted
+        self._keep: dict[SeriesKey, int] = {}  # candles to keep in memory per series (warm-up length)
+        self._changed = asyncio.Event()
+
+    @classmethod
+    def for_bots(cls, bots: Iterable[Any], **options: Any) -> LiveFeed:
+        """A feed routing every pair of ``bots`` (``LoadedBot``s) to its bot's exchange. When bots on
+        different exchanges trade the same pair, the first one's exchange serves it (logged)."""
+        routes: dict[str, MarketSource] = {}
+        for bot in bots:
+            source = MarketSource.of_bot(bot.model)
+            for pair in bot.model.pairs:
+                known = routes.setdefault(pair, source)
+                if known != source:
+                    _log(
+                        logging.WARNING,
+                        "%s is traded on %s and %s: candles come from %s",
+                        pair,
+                        known.id,
+                        source.id,
+                        known.id,
+                        mode=options.get("mode", "paper"),
+                    )
+        return cls(routes=routes, **options)
+
+    # --- set-up ---------------------------------------------------------------------------------
+
+    def _say(self, level: int, message: str, *args: Any, pair: str | None = None) -> None:
+        _log(level, message, *args, pair=pair, mode=self.mode)
+
+    def _source(self, pair: str) -> MarketSource:
+        source = self.routes.get(pair) or self.default or next(iter(self.routes.values()), None)
+        if source is None:
+            raise MarketDataError(f"{pair}: no exchange to fetch its candles from")
+        return source
+
+    def _client(self, source: MarketSource) -> Any:
+        client = self.clients.get(source.id)
+        if client is None:
+            client = self.client_factory(source)
+            self.clients[source.id] = client
+            self._owned.add(source.id)
+        return client
+
+    def _sources(self) -> list[MarketSource]:
+        found = {s.id: s for s in [*self.routes.values(), *([self.default] if self.default else [])]}
+        return list(found.values())
+
+    async def connect(self, attempts: int = 3) -> None:
+        """Reach every source: measure its clock offset, load its markets and check the routed pairs.
+        Sets :attr:`start` to the exchange's current time. Raises :class:`MarketDataError`."""
+        sources = self._sources()
+        if not sources:
+            raise MarketDataError("no exchange to fetch candles from (no bots?)")
+        for source in sources:
+            client = self._client(source)
+            for attempt in range(1, attempts + 1):
+                try:
+                    before = self.timer.now_ms()
+                    server = await client.fetch_time()
+                    after = self.timer.now_ms()
+                    await client.load_markets()
+                    break
+                except Exception as error:  # ccxt errors, DNS, refused connections
+                    if attempt == attempts:
+                        raise MarketDataError(
+                            f"cannot reach {source.id} for market data: {_describe(error)}"
+                        ) from None
+                    self._say(logging.WARNING, "%s: %s, retrying", source.id, _describe(error))
+                    await asyncio.sleep(self.backoff * attempt)  # before the feed runs: wall time
+            self.offsets[source.id] = float(server) - (before + after) / 2
+            unknown = [p for p, s in self.routes.items() if s == source and p not in client.markets]
+            if unknown:
+                raise MarketDataError(f"{source.id} has no market {', '.join(sorted(unknown))}")
+            self._say(
+                logging.INFO,
+                "%s: market data connected (clock offset %+.0f ms)",
+                source.id,
+                self.offsets[source.id],
+            )
+        now = max(self._now(source) for source in sources)
+        self.start = pd.Timestamp(int(now) * _NS, tz="UTC")
+
+    async def prepare(self, warmups: Mapping[SeriesKey, int]) -> None:
+        """Subscribe to each series and fetch its ``count`` candles closed by :attr:`start` (the warm-up)."""
+        for key, count in warmups.items():
+            self.add(key)
+            self._keep[key] = max(self._keep.get(key, 0), count)
+
+        async def one(key: SeriesKey, count: int) -> None:
+            series = self._series[key]
+            until = series.last_open + series.step
+            rows = await self._with_retries(
+                f"{key[0]} {key[1]} history",
+                lambda: self._fetch_until(series, until - (count + 1) * series.step, until),
+            )
+            series.cache = rows[-max(count, 1) :] if count > 0 else []
+
+        await asyncio.gather(*(one(key, count) for key, count in warmups.items()))
+
+    async def close(self) -> None:
+        for source_id in self._owned:
+            client = self.clients.pop(source_id, None)
+            if client is not None:
+                try:
+                    await client.close()
+                except Exception:
+                    log.debug("closing %s failed", source_id, exc_info=True)
+        self._owned.clear()
+
+    # --- the runtime's interface ----------------------------------------------------------------
+
+    def add(self, key: SeriesKey) -> None:
+        """Start emitting ``key`` (pair, timeframe) with the first candle closing after the feed's
+        current moment (its start, or the last batch); idempotent."""
+        if key in self._series:
+            return
+        pair, timeframe = key
+        step = timeframe_seconds(timeframe) * 1000
+        origin = _WEEK_ORIGIN_MS if timeframe == "1w" else 0
+        anchor = max(self.clock // _NS, 0 if self.start is None else int(self.start.value // _NS))
+        last_close = (anchor - origin) // step * step + origin
+        self._series[key] = _Series(key, self._source(pair), step, origin, last_close - step)
+        self._changed.set()
+
+    def history(self, key: SeriesKey, until: int, count: int) -> pd.DataFrame:
+        """The last ``count`` candles of ``key`` closed at or before ``until`` (ns), as a candle frame."""
+        self.add(key)
+        series = self._series[key]
+        self._keep[key] = max(self._keep.get(key, 0), count)
+        if count <= 0:
+            return _frame([])
+        until_ms = until // _NS
+        stop = bisect.bisect_right(series.cache, until_ms - series.step, key=lambda r: r[0] // _NS)
+        if stop >= count:
+            return _frame(series.cache[stop - count : stop])
+        rows = self._fetch_blocking(series, until_ms - (count + 1) * series.step, until_ms)
+        if not series.cache and rows and rows[-1][0] // _NS == series.last_open:
+            series.cache = rows  # ends where live candles begin: later calls are served from memory
+        return _frame(rows[-count:])
+
+    async def batches(self) -> AsyncIterator[Batch]:
+        """Closed-candle batches in close order, forever (the runtime stops consuming to stop)."""
+        while True:
+            batch = self._next_ready()
+            if batch is not None:
+                self.clock = max(self.clock, batch.close_time)
+                yield batch
+                continue
+            local = self.timer.now_ms()
+            due = [
+                s
+                for s in self._series.values()
+                if self._now(s.source, local) >= s.next_close + self.settle * 1000 and local >= s.retry_at
+            ]
+            if due:
+                await asyncio.gather(*(self._poll(s) for s in due))
+                continue
+            await self._wait(self._wake_at(local) - local)
+
+    # --- polling --------------------------------------------------------------------------------
+
+    def _now(self, source: MarketSource, local: float | None = None) -> float:
+        """The exchange's current time in ms."""
+        return (self.timer.now_ms() if local is None else local) + self.offsets.get(source.id, 0.0)
+
+    async def _poll(self, series: _Series) -> None:
+        """Fetch the candles of ``series`` closed since the last one; buffer them for emission."""
+        local = self.timer.now_ms()
+        try:
+            rows = await self._fetch_after(series)
+        except Exception as error:
+            series.failures += 1
+            headers = getattr(self.clients.get(series.source.id), "last_response_headers", None)
+            delay = _retry_after(error, headers) or min(
+                self.backoff_cap, self.backoff * 2 ** (series.failures - 1)
+            )
+            delay += random.uniform(0, min(1.0, delay * 0.1))
+            series.retry_at = local + delay * 1000
+            self._say(
+                logging.WARNING,
+                "%s %s: candles unavailable (%s), retry %d in %.1fs",
+                *series.key,
+                _describe(error),
+                series.failures,
+                delay,
+                pair=series.key[0],
+            )
+            return
+        if series.failures:
+            self._say(
+                logging.INFO,
+                "%s %s: candles back after %d failed polls, %d candle(s) fetched",
+                *series.key,
+                series.failures,
+                len(rows),
+                pair=series.key[0],
+            )
+        series.failures = 0
+        if not rows:
+            # Closed but not published yet: ask again shortly, less often once the grace is over.
+            late = self._now(series.source, local) > series.next_close + self.grace * 1000
+            series.retry_at = local + (4 if late else 1) * self.retry * 1000
+            return
+        series.retry_at = 0.0
+        for row in rows:
+            close = row[0] // _NS + series.step
+            self._pending.setdefault(close, {})[series.key] = row
+        series.last_open = rows[-1][0] // _NS
+        series.cache.extend(rows)
+        keep = max(self._keep.get(series.key, 0), 1) + self.page_limit
+        if len(series.cache) > 2 * keep:
+            del series.cache[:-keep]
+
+    async def _fetch_after(self, series: _Series) -> list[Row]:
+        return await self._fetch_until(series, series.last_open + series.step, None)
+
+    async def _fetch_until(self, series: _Series, since: int, until: int | None) -> list[Row]:
+        """Closed candles of ``series`` opening at or after ``since`` (ms) and closing at or before
+        ``until`` (ms; None: now), following pages until the answer is short."""
+        return await _fetch_pages(
+            self._client(series.source),
+            series,
+            since,
+            until,
+            self.page_limit,
+            lambda: self._now(series.source),
+        )
+
+    def _fetch_blocking(self, series: _Series, since: int, until: int) -> list[Row]:
+        """A history request from synchronous code running on the event loop: through a fresh client
+        on a worker thread's own loop (ccxt clients belong to the loop that opened them)."""
+        source, offset, factory = series.source, self.offsets.get(series.source.id, 0.0), self.client_factory
+        now = self.timer.now_ms
+
+        async def fetch() -> list[Row]:
+            client = factory(source)
+            try:
+                for attempt in range(1, 4):
+                    try:
+                        return await _fetch_pages(
+                            client, series, since, until, self.page_limit, lambda: now() + offset
+                        )
+                    except Exception as error:
+                        if attempt == 3:
+                            raise MarketDataError(
+                                f"{series.key[0]} {series.key[1]}: warm-up history unavailable: "
+                                f"{_describe(error)}"
+                            ) from None
+                        await asyncio.sleep(self.backoff * attempt)
+                return []
+            finally:
+                await client.close()
+
+        self._say(logging.INFO, "%s %s: fetching warm-up history", *series.key, pair=series.key[0])
+        with ThreadPoolExecutor(1, thread_name_prefix="feed-history") as pool:
+            return pool.submit(asyncio.run, fetch()).result()
+
+    async def _with_retries(self, what: str, fetch: Callable[[], Any], attempts: int = 4) -> Any:
+        for attempt in range(1, attempts + 1):
+            try:
+                return await fetch()
+            except Exception as error:
+                if attempt == attempts:
+                    raise MarketDataError(f"{what} unavailable: {_describe(error)}") from None
+                delay = _retry_after(error) or self.backoff * 2 ** (attempt - 1)
+                self._say(logging.WARNING, "%s: %s, retrying in %.1fs", what, _describe(error), delay)
+                await asyncio.sleep(delay)  # before the feed runs: wall time
+        raise AssertionError("unreachable")
+
+    # --- grouping -------------------------------------------------------------------------------
+
+    def _next_ready(self) -> Batch | None:
+        """The earliest buffered moment when it is complete, late, or past its grace."""
+        if not self._pending:
+            return None
+        close = min(self._pending)
+        if close * _NS > self.clock and not self._complete(close):
+            now = min((self._now(s.source) for s in self._series.values()), default=0.0)
+            if now < close + self.grace * 1000:
+                return None
+        candles = self._pending.pop(close)
+        ordered = {key: candles[key] for key in sorted(candles)}
+        return Batch(close * _NS, ordered)
+
+    def _complete(self, close: int) -> bool:
+        """Every series that closes a candle at ``close`` has delivered it."""
+        for series in self._series.values():
+            last_close = series.last_open + series.step
+            if last_close < close and (close - series.origin) % series.step == 0:
+                return False
+        return True
+
+    def _wake_at(self, local: float) -> float:
+        """Local ms of the next thing to do: a series' next close (plus settle), a retry, a grace end."""
+        wakes = []
+        for series in self._series.values():
+            offset = self.offsets.get(series.source.id, 0.0)
+            wakes.append(max(series.next_close + self.settle * 1000 - offset, series.retry_at))
+        if self._pending:
+            offset = max(self.offsets.values(), default=0.0)
+            wakes.append(min(self._pending) + self.grace * 1000 - offset)
+        return min(wakes, default=local + 1000.0)
+
+    async def _wait(self, ms: float) -> None:
+        """Sleep ``ms`` of the timer, or until a series is added."""
+        self._changed.clear()
+        sleeper = asyncio.ensure_future(self.timer.sleep(max(ms, 0.0) / 1000))
+        changed = asyncio.ensure_future(self._changed.wait())
+        try:
+            await asyncio.wait({sleeper, changed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            changed.cancel()
+
+
+async def _fetch_pages(
+    client: Any,
+    series: _Series,
+    since: int,
+    until: int | None,
+    page_limit: int,
+    now: Callable[[], float],
+) -> list[Row]:
+    pair, timeframe = series.key
+    rows: list[Row] = []
+    while True:
+        page = await client.fetch_ohlcv(pair, timeframe, since, page_limit)
+        limit = min(until if until is not None else now(), now())
+        fresh = [r for r in page if r[0] >= since and r[0] + series.step <= limit]
+        fresh.sort(key=lambda r: r[0])
+        for r in fresh:
+            if not rows or r[0] > rows[-1][0] // _NS:
+                rows.append((int(r[0]) * _NS, *(float(v) for v in r[1:6])))  # type: ignore[arg-type]
+        # A short page is the end; so is a page holding candles beyond ``until`` (or still forming).
+        if not fresh or len(page) < page_limit or fresh[-1][0] != max(r[0] for r in page):
+            return rows
+        since = rows[-1][0] // _NS + series.step
+
+
+def _frame(rows: list[Row]) -> pd.DataFrame:
+    index = pd.DatetimeIndex([r[0] for r in rows], tz="UTC", name="date").as_unit("ns")
+    columns = ["open", "high", "low", "close", "volume"]
+    data = {c: [float(r[i + 1]) for r in rows] for i, c in enumerate(columns)}
+    return pd.DataFrame(data, index=index, columns=columns, dtype="float64")
+
+
+def _retry_after(error: BaseException, headers: Mapping[str, str] | None = None) -> float | None:
+    """Seconds a rate-limited client was asked to wait, when the exchange said so."""
+    from engine.exchanges.ccxt_exchange import translate_error
+
+    translated = translate_error(error, headers)
+    return getattr(translated, "retry_after", None)
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return redact_text(f"{type(error).__name__}: {text[:200]}" if text else type(error).__name__)
+
+
+def _log(level: int, message: str, *args: Any, pair: str | None = None, mode: str = "paper") -> None:
+    # The mode is passed explicitly: the feed's generator runs in the runtime's tasks, whose context
+    # variables it must not set across a yield.
+    log.log(level, message, *args, extra={"mode": mode, "pair": pair})

@@ -1,0 +1,269 @@
+"""The live closed-candle feed against the fake Binance: closed candles only, one batch per moment,
+back-fill after an outage, paginated warm-up history, and ``run_engine`` without a replay."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pandas as pd
+import pytest
+
+from engine.runtime.live_feed import LiveFeed, MarketDataError, MarketSource
+from tests.fakes.binance_market import FakeMarket, walk_candles
+from tests.fakes.binance_server import FakeBinance
+
+MIN = 60_000
+ETH_1M = ("ETH/BTC", "1m")
+ETH_5M = ("ETH/BTC", "5m")
+LTC_1M = ("LTC/BTC", "1m")
+
+
+def ms(text: str) -> int:
+    return int(pd.Timestamp(text, tz="UTC").value // 1_000_000)
+
+
+class ManualTimer:
+    """A local clock the test moves by hand; the fake server's clock is ``skew`` ms ahead of it."""
+
+    def __init__(self, server: FakeBinance, server_ms: int, skew: int = 0) -> None:
+        self.t = float(server_ms - skew)
+        server.clock = lambda: int(self.t) + skew  # type: ignore[method-assign]
+
+    def set_server(self, server_ms: int, skew: int = 0) -> None:
+        self.t = float(server_ms - skew)
+
+    def now_ms(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        target = self.t + seconds * 1000
+        while self.t < target:
+            await asyncio.sleep(0.002)
+
+
+class FastTimer:
+    """Time running ``speed`` times faster than the wall clock, from ``start_ms``; drives the server too."""
+
+    def __init__(self, server: FakeBinance, start_ms: int, speed: float) -> None:
+        self.start, self.speed, self.wall = start_ms, speed, time.perf_counter()
+        server.clock = lambda: int(self.now_ms())  # type: ignore[method-assign]
+
+    def now_ms(self) -> float:
+        return self.start + (time.perf_counter() - self.wall) * 1000 * self.speed
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds) / self.speed)
+
+
+@pytest.fixture
+def candles() -> pd.DataFrame:
+    return walk_candles("2024-01-01", "2024-01-04")
+
+
+@pytest.fixture
+def server(candles):
+    ltc = walk_candles("2024-01-01", "2024-01-04", seed=2, start_price=0.002)
+    with FakeBinance([FakeMarket.spot("ETH/BTC", candles), FakeMarket.spot("LTC/BTC", ltc)]) as fake:
+        yield fake
+
+
+def client_factory(server: FakeBinance):
+    import ccxt.async_support as ccxt_async
+
+    def make(source: MarketSource):
+        client = ccxt_async.binance(server.ccxt_config())
+        client.enableLastResponseHeaders = True
+        return client
+
+    return make
+
+
+def make_feed(server: FakeBinance, timer, **options) -> LiveFeed:
+    binance = MarketSource("binance")
+    return LiveFeed(
+        routes={"ETH/BTC": binance, "LTC/BTC": binance},
+        client_factory=client_factory(server),
+        timer=timer,
+        **options,
+    )
+
+
+def expected_row(frame: pd.DataFrame, open_ms: int) -> tuple:
+    row = frame.loc[pd.Timestamp(open_ms * 1_000_000, tz="UTC")]
+    return (open_ms * 1_000_000, *(float(row[c]) for c in ("open", "high", "low", "close", "volume")))
+
+
+def five_minute(candles: pd.DataFrame) -> pd.DataFrame:
+    return candles.resample("5min", label="left", closed="left").agg(
+        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
+    )
+
+
+async def settle(condition, timeout: float = 3.0) -> None:
+    deadline = time.perf_counter() + timeout
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.01)
+
+
+async def test_emits_closed_candles_only_one_batch_per_close_using_the_exchange_clock(server, candles):
+    # The local clock is 7 s behind the exchange: only the measured offset lets the 10:08 candle out
+    # at exchange time 10:08:02 (local 10:07:55).
+    skew = 7_000
+    timer = ManualTimer(server, ms("2024-01-02 10:02:30"), skew)
+    feed = make_feed(server, timer)
+    await feed.connect()
+    assert feed.offsets["binance"] == pytest.approx(skew)
+    assert feed.start == pd.Timestamp("2024-01-02 10:02:30", tz="UTC")
+    await feed.prepare({ETH_1M: 3, ETH_5M: 2})
+
+    history = feed.history(ETH_1M, feed.start.value, 3)
+    pd.testing.assert_frame_equal(history, candles.loc["2024-01-02 09:59":"2024-01-02 10:01"], check_freq=False)
+    h5 = feed.history(ETH_5M, feed.start.value, 2)
+    assert list(h5.index) == list(pd.to_datetime(["2024-01-02 09:50", "2024-01-02 09:55"], utc=True))
+    assert h5.dtypes.eq("float64").all() and h5.index.name == "date"
+
+    batches = feed.batches()
+    pending = asyncio.ensure_future(anext(batches))
+    await asyncio.sleep(0.1)
+    assert not pending.done()  # nothing closed since the start (10:03 is still forming)
+
+    timer.set_server(ms("2024-01-02 10:08:02"), skew)
+    got = [await asyncio.wait_for(pending, 3)]
+    for _ in range(5):
+        got.append(await asyncio.wait_for(anext(batches), 3))
+    closes = [pd.Timestamp(b.close_time, tz="UTC").strftime("%H:%M") for b in got]
+    assert closes == ["10:03", "10:04", "10:05", "10:06", "10:07", "10:08"]
+    assert [sorted(b.candles) for b in got] == [[ETH_1M]] * 2 + [[ETH_1M, ETH_5M]] + [[ETH_1M]] * 3
+    for batch in got:
+        open_ms = batch.close_time // 1_000_000 - MIN
+        assert batch.candles[ETH_1M] == pytest.approx(expected_row(candles, open_ms))
+    assert got[2].candles[ETH_5M] == pytest.approx(expected_row(five_minute(candles), ms("2024-01-02 10:00")))
+    assert feed.clock == got[-1].close_time
+
+    # The forming 10:09 candle is served by the exchange but never emitted.
+    pending = asyncio.ensure_future(anext(batches))
+    await asyncio.sleep(0.2)
+    assert not pending.done()
+    timer.set_server(ms("2024-01-02 10:09:01"), skew)
+    batch = await asyncio.wait_for(pending, 3)
+    assert pd.Timestamp(batch.close_time, tz="UTC") == pd.Timestamp("2024-01-02 10:09", tz="UTC")
+    await batches.aclose()
+    await feed.close()
+
+
+async def test_series_of_one_moment_wait_for_each_other_within_the_grace(server, candles):
+    timer = ManualTimer(server, ms("2024-01-02 10:00:30"))
+    feed = make_feed(server, timer, grace=3.0)
+    await feed.connect()
+    await feed.prepare({ETH_1M: 1, LTC_1M: 1})
+    batches = feed.batches()
+    # LTC's klines fail twice: within the grace the ETH candle waits for it ...
+    server.faults.add("/api/v3/klines", status=503, after=1, times=1)
+    pending = asyncio.ensure_future(anext(batches))
+    timer.set_server(ms("2024-01-02 10:01:00.6"))
+    await asyncio.sleep(0.2)
+    assert not pending.done()
+    timer.set_server(ms("2024-01-02 10:01:02.5"))  # the retry (backoff 1 s) succeeds
+    batch = await asyncio.wait_for(pending, 3)
+    assert sorted(batch.candles) == [ETH_1M, LTC_1M]
+
+    # ... and past the grace the moment goes without the late series, which follows on its own batch.
+    server.faults.add("/api/v3/klines", status=500, after=1, times=3)
+    pending = asyncio.ensure_future(anext(batches))
+    timer.set_server(ms("2024-01-02 10:02:00.6"))
+    await asyncio.sleep(0.2)
+    timer.set_server(ms("2024-01-02 10:02:03.5"))
+    first = await asyncio.wait_for(pending, 3)
+    assert len(first.candles) == 1 and first.close_time == ms("2024-01-02 10:02") * 1_000_000
+    pending = asyncio.ensure_future(anext(batches))
+    for step in range(1, 12):
+        timer.set_server(ms("2024-01-02 10:02:03.5") + step * 2_000)
+        await asyncio.sleep(0.05)
+        if pending.done():
+            break
+    late = await asyncio.wait_for(pending, 3)
+    assert late.close_time == first.close_time and set(late.candles) | set(first.candles) == {ETH_1M, LTC_1M}
+    await batches.aclose()
+    await feed.close()
+
+
+async def test_an_outage_is_back_filled_once_in_order_and_rate_limits_are_honoured(server, candles):
+    timer = ManualTimer(server, ms("2024-01-02 10:02:30"))
+    feed = make_feed(server, timer)
+    await feed.connect()
+    await feed.prepare({ETH_1M: 10})
+    got = []
+
+    async def collect():
+        async for batch in feed.batches():
+            got.append(batch)
+
+    server.faults.add("/api/v3/klines", status=429, retry_after=150)
+    server.faults.add("/api/v3/klines", status=500, times=3)
+    server.faults.add("/api/v3/klines", drop=True, times=2)  # aiohttp resends a dropped request once
+    task = asyncio.create_task(collect())
+    statuses = []
+    minute = ms("2024-01-02 10:03:00.6")
+    for step in range(12):
+        timer.set_server(minute + step * MIN)
+        await asyncio.sleep(0.1)
+        statuses.append([c.status for c in server.calls("/api/v3/klines")])
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await feed.close()
+
+    # The 429 asked for 150 s: no poll at 10:04:00 and 10:05:00, the next one at 10:06:00.
+    polls = [len(s) for s in statuses]
+    assert polls[0] == polls[1] == polls[2] and polls[3] == polls[2] + 1
+    failed = [c.status for c in server.calls("/api/v3/klines")]
+    assert failed.count(429) == 1 and failed.count(500) == 3 and failed.count(0) == 2
+    opens = [b.candles[ETH_1M][0] // 1_000_000 for b in got]
+    assert opens == [ms("2024-01-02 10:02") + k * MIN for k in range(12)]  # every candle, once, in order
+    assert [b.close_time // 1_000_000 for b in got] == [o + MIN for o in opens]
+    for batch in got:
+        assert batch.candles[ETH_1M] == pytest.approx(expected_row(candles, batch.candles[ETH_1M][0] // 1_000_000))
+
+
+async def test_history_pages_across_the_exchange_limit(server, candles):
+    timer = ManualTimer(server, ms("2024-01-03 12:00:20"))
+    feed = make_feed(server, timer)
+    await feed.connect()
+    before = len(server.calls("/api/v3/klines"))
+    await feed.prepare({ETH_1M: 2500})
+    assert len(server.calls("/api/v3/klines")) - before == 3  # 1000 + 1000 + 501 candles
+    history = feed.history(ETH_1M, feed.start.value, 2500)
+    expected = candles.loc[: pd.Timestamp("2024-01-03 11:59", tz="UTC")].iloc[-2500:]
+    pd.testing.assert_frame_equal(history, expected, check_freq=False)
+    # Earlier windows come from memory too, while the cache reaches back far enough.
+    until = pd.Timestamp("2024-01-03 11:00", tz="UTC").value
+    calls = len(server.calls("/api/v3/klines"))
+    pd.testing.assert_frame_equal(
+        feed.history(ETH_1M, until, 100),
+        candles.loc["2024-01-03 09:20":"2024-01-03 10:59"],
+        check_freq=False,
+    )
+    assert len(server.calls("/api/v3/klines")) == calls
+
+    # A series never prepared (a bot added by a reload) is fetched on the spot, paginated as well.
+    history = feed.history(LTC_1M, feed.start.value, 1200)
+    assert len(history) == 1200 and history.index[-1] == pd.Timestamp("2024-01-03 11:59", tz="UTC")
+    assert feed.history(LTC_1M, feed.start.value, 0).empty
+    await feed.close()
+
+
+async def test_connect_fails_clearly_when_the_exchange_is_unreachable_or_lacks_a_pair(server):
+    timer = ManualTimer(server, ms("2024-01-02 10:00"))
+    feed = make_feed(server, timer, backoff=0.001)
+    server.faults.add("/api/v3/time", status=503, times=3)
+    with pytest.raises(MarketDataError, match="cannot reach binance for market data: ExchangeNotAvailable"):
+        await feed.connect()
+    await feed.close()
+    feed = LiveFeed(
+        routes={"DOGE/BTC": MarketSource("binance")}, client_factory=client_factory(server), timer=timer
+    )
+    with pytest.raises(MarketDataError, match="binance has no market DOGE/BTC"):
+        await feed.connect()
+    await feed.close()
