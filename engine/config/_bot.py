@@ -28,6 +28,17 @@ from engine.config._types import (
     split_money,
 )
 
+# The channel models are imported by name too: the generated key reference (docs/config.md) looks up
+# every nested model of a bot file in this module.
+from engine.notify.config import (  # noqa: F401
+    EmailConfig,
+    NotificationsConfig,
+    RateLimit,
+    RetryPolicy,
+    TelegramConfig,
+    WebhookConfig,
+)
+
 __all__ = [
     "Bot",
     "BotOverlay",
@@ -232,6 +243,11 @@ class Bot(ConfigModel):
     slippage: _Slippage = Field(
         0.0,
         description="Price lost on every market fill in backtests and paper trading, as a ratio, e.g. 0.05%.",
+    )
+    notifications: NotificationsConfig | None = Field(
+        None,
+        description="Where the running engine reports this bot's trades, risk halts, reloads, errors and "
+        "daily summary: telegram, webhooks, email (secrets as env:NAME).",
     )
     profiles: dict[Name, BotOverlay] = Field(
         default_factory=dict,

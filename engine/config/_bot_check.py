@@ -124,7 +124,40 @@ def check_bot_meaning(bot: Bot, root: YamlNode, file: str) -> list[Diagnostic]:
                 keep.span(file),
             )
         )
+    _check_notifications(bot, root, file, out)
     return out
+
+
+def _check_notifications(bot: Bot, root: YamlNode, file: str, out: list[Diagnostic]) -> None:
+    """A notifications block that can never send anything is a mistake worth stopping for."""
+    notes = bot.notifications
+    node = _key(root, "notifications")
+    if notes is None or node is None:
+        return
+    if notes.telegram is None and not notes.webhooks and notes.email is None:
+        out.append(
+            Diagnostic(
+                "CFG002", "notifications: no channel; add telegram, webhooks or email", node.span(file)
+            )
+        )
+    nodes = {"telegram": _at(root, "notifications", "telegram"), "email": _at(root, "notifications", "email")}
+    hooks = _at(root, "notifications", "webhooks")
+    for i, child in enumerate(hooks.children if hooks is not None and hooks.kind == "seq" else []):
+        nodes[f"webhooks[{i}]"] = child
+    channels = [("telegram", notes.telegram), ("email", notes.email)]
+    channels += [(f"webhooks[{i}]", w) for i, w in enumerate(notes.webhooks)]
+    for where, channel in channels:
+        if channel is None or channel.events:
+            continue
+        parent = nodes.get(where)
+        at = (parent.get("events") if parent is not None and parent.kind == "map" else None) or parent or node
+        out.append(
+            Diagnostic(
+                "CFG002",
+                f"notifications.{where}.events is empty: the channel would never send",
+                at.span(file),
+            )
+        )
 
 
 def check_params(

@@ -128,7 +128,8 @@ def _type_text(prop: dict[str, Any], defs: dict[str, Any]) -> str:
 
 
 def _default_text(model: type[BaseModel], name: str, type_text: str) -> str:
-    info = model.model_fields[name]
+    by_alias = {f.alias: f for f in model.model_fields.values() if f.alias}
+    info = model.model_fields[name] if name in model.model_fields else by_alias[name]
     if info.is_required():
         return "**required**"
     if info.default_factory is not None:

@@ -82,34 +82,40 @@ class RateLimit(_Model):
     """At most ``messages`` per ``per_seconds`` (a token bucket, so short bursts up to ``messages`` pass).
     Events over the limit are counted and reported in one "N notifications suppressed" message."""
 
-    messages: int = Field(20, ge=1)
-    per_seconds: float = Field(60.0, gt=0)
+    messages: int = Field(20, ge=1, description="Messages allowed per window (also the largest burst).")
+    per_seconds: float = Field(60.0, gt=0, description="Length of the window in seconds.")
 
 
 class RetryPolicy(_Model):
     """A failed delivery is retried ``attempts`` times, waiting ``backoff_seconds`` * 2^n (capped), or
     what the server asked for (Telegram ``retry_after``, HTTP ``Retry-After``)."""
 
-    attempts: int = Field(3, ge=0, le=10)
-    backoff_seconds: float = Field(1.0, gt=0)
-    max_backoff_seconds: float = Field(60.0, gt=0)
+    attempts: int = Field(3, ge=0, le=10, description="Retries after a failed delivery (0: none).")
+    backoff_seconds: float = Field(1.0, gt=0, description="First wait before a retry, doubled each time.")
+    max_backoff_seconds: float = Field(60.0, gt=0, description="Longest wait between two attempts.")
 
 
 class _Channel(_Model):
-    enabled: bool = True
-    events: tuple[EventKind, ...] = EVENT_KINDS
-    rate_limit: RateLimit = RateLimit()
-    retry: RetryPolicy = RetryPolicy()
-    timeout_seconds: float = Field(10.0, gt=0)
+    enabled: bool = Field(True, description="false keeps the channel configured but sends nothing.")
+    events: tuple[EventKind, ...] = Field(
+        EVENT_KINDS,
+        description="Which events this channel sends: trade_opened, trade_closed, risk_halt, reload, error, "
+        "daily_summary (default: all).",
+    )
+    rate_limit: RateLimit = Field(RateLimit(), description="At most this many messages per time window.")
+    retry: RetryPolicy = Field(RetryPolicy(), description="How failed deliveries are retried.")
+    timeout_seconds: float = Field(10.0, gt=0, description="Time limit of one delivery attempt.")
 
 
 class TelegramConfig(_Channel):
-    token: SecretRef
-    chat_id: str
+    """Messages to a Telegram chat through a bot token."""
+
+    token: SecretRef = Field(description="The Telegram bot token: env:VARIABLE_NAME.")
+    chat_id: str = Field(description="The chat (user, group or channel id) the messages go to.")
     # The Bot API base; change it for a local Bot API server (or a test double).
-    base_url: str = "https://api.telegram.org"
-    parse_mode: Literal["HTML", "MarkdownV2", "plain"] = "HTML"
-    silent: bool = False
+    base_url: str = Field("https://api.telegram.org", description="Bot API address (a local Bot API server).")
+    parse_mode: Literal["HTML", "MarkdownV2", "plain"] = Field("HTML", description="Message formatting.")
+    silent: bool = Field(False, description="Send without a notification sound.")
 
     @field_validator("chat_id", mode="before")
     @classmethod
@@ -125,29 +131,43 @@ class TelegramConfig(_Channel):
 
 
 class WebhookConfig(_Channel):
-    name: str | None = None
-    url: UrlOrEnv
+    """JSON POSTs to an HTTP endpoint, optionally signed with HMAC-SHA256."""
+
+    name: str | None = Field(None, description="Name shown in logs (default: its position in the list).")
+    url: UrlOrEnv = Field(description="http(s) URL without credentials, or env:VARIABLE_NAME holding it.")
     # Signs each body: header X-Engine-Signature: sha256=HMAC(secret, "<timestamp>.<body>").
-    secret: SecretRef | None = None
+    secret: SecretRef | None = Field(
+        None, description="Signing secret (env:VARIABLE_NAME): X-Engine-Signature = HMAC of timestamp.body."
+    )
     # Extra headers; values may be env: references (those are treated as secrets).
-    headers: dict[str, str] = Field(default_factory=dict)
-    rate_limit: RateLimit = RateLimit(messages=60, per_seconds=60.0)
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Extra request headers; values may be env: references."
+    )
+    rate_limit: RateLimit = Field(
+        RateLimit(messages=60, per_seconds=60.0), description="At most this many messages per time window."
+    )
 
 
 class EmailConfig(_Channel):
+    """Mail through an SMTP server."""
+
     model_config = ConfigDict(populate_by_name=True)
 
-    host: str
-    port: int = Field(587, ge=1, le=65535)
-    tls: Literal["starttls", "ssl", "none"] = "starttls"
-    username: str | None = None
-    password: SecretRef | None = None
-    from_: str = Field(alias="from")
-    to: tuple[str, ...] = Field(min_length=1)
-    subject_prefix: str = "[engine]"
+    host: str = Field(description="SMTP server host name.")
+    port: int = Field(587, ge=1, le=65535, description="SMTP server port.")
+    tls: Literal["starttls", "ssl", "none"] = Field("starttls", description="Transport security.")
+    username: str | None = Field(None, description="SMTP user name (or env:VARIABLE_NAME).")
+    password: SecretRef | None = Field(None, description="SMTP password: env:VARIABLE_NAME.")
+    from_: str = Field(alias="from", description="Sender address.")
+    to: tuple[str, ...] = Field(min_length=1, description="Recipient addresses.")
+    subject_prefix: str = Field("[engine]", description="Put before every subject.")
     # A CA bundle for servers with a private certificate authority.
-    ca_file: str | None = None
-    rate_limit: RateLimit = RateLimit(messages=12, per_seconds=3600.0)
+    ca_file: str | None = Field(
+        None, description="CA bundle for a server with a private certificate authority."
+    )
+    rate_limit: RateLimit = Field(
+        RateLimit(messages=12, per_seconds=3600.0), description="At most this many messages per time window."
+    )
 
     @model_validator(mode="after")
     def _credentials_need_tls(self) -> EmailConfig:
@@ -159,10 +179,16 @@ class EmailConfig(_Channel):
 
 
 class NotificationsConfig(_Model):
-    telegram: TelegramConfig | None = None
-    webhooks: tuple[WebhookConfig, ...] = ()
-    email: EmailConfig | None = None
+    """Where notifications go: Telegram, webhooks and e-mail, each with its events and rate limit."""
+
+    telegram: TelegramConfig | None = Field(None, description="A Telegram chat.")
+    webhooks: tuple[WebhookConfig, ...] = Field((), description="HTTP endpoints receiving JSON.")
+    email: EmailConfig | None = Field(None, description="E-mail through SMTP.")
     # UTC time of day at which the daily summary is sent.
-    daily_summary_at: time = time(0, 0)
+    daily_summary_at: time = Field(
+        time(0, 0), description="UTC time of day of the daily summary (a wall-clock notifier's schedule)."
+    )
     # Per channel; past it, events are counted as suppressed instead of queued.
-    queue_size: int = Field(1000, ge=1)
+    queue_size: int = Field(
+        1000, ge=1, description="Messages queued per channel; more are counted as suppressed."
+    )
