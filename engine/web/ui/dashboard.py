@@ -1,15 +1,274 @@
-"""The dashboard at ``/``: the bots and their state."""
+"""The dashboard at ``/``: portfolio equity and drawdown, P&L, a card per bot (start/stop for traders),
+open positions, the newest closed trades and the alerts, kept current by a timer without a reload.
+
+The timer reads only what is new (rows with an id above the last one seen) for trades, alerts and
+equity; the bot cards and the open positions are small and are re-read whole.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
 from nicegui import ui
 from sqlalchemy import select
 
-from engine.store.models import Bot
+from engine.store.models import Bot, BotCommand, Event, Position, Trade
 from engine.web.api.context import WebContext
-from engine.web.ui.shell import frame, page_user
+from engine.web.auth.accounts import audit
+from engine.web.queries import (
+    Point,
+    alerts_query,
+    downsample,
+    drawdown,
+    equity_by_bot,
+    last_snapshot_times,
+    pending_by_bot,
+    pnl_summary,
+    positions_query,
+    total_equity,
+    trades_query,
+)
+from engine.web.ui.shell import action_user, allowed, client_address, frame, page_user
 
-__all__ = ["register"]
+__all__ = ["REFRESH_SECONDS", "register", "request_bot_command"]
+
+REFRESH_SECONDS = 3.0
+FEED_LENGTH = 20
+
+
+def money(value: float | Decimal | None, *, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{float(value):{'+' if signed else ''}.6g}"
+
+
+def when(value: datetime | None) -> str:
+    return "-" if value is None else f"{value:%Y-%m-%d %H:%M}"
+
+
+def line_chart(title: str, points: list[Point], *, percent: bool = False, color: str = "#2563eb") -> dict:
+    """ECharts options for one time series."""
+    data = [[t.isoformat(), round(v * 100, 4) if percent else v] for t, v in downsample(points)]
+    return {
+        "title": {"text": title, "textStyle": {"fontSize": 14}},
+        "tooltip": {"trigger": "axis"},
+        "grid": {"left": 60, "right": 20, "top": 40, "bottom": 30},
+        "xAxis": {"type": "time"},
+        "yAxis": {"type": "value", "scale": True, "name": "%" if percent else ""},
+        "series": [
+            {
+                "type": "line",
+                "name": title,
+                "showSymbol": False,
+                "data": data,
+                "lineStyle": {"color": color},
+                **({"areaStyle": {"color": color, "opacity": 0.2}} if percent else {}),
+            }
+        ],
+    }
+
+
+def trade_row(trade: Trade, names: dict[int, str]) -> dict[str, Any]:
+    return {
+        "id": trade.id,
+        "bot": names.get(trade.bot_id, str(trade.bot_id)),
+        "pair": trade.pair,
+        "side": str(trade.side),
+        "closed": when(trade.close_time),
+        "profit": money(trade.profit_abs, signed=True),
+        "ratio": f"{trade.profit_ratio:+.2%}",
+        "reason": trade.exit_reason,
+    }
+
+
+def position_row(position: Position, names: dict[int, str]) -> dict[str, Any]:
+    return {
+        "id": position.id,
+        "bot": names.get(position.bot_id, str(position.bot_id)),
+        "pair": position.pair,
+        "side": str(position.side),
+        "amount": money(position.amount),
+        "entry": money(position.entry_price),
+        "stop": money(position.stop),
+        "opened": when(position.opened_at),
+    }
+
+
+def alert_row(event: Event, names: dict[int, str]) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "time": when(event.time),
+        "bot": names.get(event.bot_id, "") if event.bot_id is not None else "",
+        "kind": f"{event.category}/{event.kind}",
+        "message": event.message,
+    }
+
+
+def columns(*names: str) -> list[dict[str, Any]]:
+    return [{"name": n, "label": n.capitalize(), "field": n, "align": "left"} for n in names]
+
+
+async def request_bot_command(ctx: WebContext, bot_id: int, command: str) -> BotCommand | None:
+    """The start/stop handler: checks the session and ``bots:control`` first (it runs over the socket,
+    later than the page was built), then queues the command for the runtime and audits it."""
+    user = await action_user(ctx, "bots:control")
+    if user is None:
+        return None
+    async with ctx.sessions() as db, db.begin():
+        bot = await db.get(Bot, bot_id)
+        if bot is None:
+            ui.notify("this bot no longer exists", type="negative")
+            return None
+        row = await ctx.control.request(db, bot_id, command, user_id=user.id)
+        await audit(db, f"bot.{command}", user_id=user.id, target=f"bot:{bot_id}", address=client_address())
+        name = bot.name
+    ui.notify(f"{command} requested for {name}")
+    return row
+
+
+@dataclass
+class _Dashboard:
+    """One open dashboard: its elements and what it has read so far."""
+
+    ctx: WebContext
+    can_control: bool
+    series: dict[int, list[Point]] = field(default_factory=dict)
+    last_snapshot: int = 0
+    last_trade: int = 0
+    last_alert: int = 0
+    names: dict[int, str] = field(default_factory=dict)
+    elements: dict[str, Any] = field(default_factory=dict)
+
+    async def build(self) -> None:
+        with ui.row().classes("gap-8"):
+            for key, label in (("today", "P&L today"), ("week", "P&L this week"), ("all", "P&L all time")):
+                with ui.column().classes("gap-0"):
+                    ui.label(label).classes("text-caption")
+                    self.elements[key] = ui.label("-").classes("text-h6")
+            with ui.column().classes("gap-0"):
+                ui.label("Equity").classes("text-caption")
+                self.elements["equity"] = ui.label("-").classes("text-h6")
+        self.elements["as_of"] = ui.label("").classes("text-caption")
+        with ui.row().classes("w-full no-wrap"):
+            self.elements["equity_chart"] = ui.echart(line_chart("Total equity", [])).classes("w-1/2 h-64")
+            self.elements["drawdown_chart"] = ui.echart(
+                line_chart("Drawdown", [], percent=True, color="#dc2626")
+            ).classes("w-1/2 h-64")
+        ui.label("Bots").classes("text-h6")
+        self.elements["cards"] = ui.row().classes("gap-4")
+        ui.label("Open positions").classes("text-h6")
+        self.elements["positions"] = ui.table(
+            columns=columns("bot", "pair", "side", "amount", "entry", "stop", "opened"), rows=[], row_key="id"
+        ).classes("w-full")
+        with ui.row().classes("w-full no-wrap gap-4"):
+            with ui.column().classes("w-1/2"):
+                ui.label("Latest trades").classes("text-h6")
+                self.elements["trades"] = ui.table(
+                    columns=columns("bot", "pair", "side", "closed", "profit", "ratio", "reason"),
+                    rows=[],
+                    row_key="id",
+                ).classes("w-full")
+            with ui.column().classes("w-1/2"):
+                ui.label("Alerts").classes("text-h6")
+                self.elements["alerts"] = ui.table(
+                    columns=columns("time", "bot", "kind", "message"), rows=[], row_key="id"
+                ).classes("w-full")
+        await self.refresh()
+
+    async def refresh(self) -> None:
+        async with self.ctx.sessions() as db:
+            bots = list((await db.scalars(select(Bot).order_by(Bot.name))).all())
+            self.names = {bot.id: bot.name for bot in bots}
+            new_series, self.last_snapshot = await equity_by_bot(db, after_id=self.last_snapshot)
+            pending = await pending_by_bot(db)
+            last_candles = await last_snapshot_times(db)
+            positions = list((await db.scalars(positions_query())).all())
+            trades = list((await db.scalars(trades_query(after_id=self.last_trade).limit(FEED_LENGTH))).all())
+            alerts = list((await db.scalars(alerts_query(after_id=self.last_alert).limit(FEED_LENGTH))).all())
+        if new_series or not self.series:
+            for owner, points in new_series.items():
+                self.series.setdefault(owner, []).extend(points)
+                self.series[owner].sort(key=lambda p: p[0])
+            self._show_equity()
+        self._show_cards(bots, pending, last_candles, positions)
+        self.elements["positions"].rows = [position_row(p, self.names) for p in positions]
+        self.elements["positions"].update()
+        self._prepend("trades", [trade_row(t, self.names) for t in trades])
+        self._prepend("alerts", [alert_row(e, self.names) for e in alerts])
+        if trades:
+            self.last_trade = max(self.last_trade, *(t.id for t in trades))
+        if alerts:
+            self.last_alert = max(self.last_alert, *(e.id for e in alerts))
+
+    def _prepend(self, key: str, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        table = self.elements[key]
+        table.rows = (rows + list(table.rows))[:FEED_LENGTH]
+        table.update()
+
+    def _show_equity(self) -> None:
+        curve = total_equity(self.series)
+        pnl = pnl_summary(curve)
+        self.elements["today"].set_text(money(pnl.today, signed=True))
+        self.elements["week"].set_text(money(pnl.week, signed=True))
+        self.elements["all"].set_text(money(pnl.all_time, signed=True))
+        self.elements["equity"].set_text(money(curve[-1][1]) if curve else "-")
+        self.elements["as_of"].set_text(
+            f"as of the last candle, {when(pnl.as_of)} UTC" if pnl.as_of else "no equity recorded yet"
+        )
+        chart = self.elements["equity_chart"]
+        chart.options.update(line_chart("Total equity", curve))
+        chart.update()
+        chart = self.elements["drawdown_chart"]
+        chart.options.update(line_chart("Drawdown", drawdown(curve), percent=True, color="#dc2626"))
+        chart.update()
+
+    def _show_cards(
+        self,
+        bots: list[Bot],
+        pending: dict[int, list[BotCommand]],
+        last_candles: dict[int, datetime],
+        positions: list[Position],
+    ) -> None:
+        container = self.elements["cards"]
+        container.clear()
+        with container:
+            if not bots:
+                ui.label("No bots yet.")
+            for bot in bots:
+                self._card(bot, pending.get(bot.id, []), last_candles.get(bot.id), positions)
+
+    def _card(
+        self, bot: Bot, pending: list[BotCommand], last_candle: datetime | None, positions: list[Position]
+    ) -> None:
+        today = pnl_summary(self.series.get(bot.id, [])).today
+        open_count = sum(1 for p in positions if p.bot_id == bot.id)
+        with ui.card().classes("w-72").mark(f"bot-{bot.id}"):
+            ui.link(bot.name, f"/bots/{bot.id}").classes("text-subtitle1 font-bold")  # text, not HTML
+            ui.label(f"{bot.status} ({bot.mode})")
+            ui.label(f"Open positions: {open_count}")
+            ui.label(f"P&L today: {money(today, signed=True)}")
+            ui.label(f"Last candle: {when(last_candle)}")
+            if bot.last_error:
+                ui.label(f"Error: {bot.last_error}").classes("text-negative")
+            for command in pending:
+                ui.label(f"Pending: {command.command} (requested {when(command.requested_at)})").classes(
+                    "text-warning"
+                )
+            if self.can_control:
+                with ui.row():
+                    ui.button("Start", on_click=lambda b=bot.id: self._command(b, "start")).props("dense")
+                    ui.button("Stop", on_click=lambda b=bot.id: self._command(b, "stop")).props(
+                        "dense color=negative"
+                    )
+
+    async def _command(self, bot_id: int, command: str) -> None:
+        if await request_bot_command(self.ctx, bot_id, command) is not None:
+            await self.refresh()
 
 
 def register(ctx: WebContext) -> None:
@@ -20,10 +279,6 @@ def register(ctx: WebContext) -> None:
             return
         with frame(user, "Dashboard"):
             ui.label(f"Signed in as {user.username} ({user.role})")
-            async with ctx.sessions() as db:
-                bots = (await db.scalars(select(Bot).order_by(Bot.name))).all()
-            ui.label("Bots").classes("text-h6")
-            for bot in bots:
-                ui.label(f"{bot.name}: {bot.status} ({bot.mode})")  # text, never HTML
-            if not bots:
-                ui.label("No bots yet.")
+            view = _Dashboard(ctx, can_control=allowed(user, "bots:control"))
+            await view.build()
+            ui.timer(REFRESH_SECONDS, view.refresh, immediate=False)

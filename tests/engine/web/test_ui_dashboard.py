@@ -1,19 +1,196 @@
-"""The dashboard page with NiceGUI's simulated user."""
+"""The dashboard page (NiceGUI simulated user) and the equity arithmetic behind it."""
 
 from __future__ import annotations
 
-from nicegui.testing.user_simulation import user_simulation
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
+import pytest
+from nicegui import ui
+from nicegui.testing.user_simulation import user_simulation
+from sqlalchemy import func, select, update
+
+from engine.store.enums import BotMode, BotStatus, EventCategory, PositionSide, PositionStatus
+from engine.store.models import AuditEntry, Bot, BotCommand, EquitySnapshot, Event, Position, Trade, User
 from engine.web.pages import register_pages
+from engine.web.queries import drawdown, pnl_since, pnl_summary, total_equity
 
 from .conftest import Web
-from .ui_helpers import require_sqlite, sign_in
+from .ui_helpers import require_sqlite, run_timers, sign_in
+
+EVIL = "<b onmouseover=alert(1)>evil</b>"
+T0 = datetime(2026, 3, 2, 22, 0, tzinfo=UTC)  # a Monday, 22:00 UTC
 
 
-async def test_sign_in_lands_on_the_dashboard(web: Web) -> None:
+def at(hours: float) -> datetime:
+    return T0 + timedelta(hours=hours)
+
+
+# ---- pure equity arithmetic --------------------------------------------------------------------
+
+
+def test_total_equity_sums_each_bots_latest_value() -> None:
+    series = {1: [(at(0), 100.0), (at(2), 110.0)], 2: [(at(1), 50.0), (at(2), 40.0), (at(3), 45.0)]}
+    assert total_equity(series) == [(at(0), 100.0), (at(1), 150.0), (at(2), 150.0), (at(3), 155.0)]
+    assert total_equity({}) == []
+
+
+def test_drawdown_from_the_running_peak() -> None:
+    curve = [(at(0), 100.0), (at(1), 120.0), (at(2), 90.0), (at(3), 130.0)]
+    assert [round(v, 6) for _, v in drawdown(curve)] == [0.0, 0.0, -0.25, 0.0]
+
+
+def test_pnl_today_from_the_last_value_before_midnight_else_the_first_of_the_day() -> None:
+    curve = [(at(0), 100.0), (at(1.5), 104.0), (at(3), 110.0), (at(5), 107.0)]  # midnight is at(2)
+    pnl = pnl_summary(curve)
+    assert pnl.as_of == at(5)
+    assert pnl.today == pytest.approx(107.0 - 104.0)
+    assert pnl.week == pytest.approx(7.0)  # the week began on Monday 00:00, before the first point
+    assert pnl.all_time == pytest.approx(7.0)
+    assert pnl_since([(at(3), 110.0), (at(5), 107.0)], at(2)) == pytest.approx(-3.0)  # first of the day
+    assert pnl_summary([]).today is None
+
+
+def test_pnl_week_starts_on_monday_utc() -> None:
+    # Sunday 03-01 12:00 then Monday and Tuesday: the week began Monday 03-02 00:00.
+    curve = [(at(-34), 90.0), (at(-10), 100.0), (at(5), 120.0)]
+    pnl = pnl_summary(curve)
+    assert pnl.week == pytest.approx(120.0 - 90.0)
+    assert pnl.today == pytest.approx(120.0 - 100.0)
+
+
+# ---- the page ----------------------------------------------------------------------------------
+
+
+async def seed(web: Web) -> dict[str, int]:
+    """Two bots with equity, an open position, closed trades and alerts."""
+    async with web.ctx.sessions() as db, db.begin():
+        alpha = Bot(name="alpha", config_hash="", mode=BotMode.PAPER, status=BotStatus.RUNNING)
+        evil = Bot(name=EVIL, config_hash="", mode=BotMode.LIVE)
+        db.add_all([alpha, evil])
+        await db.flush()
+        for hours, a, b in ((0, 1000.0, 500.0), (1.5, 1010.0, 505.0), (3, 1030.0, 495.0)):
+            db.add(EquitySnapshot(bot_id=alpha.id, time=at(hours), equity=a, cash=a))
+            db.add(EquitySnapshot(bot_id=evil.id, time=at(hours), equity=b, cash=b))
+        db.add(
+            Position(
+                bot_id=alpha.id,
+                pair="ETH/BTC",
+                side=PositionSide.LONG,
+                amount=Decimal("1.5"),
+                entry_price=Decimal("0.05"),
+                status=PositionStatus.OPEN,
+                opened_at=at(2.5),
+            )
+        )
+        db.add(trade(alpha.id, "LTC/BTC", at(2), Decimal("12.5")))
+        db.add(
+            Event(
+                time=at(2.9),
+                bot_id=evil.id,
+                category=EventCategory.RISK,
+                kind="blocked",
+                message="entry refused (daily loss limit)",
+            )
+        )
+        db.add(
+            Event(time=at(2.9), bot_id=evil.id, category=EventCategory.TRADE, kind="closed", message="quiet")
+        )
+    return {"alpha": alpha.id, "evil": evil.id}
+
+
+def trade(bot_id: int, pair: str, close: datetime, profit: Decimal) -> Trade:
+    return Trade(
+        bot_id=bot_id,
+        pair=pair,
+        side=PositionSide.LONG,
+        open_time=close - timedelta(hours=1),
+        close_time=close,
+        open_price=Decimal("0.1"),
+        close_price=Decimal("0.11"),
+        amount=Decimal(1),
+        profit_ratio=0.1,
+        profit_abs=profit,
+        fees=Decimal("0.01"),
+        exit_reason="exit_signal",
+    )
+
+
+async def commands(web: Web) -> list[BotCommand]:
+    async with web.ctx.sessions() as db:
+        return list((await db.scalars(select(BotCommand).order_by(BotCommand.id))).all())
+
+
+async def test_dashboard_shows_the_store_and_follows_new_trades(web: Web) -> None:
     require_sqlite(web)
+    ids = await seed(web)
     await web.add_user("vera", "viewer")
     async with user_simulation(root=None) as user:
         register_pages(web.ctx)
         await sign_in(user, web, "vera")
-        await user.should_see("vera (viewer)")
+        await user.should_see("Dashboard")
+        # Equity: 1530 -> 1525 now; today began at 03-03 00:00, last total before it 1515; all time +25.
+        await user.should_see("+10")  # today
+        await user.should_see("+25")  # all time
+        await user.should_see("1525")
+        charts = {c.options["title"]["text"]: c.options for c in user.find(ui.echart).elements}
+        assert [p[1] for p in charts["Total equity"]["series"][0]["data"]] == [1500.0, 1515.0, 1525.0]
+        assert charts["Drawdown"]["series"][0]["data"][-1][1] == pytest.approx(0.0)
+        # Bot cards, names as text (no element made from the name).
+        with user.scope(marker=f"bot-{ids['evil']}"):
+            await user.should_see(EVIL)
+            await user.should_see("stopped (live)")
+            await user.should_see("P&L today: -10")
+            await user.should_see("Last candle: 2026-03-03 01:00")
+        with user.scope(marker=f"bot-{ids['alpha']}"):
+            await user.should_see("running (paper)")
+            await user.should_see("Open positions: 1")
+        # Positions, trades and alerts (the quiet trade event is no alert).
+        tables = {tuple(c["name"] for c in t.columns): t for t in user.find(ui.table).elements}
+        positions = next(t for cols, t in tables.items() if "entry" in cols)
+        assert [r["pair"] for r in positions.rows] == ["ETH/BTC"]
+        feed = next(t for cols, t in tables.items() if "reason" in cols)
+        assert [r["pair"] for r in feed.rows] == ["LTC/BTC"]
+        alerts = next(t for cols, t in tables.items() if "message" in cols)
+        assert [r["message"] for r in alerts.rows] == ["entry refused (daily loss limit)"]
+        assert alerts.rows[0]["bot"] == EVIL
+        # A viewer gets no start/stop buttons.
+        await user.should_not_see(kind=ui.button, content="Start")
+        await user.should_not_see(kind=ui.button, content="Stop")
+
+        # A trade closed after the page opened shows at the next tick, without reopening the page.
+        async with web.ctx.sessions() as db, db.begin():
+            db.add(trade(ids["evil"], "XRP/BTC", at(3), Decimal("-3")))
+            db.add(EquitySnapshot(bot_id=ids["evil"], time=at(4), equity=520.0, cash=520.0))
+        await run_timers(user)
+        assert [r["pair"] for r in feed.rows] == ["XRP/BTC", "LTC/BTC"]
+        assert feed.rows[0]["bot"] == EVIL
+        await user.should_see("1550")  # the new snapshot moved the total
+        await run_timers(user)  # nothing new: nothing repeated
+        assert len(feed.rows) == 2
+
+
+async def test_trader_starts_a_bot_and_a_demoted_user_cannot(web: Web) -> None:
+    require_sqlite(web)
+    ids = await seed(web)
+    await web.add_user("tom", "trader")
+    async with user_simulation(root=None) as user:
+        register_pages(web.ctx)
+        await sign_in(user, web, "tom")
+        with user.scope(marker=f"bot-{ids['alpha']}"):
+            user.find(kind=ui.button, content="Start").click()
+        await user.should_see("start requested for alpha")
+        rows = await commands(web)
+        assert [(r.bot_id, r.command, r.status) for r in rows] == [(ids["alpha"], "start", "pending")]
+        with user.scope(marker=f"bot-{ids['alpha']}"):
+            await user.should_see("Pending: start", retries=10)
+        async with web.ctx.sessions() as db:
+            assert await db.scalar(select(func.count()).where(AuditEntry.action == "bot.start")) == 1
+
+        # The role changes while the page is open: the button is still on screen, the server refuses.
+        async with web.ctx.sessions() as db, db.begin():
+            await db.execute(update(User).where(User.username == "tom").values(role="viewer"))
+        with user.scope(marker=f"bot-{ids['evil']}"):
+            user.find(kind=ui.button, content="Stop").click()
+        await user.should_see("not allowed for role viewer")
+        assert len(await commands(web)) == 1

@@ -32,3 +32,11 @@ async def sign_in(user: User, web: Web, username: str) -> None:
     user.find("Code").type(web.code(username))
     user.find(kind=ui.button, content="Verify").click()
     await user.should_see("Sign out")
+
+
+async def run_timers(user: User) -> None:
+    """Run every ``ui.timer`` callback of the open page once, now (instead of waiting its interval),
+    in the timer's own UI context as NiceGUI would."""
+    timers = list(user.find(ui.timer).elements)
+    for timer in sorted(timers, key=lambda t: t.id):
+        await timer._invoke_callback()
