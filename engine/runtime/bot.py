@@ -9,9 +9,14 @@ Per closed candle (all of the bot's pairs that closed at that moment, together, 
 4. one database transaction stores the orders (with deterministic client ids), fills, positions,
    closed trades, events, an equity snapshot and the kernel's state as a checkpoint.
 
-Execution is the paper simulation of the kernel itself: an order decided on a close fills at the next
-open exactly as in the backtest. If anything fails, the bot reloads its last committed checkpoint, so
-the in-memory state never runs ahead of the database.
+A paper bot executes with the kernel's own simulation: an order decided on a close fills at the next
+open exactly as in the backtest. A testnet/live bot sends its orders to the exchange right after the
+candle's transaction committed them, and the kernel follows the real fills (``engine.runtime.execution``).
+If anything fails, the bot reloads its last committed checkpoint, so the in-memory state never runs
+ahead of the database.
+
+The writes go through a :class:`~engine.runtime.commit.Committer`: one shared by every bot puts the
+writes of all bots whose candle is ready into one transaction (one savepoint each).
 """
 
 from __future__ import annotations
@@ -24,17 +29,27 @@ from decimal import Decimal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dsl.timeframes import timeframe_seconds
 from engine.config import LoadedBot
-from engine.runtime.checkpoint import dump_state, load_state
+from engine.exchanges.base import Exchange
+from engine.runtime.checkpoint import load_checkpoint, load_state, save_checkpoint
+from engine.runtime.commit import Committer
+from engine.runtime.execution import (
+    ExchangeExecution,
+    PlannedOrder,
+    SendResult,
+    summarize_fills,
+    summarize_trades,
+)
 from engine.runtime.feed import Batch, ReplayFeed
 from engine.runtime.ids import client_order_id
 from engine.runtime.portfolio import PortfolioRisk
 from engine.runtime.shared_signals import SharedSignals, strategy_key
 from engine.store import (
+    CLIENT_ID_PREFIX,
     BotMode,
     EventCategory,
     FillReport,
@@ -58,11 +73,12 @@ from engine.store import (
     upsert_bot,
     upsert_position,
 )
-from engine.store.models import Event
+from engine.store.models import Order as OrderRow
+from engine.store.models import Trade as TradeRow
 
 __all__ = ["BotRunner", "BotView", "config_hash"]
 
-CHECKPOINT = "checkpoint"
+_INSIDE_EXITS = ("stop_loss", "take_profit", "trailing_stop", "daily_limit", "end_of_data")
 _COLUMNS = ["open", "high", "low", "close", "volume"]
 
 
@@ -78,6 +94,11 @@ def _utc(ns: int | pd.Timestamp) -> pd.Timestamp:
     return pd.Timestamp(ns, tz="UTC") if isinstance(ns, int) else pd.Timestamp(ns)
 
 
+def _planned_from_row(row: OrderRow) -> PlannedOrder:
+    """A stored order as the runtime's plan of it (for look-ups and reconciliation)."""
+    return PlannedOrder(row.client_order_id, row.pair, row.side.value, row.amount, row.reason or "adopted")
+
+
 def _quote(pair: str) -> str:
     return pair.split(":")[-1] if ":" in pair else pair.split("/")[-1]
 
@@ -88,6 +109,7 @@ class BotView:
 
     name: str
     mode: str
+    account: str = ""
     status: str = "starting"
     positions: dict[str, str] = field(default_factory=dict)
     equity: float = math.nan
@@ -111,12 +133,23 @@ class BotRunner:
         portfolio: PortfolioRisk,
         write_lock: asyncio.Lock | None = None,
         shared: SharedSignals | None = None,
+        *,
+        committer: Committer | None = None,
+        exchange: Exchange | None = None,
     ) -> None:
         self.shared = shared
         self.loaded = loaded
         # SQLite has one writer: queueing the bots' transactions here is far cheaper than letting
         # them collide on the database lock and back off.
         self.write_lock = write_lock or asyncio.Lock()
+        self.committer = committer or Committer(factory, group=False, lock=self.write_lock)
+        # testnet | live: orders go to the exchange (``exchange``, or the bot's own from make_exchange)
+        mode = loaded.model.exchange.mode
+        self.mode = mode if mode in ("testnet", "live") else BotMode.PAPER.value
+        self._exchange = exchange
+        self.execution: ExchangeExecution | None = None
+        self._unresolved: dict[str, PlannedOrder] = {}  # sent, answer unknown: looked up each candle
+        self._close_requests: set[str] = set()
         self.factory = factory
         self.feed = feed
         self.portfolio = portfolio
@@ -127,7 +160,10 @@ class BotRunner:
         self.step_ns = timeframe_seconds(self.timeframe) * 1_000_000_000
         self.bot_id: int | None = None
         self.last_time = -(2**62)  # open time (ns) of the last committed candle
-        self.view = BotView(self.name, BotMode.PAPER.value)
+        self.view = BotView(self.name, self.mode)
+        self.sent: list[
+            float
+        ] = []  # seconds from the bot taking a candle to its orders sent (exchange modes)
         self.compute: list[float] = []  # seconds of signals + kernel per candle (CPU, no awaits inside)
         self.latencies: list[float] = []  # seconds from the bot taking a candle to its orders committed
         self.delays: list[float] = []  # seconds from the feed handing out the candle to committed
@@ -152,23 +188,47 @@ class BotRunner:
         return [(pair, self.timeframe) for pair in self.pairs]
 
     async def start(self) -> None:
-        """Register the bot, reload its last checkpoint (restart recovery) and seed its windows."""
-        # Orders are executed by the kernel's simulation whatever the file's mode says: the bot is a
-        # paper bot until the exchange layer executes them.
-        mode = BotMode.PAPER
+        """Register the bot, reload its last checkpoint (restart recovery) and seed its windows. In the
+        exchange modes the exchange is checked and authenticated first, and the orders of the bot the
+        store still thinks active are reconciled with it (fills made while down reach the kernel)."""
+        account = f"{self.loaded.model.exchange.name}:paper"
+        if self.mode != BotMode.PAPER.value:
+            from engine.exchanges import make_exchange
+
+            exchange = self._exchange or make_exchange(self.loaded.model, session_factory=self.factory)
+            self.execution = ExchangeExecution(exchange, bot=self.name, mode=self.mode)
+            await self.execution.start()
+            account = self.execution.account
+        self.view.account = account
         async with self.factory() as session, session.begin():
             bot = await upsert_bot(
                 session,
                 name=self.name,
                 config_hash=self.hash,
-                mode=mode,
+                mode=BotMode(self.mode),
                 config_path=str(self.loaded.path),
-                account=f"{self.loaded.model.exchange.name}:paper",
+                account=account,
             )
             self.bot_id = bot.id
         await self.restore()
+        if self.execution is not None:
+            await self._reconcile()
         self.portfolio.register(self.name, self.params.initial_capital, self.trader.equity)
         self._report_exposure()
+
+    async def close(self) -> None:
+        """Release the exchange connection (exchange modes); the bot's state stays in the database."""
+        if self.execution is not None:
+            await self.execution.close()
+
+    def request_close(self, pair: str) -> bool:
+        """Close ``pair``'s position at the next candle close, as an exit decided there (paper: filled at
+        the following open like an exit signal; exchange modes: sent at once). False when the bot holds
+        no position on ``pair``. The request is recorded as an event with that candle."""
+        if pair not in self.pairs or self.trader.position(pair) is None:
+            return False
+        self._close_requests.add(pair)
+        return True
 
     async def restore(self) -> None:
         """Load the last committed checkpoint (if any) and reconcile open orders with it."""
@@ -176,28 +236,22 @@ class BotRunner:
         self._build(self.loaded)
         self.last_time = -(2**62)
         async with self.factory() as session, session.begin():
-            row = (
-                await session.execute(
-                    select(Event)
-                    .where(Event.bot_id == self.bot_id, Event.kind == CHECKPOINT)
-                    .order_by(Event.id.desc())
-                    .limit(1)
-                )
-            ).scalar_one_or_none()
+            saved = await load_checkpoint(session, self.bot_id)
             open_orders = await list_open_orders(session, self.bot_id)
+            self._unresolved = {
+                o.client_order_id: _planned_from_row(o) for o in open_orders if self.execution is not None
+            }
             same_market = (
-                row is not None
-                and row.data
-                and tuple(row.data.get("pairs", ())) == self.pairs
-                and row.data.get("timeframe") == self.timeframe
+                saved is not None and saved.pairs == self.pairs and saved.timeframe == self.timeframe
             )
             if same_market:
-                state = load_state(row.data["state"])
+                assert saved is not None
+                state = load_state(saved.state)
                 # The configuration may have changed while the engine was down: current parameters.
                 state.prm_i, state.prm_f = self.params.pack()
                 state.lim = self.params.pack_limits(self.pairs)
                 self.trader.state = state
-                self.last_time = int(row.data["time"])
+                self.last_time = saved.time
                 await record_event(
                     session,
                     EventCategory.SYSTEM,
@@ -287,16 +341,26 @@ class BotRunner:
                     refused.append((pair, wants, reason))
             decided[pair] = (candle, signals)
         n_trades = self.trader.state.n_trades
+        late = await self._look_up_unresolved() if self._unresolved else ([], [])
         events = self.trader.on_candles(decided)
+        requested = self._take_close_requests(rows, time_ns, events)
+        planned: list[PlannedOrder] = []
+        if self.execution is not None:
+            planned = self._plan(time_ns, events, n_trades, refused)
         computed = _time.perf_counter()
         try:
-            async with self.write_lock:
-                await self._commit(time_ns, events, refused, n_trades, reloaded)
+            await self.committer.run(
+                lambda session: self._commit(
+                    session, time_ns, events, refused, n_trades, reloaded, planned, late, requested
+                )
+            )
         except BaseException:
             # Never let memory run ahead of the database: back to the last committed candle.
             await self.restore()
             raise
         self.last_time = time_ns
+        if planned:
+            await self._send(time_ns, planned, began)
         done = _time.perf_counter()
         self.compute.append(computed - began)
         self.latencies.append(done - began)
@@ -306,6 +370,335 @@ class BotRunner:
         self.view.last_candle = _utc(time_ns)
         self.view.candles += 1
         return True
+
+    def _take_close_requests(self, rows, time_ns: int, events: list) -> list[str]:
+        """Requested closes become exit decisions on this close (added to ``events`` as orders)."""
+        from engine.trading.trader import Order
+
+        done = []
+        for pair in sorted(self._close_requests):
+            if pair not in rows:
+                continue  # that pair's candle has not closed yet
+            self._close_requests.discard(pair)
+            if not self.trader.request_exit(pair):
+                continue  # closed inside this candle already
+            done.append(pair)
+            if not any(isinstance(e, Order) and e.pair == pair and e.action == "close" for e in events):
+                events.append(Order(pair, _utc(time_ns), "close"))
+        return done
+
+    # --- exchange modes -------------------------------------------------------------------------
+
+    def _plan(self, time_ns: int, events: list, n_trades: int, refused: list) -> list[PlannedOrder]:
+        """The market orders this close sends: exits found inside the candle, then exits decided on the
+        close, then entries sized by the kernel's rule at the close price and the market's rules. The
+        kernel's pending orders are cleared: they execute on the exchange, not in its simulation."""
+        from engine.trading import layout as L
+        from engine.trading.trader import Order
+
+        assert self.execution is not None
+        st = self.trader.state
+        plan: list[PlannedOrder] = []
+        for k in range(n_trades, st.n_trades):
+            reason = L.EXIT_REASONS[int(st.tr_i[k, L.U_REASON])]
+            if reason == "exit_signal":
+                continue  # a pending exit the kernel filled itself: none in exchange modes
+            pair = st.pairs[int(st.tr_i[k, L.U_PAIR])]
+            when = _utc(int(st.tr_i[k, L.U_CLOSE_TIME]))
+            side = "sell" if st.tr_i[k, L.U_SIDE] > 0 else "buy"
+            amount = self.execution.round_exit(pair, float(st.tr_f[k, L.T_AMOUNT]))
+            cid = client_order_id(self.name, pair, when, reason)
+            plan.append(PlannedOrder(cid, pair, side, amount, reason, trade=k))
+        entries = []
+        next_open = time_ns + self.step_ns
+        for event in events:
+            if not isinstance(event, Order):
+                continue
+            cid = client_order_id(self.name, event.pair, event.time, event.action)
+            if event.action == "close":
+                held = self.trader.position(event.pair)
+                self.trader.cancel_pending(event.pair, entry=False)
+                if held is None:
+                    continue
+                side = "sell" if held["side"] == "long" else "buy"
+                amount = self.execution.round_exit(event.pair, float(held["amount"]))
+                plan.append(PlannedOrder(cid, event.pair, side, amount, "close"))
+                continue
+            close = float(self.signals.frame(event.pair)["close"].iloc[-1])
+            size, why = self.trader.entry_preview(event.pair, close, next_open)
+            self.trader.cancel_pending(event.pair, exit=False)
+            amount = None
+            if why is None:
+                amount, why = self.execution.round_entry(event.pair, size, close)
+            wants = "long" if event.action == "open_long" else "short"
+            if why is not None:
+                refused.append((event.pair, wants, why))
+                continue
+            side = "buy" if wants == "long" else "sell"
+            entries.append(PlannedOrder(cid, event.pair, side, amount, event.action))  # type: ignore[arg-type]
+        return plan + entries
+
+    async def _send(self, time_ns: int, planned: list[PlannedOrder], began: float) -> None:
+        """Send the committed orders, make the kernel follow their fills, and store what happened."""
+        assert self.execution is not None
+        results = []
+        for order in planned:
+            results.append(await self.execution.send(order))
+        self.sent.append(_time.perf_counter() - began)
+        n_trades = self.trader.state.n_trades
+        repriced = self._follow(results, time_ns + self.step_ns)
+        try:
+            await self.committer.run(
+                lambda session: self._record_results(session, results, n_trades, repriced, checkpoint=time_ns)
+            )
+        except BaseException:
+            await self.restore()
+            raise
+
+    def _follow(self, results: list[SendResult], fill_ns: int) -> list[int]:
+        """Apply the exchange's fills to the kernel; returns the closed trades repriced."""
+        assert self.execution is not None
+        repriced = []
+        for result in results:
+            planned = result.planned
+            if result.order is None:
+                if result.unknown:
+                    self._unresolved[planned.client_order_id] = planned
+                else:
+                    self.view.last_error = f"{planned.action} {planned.pair} refused: {result.error}"
+                continue
+            self._unresolved.pop(planned.client_order_id, None)
+            filled = summarize_fills(result.order, self.execution.markets.get(planned.pair))
+            if filled is None:
+                continue
+            k = self._apply_fill(planned, filled.price, filled.amount, filled.fee, fill_ns)
+            if k is not None:
+                repriced.append(k)
+        return repriced
+
+    def _apply_fill(self, planned: PlannedOrder, price: float, amount: float, fee: float, fill_ns: int):
+        """One order's fills into the kernel. Returns the trade number when a closed trade was repriced."""
+        held = self.trader.position(planned.pair)
+        if planned.entry:
+            if held is None:
+                side = "long" if planned.action == "open_long" else "short"
+                self.trader.apply_external_fill(
+                    planned.pair, price=price, amount=amount, fee=fee, time=fill_ns, side=side
+                )
+            return None
+        if planned.action == "close":
+            if held is not None:
+                self.trader.apply_external_fill(
+                    planned.pair, price=price, amount=amount, fee=fee, time=fill_ns
+                )
+            return None
+        if planned.action not in _INSIDE_EXITS:
+            return None  # adopted or unknown orders: stored, not followed by the kernel
+        k = planned.trade if planned.trade >= 0 else self._trade_of(planned)
+        if k is not None:
+            self.trader.reprice_exit(k, price=price, fee=fee)
+        return k
+
+    def _trade_of(self, planned: PlannedOrder) -> int | None:
+        """The kernel's closed trade an exit inside a candle belongs to (after a restart)."""
+        from engine.trading import layout as L
+
+        st = self.trader.state
+        p = st.pairs.index(planned.pair)
+        for k in range(st.n_trades - 1, -1, -1):
+            if st.tr_i[k, L.U_PAIR] == p:
+                return k
+        return None
+
+    async def _look_up_unresolved(self) -> tuple[list[SendResult], list[int]]:
+        """Orders sent without a known answer: ask the exchange again; the kernel follows their fills."""
+        from engine.exchanges.base import OrderNotFound
+
+        assert self.execution is not None
+        results = []
+        for cid, planned in list(self._unresolved.items()):
+            try:
+                order = await self.execution.exchange.fetch_order(planned.pair, cid)
+            except OrderNotFound as error:
+                self._unresolved.pop(cid)
+                results.append(SendResult(planned, error=error))
+                continue
+            except Exception:
+                continue  # still unreachable: next candle
+            results.append(SendResult(planned, order=order))
+        repriced = self._follow(results, self.last_time + self.step_ns)
+        return results, repriced
+
+    async def _reconcile(self) -> None:
+        """At start: the store's active orders against the exchange; fills made while the engine was
+        down are applied to the store (by ``reconcile``) and to the kernel (here), then checkpointed."""
+        from engine.exchanges.orders import reconcile
+
+        assert self.execution is not None and self.bot_id is not None
+        summary = await reconcile(
+            self.factory,
+            self.execution.exchange,
+            self.bot_id,
+            CLIENT_ID_PREFIX,
+            symbols=list(self.pairs),
+            check_delay=0.2,
+        )
+        n_trades = self.trader.state.n_trades
+        repriced = []
+        async with self.factory() as session:
+            rows = {
+                cid: await get_order(session, client_order_id=cid) for cid in summary.filled + summary.adopted
+            }
+        for cid in summary.filled:
+            row = rows.get(cid)
+            trades = [t for t in summary.new_fills if t.client_order_id == cid]
+            if row is None or not trades or row.pair not in self.pairs:
+                continue
+            planned = _planned_from_row(row)
+            filled = summarize_trades(trades, row.side.value, self.execution.markets.get(row.pair))
+            if filled is None:
+                continue
+            when = pd.Timestamp(row.signal_time) if row.signal_time else _utc(self.last_time)
+            fill_ns = int(when.as_unit("ns").value) + self.step_ns
+            k = self._apply_fill(planned, filled.price, filled.amount, filled.fee, fill_ns)
+            if k is not None:
+                repriced.append(k)
+        async with self.factory() as session, session.begin():
+            open_orders = await list_open_orders(session, self.bot_id)
+            self._unresolved = {o.client_order_id: _planned_from_row(o) for o in open_orders}
+            await self._record_results(session, [], n_trades, repriced, checkpoint=self.last_time)
+            parts = summary.messages()
+            await record_event(
+                session,
+                EventCategory.SYSTEM,
+                "reconciled",
+                f"{self.name} [{self.mode}]: {len(summary.checked)} order(s) checked"
+                + (f"; {'; '.join(parts)}" if parts else ""),
+                bot_id=self.bot_id,
+                data={
+                    "mode": self.mode,
+                    "checked": summary.checked,
+                    "filled": summary.filled,
+                    "cancelled": summary.cancelled,
+                    "adopted": summary.adopted,
+                    "failed": summary.failed,
+                    "unreachable": summary.unreachable,
+                },
+            )
+
+    async def _record_results(
+        self,
+        session: AsyncSession,
+        results: list[SendResult],
+        n_trades: int,
+        repriced: list[int],
+        *,
+        checkpoint: int | None,
+        trades: bool = True,
+    ) -> None:
+        """Store the exchange's answers and what the kernel did with them, in the caller's transaction
+        (``trades=False``: the answers only, the caller stores the kernel's changes)."""
+        from engine.exchanges.orders import apply_exchange_order
+        from engine.trading.state import trades_frame
+
+        bot_id = self.bot_id
+        assert bot_id is not None
+        for result in results:
+            planned = result.planned
+            cid = planned.client_order_id
+            data = {"mode": self.mode, "pair": planned.pair, "client_order_id": cid, "action": planned.action}
+            if result.order is not None:
+                await apply_exchange_order(session, cid, result.order)
+                stored = await get_order(session, client_order_id=cid)
+                status = stored.status.value if stored is not None else result.order.state
+                await record_event(
+                    session,
+                    EventCategory.ORDER,
+                    status,
+                    f"{self.name} [{self.mode}] {planned.action} {planned.pair}: {planned.side} "
+                    f"{planned.amount} {status}"
+                    + (f" at {result.order.average_price}" if result.order.average_price else ""),
+                    bot_id=bot_id,
+                    data={**data, "filled": result.order.filled, "price": result.order.average_price},
+                )
+            elif result.unknown:
+                await record_event(
+                    session,
+                    EventCategory.ORDER,
+                    "unknown",
+                    f"{self.name} [{self.mode}] {planned.action} {planned.pair}: no answer ({result.error}); "
+                    "looked up again at the next candle",
+                    bot_id=bot_id,
+                    data={**data, "error": str(result.error)},
+                )
+            else:
+                status = OrderStatus.REJECTED if result.rejected else OrderStatus.FAILED
+                error = f"{type(result.error).__name__}: {result.error}"
+                await mark_closed(session, cid, status, error=error)
+                await record_event(
+                    session,
+                    EventCategory.ORDER,
+                    status.value,
+                    f"{self.name} [{self.mode}] {planned.action} {planned.pair} {status.value}: {error}",
+                    bot_id=bot_id,
+                    data={**data, "error": error},
+                )
+                await record_event(
+                    session,
+                    EventCategory.ERROR,
+                    "order_" + status.value,
+                    f"{self.name} [{self.mode}] {planned.action} {planned.pair}: {error}",
+                    bot_id=bot_id,
+                    data=data,
+                )
+        if not trades:
+            return
+        closed = trades_frame(self.trader.state, n_trades)
+        for trade in trades_from_frame(closed):
+            position = await close_position(session, bot_id, trade.pair, trade.close_time)
+            await record_trade(session, bot_id, trade, position_id=position.id if position else None)
+        for k in repriced:
+            await self._update_trade_row(session, k)
+        for pair in self.pairs:
+            if self.trader.position(pair) is not None:
+                await self._sync_position(session, pair)
+        if checkpoint is not None and checkpoint > -(2**62):
+            await self._save_checkpoint(session, checkpoint)
+
+    async def _update_trade_row(self, session: AsyncSession, k: int) -> None:
+        from engine.trading.state import trades_frame
+
+        row = trades_frame(self.trader.state, k).iloc[0]
+        stored = (
+            await session.execute(
+                select(TradeRow)
+                .where(
+                    TradeRow.bot_id == self.bot_id,
+                    TradeRow.pair == row["pair"],
+                    TradeRow.close_time == row["close_time"].to_pydatetime(),
+                )
+                .order_by(TradeRow.id.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        if stored is None:
+            return
+        stored.close_price = Decimal(repr(float(row["close_price"])))
+        stored.profit_abs = Decimal(repr(float(row["profit_abs"])))
+        stored.profit_ratio = float(row["profit_ratio"])
+        stored.fees = Decimal(repr(float(row["fees"])))
+        await session.flush()
+
+    async def _save_checkpoint(self, session: AsyncSession, time_ns: int) -> None:
+        await save_checkpoint(
+            session,
+            self.bot_id,  # type: ignore[arg-type]
+            time=time_ns,
+            pairs=self.pairs,
+            timeframe=self.timeframe,
+            state=self.trader.state,
+            config_hash=self.hash,
+        )
 
     def _signals(self, pair: str, t: int, o: float, h: float, lo: float, c: float, v: float):
         length = min(self.window_len[pair] + 1, self.signals.capacity)
@@ -321,57 +714,97 @@ class BotRunner:
             self.shared.put(self.strategy_key, pair, t, length, candle, signals)
         return candle, signals
 
-    async def _commit(self, time_ns, events, refused, n_trades, reloaded) -> None:
+    async def _commit(
+        self,
+        session: AsyncSession,
+        time_ns: int,
+        events: list,
+        refused: list,
+        n_trades: int,
+        reloaded: bool,
+        planned: list[PlannedOrder],
+        late: tuple[list[SendResult], list[int]],
+        requested: list[str],
+    ) -> None:
+        """Everything of one candle, in the caller's transaction (a savepoint under group commit)."""
         from engine.trading.state import trades_frame
         from engine.trading.trader import Blocked, Fill, Order
 
         when = _utc(time_ns)
         bot_id = self.bot_id
         assert bot_id is not None
-        async with self.factory() as session, session.begin():
-            if reloaded:
-                await record_event(
-                    session,
-                    EventCategory.RELOAD,
-                    "applied",
-                    f"{self.name}: new configuration in effect from the candle at {when}",
-                    bot_id=bot_id,
-                    data={"config_hash": self.hash, "time": str(when)},
-                )
-            for event in events:
-                if isinstance(event, Order):
+        exchange_mode = self.execution is not None
+        late_results, late_repriced = late
+        if late_results:
+            await self._record_results(session, late_results, n_trades, [], checkpoint=None, trades=False)
+        if reloaded:
+            await record_event(
+                session,
+                EventCategory.RELOAD,
+                "applied",
+                f"{self.name}: new configuration in effect from the candle at {when}",
+                bot_id=bot_id,
+                data={"config_hash": self.hash, "time": str(when), "mode": self.mode},
+            )
+        for pair in requested:
+            await record_event(
+                session,
+                EventCategory.ORDER,
+                "close_requested",
+                f"{self.name} [{self.mode}] {pair}: position closed on request at the close of {when}",
+                bot_id=bot_id,
+                data={"pair": pair, "mode": self.mode, "time": str(when)},
+                time=when.to_pydatetime(),
+            )
+        amounts = {(p.pair, p.action): p for p in planned}
+        for event in events:
+            if isinstance(event, Order):
+                if exchange_mode:
+                    order = amounts.get((event.pair, event.action))
+                    if order is not None:
+                        await self._decide(session, event, order)
+                else:
                     await self._decide(session, event)
-                elif isinstance(event, Fill):
+            elif isinstance(event, Fill):
+                if exchange_mode:
+                    order = amounts.get((event.pair, event.reason))
+                    if order is not None:
+                        await self._exit_inside(session, event, order)
+                else:
                     await self._fill(session, event)
-                elif isinstance(event, Blocked):
-                    await record_event(
-                        session,
-                        EventCategory.RISK,
-                        "blocked",
-                        f"{self.name} {event.pair}: {event.side} entry refused ({event.reason})",
-                        bot_id=bot_id,
-                        data={"pair": event.pair, "side": event.side, "reason": event.reason},
-                        time=event.time.to_pydatetime(),
-                    )
-            for pair, side, reason in refused:
+            elif isinstance(event, Blocked):
                 await record_event(
                     session,
                     EventCategory.RISK,
                     "blocked",
-                    f"{self.name} {pair}: {side} entry refused by the portfolio ({reason})",
+                    f"{self.name} {event.pair}: {event.side} entry refused ({event.reason})",
                     bot_id=bot_id,
-                    data={"pair": pair, "side": side, "reason": reason},
-                    time=when.to_pydatetime(),
+                    data={"pair": event.pair, "side": event.side, "reason": event.reason, "mode": self.mode},
+                    time=event.time.to_pydatetime(),
                 )
-            closed = trades_frame(self.trader.state, n_trades)
-            for trade in trades_from_frame(closed):
-                position = await close_position(session, bot_id, trade.pair, trade.close_time)
-                await record_trade(session, bot_id, trade, position_id=position.id if position else None)
-            touched = {e.pair for e in events if isinstance(e, Fill)}
-            for pair in self.pairs:
-                if pair in touched or self.trader.position(pair) is not None:
-                    await self._sync_position(session, pair)
-            # Orders decided for an open that has passed without filling them are over.
+        for pair, side, reason in refused:
+            await record_event(
+                session,
+                EventCategory.RISK,
+                "blocked",
+                f"{self.name} {pair}: {side} entry refused by the portfolio ({reason})",
+                bot_id=bot_id,
+                data={"pair": pair, "side": side, "reason": reason, "mode": self.mode},
+                time=when.to_pydatetime(),
+            )
+        closed = trades_frame(self.trader.state, n_trades)
+        for trade in trades_from_frame(closed):
+            position = await close_position(session, bot_id, trade.pair, trade.close_time)
+            await record_trade(session, bot_id, trade, position_id=position.id if position else None)
+        for k in late_repriced:
+            await self._update_trade_row(session, k)
+        touched = {e.pair for e in events if isinstance(e, Fill)}
+        for pair in self.pairs:
+            if pair in touched or self.trader.position(pair) is not None:
+                await self._sync_position(session, pair)
+        if not exchange_mode:
+            # Orders decided for an open that has passed without filling them are over. (On an
+            # exchange an order without an answer stays sent until a look-up settles it.)
             for order in await list_open_orders(session, bot_id):
                 if order.signal_time is not None and pd.Timestamp(order.signal_time) < when:
                     await mark_closed(
@@ -380,43 +813,35 @@ class BotRunner:
                         OrderStatus.CANCELLED,
                         error="not filled at the next open",
                     )
-            st = self.trader.state
-            await snapshot_equity(
-                session,
-                bot_id=bot_id,
-                time=when.to_pydatetime(),
-                equity=st.equity,
-                cash=st.cash,
-            )
-            await session.execute(delete(Event).where(Event.bot_id == bot_id, Event.kind == CHECKPOINT))
-            await record_event(
-                session,
-                EventCategory.SYSTEM,
-                CHECKPOINT,
-                f"{self.name}: state after the candle at {when}",
-                bot_id=bot_id,
-                data={
-                    "time": time_ns,
-                    "pairs": list(self.pairs),
-                    "timeframe": self.timeframe,
-                    "state": dump_state(st),
-                },
-            )
+        st = self.trader.state
+        await snapshot_equity(
+            session,
+            bot_id=bot_id,
+            time=when.to_pydatetime(),
+            equity=st.equity,
+            cash=st.cash,
+        )
+        await self._save_checkpoint(session, time_ns)
 
-    async def _decide(self, session: AsyncSession, order) -> None:
-        """An order decided on this close for the next open: saved, then handed to the (simulated) book."""
+    async def _decide(self, session: AsyncSession, order, planned: PlannedOrder | None = None) -> None:
+        """An order decided on this close for the next open: saved and marked sent (paper: handed to the
+        kernel's simulated book; exchange modes: sent right after this transaction commits)."""
         cid = client_order_id(self.name, order.pair, order.time, order.action)
         if await get_order(session, client_order_id=cid) is not None:
             return  # decided before a restart: never twice
-        close = float(self.signals.frame(order.pair)["close"].iloc[-1])
-        position = self.trader.position(order.pair)
-        if order.action == "close" and position is not None:
-            amount = float(position["amount"])
-            side = OrderSide.SELL if position["side"] == "long" else OrderSide.BUY
+        if planned is not None:
+            amount = planned.amount
+            side = OrderSide(planned.side)
         else:
-            # Market entries are sized by the kernel at the fill; the intent carries the estimate.
-            amount = self.trader.equity * self.params.max_per_trade / close
-            side = OrderSide.BUY if order.action == "open_long" else OrderSide.SELL
+            close = float(self.signals.frame(order.pair)["close"].iloc[-1])
+            position = self.trader.position(order.pair)
+            if order.action == "close" and position is not None:
+                amount = float(position["amount"])
+                side = OrderSide.SELL if position["side"] == "long" else OrderSide.BUY
+            else:
+                # Market entries are sized by the kernel at the fill; the intent carries the estimate.
+                amount = self.trader.equity * self.params.max_per_trade / close
+                side = OrderSide.BUY if order.action == "open_long" else OrderSide.SELL
         await save_order_intent(
             session,
             OrderIntent(
@@ -432,6 +857,35 @@ class BotRunner:
         )
         await mark_sent(session, cid)
         self.view.last_signal = f"{order.action} {order.pair} @ {order.time:%Y-%m-%d %H:%M}"
+
+    async def _exit_inside(self, session: AsyncSession, fill, planned: PlannedOrder) -> None:
+        """Exchange modes: a stop, target or trailing exit the kernel found inside the candle becomes a
+        market order sent at this close (no stop order rests on the exchange)."""
+        if await get_order(session, client_order_id=planned.client_order_id) is None:
+            await save_order_intent(
+                session,
+                OrderIntent(
+                    bot_id=self.bot_id,  # type: ignore[arg-type]
+                    pair=fill.pair,
+                    side=OrderSide(planned.side),
+                    type=OrderType.MARKET,
+                    amount=planned.amount,
+                    reason=fill.reason,
+                    signal_time=fill.time.to_pydatetime(),
+                    client_order_id=planned.client_order_id,
+                ),
+            )
+            await mark_sent(session, planned.client_order_id)
+        await record_event(
+            session,
+            EventCategory.TRADE,
+            "exit_triggered",
+            f"{self.name} [{self.mode}] {fill.pair}: {fill.reason} touched at {fill.price:g}; "
+            "market order sent at the close",
+            bot_id=self.bot_id,
+            data={"pair": fill.pair, "reason": fill.reason, "level": fill.price, "mode": self.mode},
+            time=fill.time.to_pydatetime(),
+        )
 
     async def _fill(self, session: AsyncSession, fill) -> None:
         decided_at = fill.time - pd.Timedelta(self.step_ns)

@@ -54,6 +54,7 @@ __all__ = [
     "Base",
     "Bot",
     "BotCommand",
+    "Checkpoint",
     "EngineLease",
     "EquitySnapshot",
     "Event",
@@ -452,3 +453,18 @@ class BotCommand(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     handled_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class Checkpoint(Base):
+    """A running bot's kernel state after its last committed candle: one row per bot, replaced in the
+    same transaction as that candle's orders and trades (``engine.runtime.checkpoint``)."""
+
+    __tablename__ = "checkpoints"
+
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id"), primary_key=True)
+    time: Mapped[int] = mapped_column(BigInteger)  # open time (ns) of the last committed candle
+    pairs: Mapped[list[str]] = mapped_column(JSONDoc())
+    timeframe: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(Text)  # the kernel's arrays, compressed npz as base64
+    config_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -170,6 +170,155 @@ class Trader:
         close_all_positions(self.state, self.tf_ns, code)
         return list(self._closed_fills(n_tr))
 
+    # --- execution outside the kernel (exchange modes) -----------------------------------------
+
+    def entry_preview(self, pair: str, price: float, time: TimeLike) -> tuple[float, str | None]:
+        """The amount the kernel's sizing and risk rules would open for the pending entry of ``pair``
+        if it filled at ``price`` now: ``(amount, None)``, or ``(0.0, reason)`` when the risk manager
+        would refuse it. The state is not changed (the kernel runs on copies of its arrays)."""
+        from engine.trading.kernel import _open
+
+        p = self._pair_index(pair)
+        st = self.state
+        side = int(st.pos_i[p, L.Q_PEND_ENTRY])
+        if side == 0 or st.pos_i[p, L.Q_SIDE] != 0:
+            return 0.0, "no_pending_entry"
+        acct_f, acct_i = st.acct_f.copy(), st.acct_i.copy()
+        pos_f, pos_i = st.pos_f.copy(), st.pos_i.copy()
+        bl = np.zeros((1, L.N_BLOCKED), dtype=np.int64)
+        acct_i[L.B_N_BLOCKED] = 0
+        # The fill belongs to the next candle: the kernel counts its bar before opening.
+        pos_i[p, L.Q_BARS] += 1
+        _open(acct_f, acct_i, pos_f, pos_i, bl, st.prm_i, st.prm_f, st.lim, p, side, float(price), _ns(time))
+        if acct_i[L.B_N_BLOCKED]:
+            return 0.0, L.BLOCK_REASONS[int(bl[0, L.K_REASON])]
+        return float(pos_f[p, L.P_AMOUNT]), None
+
+    def apply_external_fill(
+        self,
+        pair: str,
+        *,
+        price: float,
+        amount: float,
+        fee: float,
+        time: TimeLike,
+        reason: str = "exit_signal",
+        side: Literal["long", "short"] | None = None,
+    ) -> Fill:
+        """Execute the pending order of ``pair`` (an entry, or an exit decided on a close) at a fill that
+        happened elsewhere (an exchange): average ``price``, filled ``amount`` and ``fee`` in the quote
+        currency, at ``time`` (the next candle's open). An exit that fills less than the position closes
+        the filled part as a trade and keeps the rest open. ``side`` opens a position on a flat pair
+        whose pending entry was already cleared (a fill found later, by a look-up or reconciliation).
+        Returns the fill as the kernel records it."""
+        from engine.trading.kernel import _close, _equity
+        from engine.trading.risk import calculate_stop_loss, calculate_take_profit, round_to_step
+
+        if not (price > 0 and amount > 0 and fee >= 0):
+            raise ValueError(f"{pair}: invalid fill {amount} @ {price} (fee {fee})")
+        p = self._pair_index(pair)
+        st = self.state
+        t = _ns(time)
+        side = int(st.pos_i[p, L.Q_SIDE])
+        if side != 0:
+            held = float(st.pos_f[p, L.P_AMOUNT])
+            code = next((k for k, v in L.EXIT_REASONS.items() if v == reason), L.EXIT_SIGNAL)
+            st.reserve(1)
+            if amount < held * (1 - 1e-9):
+                # Close the filled part as its own trade: a copy of the position of that size.
+                rest_fee_in = float(st.pos_f[p, L.P_FEE_IN]) * (1 - amount / held)
+                st.pos_f[p, L.P_FEE_IN] -= rest_fee_in
+                st.pos_f[p, L.P_AMOUNT] = amount
+                snapshot_f, snapshot_i = st.pos_f[p].copy(), st.pos_i[p].copy()
+            else:
+                snapshot_f = snapshot_i = None
+            _close(
+                st.acct_f, st.acct_i, st.pos_f, st.pos_i, st.ring, st.tr_f, st.tr_i, st.prm_i, st.prm_f,
+                p, float(price), t, code, float(fee) / (amount * float(price)),
+            )  # fmt: skip
+            if snapshot_f is not None:
+                # The unfilled rest stays open (its margin never came back to the cash).
+                st.pos_f[p], st.pos_i[p] = snapshot_f, snapshot_i
+                st.pos_f[p, L.P_AMOUNT] = held - amount
+                st.pos_f[p, L.P_FEE_IN] = rest_fee_in
+                st.acct_i[L.B_N_OPEN] += 1
+            st.pos_i[p, L.Q_PEND_EXIT] = 0
+            st.acct_f[L.A_EQUITY] = _equity(st.acct_f, st.pos_f, st.pos_i)
+            return self._closed_fills(st.n_trades - 1)[0]
+        enter = int(st.pos_i[p, L.Q_PEND_ENTRY]) if side is None else (1 if side == "long" else -1)
+        if enter == 0:
+            raise ValueError(f"{pair}: no pending order to apply a fill to")
+        tick = float(st.lim[p, L.L_PRICE_TICK])
+        stop = round_to_step(
+            calculate_stop_loss(float(price), enter, st.pos_f[p, L.P_PEND_SD], st.prm_f[L.F_SL_PCT]), tick
+        )
+        target = round_to_step(
+            calculate_take_profit(float(price), enter, st.pos_f[p, L.P_PEND_TD], st.prm_f[L.F_TP_PCT]), tick
+        )
+        st.acct_f[L.A_CASH] -= amount * price + fee
+        st.acct_f[L.A_FEES] += fee
+        st.pos_i[p, L.Q_SIDE] = enter
+        st.pos_i[p, L.Q_ENTRY_TIME] = t
+        st.pos_i[p, L.Q_ENTRY_BAR] = st.pos_i[p, L.Q_BARS] + 1  # the bar of the candle opening at ``t``
+        st.pos_i[p, L.Q_PEND_ENTRY] = 0
+        st.pos_f[p, L.P_AMOUNT] = amount
+        st.pos_f[p, L.P_ENTRY] = price
+        st.pos_f[p, L.P_STOP] = stop
+        st.pos_f[p, L.P_TP] = target
+        st.pos_f[p, L.P_BEST] = price
+        st.pos_f[p, L.P_TRAIL] = np.nan
+        st.pos_f[p, L.P_LOCK] = np.nan
+        st.pos_f[p, L.P_FEE_IN] = fee
+        st.pos_f[p, L.P_MARK] = price
+        st.acct_i[L.B_N_OPEN] += 1
+        st.acct_f[L.A_EQUITY] = _equity(st.acct_f, st.pos_f, st.pos_i)
+        return Fill(
+            pair, _ts(t), "long" if enter > 0 else "short", "open", float(price), amount, fee, "entry"
+        )
+
+    def reprice_exit(self, trade: int, *, price: float, fee: float) -> Fill:
+        """Move closed trade number ``trade`` (an exit the kernel filled inside a candle, at its stop or
+        target) to the price and fee it really got on the exchange; cash, realised profit, fees and the
+        trade row follow. (Protections already counted the trade with its simulated result.)"""
+        st = self.state
+        if not 0 <= trade < st.n_trades:
+            raise ValueError(f"no closed trade number {trade}")
+        f, i = st.tr_f[trade], st.tr_i[trade]
+        side = int(i[L.U_SIDE])
+        amount = float(f[L.T_AMOUNT])
+        moved = side * amount * (price - float(f[L.T_CLOSE_PRICE])) - (fee - float(f[L.T_FEE_OUT]))
+        st.acct_f[L.A_CASH] += moved
+        st.acct_f[L.A_REALIZED] += moved
+        st.acct_f[L.A_FEES] += fee - float(f[L.T_FEE_OUT])
+        st.acct_f[L.A_EQUITY] += moved
+        f[L.T_CLOSE_PRICE] = price
+        f[L.T_FEE_OUT] = fee
+        f[L.T_PROFIT_ABS] += moved
+        f[L.T_PROFIT_RATIO] = f[L.T_PROFIT_ABS] / (amount * float(f[L.T_OPEN_PRICE]))
+        f[L.T_EQUITY_AFTER] += moved
+        return self._closed_fills(trade)[0]
+
+    def cancel_pending(self, pair: str, *, entry: bool = True, exit: bool = True) -> bool:
+        """Forget the entry and/or exit decided for ``pair``'s next open (executed elsewhere, or refused
+        by the exchange); True when there was one."""
+        p = self._pair_index(pair)
+        pos_i = self.state.pos_i
+        had = bool((entry and pos_i[p, L.Q_PEND_ENTRY]) or (exit and pos_i[p, L.Q_PEND_EXIT]))
+        if entry:
+            pos_i[p, L.Q_PEND_ENTRY] = 0
+        if exit:
+            pos_i[p, L.Q_PEND_EXIT] = 0
+        return had
+
+    def request_exit(self, pair: str) -> bool:
+        """Close ``pair``'s position at the next open, as an exit signal on the last close would; False
+        when nothing is held."""
+        p = self._pair_index(pair)
+        if self.state.pos_i[p, L.Q_SIDE] == 0:
+            return False
+        self.state.pos_i[p, L.Q_PEND_EXIT] = 1
+        return True
+
     # --- views ----------------------------------------------------------------------------------
 
     @property

@@ -47,6 +47,8 @@ TABLES = {
     "audit_log",
     "web_settings",
     "bot_commands",
+    # 0003, one checkpoint per bot
+    "checkpoints",
 }
 
 
@@ -59,7 +61,7 @@ async def test_upgrade_creates_the_schema_on_an_empty_database(empty_db_url: str
     try:
         assert await current_revision_async(engine) is None
         await upgrade_async(engine)
-        assert await current_revision_async(engine) == head_revision() == "0002"
+        assert await current_revision_async(engine) == head_revision() == "0003"
         async with engine.connect() as conn:
             assert await conn.run_sync(_tables) == TABLES | {"alembic_version"}
     finally:
