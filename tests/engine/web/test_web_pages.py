@@ -38,7 +38,7 @@ async def test_login_second_factor_landing_and_revocation(web: Web) -> None:
         web.tick()
         user.find("Code").type(web.code("alice"))
         user.find(ui.button).click()
-        await user.should_see("Signed in as alice (viewer)")
+        await user.should_see("Signed in as alice (viewer)", retries=50)
         await user.should_see(EVIL)  # the name as text, not an element
         await user.should_see("stopped (paper)")
         await user.should_not_see(ui.image)
