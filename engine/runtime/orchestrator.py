@@ -8,6 +8,10 @@ Each bot is its own asyncio task reading its own queue of candle batches. A bot 
 reloaded from its last committed checkpoint and retried with exponential backoff; after
 ``max_attempts`` the candle is skipped for that bot (recorded as an error) and the bot carries on.
 Other bots never see it.
+
+The runtime also consumes the web app's commands (:mod:`engine.runtime.commands`), feeds the bots'
+notification channels from the event log (:mod:`engine.runtime.alerts`) and keeps one definition of
+"P&L today" per bot (:class:`engine.runtime.status.DayStart`).
 """
 
 from __future__ import annotations
@@ -15,22 +19,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from dataclasses import replace as _replace
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from engine.config import LoadedBot
+from engine.runtime.alerts import Alerts
 from engine.runtime.bot import BotRunner, BotView, config_hash
+from engine.runtime.commands import CommandPump, Outcome
 from engine.runtime.feed import Batch, ReplayFeed
-from engine.runtime.loader import LoadResult, load_bots
+from engine.runtime.loader import LoadResult, bot_files
 from engine.runtime.portfolio import PortfolioLimits, PortfolioRisk
 from engine.runtime.shared_signals import SharedSignals
+from engine.runtime.status import DayStart
 from engine.store import (
     BotStatus,
     EventCategory,
     LeaseLostError,
     acquire_lease,
+    get_bot,
     new_owner_id,
     record_event,
     release_lease,
@@ -38,7 +50,9 @@ from engine.store import (
     set_bot_status,
 )
 
-__all__ = ["LEASE_NAME", "Runtime", "RuntimeConfig"]
+__all__ = ["LEASE_NAME", "BotFileCache", "Runtime", "RuntimeConfig"]
+
+T = TypeVar("T")
 
 LEASE_NAME = "engine:runtime"
 log = logging.getLogger("engine.runtime")
@@ -57,6 +71,8 @@ class RuntimeConfig:
     backoff: float = 0.5  # first retry delay in seconds, doubled per attempt, capped at 30 s
     lease_ttl: float = 30.0
     queue_size: int = 4
+    command_interval: float | None = 0.5  # seconds between polls of bot_commands (None: no polling)
+    alert_interval: float = 1.0  # seconds between reads of the event log for notifications
 
 
 @dataclass
@@ -64,6 +80,97 @@ class _Slot:
     runner: BotRunner
     queue: asyncio.Queue[Batch | None]
     task: asyncio.Task[None] | None = None
+
+
+@dataclass
+class _Cached:
+    text: str
+    bot: LoadedBot
+
+
+class BotFileCache:
+    """Loads a directory of bot files like :func:`~engine.runtime.loader.load_bots`, but validates again
+    only what changed since the last call: a bot file whose text and strategy text are unchanged is
+    reused as it is; bots whose only change is their strategy's text share one compilation per
+    (strategy, params). Runs in a worker thread (compiling is CPU work); not for concurrent calls."""
+
+    def __init__(self, profile: str | None = None) -> None:
+        self.profile = profile
+        self.entries: dict[Path, _Cached] = {}
+
+    def load(self, bots_dir: Path) -> LoadResult:
+        from dsl.errors import DiagnosticError
+        from engine.config import load_bot
+
+        result = LoadResult()
+        texts: dict[Path, str | None] = {}  # strategy file -> its text, read once per call
+        compiled: dict[tuple[Path, str], LoadedBot | None] = {}
+        entries: dict[Path, _Cached] = {}
+        for path in bot_files(bots_dir):
+            try:
+                text = path.read_text()
+                bot = self._reuse(path, text, texts, compiled)
+                if bot is None:
+                    bot = load_bot(path, self.profile)
+            except DiagnosticError as error:
+                result.errors[path] = "; ".join(
+                    d.headline() for d in error.diagnostics if d.severity == "error"
+                )
+                continue
+            except (OSError, ValueError) as error:
+                result.errors[path] = f"{path}: error: {error}"
+                continue
+            entries[path] = _Cached(text, bot)
+            name = bot.model.bot
+            if name in result.bots:
+                result.errors[path] = (
+                    f"{path}: error: bot name '{name}' is already used by {result.bots[name].file}"
+                )
+                continue
+            result.bots[name] = bot
+            result.files[path] = name
+        self.entries = entries
+        return result
+
+    def _reuse(
+        self,
+        path: Path,
+        text: str,
+        texts: dict[Path, str | None],
+        compiled: dict[tuple[Path, str], LoadedBot | None],
+    ) -> LoadedBot | None:
+        """The cached bot, with its strategy recompiled when only that changed; None: load it afresh."""
+        from dsl.errors import DiagnosticError
+        from engine.config import load_strategy
+
+        cached = self.entries.get(path)
+        if cached is None or cached.text != text:
+            return None
+        strategy_path = cached.bot.strategy.path.resolve()
+        if strategy_path not in texts:
+            try:
+                texts[strategy_path] = strategy_path.read_text()
+            except OSError:
+                texts[strategy_path] = None
+        strategy_text = texts[strategy_path]
+        if strategy_text is None:
+            return None  # the full load reports the missing file at the bot's `strategy:` key
+        if strategy_text == cached.bot.strategy.text:
+            return cached.bot
+        params = cached.bot.model.params
+        key = (strategy_path, repr(sorted(params.items())))
+        if key not in compiled:
+            try:
+                strategy = load_strategy(cached.bot.strategy.path, params)
+            except DiagnosticError:
+                # Errors belong at the bot's own keys (params) or the strategy's: the full load says where.
+                compiled[key] = None
+            else:
+                compiled[key] = _replace(cached.bot, strategy=strategy)
+        shared = compiled[key]
+        if shared is None:
+            return None
+        return _replace(cached.bot, strategy=shared.strategy)
 
 
 class Runtime:
@@ -78,6 +185,15 @@ class Runtime:
         self.stopped: dict[str, BotView] = {}
         self.files: dict[Path, str] = {}
         self.file_errors: dict[Path, str] = {}
+        self.loaded: dict[str, LoadedBot] = {}  # the configuration each known bot runs (or would run)
+        self.held: set[str] = set()  # stopped by a command: not started by a reload or a restart
+        self.day_starts: dict[str, DayStart] = {}
+        self.cache = BotFileCache(config.profile)
+        self.commands = CommandPump(self, interval=config.command_interval or 0.5)
+        self.alerts = Alerts(factory, interval=config.alert_interval)
+        # Commands and reloads both start and stop bots: one at a time.
+        self.control_lock = asyncio.Lock()
+        self._lock_recorded = False
         self.owner = new_owner_id()
         self._stop = asyncio.Event()
         self._lease = None
@@ -91,6 +207,11 @@ class Runtime:
 
     def views(self) -> list[BotView]:
         views = {**self.stopped, **{name: slot.runner.view for name, slot in self.slots.items()}}
+        for name, view in views.items():
+            # One definition of P&L today, shared with `engine status` (see DayStart).
+            mark = self.day_starts.get(name)
+            if mark is not None and mark.day is not None:
+                view.day_start_equity = mark.start_equity
         return [views[name] for name in sorted(views)]
 
     def runner(self, name: str) -> BotRunner:
@@ -117,11 +238,21 @@ class Runtime:
         if self.config.watch:
             self._tasks.append(asyncio.create_task(self._watch()))
         try:
-            loaded = loaded or await asyncio.to_thread(load_bots, self.config.bots_dir, self.config.profile)
+            await self.alerts.start()  # from here on, every event may become a notification
+            await self._restore_profit_lock()
+            loaded = loaded or await asyncio.to_thread(self.cache.load, self.config.bots_dir)
             await self._report_file_errors(loaded)
             self.files = dict(loaded.files)
+            self.loaded = dict(loaded.bots)
+            self.held = await self._paused_by_command(loaded.bots)
             for bot in loaded.bots.values():
-                await self._try_start(bot)
+                if bot.model.bot in self.held:
+                    self._hold_view(bot)
+                else:
+                    await self._try_start(bot)
+            await self._configure_alerts()
+            if self.config.command_interval is not None:
+                self._tasks.append(asyncio.create_task(self.commands.run(), name="engine:commands"))
         except BaseException:
             await self.stop()  # the bots started so far, the lease
             raise
@@ -138,8 +269,11 @@ class Runtime:
         give the lease back."""
         for task in self._tasks:
             task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
         for name in list(self.slots):
             await self._stop_bot(name, drain=not self._stop.is_set())
+        await self.alerts.stop()  # after the bots: their last trades are notified too
         if self._lease is not None:
             await release_lease(self.factory, self._lease)
             self._lease = None
@@ -166,6 +300,7 @@ class Runtime:
     async def dispatch(self, batch: Batch) -> None:
         """Queue ``batch`` for every bot trading one of its series (waits when a bot's queue is full)."""
         self.portfolio.observe_time(batch.close_time)
+        self.alerts.observe_time(batch.close_time)
         received = time.perf_counter()
         for slot in list(self.slots.values()):
             if any(key in batch.candles for key in slot.runner.series):
@@ -183,8 +318,12 @@ class Runtime:
         for key in runner.series:
             self.feed.add(key)
         await runner.start()
+        async with self.factory() as session:
+            assert runner.bot_id is not None
+            self.day_starts[runner.name] = await DayStart.from_db(session, runner.bot_id)
         slot = _Slot(runner, asyncio.Queue(self.config.queue_size))
         self.slots[runner.name] = slot
+        self.loaded[runner.name] = loaded
         self.stopped.pop(runner.name, None)
         async with self.factory() as session, session.begin():
             await set_bot_status(session, runner.bot_id, BotStatus.RUNNING)  # type: ignore[arg-type]
@@ -213,9 +352,17 @@ class Runtime:
             return False
         return True
 
-    async def _stop_bot(self, name: str, *, drain: bool = True) -> None:
+    async def _stop_bot(
+        self,
+        name: str,
+        *,
+        drain: bool = True,
+        status: BotStatus = BotStatus.STOPPED,
+        finish: Callable[[AsyncSession], Awaitable[None]] | None = None,
+    ) -> None:
         """Let the bot finish its current candle (and, with ``drain``, the queued ones), then stop it.
-        Open positions stay open and recorded; they resume when the bot starts again."""
+        Open positions stay open and recorded; they resume when the bot starts again. ``finish`` runs
+        in the transaction that records the new ``status``."""
         slot = self.slots.pop(name, None)
         if slot is None:
             return
@@ -227,10 +374,12 @@ class Runtime:
         if slot.task is not None:
             await slot.task
         self.portfolio.remove(name)
-        slot.runner.view.status = "stopped"
+        slot.runner.view.status = status.value
         self.stopped[name] = slot.runner.view
         async with self.factory() as session, session.begin():
-            await set_bot_status(session, slot.runner.bot_id, BotStatus.STOPPED)  # type: ignore[arg-type]
+            await set_bot_status(session, slot.runner.bot_id, status)  # type: ignore[arg-type]
+            if finish is not None:
+                await finish(session)
 
     async def _bot_loop(self, slot: _Slot) -> None:
         runner = slot.runner
@@ -262,6 +411,7 @@ class Runtime:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
             else:
+                await self._after_candle(runner)
                 if runner.view.status != "running":
                     runner.view.status = "running"
                     async with self.factory() as session, session.begin():
@@ -320,11 +470,21 @@ class Runtime:
                 error_log.exception("reload failed")
 
     async def reload(self) -> LoadResult:
-        """Validate every bot file again and apply only the differences (bot id + configuration hash)."""
-        loaded = await asyncio.to_thread(load_bots, self.config.bots_dir, self.config.profile)
+        """Validate the bot files again (only what changed, see :class:`BotFileCache`) and apply only the
+        differences (bot id + configuration hash)."""
+        loaded = await asyncio.to_thread(self.cache.load, self.config.bots_dir)
+        async with self.control_lock:
+            await self._apply_reload(loaded)
+        return loaded
+
+    async def _apply_reload(self, loaded: LoadResult) -> None:
         await self._report_file_errors(loaded)
         broken_names = {self.files[path] for path in loaded.errors if path in self.files}
+        staged: list[str] = []
         for name, bot in loaded.bots.items():
+            self.loaded[name] = bot
+            if name in self.held:
+                continue  # stopped by a command: the new file applies when it is started again
             slot = self.slots.get(name)
             if slot is None:
                 if await self._try_start(bot):
@@ -335,9 +495,7 @@ class Runtime:
                 continue
             if bot.model.pairs == list(runner.pairs) and bot.strategy.timeframe == runner.timeframe:
                 runner.replace(bot)
-                await self._reload_event(
-                    name, "staged", f"{name}: new configuration validated, applies at the next candle close"
-                )
+                staged.append(name)
             else:
                 await self._stop_bot(name)
                 if not await self._try_start(bot):
@@ -345,6 +503,14 @@ class Runtime:
                 await self._reload_event(
                     name, "restarted", f"{name}: pairs or timeframe changed, bot restarted"
                 )
+        if staged:
+            # One transaction for every staged bot: a strategy shared by 100 bots is one commit, not 100.
+            async with self.factory() as session, session.begin():
+                for name in staged:
+                    message = f"{name}: new configuration validated, applies at the next candle close"
+                    reload_log.info(message)
+                    bot_id = self.slots[name].runner.bot_id
+                    await record_event(session, EventCategory.RELOAD, "staged", message, bot_id=bot_id)
         for name in list(self.slots):
             if name not in loaded.bots and name not in broken_names:
                 await self._stop_bot(name)
@@ -352,7 +518,7 @@ class Runtime:
                     name, "removed", f"{name}: bot file removed, bot stopped (positions kept)"
                 )
         self.files = {**{p: n for p, n in self.files.items() if p in loaded.errors}, **loaded.files}
-        return loaded
+        await self._configure_alerts()
 
     async def _reload_event(self, name: str, kind: str, message: str) -> None:
         reload_log.info(message)
@@ -379,3 +545,131 @@ class Runtime:
                     bot_id=slot.runner.bot_id if slot else None,
                     data={"file": str(path)},
                 )
+
+    # --- commands (engine.runtime.commands) ---------------------------------------------------------
+
+    async def write(self, work: Callable[[], Awaitable[T]]) -> T:
+        """Run ``work`` (a write transaction) behind the bots' SQLite write lock, when there is one."""
+        if self._write_lock is None:
+            return await work()
+        async with self._write_lock:
+            return await work()
+
+    async def start_by_command(self, name: str) -> Outcome:
+        """Start a bot that is not running (a paused one included) from its current file."""
+        from dsl.errors import DiagnosticError
+        from engine.config import load_bot
+
+        path = next((p for p, n in self.files.items() if n == name), None)
+        if path is None or path in self.file_errors:
+            why = self.file_errors.get(path) if path is not None else None
+            message = f"{name}: no valid bot file" + (f": {why}" if why else f" in {self.config.bots_dir}")
+            return Outcome(message, error=message)
+        try:
+            bot = await asyncio.to_thread(load_bot, path, self.config.profile)
+        except (DiagnosticError, OSError, ValueError) as error:
+            text = (
+                "; ".join(d.headline() for d in error.diagnostics)
+                if isinstance(error, DiagnosticError)
+                else str(error)
+            )
+            return Outcome(f"{name}: {text}", error=f"{name}: cannot start: {text}")
+        self.held.discard(name)
+        if not await self._try_start(bot):
+            message = self.file_errors.get(bot.path, f"{name}: cannot start")
+            return Outcome(message, error=message)
+        await self._configure_alerts()
+        return Outcome(f"{name}: started by command")
+
+    async def stop_by_command(self, name: str, finish: Callable[[AsyncSession], Awaitable[None]]) -> None:
+        """Stop a running bot after its current candle and keep it stopped (``paused``) across reloads
+        and restarts; ``finish`` runs in the transaction that records the status."""
+        self.held.add(name)
+        await self._stop_bot(name, drain=False, status=BotStatus.PAUSED, finish=finish)
+
+    async def _paused_by_command(self, bots: dict[str, LoadedBot]) -> set[str]:
+        held: set[str] = set()
+        async with self.factory() as session:
+            for name in bots:
+                row = await get_bot(session, name)
+                if row is not None and row.status == BotStatus.PAUSED:
+                    held.add(name)
+        return held
+
+    def _hold_view(self, bot: LoadedBot) -> None:
+        name = bot.model.bot
+        view = self.stopped.get(name) or BotView(name, "paper")
+        view.status = BotStatus.PAUSED.value
+        self.stopped[name] = view
+        log.info("bot %s stays stopped (paused by a command; a start command resumes it)", name)
+
+    # --- P&L today, portfolio profit lock, notifications ------------------------------------------------
+
+    async def _after_candle(self, runner: BotRunner) -> None:
+        mark = self.day_starts.get(runner.name)
+        if mark is not None and runner.last_time > -(2**62):
+            import pandas as pd
+
+            mark.observe(pd.Timestamp(runner.last_time, tz="UTC"), runner.trader.equity)
+        if self.portfolio.lock_armed and not self._lock_recorded:
+            self._lock_recorded = True
+            await self._record_lock_armed()
+
+    async def _restore_profit_lock(self) -> None:
+        """An armed portfolio profit lock survives a restart (same thresholds): it was recorded as an event."""
+        from sqlalchemy import select
+
+        from engine.store.models import Event
+
+        self._lock_recorded = False
+        limits = self.config.limits
+        if limits.profit_lock_at is None:
+            return
+        async with self.factory() as session:
+            row = (
+                await session.execute(
+                    select(Event)
+                    .where(Event.category == EventCategory.RISK, Event.kind == "profit_lock_armed")
+                    .order_by(Event.id.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+        data = row.data if row is not None and row.data else {}
+        if data.get("activate_at") == limits.profit_lock_at and data.get("keep") == limits.profit_lock_keep:
+            self.portfolio.lock_armed = self._lock_recorded = True
+
+    async def _record_lock_armed(self) -> None:
+        limits, portfolio = self.config.limits, self.portfolio
+        message = (
+            f"portfolio profit lock armed: equity {portfolio.total_equity:.6g} is {portfolio.gain():+.2%} "
+            f"over the allocated {portfolio.total_capital:.6g}; new entries stop below "
+            f"{limits.profit_lock_keep:+.2%}"
+        )
+        log.info(message)
+
+        async def work() -> None:
+            async with self.factory() as session, session.begin():
+                await record_event(
+                    session,
+                    EventCategory.RISK,
+                    "profit_lock_armed",
+                    message,
+                    data={
+                        "activate_at": limits.profit_lock_at,
+                        "keep": limits.profit_lock_keep,
+                        "equity": portfolio.total_equity,
+                        "capital": portfolio.total_capital,
+                    },
+                )
+
+        try:
+            await self.write(work)
+        except Exception:
+            error_log.exception("could not record the portfolio profit lock")
+
+    async def _configure_alerts(self) -> None:
+        problems = await self.alerts.configure(
+            {name: bot.model.notifications for name, bot in self.loaded.items()}
+        )
+        for problem in problems:
+            error_log.error("notifications: %s", problem)

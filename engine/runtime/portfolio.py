@@ -8,7 +8,12 @@ is past a limit:
   allocated to all bots (the sum of each bot's ``capital.initial``);
 - ``max_open_trades``: open positions plus entries already decided, over all bots;
 - ``daily_loss_limit``: when the summed equity of all bots has fallen by this ratio since the first
-  candle of the UTC day, new entries halt everywhere until the next UTC day.
+  candle of the UTC day, new entries halt everywhere until the next UTC day;
+- ``profit_lock_at`` / ``profit_lock_keep``: the portfolio profit lock. Gain is the summed equity of
+  all bots over their summed allocated capital, minus 1. The lock arms the first time the gain reaches
+  ``profit_lock_at`` and stays armed (an engine restart with the same two values restores it). While
+  armed, a new entry is refused whenever the gain is below ``profit_lock_keep``; exits and open
+  positions are untouched, so if open positions carry the gain back to ``keep`` entries resume.
 
 It is plain synchronous code: bots run on one event loop and call it between two awaits, so a check
 and the update that follows it cannot interleave with another bot's.
@@ -28,18 +33,30 @@ class PortfolioLimits:
     max_exposure: float | None = None
     max_open_trades: int | None = None
     daily_loss_limit: float | None = None
+    profit_lock_at: float | None = None
+    profit_lock_keep: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("max_exposure", "daily_loss_limit"):
+        for name in ("max_exposure", "daily_loss_limit", "profit_lock_at"):
             value = getattr(self, name)
             if value is not None and not 0 < value <= 10:
                 raise ValueError(f"portfolio {name} must be a positive ratio, got {value}")
         if self.max_open_trades is not None and self.max_open_trades < 1:
             raise ValueError(f"portfolio max_open_trades must be at least 1, got {self.max_open_trades}")
+        at, keep = self.profit_lock_at, self.profit_lock_keep
+        if (at is None) != (keep is None):
+            raise ValueError("the portfolio profit lock needs both profit_lock_at and profit_lock_keep")
+        if at is not None and keep is not None and not 0 <= keep < at:
+            raise ValueError(
+                f"portfolio profit_lock_keep must be at least 0 and below profit_lock_at ({at}), got {keep}"
+            )
 
     @property
     def active(self) -> bool:
-        return any(v is not None for v in (self.max_exposure, self.max_open_trades, self.daily_loss_limit))
+        return any(
+            v is not None
+            for v in (self.max_exposure, self.max_open_trades, self.daily_loss_limit, self.profit_lock_at)
+        )
 
 
 @dataclass(slots=True)
@@ -60,6 +77,7 @@ class PortfolioRisk:
     day_start_equity: float = 0.0
     halted_day: pd.Timestamp | None = None
     pending: dict[str, int] = field(default_factory=dict)  # entries decided, not yet filled, per bot
+    lock_armed: bool = False
 
     # --- bookkeeping ----------------------------------------------------------------------------
 
@@ -76,6 +94,12 @@ class PortfolioRisk:
             return
         entry.equity, entry.open_trades, entry.notional = equity, open_trades, notional
         self.pending[bot] = pending
+        self._arm_lock()
+
+    def _arm_lock(self) -> None:
+        at = self.limits.profit_lock_at
+        if at is not None and not self.lock_armed and self.total_capital > 0 and self.gain() >= at:
+            self.lock_armed = True
 
     def observe_time(self, time: pd.Timestamp | int) -> None:
         """A candle closed at ``time`` (an int is ns): roll the UTC day (and lift a daily halt) when it changed."""
@@ -107,6 +131,11 @@ class PortfolioRisk:
     def halted(self) -> bool:
         return self.halted_day is not None
 
+    def gain(self) -> float:
+        """Summed equity over summed allocated capital, minus 1 (0 without bots)."""
+        capital = self.total_capital
+        return 0.0 if capital <= 0 else self.total_equity / capital - 1.0
+
     def daily_loss(self) -> float:
         if self.day_start_equity <= 0:
             return 0.0
@@ -123,6 +152,10 @@ class PortfolioRisk:
                 self.halted_day = self.day
             if self.halted_day is not None:
                 return "portfolio_daily_loss"
+        if limits.profit_lock_keep is not None:
+            self._arm_lock()
+            if self.lock_armed and self.gain() < limits.profit_lock_keep:
+                return "portfolio_profit_lock"
         if limits.max_open_trades is not None and self.open_trades >= limits.max_open_trades:
             return "portfolio_max_open_trades"
         capital = self.total_capital

@@ -1,10 +1,20 @@
 """The status table: from a running engine's memory (the live dashboard) or from the database
-(``engine status``, while another process runs)."""
+(``engine status``, while another process runs).
+
+One definition of **P&L today** serves both: a bot's equity now minus its equity at the start of the
+UTC day, that is the last equity snapshot *before* 00:00 UTC of the day of its newest snapshot (a
+snapshot is stamped with its candle's open time and holds the equity at that candle's close), or the
+day's first snapshot when the bot has none before. "Today" is the day of the bot's newest candle, so a
+replay shows its market day. :class:`DayStart` follows it candle by candle in the runtime;
+:func:`day_start_equity` reads it from the database.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 import pandas as pd
 from rich.table import Table
@@ -13,7 +23,73 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.runtime.bot import BotView
 
-__all__ = ["render_status", "views_from_db"]
+__all__ = ["DayStart", "day_start_equity", "render_status", "views_from_db"]
+
+
+@dataclass
+class DayStart:
+    """A bot's equity at the start of its current UTC day, kept up to date from its committed candles."""
+
+    day: pd.Timestamp | None = None
+    start_equity: float = math.nan
+    last_equity: float | None = None  # the newest snapshot's equity
+
+    def observe(self, time: pd.Timestamp, equity: float) -> None:
+        """The snapshot of the candle opened at ``time`` (UTC) holds ``equity``."""
+        day = time.normalize()
+        if self.day is None or day > self.day:
+            self.day = day
+            self.start_equity = equity if self.last_equity is None else self.last_equity
+        self.last_equity = equity
+
+    @classmethod
+    async def from_db(cls, session: AsyncSession, bot_id: int) -> DayStart:
+        """The state after the bot's stored snapshots (a restarted bot goes on where it was)."""
+        from engine.store.models import EquitySnapshot
+
+        last = (
+            await session.execute(
+                select(EquitySnapshot.time, EquitySnapshot.equity)
+                .where(EquitySnapshot.bot_id == bot_id)
+                .order_by(EquitySnapshot.time.desc(), EquitySnapshot.id.desc())
+                .limit(1)
+            )
+        ).first()
+        if last is None:
+            return cls()
+        day = _utc(last.time).normalize()
+        start = await day_start_equity(session, bot_id, day)
+        return cls(day=day, start_equity=math.nan if start is None else start, last_equity=last.equity)
+
+
+def _utc(time: datetime | pd.Timestamp) -> pd.Timestamp:
+    stamp = pd.Timestamp(time)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+async def day_start_equity(session: AsyncSession, bot_id: int, day: pd.Timestamp) -> float | None:
+    """The bot's equity at 00:00 UTC of ``day``: its last snapshot before then, else the day's first one."""
+    from engine.store.models import EquitySnapshot
+
+    start = day.to_pydatetime()
+    before = (
+        await session.execute(
+            select(EquitySnapshot.equity)
+            .where(EquitySnapshot.bot_id == bot_id, EquitySnapshot.time < start)
+            .order_by(EquitySnapshot.time.desc(), EquitySnapshot.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if before is not None:
+        return before
+    return (
+        await session.execute(
+            select(EquitySnapshot.equity)
+            .where(EquitySnapshot.bot_id == bot_id, EquitySnapshot.time >= start)
+            .order_by(EquitySnapshot.time, EquitySnapshot.id)
+            .limit(1)
+        )
+    ).scalar_one_or_none()
 
 
 def render_status(views: Sequence[BotView], *, title: str = "engine", notes: Sequence[str] = ()) -> Table:
@@ -48,8 +124,8 @@ def render_status(views: Sequence[BotView], *, title: str = "engine", notes: Seq
 
 
 async def views_from_db(factory: async_sessionmaker[AsyncSession]) -> list[BotView]:
-    """One view per bot in the database: its positions, P&L since the start of the UTC day of its last
-    equity snapshot, last order decided and last error."""
+    """One view per bot in the database: its positions, P&L today (see the module docstring), last
+    order decided and last error."""
     from engine.store import EventCategory, list_bots, list_open_positions
     from engine.store.models import EquitySnapshot, Event, Order
 
@@ -72,26 +148,11 @@ async def views_from_db(factory: async_sessionmaker[AsyncSession]) -> list[BotVi
             ).scalar_one_or_none()
             if last is not None:
                 view.equity = last.equity
-                day = pd.Timestamp(last.time).normalize()
-                first = (
-                    await session.execute(
-                        select(EquitySnapshot.equity)
-                        .where(EquitySnapshot.bot_id == bot.id, EquitySnapshot.time <= day.to_pydatetime())
-                        .order_by(EquitySnapshot.time.desc())
-                        .limit(1)
-                    )
-                ).scalar_one_or_none()
-                if first is None:
-                    first = (
-                        await session.execute(
-                            select(EquitySnapshot.equity)
-                            .where(EquitySnapshot.bot_id == bot.id)
-                            .order_by(EquitySnapshot.time)
-                            .limit(1)
-                        )
-                    ).scalar_one()
-                view.day_start_equity = first
-                view.last_candle = pd.Timestamp(last.time)
+                day = _utc(last.time).normalize()
+                start = await day_start_equity(session, bot.id, day)
+                view.day_start_equity = math.nan if start is None else start
+                view.day = day
+                view.last_candle = _utc(last.time)
             order = (
                 await session.execute(
                     select(Order).where(Order.bot_id == bot.id).order_by(Order.id.desc()).limit(1)
