@@ -219,8 +219,7 @@ class Trader:
         p = self._pair_index(pair)
         st = self.state
         t = _ns(time)
-        side = int(st.pos_i[p, L.Q_SIDE])
-        if side != 0:
+        if st.pos_i[p, L.Q_SIDE] != 0:
             held = float(st.pos_f[p, L.P_AMOUNT])
             code = next((k for k, v in L.EXIT_REASONS.items() if v == reason), L.EXIT_SIGNAL)
             st.reserve(1)
