@@ -1,0 +1,128 @@
+"""The checkpoints table (one row per bot, migration 0003 and the fallback on old checkpoint events) and the
+group committer (one transaction, one savepoint per job). On SQLite, and on PostgreSQL when
+ENGINE_TEST_POSTGRES_URL is set (the store tests' fixtures)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+from sqlalchemy import func, select
+
+from engine.runtime.checkpoint import dump_state, load_checkpoint, load_state, save_checkpoint
+from engine.runtime.commit import Committer
+from engine.store import BotMode, EventCategory, create_engine_for, record_event, upgrade_async, upsert_bot
+from engine.store.models import Checkpoint, Event
+from engine.trading.params import TradingParams
+from engine.trading.state import TradingState
+from tests.engine.store import conftest as _store
+
+# The store tests' fixtures: SQLite, and PostgreSQL when ENGINE_TEST_POSTGRES_URL is set.
+backend = _store.backend
+empty_db_url = _store.empty_db_url
+sqlite_template = _store.sqlite_template
+postgres_worker_url = _store.postgres_worker_url
+migrated_source = _store.migrated_source
+db_url = _store.db_url
+engine = _store.engine
+factory = _store.factory
+bot_id = _store.bot_id
+
+PAIRS = ("ETH/USDT", "BTC/USDT")
+
+
+def _state(cash: float) -> TradingState:
+    state = TradingState.new(PAIRS, TradingParams(initial_capital=1000.0))
+    state.acct_f[0] = cash
+    return state
+
+
+async def test_one_row_per_bot_replaced_on_every_save(factory, bot_id: int) -> None:  # type: ignore[no-untyped-def]
+    for time, cash in ((1, 900.0), (2, 800.0)):
+        async with factory() as session, session.begin():
+            await save_checkpoint(
+                session, bot_id, time=time, pairs=PAIRS, timeframe="5m", state=_state(cash), config_hash="h"
+            )
+    async with factory() as session:
+        assert await session.scalar(select(func.count()).select_from(Checkpoint)) == 1
+        saved = await load_checkpoint(session, bot_id)
+    assert saved is not None and saved.time == 2 and saved.pairs == PAIRS and saved.timeframe == "5m"
+    assert load_state(saved.state).cash == 800.0 and saved.config_hash == "h"
+
+
+async def test_an_old_checkpoint_event_is_read_once(factory, bot_id: int) -> None:  # type: ignore[no-untyped-def]
+    data = {"time": 7, "pairs": list(PAIRS), "timeframe": "1h", "state": dump_state(_state(500.0))}
+    async with factory() as session, session.begin():
+        await record_event(session, EventCategory.SYSTEM, "checkpoint", "old", bot_id=bot_id, data=data)
+    async with factory() as session, session.begin():
+        saved = await load_checkpoint(session, bot_id)
+    assert saved is not None and saved.time == 7 and load_state(saved.state).cash == 500.0
+    async with factory() as session:
+        assert await session.scalar(select(func.count()).select_from(Event)) == 0
+        assert await load_checkpoint(session, bot_id) is None
+
+
+async def test_migration_moves_the_newest_checkpoint_event_of_each_bot(empty_db_url: str) -> None:
+    from engine.store import session_factory
+
+    await upgrade_async(empty_db_url, "0002")
+    eng = create_engine_for(empty_db_url)
+    try:
+        made = session_factory(eng)
+        async with made() as session, session.begin():
+            bot = await upsert_bot(session, name="eth", config_hash="cafe", mode=BotMode.PAPER)
+            for time, cash in ((1, 900.0), (2, 700.0)):
+                data = {
+                    "time": time,
+                    "pairs": list(PAIRS),
+                    "timeframe": "5m",
+                    "state": dump_state(_state(cash)),
+                }
+                await record_event(session, EventCategory.SYSTEM, "checkpoint", "s", bot_id=bot.id, data=data)
+            await record_event(session, EventCategory.SYSTEM, "engine_started", "kept")
+        await upgrade_async(eng)
+        async with made() as session:
+            saved = await load_checkpoint(session, bot.id)
+            kinds = list((await session.execute(select(Event.kind))).scalars())
+    finally:
+        await eng.dispose()
+    assert saved is not None and saved.time == 2 and saved.config_hash == "cafe"
+    assert load_state(saved.state).cash == 700.0
+    assert kinds == ["engine_started"]
+
+
+async def test_group_commit_keeps_the_other_jobs_when_one_fails(factory) -> None:  # type: ignore[no-untyped-def]
+    committer = Committer(factory)
+
+    def job(name: str, fail: bool = False):  # type: ignore[no-untyped-def]
+        async def write(session):  # type: ignore[no-untyped-def]
+            await record_event(session, EventCategory.SYSTEM, "note", name)
+            if fail:
+                raise RuntimeError(f"{name} broke")
+            return name
+
+        return write
+
+    results = await asyncio.gather(
+        committer.run(job("a")),
+        committer.run(job("b", fail=True)),
+        committer.run(job("c")),
+        return_exceptions=True,
+    )
+    assert results[0] == "a" and results[2] == "c"
+    assert isinstance(results[1], RuntimeError) and "b broke" in str(results[1])
+    assert committer.transactions == 1 and committer.jobs == 3
+    async with factory() as session:
+        messages = sorted((await session.execute(select(Event.message))).scalars())
+    assert messages == ["a", "c"]
+
+
+async def test_without_grouping_each_job_has_its_own_transaction(factory) -> None:  # type: ignore[no-untyped-def]
+    committer = Committer(factory, group=False, lock=asyncio.Lock())
+
+    async def write(session):  # type: ignore[no-untyped-def]
+        await record_event(session, EventCategory.SYSTEM, "note", "x")
+        return np.int64(1)
+
+    assert await asyncio.gather(*(committer.run(write) for _ in range(3))) == [1, 1, 1]
+    assert committer.transactions == 3
