@@ -64,7 +64,7 @@ def _workspace(root: Path, bots: int, minutes: int, history: int) -> pd.Timestam
     return start + pd.Timedelta(minutes=history)
 
 
-async def _bench(root: Path, replay_from: pd.Timestamp, bots: int) -> None:
+async def _bench(root: Path, replay_from: pd.Timestamp, bots: int, group_commit: bool = True) -> None:
     from engine.data import DataDirectory
     from engine.runtime import ReplayFeed, Runtime, RuntimeConfig, load_bots
     from engine.store import create_engine_for, session_factory, upgrade_async
@@ -86,6 +86,14 @@ async def _bench(root: Path, replay_from: pd.Timestamp, bots: int) -> None:
     await runtime.start(loaded)
     t_start = time.perf_counter() - t0
     runners = [runtime.runner(name) for name in sorted(runtime.slots)]
+    committer = None
+    if group_commit:
+        from engine.runtime.commit import Committer
+
+        # One transaction for the candle writes of every bot ready at the same moment.
+        committer = Committer(factory)
+        for runner in runners:
+            runner.committer = committer
 
     t0 = time.perf_counter()
     await runtime.pump()
@@ -130,6 +138,13 @@ async def _bench(root: Path, replay_from: pd.Timestamp, bots: int) -> None:
     )
     shared = runtime.shared
     print(f"signal computations shared between bots: {shared.hits} reused, {shared.misses} computed")
+    if committer is not None:
+        print(
+            f"group commit: {committer.jobs} bot candle writes in {committer.transactions} transactions "
+            f"({committer.jobs / max(committer.transactions, 1):.1f} per transaction)"
+        )
+    else:
+        print("group commit: off (one transaction per bot and candle)")
     print(
         f"memory: {rss_before:.0f} MiB before bots, {rss_after:.0f} MiB after; {(rss_after - rss_before) / bots:.2f} MiB per bot"
     )
@@ -145,11 +160,17 @@ def main() -> None:
     parser.add_argument(
         "--history", type=int, default=600, help="1m candles of history seeded before the replay"
     )
+    parser.add_argument(
+        "--group-commit",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="one shared transaction for the bots whose candle is ready (default) or one per bot",
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-live-"))
     try:
         replay_from = _workspace(root, args.bots, args.candles, args.history)
-        asyncio.run(_bench(root, replay_from, args.bots))
+        asyncio.run(_bench(root, replay_from, args.bots, args.group_commit))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
