@@ -1,0 +1,144 @@
+"""The write actions shared by the REST routes and the NiceGUI pages: closing a position by hand, the
+encrypted key store, and user administration. Each one checks nothing about the caller (the route's
+dependency or the page handler has done that) but does the whole job, the audit entry included, so
+both ways in behave the same. All take an open session inside a transaction; the caller commits."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from engine.observability import register_secret
+from engine.store.enums import PositionStatus
+from engine.store.models import ApiSecret, BackupCode, BotCommand, Position, User
+from engine.web.auth import accounts
+from engine.web.auth.crypto import SecretBox, mask
+from engine.web.auth.roles import Role
+from engine.web.control import RuntimeControl
+
+__all__ = [
+    "SECRET_KINDS",
+    "SelfChangeError",
+    "close_position",
+    "create_user",
+    "delete_secret",
+    "edit_user",
+    "reset_2fa",
+    "revoke_user_sessions",
+    "set_secret",
+]
+
+SECRET_KINDS = ("exchange", "openai")
+
+
+class SelfChangeError(ValueError):
+    """An admin tried to demote or deactivate their own account (someone must stay able to administer)."""
+
+
+async def close_position(
+    db: AsyncSession, control: RuntimeControl, position_id: int, *, user_id: str, address: str
+) -> BotCommand | None:
+    """Queue a ``close_position`` command for the runtime and audit it; None when there is no open
+    position with that id. The caller has checked ``positions:close`` and the user's confirmation."""
+    position = await db.get(Position, position_id)
+    if position is None or position.status != PositionStatus.OPEN:
+        return None
+    row = await control.request(
+        db, position.bot_id, "close_position", user_id=user_id, position_id=position_id
+    )
+    await accounts.audit(
+        db, "position.close", user_id=user_id, target=f"position:{position_id}", address=address
+    )
+    return row
+
+
+async def set_secret(
+    db: AsyncSession, box: SecretBox, name: str, kind: str, value: str, *, user_id: str, address: str
+) -> ApiSecret:
+    """Store an exchange or OpenAI key encrypted (new or replaced); only its masked form is kept in clear."""
+    if kind not in SECRET_KINDS:
+        raise ValueError(f"a key is of kind {' or '.join(SECRET_KINDS)}, not {kind!r}")
+    register_secret(value)  # from now on, log lines are scrubbed of it
+    row = await db.scalar(select(ApiSecret).where(ApiSecret.name == name))
+    ciphertext, masked = box.encrypt(value), mask(value)
+    if row is None:
+        row = ApiSecret(name=name, kind=kind, ciphertext=ciphertext, masked=masked, updated_by=user_id)
+        db.add(row)
+    else:
+        row.kind, row.ciphertext, row.masked, row.updated_by = kind, ciphertext, masked, user_id
+    await db.flush()
+    await accounts.audit(db, "secret.set", user_id=user_id, target=f"secret:{name}", address=address)
+    return row
+
+
+async def delete_secret(db: AsyncSession, name: str, *, user_id: str, address: str) -> bool:
+    """Delete a stored key; False when there is none of that name."""
+    row = await db.scalar(select(ApiSecret).where(ApiSecret.name == name))
+    if row is None:
+        return False
+    await db.delete(row)
+    await accounts.audit(db, "secret.delete", user_id=user_id, target=f"secret:{name}", address=address)
+    return True
+
+
+async def create_user(
+    db: AsyncSession, username: str, email: str, password: str, role: Role | str, *, by: str, address: str
+) -> User:
+    """A new user (password policy checked; PasswordPolicyError/ValueError with a clear message)."""
+    user = await accounts.create_user(db, username, email, password, role)
+    await accounts.audit(
+        db, "user.create", user_id=by, target=f"user:{user.id}", address=address, detail={"role": user.role}
+    )
+    return user
+
+
+async def edit_user(
+    db: AsyncSession,
+    user: User,
+    *,
+    role: Role | str | None = None,
+    active: bool | None = None,
+    by: str,
+    address: str,
+) -> User:
+    """Change a role and/or (de)activate; the user's sessions end at once. An admin cannot demote or
+    deactivate themself (SelfChangeError)."""
+    new_role = Role(role).value if role is not None else None
+    if user.id == by and (active is False or (new_role is not None and new_role != user.role)):
+        raise SelfChangeError("you cannot demote or deactivate yourself")
+    detail: dict[str, object] = {}
+    if new_role is not None:
+        user.role = detail["role"] = new_role
+    if active is not None:
+        user.active = detail["active"] = active
+    await accounts.revoke_sessions(db, user.id, reason="user_changed")
+    await accounts.audit(
+        db, "user.edit", user_id=by, target=f"user:{user.id}", address=address, detail=detail
+    )
+    return user
+
+
+async def reset_2fa(db: AsyncSession, user: User, *, by: str | None, address: str) -> User:
+    """Turn the user's 2FA off (lost phone): they enrol again at their next login; backup codes are
+    void and sessions end."""
+    user.totp_enabled, user.totp_secret, user.totp_last_step = False, None, None
+    await db.execute(delete(BackupCode).where(BackupCode.user_id == user.id))
+    await accounts.revoke_sessions(db, user.id, reason="2fa_reset")
+    await accounts.audit(db, "user.reset_2fa", user_id=by, target=f"user:{user.id}", address=address)
+    return user
+
+
+async def revoke_user_sessions(
+    db: AsyncSession, user_id: str, *, by: str, address: str, only: str | None = None
+) -> int:
+    """End a user's sessions (or just ``only``); returns how many were live."""
+    count = await accounts.revoke_sessions(db, user_id, reason="admin", only=only)
+    await accounts.audit(
+        db,
+        "sessions.revoke",
+        user_id=by,
+        target=f"user:{user_id}",
+        address=address,
+        detail={"session": only} if only else None,
+    )
+    return count
