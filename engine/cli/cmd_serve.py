@@ -1,11 +1,42 @@
-"""``engine serve``: the web app (NiceGUI pages and the REST/WebSocket API) on one port.
+"""``engine serve``: the web app (NiceGUI pages and the REST/WebSocket API) on one port, and with
+``--run BOTS_DIR`` the bots' runtime in the same process (``engine demo`` starts it that way).
 On first start with no admin, asks on the console for the first one (or use ``engine users create --role admin``)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import typer
 
 from engine.cli import app
+from engine.cli._options import Start
+
+__all__ = ["AdminSeed", "ServeOptions", "serve", "serve_command"]
+
+
+@dataclass(frozen=True)
+class AdminSeed:
+    """The first admin, created without a prompt when the database has none (the demo)."""
+
+    username: str
+    email: str
+    password: str
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    url: str | None = None
+    bots_dir: Path | None = None  # run these bots in the web process (None: web app only)
+    strategies_dir: Path | None = None
+    replay: Path | None = None  # candle files to replay; None with bots_dir: the exchanges' live candles
+    speed: float = 0.0
+    start: str | None = None
+    watch: bool = True
+    insecure_http: bool = False
+    admin: AdminSeed | None = None
 
 
 @app.command("serve")
@@ -17,30 +48,78 @@ def serve_command(
     url: str | None = typer.Option(
         None, "--url", help="Database URL (default: $ENGINE_DATABASE_URL, else $ENGINE_HOME/engine.db)."
     ),
+    run: Path | None = typer.Option(
+        None,
+        "--run",
+        help="Also run the bots of this directory in the web process (as `engine run` does), "
+        "paper fills on --replay data, else on the exchanges' live closed candles.",
+    ),
+    replay: Path | None = typer.Option(
+        None, "--replay", help="With --run: play the candle files of this directory through the live path."
+    ),
+    speed: float = typer.Option(
+        0.0, "--speed", min=0.0, help="With --replay: N times real time; 0 = as fast as possible."
+    ),
+    start: Start = None,
+    strategies: Path | None = typer.Option(
+        None,
+        "--strategies",
+        help="Strategy directory (hot reload and the editor; default: ../strategies beside the bots).",
+    ),
+    watch: bool = typer.Option(True, "--watch/--no-watch", help="With --run: hot reload changed files."),
+    insecure_http: bool = typer.Option(
+        False,
+        "--insecure-http",
+        help="Send the session cookies over plain http too. Only for a browser that refuses Secure "
+        "cookies from http://127.0.0.1; never on a network.",
+    ),
 ) -> None:
-    """Serve the web app and its API (OpenAPI at /docs)."""
+    """Serve the web app and its API (OpenAPI at /docs); with --run, the bots too."""
+    if run is not None and not run.is_dir():
+        typer.echo(f"error: --run {run}: not a directory of bot files", err=True)
+        raise typer.Exit(2)
+    if replay is not None and run is None:
+        typer.echo("error: --replay needs --run BOTS_DIR (the bots to replay it to)", err=True)
+        raise typer.Exit(2)
+    if replay is not None and not replay.is_dir():
+        typer.echo(f"error: --replay {replay}: data directory not found", err=True)
+        raise typer.Exit(2)
+    serve(
+        ServeOptions(
+            host=host,
+            port=port,
+            url=url,
+            bots_dir=run,
+            strategies_dir=strategies,
+            replay=replay,
+            speed=speed,
+            start=start,
+            watch=watch,
+            insecure_http=insecure_http,
+        )
+    )
+
+
+def _strategies_dir(options: ServeOptions) -> Path:
+    if options.strategies_dir is not None:
+        return options.strategies_dir
+    if options.bots_dir is not None:
+        return options.bots_dir.resolve().parent / "strategies"
+    return Path("strategies")
+
+
+def _ensure_admin(url: str | None, seed: AdminSeed | None) -> None:
+    """No admin ships: the first one is created here, from ``seed`` or by asking on the console."""
     import asyncio
-    import os
-    import secrets
     import sys
-    from pathlib import Path
 
     from engine.store.db import run_with_session
     from engine.web import users_admin
-    from engine.web.app import build_context
-    from engine.web.auth.crypto import SecretBoxError
     from engine.web.auth.roles import Role
-    from engine.web.auth.tokens import TokenError
 
-    home = Path(os.environ.get("ENGINE_HOME") or "var")
-    try:
-        ctx = asyncio.run(build_context(home, url))
-    except (SecretBoxError, TokenError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    asyncio.run(ctx.sessions.kw["bind"].dispose())  # connections are made again in the server's event loop
-
-    if not asyncio.run(run_with_session(users_admin.admin_exists, url)):
+    if asyncio.run(run_with_session(users_admin.admin_exists, url)):
+        return
+    if seed is None:
         if not sys.stdin.isatty():
             typer.echo("error: no admin yet: run `engine users create --role admin` first", err=True)
             raise typer.Exit(1)
@@ -49,37 +128,146 @@ def serve_command(
         typer.echo("No admin account exists yet. Create the first one:")
         username = typer.prompt("Username")
         email = typer.prompt("Email")
-        password = prompt_password()
+        seed = AdminSeed(username, email, prompt_password())
+    account = seed
+    try:
         asyncio.run(
-            run_with_session(lambda db: users_admin.create(db, username, email, password, Role.ADMIN), url)
+            run_with_session(
+                lambda db: users_admin.create(
+                    db, account.username, account.email, account.password, Role.ADMIN
+                ),
+                url,
+            )
         )
-        typer.echo(f"created admin {username}; set up two-factor authentication at first login")
+    except ValueError as exc:  # the password policy, a taken name, a malformed e-mail
+        typer.echo(f"error: cannot create the admin {account.username!r}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"created admin {account.username}; set up two-factor authentication at first login")
+
+
+def serve(options: ServeOptions) -> None:
+    """Build the context, make sure an admin exists, register the pages and the API, start the runtime
+    (when asked) on the server's event loop, and serve until stopped (Ctrl-C)."""
+    import asyncio
+    import os
+    import secrets
+
+    from engine.web.app import build_context
+    from engine.web.auth.crypto import SecretBoxError
+    from engine.web.auth.tokens import TokenError
+
+    home = Path(os.environ.get("ENGINE_HOME") or "var")
+    secure = not options.insecure_http
+    try:
+        ctx = asyncio.run(build_context(home, options.url, secure_cookies=secure))
+    except (SecretBoxError, TokenError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    asyncio.run(ctx.sessions.kw["bind"].dispose())  # connections are made again in the server's event loop
+    _ensure_admin(options.url, options.admin)
+    ctx.bots_dir = options.bots_dir or Path("bots")
+    ctx.strategies_dir = _strategies_dir(options)
 
     from nicegui import app as web_app
     from nicegui import ui
 
-    from engine.web.app import include_api
+    from engine.web.app import cleanup_loop, include_api
     from engine.web.pages import register_pages
 
     web_app.state.web = ctx
     web_app.title, web_app.version = "engine API", "1"
     include_api(web_app)
     register_pages(ctx)
-    from engine.web.app import cleanup_loop
 
-    cleanup_tasks: list[asyncio.Task[None]] = []  # a reference, so the task is not garbage-collected
-    web_app.on_startup(lambda: cleanup_tasks.append(asyncio.create_task(cleanup_loop(ctx))))
-    typer.echo(f"engine web app: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+    tasks: list[asyncio.Task[object]] = []  # references, so the tasks are not garbage-collected
+    web_app.on_startup(lambda: tasks.append(asyncio.create_task(cleanup_loop(ctx))))
+    if options.bots_dir is not None:
+        runner = _BotsInProcess(options)
+        web_app.on_startup(runner.start)
+        web_app.on_shutdown(runner.stop)
+    base = f"http://{options.host}:{options.port}"
+    typer.echo(f"engine web app: {base}/  (API docs: {base}/docs)")
+    if options.insecure_http:
+        typer.echo("warning: --insecure-http: session cookies travel unencrypted; for this machine only")
     ui.run(
-        host=host,
-        port=port,
+        host=options.host,
+        port=options.port,
         title="engine",
         reload=False,
         show=False,
         show_welcome_message=False,
         fastapi_docs=True,
         storage_secret=secrets.token_urlsafe(32),
-        session_middleware_kwargs={"https_only": True, "same_site": "strict", "max_age": 8 * 3600},
+        session_middleware_kwargs={"https_only": secure, "same_site": "strict", "max_age": 8 * 3600},
         # Access lines would carry /trades/live?token=...: no access log (errors still go to the log).
         access_log=False,
     )
+
+
+class _BotsInProcess:
+    """The runtime as a task of the web server's event loop; stopped gracefully on shutdown.
+
+    The web app still talks to it only through the database (bot_commands), as it would to an
+    ``engine run`` in another process."""
+
+    def __init__(self, options: ServeOptions) -> None:
+        self.options = options
+        self.task = None
+        self.runtime = None
+        self.stopping = False
+
+    async def start(self) -> None:
+        import asyncio
+
+        from engine.cli.cmd_run import _logging
+
+        _logging()
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        import logging
+
+        from engine.runtime import RunOptions, RuntimeConfig, run_engine
+        from engine.store import LeaseHeldError
+
+        options = self.options
+        assert options.bots_dir is not None
+        strategies = _strategies_dir(options)
+        run_options = RunOptions(
+            config=RuntimeConfig(
+                bots_dir=options.bots_dir,
+                strategies_dir=strategies if strategies.is_dir() else None,
+                watch=options.watch,
+            ),
+            replay=options.replay,
+            speed=options.speed,
+            start=options.start,
+            database_url=options.url,
+            signals=False,  # the web server owns SIGINT/SIGTERM; its shutdown stops the runtime
+        )
+        log = logging.getLogger("engine")
+        try:
+            await run_engine(run_options, on_runtime=self._attach)
+        except LeaseHeldError as error:
+            log.error("bots not started: another engine is running on this database (%s)", error)
+        except ValueError as error:  # no valid bot, unreachable market data, bad dates
+            log.error("bots not started: %s", error)
+        else:
+            if not self.stopping:
+                log.info("the replay is over: the bots stopped; the web app keeps serving")
+
+    def _attach(self, runtime) -> None:
+        self.runtime = runtime
+
+    async def stop(self) -> None:
+        import asyncio
+
+        if self.task is None or self.task.done():
+            return
+        self.stopping = True
+        if self.runtime is not None:
+            self.runtime.request_stop()
+        try:
+            await asyncio.wait_for(asyncio.shield(self.task), timeout=20)
+        except TimeoutError:
+            self.task.cancel()
