@@ -140,6 +140,7 @@ class _Dashboard:
     last_trade: int = 0
     last_alert: int = 0
     names: dict[int, str] = field(default_factory=dict)
+    shown_cards: list[tuple[Any, ...]] | None = None
     elements: dict[str, Any] = field(default_factory=dict)
 
     async def build(self) -> None:
@@ -234,19 +235,40 @@ class _Dashboard:
         last_candles: dict[int, datetime],
         positions: list[Position],
     ) -> None:
+        cards = [
+            (
+                bot,
+                pending.get(bot.id, []),
+                last_candles.get(bot.id),
+                sum(1 for p in positions if p.bot_id == bot.id),
+                pnl_summary(self.series.get(bot.id, [])).today,
+            )
+            for bot in bots
+        ]
+        # Rebuild only on a change: the buttons stay put under the user's pointer between ticks.
+        shown = [
+            (b.id, b.name, b.status, b.mode, b.last_error, [c.id for c in p], last, n, today)
+            for b, p, last, n, today in cards
+        ]
+        if shown == self.shown_cards:
+            return
+        self.shown_cards = shown
         container = self.elements["cards"]
         container.clear()
         with container:
             if not bots:
                 ui.label("No bots yet.")
-            for bot in bots:
-                self._card(bot, pending.get(bot.id, []), last_candles.get(bot.id), positions)
+            for card in cards:
+                self._card(*card)
 
     def _card(
-        self, bot: Bot, pending: list[BotCommand], last_candle: datetime | None, positions: list[Position]
+        self,
+        bot: Bot,
+        pending: list[BotCommand],
+        last_candle: datetime | None,
+        open_count: int,
+        today: float | None,
     ) -> None:
-        today = pnl_summary(self.series.get(bot.id, [])).today
-        open_count = sum(1 for p in positions if p.bot_id == bot.id)
         with ui.card().classes("w-72").mark(f"bot-{bot.id}"):
             ui.link(bot.name, f"/bots/{bot.id}").classes("text-subtitle1 font-bold")  # text, not HTML
             ui.label(f"{bot.status} ({bot.mode})")

@@ -128,7 +128,7 @@ async def test_dashboard_shows_the_store_and_follows_new_trades(web: Web) -> Non
     async with user_simulation(root=None) as user:
         register_pages(web.ctx)
         await sign_in(user, web, "vera")
-        await user.should_see("Dashboard")
+        await user.should_see("Last candle: 2026-03-03 01:00", retries=50)  # the page is built
         # Equity: 1530 -> 1525 now; today began at 03-03 00:00, last total before it 1515; all time +25.
         await user.should_see("+10")  # today
         await user.should_see("+25")  # all time
@@ -165,7 +165,7 @@ async def test_dashboard_shows_the_store_and_follows_new_trades(web: Web) -> Non
         await run_timers(user)
         assert [r["pair"] for r in feed.rows] == ["XRP/BTC", "LTC/BTC"]
         assert feed.rows[0]["bot"] == EVIL
-        await user.should_see("1550")  # the new snapshot moved the total
+        await user.should_see("1550", retries=20)  # the new snapshot moved the total
         await run_timers(user)  # nothing new: nothing repeated
         assert len(feed.rows) == 2
 
@@ -177,13 +177,13 @@ async def test_trader_starts_a_bot_and_a_demoted_user_cannot(web: Web) -> None:
     async with user_simulation(root=None) as user:
         register_pages(web.ctx)
         await sign_in(user, web, "tom")
+        await user.should_see(kind=ui.button, content="Start", retries=50)
         with user.scope(marker=f"bot-{ids['alpha']}"):
             user.find(kind=ui.button, content="Start").click()
-        await user.should_see("start requested for alpha")
+        await user.should_see("start requested for alpha", retries=50)
         rows = await commands(web)
         assert [(r.bot_id, r.command, r.status) for r in rows] == [(ids["alpha"], "start", "pending")]
-        with user.scope(marker=f"bot-{ids['alpha']}"):
-            await user.should_see("Pending: start", retries=10)
+        await user.should_see("Pending: start", retries=50)
         async with web.ctx.sessions() as db:
             assert await db.scalar(select(func.count()).where(AuditEntry.action == "bot.start")) == 1
 
@@ -192,5 +192,5 @@ async def test_trader_starts_a_bot_and_a_demoted_user_cannot(web: Web) -> None:
             await db.execute(update(User).where(User.username == "tom").values(role="viewer"))
         with user.scope(marker=f"bot-{ids['evil']}"):
             user.find(kind=ui.button, content="Stop").click()
-        await user.should_see("not allowed for role viewer")
+        await user.should_see("not allowed for role viewer", retries=50)
         assert len(await commands(web)) == 1
