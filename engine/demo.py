@@ -1,5 +1,9 @@
-"""The out-of-the-box demo: validate the example bots, then backtest each one on deterministic
-synthetic candles (no network, no stored data needed) and print and write the results."""
+"""The out-of-the-box demo on deterministic synthetic candles (no network, no stored data needed).
+
+- :func:`prepare_live_demo` (``engine demo``): validate the example files and write the sample data;
+  the command then runs the bots on a replay of it, with the web app, in one process.
+- :func:`run_demo` (``engine demo --no-web``): validate, then backtest each bot and print and write the
+  results."""
 
 from __future__ import annotations
 
@@ -13,10 +17,23 @@ from rich.table import Table
 
 from dsl.errors import DiagnosticError
 
-__all__ = ["DemoResult", "engine_home", "run_demo", "write_demo_data"]
+__all__ = [
+    "DEMO_REPLAY_FROM",
+    "DEMO_SPEED",
+    "DemoResult",
+    "engine_home",
+    "prepare_live_demo",
+    "run_demo",
+    "write_demo_data",
+]
 
 DEMO_START = "2024-01-01"
 DEMO_DAYS = 60
+# The replay leaves the first week to the bots' warm-up history (their candle windows are seeded
+# from it), then plays one 5m candle per second: the example bots close their first trades within
+# seconds and keep trading for hours of watching.
+DEMO_REPLAY_FROM = "2024-01-08"
+DEMO_SPEED = 300.0
 
 
 @dataclass
@@ -51,6 +68,38 @@ def write_demo_data(bot_files: list[Path], target: Path, *, days: int = DEMO_DAY
     return target
 
 
+def _validate(files: list[Path], console: Console) -> bool:
+    from engine.cli._output import print_diagnostics
+    from engine.config import validate_report
+
+    report = validate_report([str(f) for f in files])
+    if not report.ok:
+        print_diagnostics(DiagnosticError(report.diagnostics), report.sources)
+    console.print(report.summary())
+    return report.ok
+
+
+def prepare_live_demo(
+    bots_dir: Path = Path("bots"), strategies_dir: Path = Path("strategies"), console: Console | None = None
+) -> Path | None:
+    """Validate the bots and strategies and write the sample candles; returns the data directory to
+    replay, or None when a file is invalid (its errors are printed)."""
+    console = console or Console()
+    bot_files = sorted(bots_dir.glob("*.yaml"))
+    console.rule("1. engine validate")
+    if not _validate([*bot_files, *sorted(strategies_dir.glob("*.yaml"))], console):
+        return None
+    console.rule("2. sample data")
+    data_dir = write_demo_data(bot_files, engine_home() / "demo-data")
+    console.print(f"synthetic candles ({DEMO_DAYS} days from {DEMO_START}, seeded) in {data_dir}")
+    console.rule("3. the bots on a replay of it, with the web app")
+    console.print(
+        f"paper trading from {DEMO_REPLAY_FROM} at {DEMO_SPEED:g}x real time (one 5m candle a second); "
+        "trades appear on the dashboard within the first minute. Ctrl-C stops."
+    )
+    return data_dir
+
+
 def run_demo(
     bots_dir: Path = Path("bots"), strategies_dir: Path = Path("strategies"), console: Console | None = None
 ) -> DemoResult:
@@ -58,19 +107,13 @@ def run_demo(
     from engine.backtest.session import run_bot_backtest
     from engine.backtest.summary import render_summary
     from engine.cli._output import print_diagnostics
-    from engine.config import validate_report
 
     console = console or Console()
     home = engine_home()
     bot_files = sorted(bots_dir.glob("*.yaml"))
-    files = [*bot_files, *sorted(strategies_dir.glob("*.yaml"))]
     console.rule("1. engine validate")
-    report = validate_report([str(f) for f in files])
-    if not report.ok:
-        print_diagnostics(DiagnosticError(report.diagnostics), report.sources)
-        console.print(report.summary())
+    if not _validate([*bot_files, *sorted(strategies_dir.glob("*.yaml"))], console):
         return DemoResult(False, home, [])
-    console.print(report.summary())
 
     console.rule("2. sample data")
     data_dir = write_demo_data(bot_files, home / "demo-data")

@@ -123,7 +123,7 @@ def test_invalid_bot_is_reported_at_its_position(home, tmp_path, shared_data):
 @pytest.mark.slow
 def test_demo_runs_every_example_bot_on_synthetic_data(home):
     result = runner.invoke(
-        app, ["demo", "--bots", str(ROOT / "bots"), "--strategies", str(ROOT / "strategies")]
+        app, ["demo", "--no-web", "--bots", str(ROOT / "bots"), "--strategies", str(ROOT / "strategies")]
     )
     assert result.exit_code == 0, result.output
     assert "10 files OK" in result.stdout
