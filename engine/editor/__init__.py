@@ -5,6 +5,7 @@
     problems = validate_rule(text, RuleContext.from_file(path))   # diagnostics, columns in `text`
     edit = EditableFile.open(path); edit.set_rule(("entry", "long"), text)
     problems = edit.save()                                        # [] when written
+    problems = validate_text(path, new_text, kind="strategy")       # a whole unsaved file
 
 The web page is a thin client of these functions; nothing here draws anything.
 """
@@ -29,7 +30,7 @@ from engine.editor.blocks import (
 )
 from engine.editor.convert import block_to_expr, block_to_text, expr_to_block, text_to_block
 from engine.editor.validate import RULE_FILE, RuleContext, validate_block, validate_rule
-from engine.editor.yaml_edit import DELETE, EditableFile
+from engine.editor.yaml_edit import DELETE, EditableFile, validate_text
 
 __all__ = [
     "DELETE",
@@ -59,4 +60,5 @@ __all__ = [
     "text_to_block",
     "validate_block",
     "validate_rule",
+    "validate_text",
 ]

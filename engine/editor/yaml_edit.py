@@ -14,7 +14,7 @@ from typing import Any
 from dsl import Diagnostic, DiagnosticError, Registry, Span
 from engine.editor._ruamel import delete_entry, plain, styled
 
-__all__ = ["DELETE", "EditableFile"]
+__all__ = ["DELETE", "EditableFile", "validate_text"]
 
 Key = str | int
 
@@ -62,8 +62,6 @@ class EditableFile:
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, relative_to: Path | None = None) -> EditableFile:
         """Read ``path``; raises DiagnosticError when it is not a YAML mapping."""
-        from ruamel.yaml.comments import CommentedMap
-        from ruamel.yaml.error import YAMLError
 
         from engine.config import display_path
 
@@ -77,6 +75,22 @@ class EditableFile:
             raise DiagnosticError(
                 [Diagnostic("EDT001", f"cannot read file: {reason}", Span.point(display, 1, 1))]
             ) from None
+        return cls.from_text(path, text, relative_to=relative_to)
+
+    @classmethod
+    def from_text(
+        cls, path: str | os.PathLike[str], text: str, *, relative_to: Path | None = None
+    ) -> EditableFile:
+        """``text`` as the content of ``path`` (which need not exist); :meth:`save` writes it only if
+        the file on disk still holds ``text``. Raises DiagnosticError when it is not a YAML mapping."""
+        from ruamel.yaml.comments import CommentedMap
+        from ruamel.yaml.error import YAMLError
+
+        from engine.config import display_path
+
+        path = Path(path)
+        relative_to = relative_to or Path.cwd()
+        display = display_path(path, relative_to)
         chosen = None
         for indent in _INDENTS:
             yaml = _yaml(indent)
@@ -228,25 +242,14 @@ class EditableFile:
     ) -> list[Diagnostic]:
         """Every problem the edited text would have, as ``engine validate`` reports it for the file
         (positions in the new text). ``dependents`` are bot files checked against the edited strategy."""
-        from engine.config import detect_kind, parse_yaml
-        from engine.config._session import Session
-
-        session = Session(registry, self._relative_to)
-        document = parse_yaml(self.text(), self.display)
-        session.documents[self.path.resolve()] = document
-        kind, problems = detect_kind(document)
-        found = [*document.diagnostics, *problems]
-        if kind == "strategy":
-            found.extend(session.strategy(self.path).diagnostics)
-        elif kind == "bot":
-            found = [*document.diagnostics, *session.check_bot(self.path)]
-        for bot in dependents:
-            found.extend(session.check_bot(Path(bot)))
-        unique: list[Diagnostic] = []
-        for diagnostic in found:
-            if diagnostic not in unique:
-                unique.append(diagnostic)
-        return [d for d in unique if d.severity == "error"]
+        return validate_text(
+            self.path,
+            self.text(),
+            registry=registry,
+            dependents=dependents,
+            relative_to=self._relative_to,
+            display=self.display,
+        )
 
     def save(
         self, *, registry: Registry | None = None, dependents: Sequence[str | os.PathLike[str]] = ()
@@ -271,6 +274,47 @@ class EditableFile:
         _atomic_write(self.path, text)
         self.original = text
         return []
+
+
+def validate_text(
+    path: str | os.PathLike[str],
+    text: str,
+    *,
+    kind: str | None = None,
+    registry: Registry | None = None,
+    dependents: Sequence[str | os.PathLike[str]] = (),
+    relative_to: Path | None = None,
+    display: str | None = None,
+) -> list[Diagnostic]:
+    """Every error ``text`` would have as the content of ``path`` (which need not exist yet), as
+    ``engine validate`` reports it, positions in ``text``. ``kind`` ("strategy" or "bot") refuses a
+    file of the other kind; ``dependents`` are bot files checked against ``text`` as their strategy."""
+    from engine.config import detect_kind, display_path, parse_yaml
+    from engine.config._session import Session  # the config's one checker, fed the unsaved text
+
+    path = Path(path)
+    relative_to = relative_to or Path.cwd()
+    display = display or display_path(path, relative_to)
+    session = Session(registry, relative_to)
+    document = parse_yaml(text, display)
+    session.documents[path.resolve()] = document
+    found_kind, problems = detect_kind(document)
+    found = [*document.diagnostics, *problems]
+    if kind is not None and found_kind is not None and found_kind != kind:
+        other = "strategy" if kind == "bot" else "bot"
+        message = f"expected a {kind} file (a top-level '{kind}:' key), got a {other} file"
+        found.append(Diagnostic("EDT005", message, Span.point(display, 1, 1)))
+    elif found_kind == "strategy":
+        found.extend(session.strategy(path).diagnostics)
+    elif found_kind == "bot":
+        found = [*document.diagnostics, *session.check_bot(path)]
+    for bot in dependents:
+        found.extend(session.check_bot(Path(bot)))
+    unique: list[Diagnostic] = []
+    for diagnostic in found:
+        if diagnostic not in unique:
+            unique.append(diagnostic)
+    return [d for d in unique if d.severity == "error"]
 
 
 def _where(keys: Sequence[Key]) -> str:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.store.db import create_engine_for, session_factory, upgrade_async
 from engine.store.models import ApiSecret, User
-from engine.web.api import routes_admin, routes_auth, routes_bots, routes_data, routes_live
+from engine.web.api import routes_admin, routes_auth, routes_bots, routes_data, routes_live, routes_strategies
 from engine.web.api.context import WebContext
 from engine.web.auth.accounts import cleanup_expired
 from engine.web.auth.crypto import SecretBox, SecretBoxError, load_secret_box
@@ -39,6 +39,7 @@ def include_api(app: FastAPI) -> None:
         routes_admin.config_router,
         routes_admin.users_router,
         routes_live.router,
+        routes_strategies.router,
     ):
         app.include_router(router)
 

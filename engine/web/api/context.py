@@ -28,3 +28,4 @@ class WebContext:
     allowed_origins: frozenset[str] = frozenset()
     secure_cookies: bool = True
     bots_dir: Path = Path("bots")
+    strategies_dir: Path = Path("strategies")

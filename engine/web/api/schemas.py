@@ -9,7 +9,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine.editor.files import NAME_PATTERN
 from engine.web.auth.roles import Role
+
+MAX_FILE_CHARS = 200_000
 
 __all__ = [
     "BotIn",
@@ -27,6 +30,10 @@ __all__ = [
     "SessionOut",
     "SetupIn",
     "SetupOut",
+    "StrategyIn",
+    "StrategyOut",
+    "StrategyRuleOut",
+    "StrategySummary",
     "TokenOut",
     "TradeOut",
     "UserIn",
@@ -129,16 +136,23 @@ class BotOut(_Out):
 
 
 class BotIn(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
-    mode: Literal["paper", "testnet", "live"] = "paper"
+    """A new bot: its file ``<bots dir>/<name>.yaml`` is written with ``yaml`` once it validates."""
+
+    name: str = Field(
+        pattern=f"^{NAME_PATTERN}$",
+        description="the file name without .yaml; the YAML's `bot:` must equal it",
+    )
+    yaml: str = Field(min_length=1, max_length=MAX_FILE_CHARS, description="the bot file's text")
     account: str | None = Field(default=None, max_length=100)
-    config_path: str | None = Field(default=None, max_length=500)
 
 
 class BotPatch(BaseModel):
+    """``yaml`` replaces the bot file (same `bot:` name); ``mode`` sets `exchange.mode` in it (comments
+    kept); ``account`` is a database note only."""
+
+    yaml: str | None = Field(default=None, min_length=1, max_length=MAX_FILE_CHARS)
     mode: Literal["paper", "testnet", "live"] | None = None
     account: str | None = Field(default=None, max_length=100)
-    config_path: str | None = Field(default=None, max_length=500)
 
 
 class CommandOut(_Out):
@@ -246,3 +260,28 @@ class PasswordIn(BaseModel):
 
 class BackupCodesOut(BaseModel):
     backup_codes: list[str]
+
+
+class StrategySummary(BaseModel):
+    name: str = Field(description="the file name without .yaml (the name in /strategies/{name})")
+    file: str
+    strategy: str | None = Field(description="the file's `strategy:` value")
+    description: str | None
+    timeframe: str | None
+    used_by: list[str] = Field(description="bot files that run this strategy")
+
+
+class StrategyRuleOut(BaseModel):
+    key: str = Field(description="where the rule is in the file, e.g. entry.long or confirm.long.0")
+    text: str
+    block: dict[str, Any] | None = Field(description="the rule as editor blocks; null on a syntax error")
+
+
+class StrategyOut(StrategySummary):
+    text: str
+    rules: list[StrategyRuleOut]
+    diagnostics: list[str] = Field(description="file:line:col: error[CODE]: message; [] when valid")
+
+
+class StrategyIn(BaseModel):
+    text: str = Field(min_length=1, max_length=MAX_FILE_CHARS, description="the whole strategy file")

@@ -102,7 +102,12 @@ async def web(
         keys=_KEYS,
         box=SecretBox(Fernet.generate_key()),
         throttle=Throttle(),
+        # Never the repository's own bots/ and strategies/: a test's writes stay in its tmp dir.
+        bots_dir=tmp_path / "bots",
+        strategies_dir=tmp_path / "strategies",
     )
+    ctx.bots_dir.mkdir()
+    ctx.strategies_dir.mkdir()
     app = create_api(ctx)
     async with new_client(httpx.ASGITransport(app=app)) as client:
         yield Web(ctx, client, moving_clock)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -16,7 +17,8 @@ from engine.web.app import create_api
 from .conftest import Web
 
 BODIES = {
-    ("POST", "/bots/"): {"name": "new-bot", "mode": "paper"},
+    ("POST", "/bots/"): {"name": "new-bot", "yaml": "bot: new-bot\n"},
+    ("PUT", "/strategies/{name}"): {"text": "strategy: binance\n"},
     ("PATCH", "/bots/{bot_id}"): {"mode": "paper"},
     ("POST", "/positions/{position_id}/close"): {"confirm": True},
     ("PUT", "/config/risk"): {"max_open_positions": 3},
@@ -67,6 +69,11 @@ async def _seed(web: Web) -> dict[str, str]:
                 opened_at=datetime.now(UTC),
             )
         )
+    # `{name}` is "binance" in every path: a strategy file of that name for /strategies/{name}.
+    example = Path(__file__).parents[3] / "strategies" / "ema_rsi.yaml"
+    (web.ctx.strategies_dir / "binance.yaml").write_text(
+        example.read_text(encoding="utf-8"), encoding="utf-8"
+    )
     return {"bot_id": "1", "position_id": "1", "name": "binance", "user_id": "someone"}
 
 
@@ -105,6 +112,8 @@ async def test_lower_roles_are_refused_every_higher_route(web: Web, role: str) -
     for method, path in READS:
         r = await _call(client, method, path, ids)
         assert r.status_code == 200, (method, path, r.text)
+    assert sorted(p.name for p in web.ctx.strategies_dir.iterdir()) == ["binance.yaml"]  # none deleted
+    assert list(web.ctx.bots_dir.iterdir()) == []  # no bot file written
     async with web.ctx.sessions() as db:
         assert (await db.scalar(select(Bot).where(Bot.name == "new-bot"))) is None
         assert (await db.scalars(select(BotCommand))).all() == [] or role == "trader"
@@ -134,17 +143,25 @@ async def test_trader_queues_start_stop_and_a_confirmed_close(web: Web) -> None:
 async def test_admin_bot_crud_and_user_text_is_returned_as_text(web: Web) -> None:
     await web.add_user("root", "admin")
     admin = await web.user_client("root")
-    name = "<script>alert(1)</script><b>x</b>"
-    created = await admin.post("/bots/", json={"name": name})
-    assert created.status_code == 201
-    assert created.headers["content-type"].startswith("application/json")
+    # A name that is no plain file name is refused; the message comes back as JSON text.
+    refused = await admin.post("/bots/", json={"name": "<script>alert(1)</script>", "yaml": "bot: x\n"})
+    assert refused.status_code == 422
+    assert refused.headers["content-type"].startswith("application/json")
+    root = Path(__file__).parents[3]
+    strategy = (root / "strategies" / "ema_rsi.yaml").read_text(encoding="utf-8")
+    (web.ctx.strategies_dir / "ema_rsi.yaml").write_text(strategy, encoding="utf-8")
+    text = (root / "bots" / "eth_btc_trend.yaml").read_text(encoding="utf-8")
+    text = text.replace("bot: eth-btc-trend", "bot: scripted")
+    created = await admin.post("/bots/", json={"name": "scripted", "yaml": text})
+    assert created.status_code == 201, created.text
     bot_id = created.json()["id"]
-    assert (await admin.get(f"/bots/{bot_id}")).json()["name"] == name
+    assert (await admin.get(f"/bots/{bot_id}")).json()["name"] == "scripted"
     listed = (await admin.get("/bots/", params={"name": "script", "limit": 1})).json()
-    assert listed["total"] == 1 and listed["items"][0]["name"] == name
-    assert (await admin.patch(f"/bots/{bot_id}", json={"mode": "testnet"})).json()["mode"] == "testnet"
+    assert listed["total"] == 1 and listed["items"][0]["name"] == "scripted"
+    assert (await admin.patch(f"/bots/{bot_id}", json={"mode": "paper"})).json()["mode"] == "paper"
     assert (await admin.delete(f"/bots/{bot_id}")).status_code == 204
     assert (await admin.get(f"/bots/{bot_id}")).status_code == 404
+    assert not (web.ctx.bots_dir / "scripted.yaml").exists()
 
 
 async def test_api_keys_are_encrypted_masked_and_never_logged(

@@ -31,7 +31,13 @@ def _admin_app(tmp_path: Path) -> tuple[object, str]:
     async def setup() -> tuple[WebContext, str]:
         engine = create_engine_for(f"sqlite:///{tmp_path / 'f.db'}", poolclass=NullPool)
         await upgrade_async(engine)
-        ctx = WebContext(sessions=session_factory(engine), keys=_KEYS, box=SecretBox(Fernet.generate_key()))
+        ctx = WebContext(
+            sessions=session_factory(engine),
+            keys=_KEYS,
+            box=SecretBox(Fernet.generate_key()),
+            bots_dir=tmp_path / "bots",  # the admin's writes land here, never in the repository
+            strategies_dir=tmp_path / "strategies",
+        )
         async with ctx.sessions() as db, db.begin():
             user = await accounts.create_user(db, "root", "root@example.org", PASSWORD, "admin")
             secret, _ = await accounts.begin_2fa_setup(db, user, ctx.box)
