@@ -31,7 +31,15 @@ from engine.web.queries import (
     total_equity,
     trades_query,
 )
-from engine.web.ui.shell import action_user, allowed, client_address, frame, page_user
+from engine.web.ui.shell import (
+    action_user,
+    allowed,
+    browser_id,
+    client_address,
+    current_user,
+    frame,
+    page_user,
+)
 
 __all__ = ["REFRESH_SECONDS", "register", "request_bot_command"]
 
@@ -303,4 +311,14 @@ def register(ctx: WebContext) -> None:
             ui.label(f"Signed in as {user.username} ({user.role})")
             view = _Dashboard(ctx, can_control=allowed(user, "bots:control"))
             await view.build()
-            ui.timer(REFRESH_SECONDS, view.refresh, immediate=False)
+            browser = browser_id()
+
+            async def tick() -> None:
+                # The page stays open after a sign-out elsewhere or a revocation: stop feeding it.
+                if await current_user(ctx, browser) is None:
+                    timer.cancel()
+                    ui.navigate.to("/login")
+                    return
+                await view.refresh()
+
+            timer = ui.timer(REFRESH_SECONDS, tick, immediate=False)

@@ -12,6 +12,7 @@ from sqlalchemy import func, select, update
 
 from engine.store.enums import BotMode, BotStatus, EventCategory, PositionSide, PositionStatus
 from engine.store.models import AuditEntry, Bot, BotCommand, EquitySnapshot, Event, Position, Trade, User
+from engine.web.auth import accounts
 from engine.web.pages import register_pages
 from engine.web.queries import drawdown, pnl_since, pnl_summary, total_equity
 
@@ -168,6 +169,15 @@ async def test_dashboard_shows_the_store_and_follows_new_trades(web: Web) -> Non
         await user.should_see("1550", retries=20)  # the new snapshot moved the total
         await run_timers(user)  # nothing new: nothing repeated
         assert len(feed.rows) == 2
+
+        # Once the session is revoked, the open page gets no more data and is sent to the login.
+        async with web.ctx.sessions() as db, db.begin():
+            uid = await db.scalar(select(User.id).where(User.username == "vera"))
+            await accounts.revoke_sessions(db, uid, reason="admin")
+            db.add(trade(ids["alpha"], "BNB/BTC", at(4), Decimal("1")))
+        await run_timers(user)
+        assert [r["pair"] for r in feed.rows] == ["XRP/BTC", "LTC/BTC"]
+        await user.should_see("Sign in", retries=50)
 
 
 async def test_trader_starts_a_bot_and_a_demoted_user_cannot(web: Web) -> None:
