@@ -239,10 +239,8 @@ class LiveFeed:
             client = self._client(source)
             for attempt in range(1, attempts + 1):
                 try:
-                    before = self.timer.now_ms()
-                    server = await client.fetch_time()
-                    after = self.timer.now_ms()
                     await client.load_markets()
+                    offset = await self._measure_offset(client)
                     break
                 except Exception as error:  # ccxt errors, DNS, refused connections
                     if attempt == attempts:
@@ -251,7 +249,7 @@ class LiveFeed:
                         ) from None
                     self._say(logging.WARNING, "%s: %s, retrying", source.id, _describe(error))
                     await asyncio.sleep(self.backoff * attempt)  # before the feed runs: wall time
-            self.offsets[source.id] = float(server) - (before + after) / 2
+            self.offsets[source.id] = offset
             unknown = [p for p, s in self.routes.items() if s == source and p not in client.markets]
             if unknown:
                 raise MarketDataError(f"{source.id} has no market {', '.join(sorted(unknown))}")
@@ -263,6 +261,20 @@ class LiveFeed:
             )
         now = max(self._now(source) for source in sources)
         self.start = pd.Timestamp(int(now) * _NS, tz="UTC")
+
+    async def _measure_offset(self, client: Any, samples: int = 3) -> float:
+        """Exchange time minus local time, as a lower bound: the server read its clock somewhere
+        within the round trip, and assuming it did so at the very start means a candle is never taken
+        for closed before it is (the round trip with the least delay is the tightest bound)."""
+        best: tuple[float, float] | None = None
+        for _ in range(samples):
+            before = self.timer.now_ms()
+            server = float(await client.fetch_time())
+            after = self.timer.now_ms()
+            if best is None or after - before < best[0]:
+                best = (after - before, server - after)
+        assert best is not None
+        return best[1]
 
     async def prepare(self, warmups: Mapping[SeriesKey, int]) -> None:
         """Subscribe to each series and fetch its ``count`` candles closed by :attr:`start` (the warm-up)."""

@@ -120,7 +120,9 @@ async def test_emits_closed_candles_only_one_batch_per_close_using_the_exchange_
     await feed.prepare({ETH_1M: 3, ETH_5M: 2})
 
     history = feed.history(ETH_1M, feed.start.value, 3)
-    pd.testing.assert_frame_equal(history, candles.loc["2024-01-02 09:59":"2024-01-02 10:01"], check_freq=False)
+    pd.testing.assert_frame_equal(
+        history, candles.loc["2024-01-02 09:59":"2024-01-02 10:01"], check_freq=False
+    )
     h5 = feed.history(ETH_5M, feed.start.value, 2)
     assert list(h5.index) == list(pd.to_datetime(["2024-01-02 09:50", "2024-01-02 09:55"], utc=True))
     assert h5.dtypes.eq("float64").all() and h5.index.name == "date"
@@ -224,7 +226,9 @@ async def test_an_outage_is_back_filled_once_in_order_and_rate_limits_are_honour
     assert opens == [ms("2024-01-02 10:02") + k * MIN for k in range(12)]  # every candle, once, in order
     assert [b.close_time // 1_000_000 for b in got] == [o + MIN for o in opens]
     for batch in got:
-        assert batch.candles[ETH_1M] == pytest.approx(expected_row(candles, batch.candles[ETH_1M][0] // 1_000_000))
+        assert batch.candles[ETH_1M] == pytest.approx(
+            expected_row(candles, batch.candles[ETH_1M][0] // 1_000_000)
+        )
 
 
 async def test_history_pages_across_the_exchange_limit(server, candles):
@@ -267,3 +271,79 @@ async def test_connect_fails_clearly_when_the_exchange_is_unreachable_or_lacks_a
     with pytest.raises(MarketDataError, match="binance has no market DOGE/BTC"):
         await feed.connect()
     await feed.close()
+
+
+FLIP_STRATEGY = """\
+strategy: flip
+description: enters on a rising candle, leaves on a falling one (trades often)
+timeframe: 1m
+entry:
+  long: close > open
+exit:
+  long: close < open
+"""
+
+FLIP_BOT = """\
+bot: flip
+strategy: ../strategies/flip.yaml
+exchange: {name: binance, mode: paper, market: spot}
+pairs: [ETH/BTC]
+capital: {initial: 1 BTC, max_per_trade: 10%}
+"""
+
+
+async def test_run_engine_without_replay_trades_on_live_candles_until_stopped(tmp_path, server, candles):
+    from sqlalchemy import select
+
+    from engine.runtime import RunOptions, RuntimeConfig, run_engine
+    from engine.store import create_engine_for, session_factory
+    from engine.store.models import EquitySnapshot, Trade
+
+    (tmp_path / "strategies").mkdir()
+    (tmp_path / "bots").mkdir()
+    (tmp_path / "strategies" / "flip.yaml").write_text(FLIP_STRATEGY)
+    (tmp_path / "bots" / "flip.yaml").write_text(FLIP_BOT)
+    url = f"sqlite:///{tmp_path / 'engine.db'}"
+    # One exchange minute every 100 ms of wall time.
+    timer = FastTimer(server, ms("2024-01-02 10:00:30"), speed=600)
+    options = RunOptions(
+        config=RuntimeConfig(
+            bots_dir=tmp_path / "bots", strategies_dir=tmp_path / "strategies", backoff=0.01
+        ),
+        replay=None,
+        database_url=url,
+        signals=False,
+        live={"client_factory": client_factory(server), "timer": timer, "grace": 30.0},
+    )
+    runtimes = []
+    task = asyncio.create_task(run_engine(options, on_runtime=runtimes.append))
+    await settle(
+        lambda: runtimes and "flip" in runtimes[0].slots and runtimes[0].runner("flip").view.candles >= 30, 15
+    )
+    runtimes[0].request_stop()
+    runtime = await asyncio.wait_for(task, 10)
+    start = runtime.feed.start
+    assert pd.Timestamp("2024-01-02 10:00:30", tz="UTC") < start < pd.Timestamp("2024-01-02 11:30", tz="UTC")
+
+    engine = create_engine_for(url)
+    try:
+        async with session_factory(engine)() as session:
+            trades = list((await session.execute(select(Trade).order_by(Trade.id))).scalars())
+            equity = list(
+                (await session.execute(select(EquitySnapshot.time).order_by(EquitySnapshot.id))).scalars()
+            )
+    finally:
+        await engine.dispose()
+    assert len(trades) >= 3
+    times = [pd.Timestamp(t, tz="UTC") if pd.Timestamp(t).tz is None else pd.Timestamp(t) for t in equity]
+    assert len(times) >= 30
+    # One snapshot per live candle, consecutive from the first candle closing after the start.
+    assert times == list(pd.date_range(times[0], periods=len(times), freq="1min"))
+    assert times[0] == start.floor("1min")  # the candle open at the start is the first one traded
+    for trade in trades:
+        opened = pd.Timestamp(trade.open_time).tz_localize(None)
+        assert opened > start.tz_localize(None)
+        # Entries fill at the next candle's open, as in the backtest.
+        assert float(trade.open_price) == pytest.approx(
+            float(candles.loc[pd.Timestamp(opened, tz="UTC"), "open"]), rel=1e-9
+        )
