@@ -203,3 +203,45 @@ async def test_broken_config_shows_its_errors_as_text(web: Web, bot_file: Path) 
         await user.should_see("The configuration has errors", retries=50)
         await user.should_see("bogus", retries=50)
         await user.should_not_see(ui.echart)
+
+
+# ---- the chart alone -----------------------------------------------------------------------------
+
+
+def test_indicator_series_features_by_name_then_rule_indicators(tmp_path: Path) -> None:
+    from engine.config import load_strategy
+    from engine.web.bot_chart import indicator_series
+
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "strategy: s\ntimeframe: 5m\nfeatures:\n  trend: ema(close, 20)\n"
+        "entry:\n  long: close > sma(close, 50) and rsi(close, 14) < 30\nexit:\n  long: close < trend\n",
+        encoding="utf-8",
+    )
+    strategy = load_strategy(path)
+    series = indicator_series(strategy.plan, list(strategy.model.features))
+    assert next(iter(series)) == "trend"
+    assert {"sma(close, 50)", "rsi(close, 14)"} <= set(series)
+    assert "ema(close, 20)" not in series  # shown once, under the feature's name
+    assert all("<" not in name and ">" not in name for name in series)  # no conditions
+
+
+def test_markers_outside_the_shown_candles_are_left_out() -> None:
+    from engine.web.bot_chart import candle_chart
+
+    candles = synth_candles("ETH/BTC", "1h", START, periods=48, seed=3)
+    trade = Trade(
+        id=1,
+        pair="ETH/BTC",
+        side=PositionSide.LONG,
+        open_time=candle_at(0).to_pydatetime() - pd.Timedelta(hours=5),  # before the first candle
+        close_time=(START + pd.Timedelta(hours=10, minutes=30)).to_pydatetime(),
+        open_price=Decimal(1),
+        close_price=Decimal(2),
+        exit_reason="exit_signal",
+    )
+    options = candle_chart("ETH/BTC", candles, candles.iloc[:, :0], [trade])
+    series = {s["name"]: s for s in options["series"]}
+    assert series["entries"]["data"] == []
+    assert [e["value"] for e in series["exits"]["data"]] == [["2026-01-05 10:00", 2.0]]
+    assert len(options["grid"]) == 1  # no lower panel without oscillators
