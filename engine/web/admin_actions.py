@@ -5,6 +5,8 @@ both ways in behave the same. All take an open session inside a transaction; the
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +20,7 @@ from engine.web.control import RuntimeControl
 
 __all__ = [
     "SECRET_KINDS",
+    "SECRET_NAME",
     "SelfChangeError",
     "close_position",
     "create_user",
@@ -29,6 +32,7 @@ __all__ = [
 ]
 
 SECRET_KINDS = ("exchange", "openai")
+SECRET_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")  # what a credential reference ``store:NAME`` can name
 
 
 class SelfChangeError(ValueError):
@@ -56,6 +60,8 @@ async def set_secret(
     db: AsyncSession, box: SecretBox, name: str, kind: str, value: str, *, user_id: str, address: str
 ) -> ApiSecret:
     """Store an exchange or OpenAI key encrypted (new or replaced); only its masked form is kept in clear."""
+    if not SECRET_NAME.match(name):
+        raise ValueError("a key name has 1 to 100 letters, digits, '_', '.' or '-'")
     if kind not in SECRET_KINDS:
         raise ValueError(f"a key is of kind {' or '.join(SECRET_KINDS)}, not {kind!r}")
     register_secret(value)  # from now on, log lines are scrubbed of it
