@@ -30,10 +30,12 @@ __all__ = [
     "drawdown",
     "equity_by_bot",
     "events_query",
+    "first_equity_by_bot",
     "last_snapshot_times",
     "pending_by_bot",
     "pnl_since",
     "pnl_summary",
+    "portfolio_pnl",
     "positions_query",
     "total_equity",
     "trade_totals",
@@ -130,10 +132,10 @@ async def pending_by_bot(db: AsyncSession) -> dict[int, list[BotCommand]]:
 
 
 async def equity_by_bot(
-    db: AsyncSession, *, bot_id: int | None = None, after_id: int = 0
+    db: AsyncSession, *, bot_id: int | None = None, after_id: int = 0, since: datetime | None = None
 ) -> tuple[dict[int, list[Point]], int]:
-    """Each bot's equity snapshots in time order (portfolio rows with no bot are left out), and the
-    largest snapshot id read (to ask only for newer rows next time)."""
+    """Each bot's equity snapshots in time order (portfolio rows with no bot are left out), from
+    ``since`` on, and the largest snapshot id read (to ask only for newer rows next time)."""
     query = (
         select(EquitySnapshot.id, EquitySnapshot.bot_id, EquitySnapshot.time, EquitySnapshot.equity)
         .where(EquitySnapshot.bot_id.is_not(None), EquitySnapshot.id > after_id)
@@ -141,6 +143,8 @@ async def equity_by_bot(
     )
     if bot_id is not None:
         query = query.where(EquitySnapshot.bot_id == bot_id)
+    if since is not None:
+        query = query.where(EquitySnapshot.time >= since)
     series: dict[int, list[Point]] = {}
     last_id = after_id
     for row_id, owner, time, equity in (await db.execute(query)).all():
@@ -157,6 +161,25 @@ async def last_snapshot_times(db: AsyncSession) -> dict[int, datetime]:
         .group_by(EquitySnapshot.bot_id)
     )
     return {owner: time for owner, time in rows.all()}
+
+
+async def first_equity_by_bot(db: AsyncSession) -> dict[int, float]:
+    """Per bot, the equity of its first snapshot (what "all time" is measured from)."""
+    first = (
+        select(EquitySnapshot.bot_id, func.min(EquitySnapshot.time).label("time"))
+        .where(EquitySnapshot.bot_id.is_not(None))
+        .group_by(EquitySnapshot.bot_id)
+        .subquery()
+    )
+    rows = await db.execute(
+        select(EquitySnapshot.bot_id, EquitySnapshot.equity)
+        .join(first, and_(EquitySnapshot.bot_id == first.c.bot_id, EquitySnapshot.time == first.c.time))
+        .order_by(EquitySnapshot.id)
+    )
+    out: dict[int, float] = {}
+    for owner, equity in rows.all():
+        out.setdefault(owner, float(equity))
+    return out
 
 
 @dataclass(frozen=True)
@@ -246,6 +269,29 @@ def pnl_summary(curve: Sequence[Point], now: datetime | None = None) -> PnL:
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     week = day - timedelta(days=day.weekday())
     return PnL(pnl_since(curve, day), pnl_since(curve, week), curve[-1][1] - curve[0][1], now)
+
+
+def portfolio_pnl(
+    series: Mapping[int, Sequence[Point]],
+    first: Mapping[int, float] | None = None,
+    now: datetime | None = None,
+) -> PnL:
+    """P&L of several bots: the sum of each bot's P&L over the period, so a bot that starts during it
+    adds its gains, not its capital. ``first`` gives each bot's first equity ever when ``series`` holds
+    only recent points (default: its first point here). ``now`` defaults to the latest point."""
+    active = {owner: points for owner, points in series.items() if points}
+    if not active:
+        return PnL(None, None, None, None)
+    now = now or max(points[-1][0] for points in active.values())
+    parts = [pnl_summary(points, now) for points in active.values()]
+    first = first or {}
+    all_time = sum(points[-1][1] - first.get(owner, points[0][1]) for owner, points in active.items())
+    return PnL(
+        sum(p.today for p in parts if p.today is not None),
+        sum(p.week for p in parts if p.week is not None),
+        all_time,
+        now,
+    )
 
 
 def downsample(points: Sequence[Point], limit: int = 1500) -> list[Point]:

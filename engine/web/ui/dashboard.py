@@ -8,7 +8,7 @@ equity; the bot cards and the open positions are small and are re-read whole.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,9 +24,11 @@ from engine.web.queries import (
     downsample,
     drawdown,
     equity_by_bot,
+    first_equity_by_bot,
     last_snapshot_times,
     pending_by_bot,
     pnl_summary,
+    portfolio_pnl,
     positions_query,
     total_equity,
     trades_query,
@@ -44,6 +46,7 @@ from engine.web.ui.shell import (
 __all__ = ["REFRESH_SECONDS", "register", "request_bot_command"]
 
 REFRESH_SECONDS = 3.0
+EQUITY_DAYS = 30
 FEED_LENGTH = 20
 
 
@@ -149,6 +152,7 @@ class _Dashboard:
     last_alert: int = 0
     names: dict[int, str] = field(default_factory=dict)
     shown_cards: list[tuple[Any, ...]] | None = None
+    first: dict[int, float] = field(default_factory=dict)
     elements: dict[str, Any] = field(default_factory=dict)
 
     async def build(self) -> None:
@@ -191,9 +195,14 @@ class _Dashboard:
         async with self.ctx.sessions() as db:
             bots = list((await db.scalars(select(Bot).order_by(Bot.name))).all())
             self.names = {bot.id: bot.name for bot in bots}
-            new_series, self.last_snapshot = await equity_by_bot(db, after_id=self.last_snapshot)
-            pending = await pending_by_bot(db)
             last_candles = await last_snapshot_times(db)
+            since = None
+            if self.last_snapshot == 0 and last_candles:
+                # First read: the recent window only (a year of 5m candles is 100k rows per bot).
+                since = max(last_candles.values()) - timedelta(days=EQUITY_DAYS)
+                self.first = await first_equity_by_bot(db)
+            new_series, self.last_snapshot = await equity_by_bot(db, after_id=self.last_snapshot, since=since)
+            pending = await pending_by_bot(db)
             positions = list((await db.scalars(positions_query())).all())
             trades = list((await db.scalars(trades_query(after_id=self.last_trade).limit(FEED_LENGTH))).all())
             alerts = list((await db.scalars(alerts_query(after_id=self.last_alert).limit(FEED_LENGTH))).all())
@@ -221,13 +230,15 @@ class _Dashboard:
 
     def _show_equity(self) -> None:
         curve = total_equity(self.series)
-        pnl = pnl_summary(curve)
+        pnl = portfolio_pnl(self.series, self.first)
         self.elements["today"].set_text(money(pnl.today, signed=True))
         self.elements["week"].set_text(money(pnl.week, signed=True))
         self.elements["all"].set_text(money(pnl.all_time, signed=True))
         self.elements["equity"].set_text(money(curve[-1][1]) if curve else "-")
         self.elements["as_of"].set_text(
-            f"as of the last candle, {when(pnl.as_of)} UTC" if pnl.as_of else "no equity recorded yet"
+            f"as of the last candle, {when(pnl.as_of)} UTC; charts: the last {EQUITY_DAYS} days"
+            if pnl.as_of
+            else "no equity recorded yet"
         )
         chart = self.elements["equity_chart"]
         chart.options.update(line_chart("Total equity", curve))

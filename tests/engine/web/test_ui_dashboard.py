@@ -14,7 +14,15 @@ from engine.store.enums import BotMode, BotStatus, EventCategory, PositionSide, 
 from engine.store.models import AuditEntry, Bot, BotCommand, EquitySnapshot, Event, Position, Trade, User
 from engine.web.auth import accounts
 from engine.web.pages import register_pages
-from engine.web.queries import drawdown, pnl_since, pnl_summary, total_equity
+from engine.web.queries import (
+    drawdown,
+    equity_by_bot,
+    first_equity_by_bot,
+    pnl_since,
+    pnl_summary,
+    portfolio_pnl,
+    total_equity,
+)
 
 from .conftest import Web
 from .ui_helpers import require_sqlite, run_timers, sign_in
@@ -58,6 +66,27 @@ def test_pnl_week_starts_on_monday_utc() -> None:
     pnl = pnl_summary(curve)
     assert pnl.week == pytest.approx(120.0 - 90.0)
     assert pnl.today == pytest.approx(120.0 - 100.0)
+
+
+def test_portfolio_pnl_counts_a_new_bots_gains_not_its_capital() -> None:
+    series = {1: [(at(1.5), 100.0), (at(3), 110.0)], 2: [(at(4), 1000.0), (at(5), 1004.0)]}
+    pnl = portfolio_pnl(series)
+    assert pnl.as_of == at(5)
+    assert pnl.today == pytest.approx(10.0 + 4.0)
+    assert pnl.all_time == pytest.approx(14.0)
+    # With the first equity known from before the window, all time is measured from it.
+    assert portfolio_pnl(series, {1: 80.0}).all_time == pytest.approx(34.0)
+    assert portfolio_pnl({}).today is None
+
+
+async def test_equity_window_and_first_equity(web: Web) -> None:
+    require_sqlite(web)
+    ids = await seed(web)
+    async with web.ctx.sessions() as db:
+        series, last_id = await equity_by_bot(db, since=at(1))
+        assert series[ids["alpha"]] == [(at(1.5), 1010.0), (at(3), 1030.0)]
+        assert await first_equity_by_bot(db) == {ids["alpha"]: 1000.0, ids["evil"]: 500.0}
+        assert await equity_by_bot(db, after_id=last_id) == ({}, last_id)
 
 
 # ---- the page ----------------------------------------------------------------------------------
