@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from sqlalchemy import select
 
-from engine.observability import register_secret
-from engine.store.models import ApiSecret, AuthSession, BackupCode, User, WebSetting
+from engine.store.models import ApiSecret, AuthSession, User, WebSetting
+from engine.web import admin_actions
 from engine.web.api.deps import DB, Ctx, Principal, Reader, address_of, require
 from engine.web.api.paging import Paging, fetch_page
 from engine.web.api.schemas import (
@@ -24,7 +24,6 @@ from engine.web.api.schemas import (
     UserPatch,
 )
 from engine.web.auth import accounts
-from engine.web.auth.crypto import mask
 from engine.web.auth.passwords import PasswordPolicyError
 
 __all__ = ["config_router", "users_router"]
@@ -72,39 +71,20 @@ async def put_secret(
     request: Request,
 ) -> ApiSecret:
     """Store an exchange or OpenAI key encrypted; only its masked form is ever returned."""
-    register_secret(body.value)  # from now on, log lines are scrubbed of it
-    row = await db.scalar(select(ApiSecret).where(ApiSecret.name == name))
-    ciphertext, masked = ctx.box.encrypt(body.value), mask(body.value)
-    if row is None:
-        row = ApiSecret(
-            name=name, kind=body.kind, ciphertext=ciphertext, masked=masked, updated_by=principal.user.id
-        )
-        db.add(row)
-    else:
-        row.kind, row.ciphertext, row.masked, row.updated_by = (
-            body.kind,
-            ciphertext,
-            masked,
-            principal.user.id,
-        )
-    await db.flush()
-    await accounts.audit(
-        db, "secret.set", user_id=principal.user.id, target=f"secret:{name}", address=address_of(request)
+    return await admin_actions.set_secret(
+        db, ctx.box, name, body.kind, body.value, user_id=principal.user.id, address=address_of(request)
     )
-    return row
 
 
 @config_router.delete("/secrets/{name}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_secret(
     name: SecretName, principal: Annotated[Principal, require("secrets:write")], db: DB, request: Request
 ) -> Response:
-    row = await db.scalar(select(ApiSecret).where(ApiSecret.name == name))
-    if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no secret named {name!r}")
-    await db.delete(row)
-    await accounts.audit(
-        db, "secret.delete", user_id=principal.user.id, target=f"secret:{name}", address=address_of(request)
+    found = await admin_actions.delete_secret(
+        db, name, user_id=principal.user.id, address=address_of(request)
     )
+    if not found:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no secret named {name!r}")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -129,59 +109,36 @@ async def list_users(_: UsersAdmin, db: DB, paging: Paging, active: bool | None 
 @users_router.post("/", response_model=UserOut, status_code=status.HTTP_201_CREATED)
 async def create_user(body: UserIn, principal: UsersAdmin, db: DB, request: Request) -> User:
     try:
-        user = await accounts.create_user(db, body.username, body.email, body.password, body.role)
+        return await admin_actions.create_user(
+            db,
+            body.username,
+            body.email,
+            body.password,
+            body.role,
+            by=principal.user.id,
+            address=address_of(request),
+        )
     except (PasswordPolicyError, ValueError) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    await accounts.audit(
-        db,
-        "user.create",
-        user_id=principal.user.id,
-        target=f"user:{user.id}",
-        address=address_of(request),
-        detail={"role": user.role},
-    )
-    return user
 
 
 @users_router.patch("/{user_id}", response_model=UserOut)
 async def edit_user(user_id: str, body: UserPatch, principal: UsersAdmin, db: DB, request: Request) -> User:
     """Change a role or (de)activate; the user's sessions end at once."""
     user = await _user(db, user_id)
-    if user.id == principal.user.id and (body.active is False or (body.role and body.role != user.role)):
-        raise HTTPException(status.HTTP_409_CONFLICT, "you cannot demote or deactivate yourself")
-    if body.role is not None:
-        user.role = body.role.value
-    if body.active is not None:
-        user.active = body.active
-    await accounts.revoke_sessions(db, user.id, reason="user_changed")
-    await accounts.audit(
-        db,
-        "user.edit",
-        user_id=principal.user.id,
-        target=f"user:{user.id}",
-        address=address_of(request),
-        detail=body.model_dump(exclude_none=True, mode="json"),
-    )
-    return user
+    try:
+        return await admin_actions.edit_user(
+            db, user, role=body.role, active=body.active, by=principal.user.id, address=address_of(request)
+        )
+    except admin_actions.SelfChangeError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
 
 
 @users_router.post("/{user_id}/reset-2fa", response_model=UserOut)
 async def reset_2fa(user_id: str, principal: UsersAdmin, db: DB, request: Request) -> User:
     """Turn the user's 2FA off (lost phone): they enrol again at their next login. Sessions end."""
     user = await _user(db, user_id)
-    await reset_user_2fa(db, user)
-    await accounts.audit(
-        db, "user.reset_2fa", user_id=principal.user.id, target=f"user:{user.id}", address=address_of(request)
-    )
-    return user
-
-
-async def reset_user_2fa(db: DB, user: User) -> None:
-    from sqlalchemy import delete
-
-    user.totp_enabled, user.totp_secret, user.totp_last_step = False, None, None
-    await db.execute(delete(BackupCode).where(BackupCode.user_id == user.id))
-    await accounts.revoke_sessions(db, user.id, reason="2fa_reset")
+    return await admin_actions.reset_2fa(db, user, by=principal.user.id, address=address_of(request))
 
 
 @users_router.get("/{user_id}/sessions", response_model=list[SessionOut])
@@ -196,12 +153,7 @@ async def list_sessions(user_id: str, _: UsersAdmin, db: DB) -> list[AuthSession
 async def revoke_user_sessions(
     user_id: str, principal: Annotated[Principal, require("sessions:revoke")], db: DB, request: Request
 ) -> dict[str, int]:
-    count = await accounts.revoke_sessions(db, user_id, reason="admin")
-    await accounts.audit(
-        db,
-        "sessions.revoke",
-        user_id=principal.user.id,
-        target=f"user:{user_id}",
-        address=address_of(request),
+    count = await admin_actions.revoke_user_sessions(
+        db, user_id, by=principal.user.id, address=address_of(request)
     )
     return {"revoked": count}

@@ -8,11 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from engine.store.enums import EventCategory, PositionStatus
-from engine.store.models import Position
+from engine.web import admin_actions
 from engine.web.api.deps import DB, Ctx, Principal, Reader, address_of, require
 from engine.web.api.paging import IdPath, IdQuery, Paging, fetch_page
 from engine.web.api.schemas import CloseIn, CommandOut, EventOut, Page, PerformanceOut, PositionOut, TradeOut
-from engine.web.auth.accounts import audit
 from engine.web.queries import events_query, positions_query, trade_totals, trades_query
 
 __all__ = ["router"]
@@ -65,19 +64,11 @@ async def close_position(
     """Ask the runtime to close an open position at market. ``confirm`` must be true."""
     if not body.confirm:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "confirm the close with confirm=true")
-    position = await db.get(Position, position_id)
-    if position is None or position.status != PositionStatus.OPEN:
+    row = await admin_actions.close_position(
+        db, ctx.control, position_id, user_id=principal.user.id, address=address_of(request)
+    )
+    if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no open position with id {position_id}")
-    row = await ctx.control.request(
-        db, position.bot_id, "close_position", user_id=principal.user.id, position_id=position_id
-    )
-    await audit(
-        db,
-        "position.close",
-        user_id=principal.user.id,
-        target=f"position:{position_id}",
-        address=address_of(request),
-    )
     return row
 
 
