@@ -155,31 +155,35 @@ async def equity_by_bot(
 
 async def last_snapshot_times(db: AsyncSession) -> dict[int, datetime]:
     """Per bot, the time of its latest equity snapshot: the last candle it processed."""
-    rows = await db.execute(
-        select(EquitySnapshot.bot_id, func.max(EquitySnapshot.time))
-        .where(EquitySnapshot.bot_id.is_not(None))
-        .group_by(EquitySnapshot.bot_id)
+    # One indexed look-up per bot (bot_id, time), not a scan of every snapshot: the dashboard's
+    # timer asks this every few seconds.
+    latest = (
+        select(func.max(EquitySnapshot.time))
+        .where(EquitySnapshot.bot_id == Bot.id)
+        .correlate(Bot)
+        .scalar_subquery()
     )
-    return {owner: time for owner, time in rows.all()}
+    rows = await db.execute(select(Bot.id, latest))
+    return {owner: time for owner, time in rows.all() if time is not None}
 
 
 async def first_equity_by_bot(db: AsyncSession) -> dict[int, float]:
     """Per bot, the equity of its first snapshot (what "all time" is measured from)."""
-    first = (
-        select(EquitySnapshot.bot_id, func.min(EquitySnapshot.time).label("time"))
-        .where(EquitySnapshot.bot_id.is_not(None))
-        .group_by(EquitySnapshot.bot_id)
-        .subquery()
+    first_id = (
+        select(EquitySnapshot.id)
+        .where(EquitySnapshot.bot_id == Bot.id)
+        .order_by(EquitySnapshot.time, EquitySnapshot.id)
+        .limit(1)
+        .correlate(Bot)
+        .scalar_subquery()
     )
+    firsts = select(first_id.label("snapshot_id")).select_from(Bot).subquery()
     rows = await db.execute(
-        select(EquitySnapshot.bot_id, EquitySnapshot.equity)
-        .join(first, and_(EquitySnapshot.bot_id == first.c.bot_id, EquitySnapshot.time == first.c.time))
-        .order_by(EquitySnapshot.id)
+        select(EquitySnapshot.bot_id, EquitySnapshot.equity).join(
+            firsts, EquitySnapshot.id == firsts.c.snapshot_id
+        )
     )
-    out: dict[int, float] = {}
-    for owner, equity in rows.all():
-        out.setdefault(owner, float(equity))
-    return out
+    return {owner: float(equity) for owner, equity in rows.all()}
 
 
 @dataclass(frozen=True)
