@@ -128,6 +128,9 @@ class _UsersView:
                 if user is None:
                     ui.notify("this user no longer exists", type="negative")
                     return
+                if (role is None or role == user.role) and (active is None or active == user.active):
+                    ui.notify(f"no change for {user.username}")  # and their sessions stay
+                    return
                 await admin_actions.edit_user(
                     db, user, role=role, active=active, by=admin.id, address=client_address()
                 )

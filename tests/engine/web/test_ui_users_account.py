@@ -138,6 +138,11 @@ async def test_admin_creates_edits_and_resets_users(web: Web) -> None:
         assert len(await audits(web, "user.edit")) == 3
         assert len(await audits(web, "user.reset_2fa")) == 1
 
+        # Setting the role a user already has changes nothing (their sessions stay).
+        with user.scope(marker=f"user-{tom.id}"):
+            user.find(kind=ui.button, content="Set role").click()
+        await user.should_see("no change for tom")
+
         # An admin cannot demote or disable themself.
         ada = await user_row(web, "ada")
         with user.scope(marker=f"user-{ada.id}"):
@@ -292,6 +297,12 @@ async def test_password_change_needs_the_current_password_and_ends_other_session
         user.find(kind=ui.button, content="Change password").click()
         await user.should_see("differ")
 
+        user.find("New password").clear().type("password123")
+        user.find("Repeat new password").clear().type("password123")
+        user.find(kind=ui.button, content="Change password").click()
+        await user.should_see("too common")
+
+        user.find("New password").clear().type("a brand new passphrase")
         user.find("Repeat new password").clear().type("a brand new passphrase")
         user.find(kind=ui.button, content="Change password").click()
         await user.should_see("password changed")
