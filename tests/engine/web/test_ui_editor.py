@@ -161,3 +161,23 @@ async def test_backtest_button_on_stored_synthetic_data(
         trades = one(user, "backtest-trades").rows
         assert f"{len(trades)} trades" in status
         assert trades and {"pair", "side", "profit_abs", "exit_reason"} <= set(trades[0])
+
+
+async def test_every_example_strategy_opens_with_valid_rules(web: Web) -> None:
+    require_sqlite(web)
+    examples = sorted((ROOT / "strategies").glob("*.yaml"))
+    for example in examples:
+        (web.ctx.strategies_dir / example.name).write_text(
+            example.read_text(encoding="utf-8"), encoding="utf-8"
+        )
+    await web.add_user("ada", "admin")
+    async with user_simulation(root=None) as user:
+        register_pages(web.ctx)
+        await sign_in(user, web, "ada")
+        for example in examples:
+            await user.open(f"/editor/{example.stem}")
+            await user.should_see("entry.long")
+            errors = [e.text for e in user.find(ui.label).elements if "rule-error" in " ".join(e._markers)]
+            texts = [e.value for e in user.find(ui.textarea).elements]
+            assert errors and all(text == "" for text in errors), (example.name, errors)
+            assert any(texts), example.name
