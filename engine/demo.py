@@ -23,6 +23,7 @@ __all__ = [
     "DemoResult",
     "engine_home",
     "prepare_live_demo",
+    "replay_start",
     "run_demo",
     "write_demo_data",
 ]
@@ -80,7 +81,12 @@ def _validate(files: list[Path], console: Console) -> bool:
 
 
 def prepare_live_demo(
-    bots_dir: Path = Path("bots"), strategies_dir: Path = Path("strategies"), console: Console | None = None
+    bots_dir: Path = Path("bots"),
+    strategies_dir: Path = Path("strategies"),
+    console: Console | None = None,
+    *,
+    start: str = DEMO_REPLAY_FROM,
+    speed: float = DEMO_SPEED,
 ) -> Path | None:
     """Validate the bots and strategies and write the sample candles; returns the data directory to
     replay, or None when a file is invalid (its errors are printed)."""
@@ -93,11 +99,41 @@ def prepare_live_demo(
     data_dir = write_demo_data(bot_files, engine_home() / "demo-data")
     console.print(f"synthetic candles ({DEMO_DAYS} days from {DEMO_START}, seeded) in {data_dir}")
     console.rule("3. the bots on a replay of it, with the web app")
+    pace = f"{speed:g}x real time" if speed > 0 else "full speed"
     console.print(
-        f"paper trading from {DEMO_REPLAY_FROM} at {DEMO_SPEED:g}x real time (one 5m candle a second); "
-        "trades appear on the dashboard within the first minute. Ctrl-C stops."
+        f"paper trading from {start} at {pace}; at the default 300x (one 5m candle a second) trades "
+        "appear on the dashboard within the first minute. Ctrl-C stops."
     )
     return data_dir
+
+
+def replay_start(url: str | None = None) -> str:
+    """Where the demo's replay starts: :data:`DEMO_REPLAY_FROM`, or on a later run the candle the
+    slowest bot stopped at, so resumed bots need not wait (one candle a second) for the replay to
+    catch up with their checkpoints."""
+    import asyncio
+
+    from sqlalchemy import func, select
+
+    from engine.store.db import run_with_session
+    from engine.store.models import EquitySnapshot
+
+    async def slowest(db) -> object:
+        latest = (
+            select(func.max(EquitySnapshot.time).label("time"))
+            .where(EquitySnapshot.bot_id.is_not(None))
+            .group_by(EquitySnapshot.bot_id)
+            .subquery()
+        )
+        return await db.scalar(select(func.min(latest.c.time)))
+
+    resumed = asyncio.run(run_with_session(slowest, url))
+    first = pd.Timestamp(DEMO_REPLAY_FROM, tz="UTC")
+    if resumed is None:
+        return DEMO_REPLAY_FROM
+    at = pd.Timestamp(resumed)
+    at = at.tz_localize("UTC") if at.tzinfo is None else at.tz_convert("UTC")
+    return max(first, at).strftime("%Y-%m-%d %H:%M")
 
 
 def run_demo(

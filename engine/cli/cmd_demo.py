@@ -61,13 +61,15 @@ def demo_command(
         return
 
     from engine.cli.cmd_serve import AdminSeed, ServeOptions, serve
-    from engine.demo import DEMO_REPLAY_FROM, DEMO_SPEED, prepare_live_demo
+    from engine.demo import DEMO_SPEED, prepare_live_demo, replay_start
 
     seed = None
     password = _admin_password(admin_password_file)
     if password is not None:
         seed = AdminSeed(admin_user, f"{admin_user}@example.org", password)
-    data_dir = prepare_live_demo(bots, strategies)
+    speed = DEMO_SPEED if speed is None else speed
+    start = replay_start()
+    data_dir = prepare_live_demo(bots, strategies, start=start, speed=speed)
     if data_dir is None:
         raise typer.Exit(1)
     serve(
@@ -77,8 +79,8 @@ def demo_command(
             bots_dir=bots,
             strategies_dir=strategies,
             replay=data_dir,
-            speed=DEMO_SPEED if speed is None else speed,
-            start=DEMO_REPLAY_FROM,
+            speed=speed,
+            start=start,
             insecure_http=insecure_http,
             admin=seed,
         )
