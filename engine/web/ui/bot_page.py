@@ -1,10 +1,11 @@
-"""``/bots``: every bot with a link; ``/bots/{id or name}``: one bot's candles with the strategy's
+"""``/bots``: every bot with a link; ``/bot/{id or name}``: one bot's candles with the strategy's
 indicators and its trades marked (:mod:`engine.web.bot_chart`, in a worker thread), its trades,
 performance, configuration, reloads and errors.
 
 Candles come from the engine's candle store (``$ENGINE_HOME/data``, :func:`engine.data.open_source`)
 for the bot's exchange, pair and strategy timeframe; the strategy is compiled from the bot's file
-(``bots.config_path``) with :func:`engine.config.load_bot`.
+(``bots.config_path``) with :func:`engine.config.load_bot`. The detail page is ``/bot/...``, singular:
+``/bots/{id}`` is the REST API's route, registered before the pages.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from engine.web.queries import (
     trade_totals,
     trades_query,
 )
-from engine.web.ui.dashboard import columns, money, request_bot_command, when
+from engine.web.ui.dashboard import bot_path, columns, money, request_bot_command, when
 from engine.web.ui.shell import action_user, allowed, frame, page_user
 
 __all__ = ["performance", "register"]
@@ -122,7 +123,7 @@ async def _bots_list(ctx: WebContext) -> None:
             ui.label(head).classes("font-bold")
         for bot in bots:
             total = totals.get(bot.id)
-            ui.link(bot.name, f"/bots/{bot.id}")  # the name as text
+            ui.link(bot.name, bot_path(bot.id))  # the name as text
             ui.label(str(bot.mode))
             ui.label(str(bot.status))
             ui.label(when(last.get(bot.id)))
@@ -251,7 +252,7 @@ def register(ctx: WebContext) -> None:
         with frame(user, "Bots"):
             await _bots_list(ctx)
 
-    @ui.page("/bots/{ref}")
+    @ui.page("/bot/{ref}")
     async def bot_page(ref: str) -> None:
         user = await page_user(ctx, "read")
         if user is None:

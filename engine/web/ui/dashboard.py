@@ -43,11 +43,16 @@ from engine.web.ui.shell import (
     page_user,
 )
 
-__all__ = ["REFRESH_SECONDS", "register", "request_bot_command"]
+__all__ = ["REFRESH_SECONDS", "bot_path", "register", "request_bot_command"]
 
 REFRESH_SECONDS = 3.0
 EQUITY_DAYS = 30
 FEED_LENGTH = 20
+
+
+def bot_path(bot_id: int) -> str:
+    """The bot page. Not ``/bots/{id}``: that path is the REST API's (registered first, it would answer)."""
+    return f"/bot/{bot_id}"
 
 
 def money(value: float | Decimal | None, *, signed: bool = False) -> str:
@@ -289,7 +294,7 @@ class _Dashboard:
         today: float | None,
     ) -> None:
         with ui.card().classes("w-72").mark(f"bot-{bot.id}"):
-            ui.link(bot.name, f"/bots/{bot.id}").classes("text-subtitle1 font-bold")  # text, not HTML
+            ui.link(bot.name, bot_path(bot.id)).classes("text-subtitle1 font-bold")  # text, not HTML
             ui.label(f"{bot.status} ({bot.mode})")
             ui.label(f"Open positions: {open_count}")
             ui.label(f"P&L today: {money(today, signed=True)}")

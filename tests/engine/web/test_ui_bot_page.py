@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from nicegui import app as web_app
 from nicegui import ui
 from nicegui.testing.user_simulation import user_simulation
 from sqlalchemy import select
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from engine.data import CandleStore, synth_candles
 from engine.store.enums import BotMode, BotStatus, EventCategory, PositionSide
 from engine.store.models import Bot, BotCommand, EquitySnapshot, Event, Trade
+from engine.web.app import include_api
 from engine.web.pages import register_pages
 
 from .conftest import Web
@@ -106,7 +108,7 @@ async def test_bot_page_chart_indicators_markers_and_text(web: Web, bot_file: Pa
     async with user_simulation(root=None) as user:
         register_pages(web.ctx)
         await sign_in(user, web, "vera")
-        await user.open(f"/bots/{bot_id}")
+        await user.open(f"/bot/{bot_id}")
         await user.should_see(f"Bot {EVIL}", retries=50)
         await user.should_see("Configuration", retries=50)  # the whole page is built
         await user.should_not_see(ui.image)
@@ -156,13 +158,18 @@ async def test_bots_list_links_and_trader_start(web: Web, bot_file: Path) -> Non
     bot_id = await seed(web, bot_file)
     await web.add_user("tom", "trader")
     async with user_simulation(root=None) as user:
+        # As `engine serve` builds it: the API first, then the pages, on one app.
+        web_app.state.web = web.ctx
+        include_api(web_app)
         register_pages(web.ctx)
+        assert (await user.http_client.get(f"/bots/{bot_id}")).status_code == 401  # the API's route
+        assert "html" in (await user.http_client.get(f"/bot/{bot_id}")).headers["content-type"]
         await sign_in(user, web, "tom")
         await user.open("/bots")
         await user.should_see("other", retries=20)
         links = {link.text: link.props["href"] for link in user.find(ui.link).elements}
-        assert links[EVIL] == f"/bots/{bot_id}"
-        await user.open(f"/bots/{bot_id}")
+        assert links[EVIL] == f"/bot/{bot_id}"
+        await user.open(f"/bot/{bot_id}")
         await user.should_see(f"Bot {EVIL}", retries=50)
         await user.should_see(kind=ui.button, content="Start", retries=50)
         user.find(kind=ui.button, content="Start").click()
@@ -182,11 +189,11 @@ async def test_bot_by_name_missing_bot_and_missing_file(web: Web, tmp_path: Path
     async with user_simulation(root=None) as user:
         register_pages(web.ctx)
         await sign_in(user, web, "vera")
-        await user.open("/bots/nofile")
+        await user.open("/bot/nofile")
         await user.should_see("Bot nofile", retries=50)
         await user.should_see("configuration file is not available", retries=50)
         await user.should_not_see(ui.echart)
-        await user.open("/bots/12345")
+        await user.open("/bot/12345")
         await user.should_see("No bot with id or name '12345'.", retries=50)
 
 
@@ -199,7 +206,7 @@ async def test_broken_config_shows_its_errors_as_text(web: Web, bot_file: Path) 
     async with user_simulation(root=None) as user:
         register_pages(web.ctx)
         await sign_in(user, web, "vera")
-        await user.open("/bots/broken")
+        await user.open("/bot/broken")
         await user.should_see("The configuration has errors", retries=50)
         await user.should_see("bogus", retries=50)
         await user.should_not_see(ui.echart)
