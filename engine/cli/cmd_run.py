@@ -125,15 +125,11 @@ def _logging() -> None:
 
     from engine.observability import SECRETS, ContextFilter, RedactingFilter, TextFormatter
 
-    def paper(record: logging.LogRecord) -> bool:
-        # The runtime simulates every bot's orders, so paper is the mode of lines that bind none.
-        record.mode = getattr(record, "mode", None) or "paper"
-        return True
-
+    # The context filter stamps the mode (and bot, pair) the runtime's tasks carry on every line.
     handler = logging.StreamHandler()
     handler.setFormatter(TextFormatter())
-    for one in (ContextFilter(), paper, RedactingFilter(SECRETS)):
-        handler.addFilter(one)
+    handler.addFilter(ContextFilter())
+    handler.addFilter(RedactingFilter(SECRETS))
     root = logging.getLogger("engine")
     root.addHandler(handler)
     root.setLevel(logging.INFO)

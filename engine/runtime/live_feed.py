@@ -54,6 +54,7 @@ log = logging.getLogger("engine.runtime.feed")
 
 _NS = 1_000_000
 _WEEK_ORIGIN_MS = 4 * 86_400_000  # weekly candles open on Monday, the epoch was a Thursday
+_MODE_RANK = {"backtest": 0, "paper": 1, "testnet": 2, "live": 3}
 
 
 class CandleFeed(Protocol):
@@ -176,7 +177,8 @@ class LiveFeed:
         self.grace, self.settle, self.retry = grace, settle, retry
         self.backoff, self.backoff_cap = backoff, backoff_cap
         self.page_limit = page_limit
-        self.mode = mode
+        self.mode = mode  # the mode logged for a source without one in ``modes``
+        self.modes: dict[str, str] = {}  # source id -> mode of the bots it serves (for log lines)
         self.start: pd.Timestamp | None = None  # exchange time when connected: live candles close after it
         self.clock: int = -(2**62)
         self.offsets: dict[str, float] = {}  # source id -> exchange ms minus local ms
@@ -190,8 +192,13 @@ class LiveFeed:
         """A feed routing every pair of ``bots`` (``LoadedBot``s) to its bot's exchange. When bots on
         different exchanges trade the same pair, the first one's exchange serves it (logged)."""
         routes: dict[str, MarketSource] = {}
+        modes: dict[str, str] = {}
         for bot in bots:
             source = MarketSource.of_bot(bot.model)
+            mode = bot.model.exchange.mode
+            # A source serving paper and live bots logs as live: the more consequential one.
+            if _MODE_RANK.get(mode, 0) >= _MODE_RANK.get(modes.get(source.id, ""), -1):
+                modes[source.id] = mode
             for pair in bot.model.pairs:
                 known = routes.setdefault(pair, source)
                 if known != source:
@@ -204,12 +211,22 @@ class LiveFeed:
                         known.id,
                         mode=options.get("mode", "paper"),
                     )
-        return cls(routes=routes, **options)
+        feed = cls(routes=routes, **options)
+        feed.modes.update(modes)
+        return feed
 
     # --- set-up ---------------------------------------------------------------------------------
 
-    def _say(self, level: int, message: str, *args: Any, pair: str | None = None) -> None:
-        _log(level, message, *args, pair=pair, mode=self.mode)
+    def _say(
+        self,
+        level: int,
+        message: str,
+        *args: Any,
+        pair: str | None = None,
+        source: MarketSource | None = None,
+    ) -> None:
+        mode = self.modes.get(source.id, self.mode) if source is not None else self.mode
+        _log(level, message, *args, pair=pair, mode=mode)
 
     def _source(self, pair: str) -> MarketSource:
         source = self.routes.get(pair) or self.default or next(iter(self.routes.values()), None)
@@ -247,7 +264,7 @@ class LiveFeed:
                         raise MarketDataError(
                             f"cannot reach {source.id} for market data: {_describe(error)}"
                         ) from None
-                    self._say(logging.WARNING, "%s: %s, retrying", source.id, _describe(error))
+                    self._say(logging.WARNING, "%s: %s, retrying", source.id, _describe(error), source=source)
                     await asyncio.sleep(self.backoff * attempt)  # before the feed runs: wall time
             self.offsets[source.id] = offset
             unknown = [p for p, s in self.routes.items() if s == source and p not in client.markets]
@@ -258,6 +275,7 @@ class LiveFeed:
                 "%s: market data connected (clock offset %+.0f ms)",
                 source.id,
                 self.offsets[source.id],
+                source=source,
             )
         now = max(self._now(source) for source in sources)
         self.start = pd.Timestamp(int(now) * _NS, tz="UTC")
@@ -288,6 +306,7 @@ class LiveFeed:
             rows = await self._with_retries(
                 f"{key[0]} {key[1]} history",
                 lambda: self._fetch_until(series, until - (count + 1) * series.step, until),
+                series.source,
             )
             series.cache = rows[-max(count, 1) :] if count > 0 else []
 
@@ -380,6 +399,7 @@ class LiveFeed:
                 series.failures,
                 delay,
                 pair=series.key[0],
+                source=series.source,
             )
             return
         if series.failures:
@@ -390,6 +410,7 @@ class LiveFeed:
                 series.failures,
                 len(rows),
                 pair=series.key[0],
+                source=series.source,
             )
         series.failures = 0
         if not rows:
@@ -402,7 +423,8 @@ class LiveFeed:
             close = row[0] // _NS + series.step
             self._pending.setdefault(close, {})[series.key] = row
         series.last_open = rows[-1][0] // _NS
-        series.cache.extend(rows)
+        newest = series.cache[-1][0] if series.cache else -(2**62)
+        series.cache.extend(r for r in rows if r[0] > newest)
         keep = max(self._keep.get(series.key, 0), 1) + self.page_limit
         if len(series.cache) > 2 * keep:
             del series.cache[:-keep]
@@ -447,11 +469,19 @@ class LiveFeed:
             finally:
                 await client.close()
 
-        self._say(logging.INFO, "%s %s: fetching warm-up history", *series.key, pair=series.key[0])
+        self._say(
+            logging.INFO,
+            "%s %s: fetching warm-up history",
+            *series.key,
+            pair=series.key[0],
+            source=series.source,
+        )
         with ThreadPoolExecutor(1, thread_name_prefix="feed-history") as pool:
             return pool.submit(asyncio.run, fetch()).result()
 
-    async def _with_retries(self, what: str, fetch: Callable[[], Any], attempts: int = 4) -> Any:
+    async def _with_retries(
+        self, what: str, fetch: Callable[[], Any], source: MarketSource, attempts: int = 4
+    ) -> Any:
         for attempt in range(1, attempts + 1):
             try:
                 return await fetch()
@@ -459,7 +489,9 @@ class LiveFeed:
                 if attempt == attempts:
                     raise MarketDataError(f"{what} unavailable: {_describe(error)}") from None
                 delay = _retry_after(error) or self.backoff * 2 ** (attempt - 1)
-                self._say(logging.WARNING, "%s: %s, retrying in %.1fs", what, _describe(error), delay)
+                self._say(
+                    logging.WARNING, "%s: %s, retrying in %.1fs", what, _describe(error), delay, source=source
+                )
                 await asyncio.sleep(delay)  # before the feed runs: wall time
         raise AssertionError("unreachable")
 

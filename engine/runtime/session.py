@@ -67,7 +67,8 @@ async def run_engine(options: RunOptions, *, on_runtime=None) -> Runtime:
                 loop.add_signal_handler(sig, runtime.request_stop)
         dashboard = asyncio.create_task(_dashboard(runtime)) if options.dashboard else None
         try:
-            await runtime.run(loaded)
+            with _mode_context(loaded):
+                await runtime.run(loaded)
         finally:
             if dashboard is not None:
                 dashboard.cancel()
@@ -79,6 +80,17 @@ async def run_engine(options: RunOptions, *, on_runtime=None) -> Runtime:
         if live is not None:
             await live.close()
         await engine.dispose()
+
+
+def _mode_context(loaded: LoadResult | None):
+    """Tag the runtime's log lines (its tasks inherit the context) with the bots' mode when they all
+    share one; with mixed modes the lines that know theirs (the feed's, per exchange) carry it."""
+    from contextlib import nullcontext
+
+    from engine.observability import bind_context
+
+    modes = {bot.model.exchange.mode for bot in loaded.bots.values()} if loaded is not None else set()
+    return bind_context(mode=modes.pop()) if len(modes) == 1 else nullcontext()
 
 
 async def _live_feed(options: RunOptions):

@@ -9,7 +9,7 @@ import time
 import pandas as pd
 import pytest
 
-from engine.runtime.live_feed import LiveFeed, MarketDataError, MarketSource
+from engine.runtime.live_feed import LiveFeed, MarketDataError, MarketSource, make_market_client
 from tests.fakes.binance_market import FakeMarket, walk_candles
 from tests.fakes.binance_server import FakeBinance
 
@@ -192,7 +192,7 @@ async def test_series_of_one_moment_wait_for_each_other_within_the_grace(server,
     await feed.close()
 
 
-async def test_an_outage_is_back_filled_once_in_order_and_rate_limits_are_honoured(server, candles):
+async def test_an_outage_is_back_filled_once_in_order_and_rate_limits_are_honoured(server, candles, caplog):
     timer = ManualTimer(server, ms("2024-01-02 10:02:30"))
     feed = make_feed(server, timer)
     await feed.connect()
@@ -347,3 +347,31 @@ async def test_run_engine_without_replay_trades_on_live_candles_until_stopped(tm
         assert float(trade.open_price) == pytest.approx(
             float(candles.loc[pd.Timestamp(opened, tz="UTC"), "open"]), rel=1e-9
         )
+
+
+def test_bots_pairs_are_routed_to_their_exchanges_with_their_modes(caplog):
+    from types import SimpleNamespace
+
+    def bot(exchange: str, mode: str, market: str, pairs: list[str]):
+        config = SimpleNamespace(name=exchange, mode=mode, market=market)
+        return SimpleNamespace(model=SimpleNamespace(exchange=config, pairs=pairs))
+
+    feed = LiveFeed.for_bots(
+        [
+            bot("binance", "paper", "spot", ["ETH/BTC"]),
+            bot("binance", "live", "spot", ["LTC/BTC"]),
+            bot("binanceusdm", "testnet", "futures", ["XRP/USDT:USDT"]),
+            bot("kraken", "paper", "spot", ["ETH/BTC"]),  # same pair elsewhere: the first bot's exchange
+        ]
+    )
+    assert feed.routes == {
+        "ETH/BTC": MarketSource("binance"),
+        "LTC/BTC": MarketSource("binance"),
+        "XRP/USDT:USDT": MarketSource("binanceusdm", testnet=True, futures=True),
+    }
+    assert feed.modes == {"binance": "live", "binanceusdm:testnet:futures": "testnet", "kraken": "paper"}
+    assert any("ETH/BTC is traded on binance and kraken" in r.getMessage() for r in caplog.records)
+    client = make_market_client(MarketSource("binanceusdm", testnet=True, futures=True))
+    assert client.isSandboxModeEnabled and client.options["defaultType"] == "future"
+    with pytest.raises(MarketDataError, match="ccxt has no exchange 'nosuchexchange'"):
+        make_market_client(MarketSource("nosuchexchange"))
