@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from dsl import DiagnosticError
-from engine.editor.files import create_file, file_for, is_safe_name, replace_file
+from engine.editor.files import create_file, file_for, is_safe_name, listed_files, read_mapping, replace_file
 from engine.store.enums import BotMode, BotStatus
 from engine.store.models import Bot
 from engine.web.api.deps import DB, Ctx, Principal, Reader, address_of, require
@@ -61,7 +61,11 @@ async def create_bot(body: BotIn, principal: Admin, ctx: Ctx, db: DB, request: R
     """Write ``<bots dir>/<name>.yaml`` once the text validates (hot reload starts following it);
     422 with the diagnostics (``file:line:col: error[CODE]: message``) otherwise."""
     path = _file_of_name(ctx, body.name)
-    if path.exists() or await db.scalar(select(Bot.id).where(Bot.name == body.name)) is not None:
+    if (
+        path.exists()
+        or await db.scalar(select(Bot.id).where(Bot.name == body.name)) is not None
+        or await asyncio.to_thread(_named_in_files, ctx.bots_dir, body.name)
+    ):
         raise HTTPException(status.HTTP_409_CONFLICT, "a bot with this name exists")
     await _refuse_invalid(path, body.yaml, body.name)
     bot = Bot(
@@ -195,6 +199,11 @@ def _file_of_bot(ctx: Ctx, bot: Bot) -> Path | None:
         if loaded.parent == folder and loaded.suffix in (".yaml", ".yml") and is_safe_name(loaded.stem):
             return loaded
     return file_for(ctx.bots_dir, bot.name) if is_safe_name(bot.name) else None
+
+
+def _named_in_files(folder: Path, name: str) -> bool:
+    """Another file already says ``bot: name`` (the runtime would refuse the second one)."""
+    return any(read_mapping(p).get("bot") == name for p in listed_files(folder))
 
 
 def _problems(exc: Exception) -> list[str] | str:

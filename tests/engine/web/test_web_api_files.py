@@ -166,6 +166,9 @@ async def test_bot_create_validates_and_writes_the_file(web: Web) -> None:
     assert path.read_text(encoding="utf-8") == bot_text("alpha")
     assert body["config_path"] == str(path)
     assert (await admin.post("/bots/", json={"name": "alpha", "yaml": bot_text("alpha")})).status_code == 409
+    # A file of another name that already runs a bot called "gamma": a second one is refused.
+    (web.ctx.bots_dir / "other_file.yaml").write_text(bot_text("gamma"), encoding="utf-8")
+    assert (await admin.post("/bots/", json={"name": "gamma", "yaml": bot_text("gamma")})).status_code == 409
     assert await actions(web) == [("bot.create", f"bot:{body['id']}")]
 
 
