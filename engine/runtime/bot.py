@@ -150,6 +150,7 @@ class BotRunner:
         self.execution: ExchangeExecution | None = None
         self._unresolved: dict[str, PlannedOrder] = {}  # sent, answer unknown: looked up each candle
         self._close_requests: set[str] = set()
+        self._exchange_refusals: list[tuple[str, str, str]] = []  # entries this close does not send
         self.factory = factory
         self.feed = feed
         self.portfolio = portfolio
@@ -260,6 +261,7 @@ class BotRunner:
                     f"{sum(1 for p in self.pairs if self.trader.position(p))} open position(s) and "
                     f"{len(open_orders)} pending order(s)",
                     bot_id=self.bot_id,
+                    data={"mode": self.mode, "time": self.last_time},
                 )
         # Fill the candle windows: up to the last committed candle after a restart, else up to where
         # the feed starts (the warm-up history before the first live candle).
@@ -345,6 +347,7 @@ class BotRunner:
         events = self.trader.on_candles(decided)
         requested = self._take_close_requests(rows, time_ns, events)
         planned: list[PlannedOrder] = []
+        self._exchange_refusals = []
         if self.execution is not None:
             planned = self._plan(time_ns, events, n_trades, refused)
         computed = _time.perf_counter()
@@ -432,7 +435,7 @@ class BotRunner:
                 amount, why = self.execution.round_entry(event.pair, size, close)
             wants = "long" if event.action == "open_long" else "short"
             if why is not None:
-                refused.append((event.pair, wants, why))
+                self._exchange_refusals.append((event.pair, wants, why))
                 continue
             side = "buy" if wants == "long" else "sell"
             entries.append(PlannedOrder(cid, event.pair, side, amount, event.action))  # type: ignore[arg-type]
@@ -782,6 +785,16 @@ class BotRunner:
                     data={"pair": event.pair, "side": event.side, "reason": event.reason, "mode": self.mode},
                     time=event.time.to_pydatetime(),
                 )
+        for pair, side, reason in self._exchange_refusals:
+            await record_event(
+                session,
+                EventCategory.RISK,
+                "blocked",
+                f"{self.name} [{self.mode}] {pair}: {side} entry not sent ({reason})",
+                bot_id=bot_id,
+                data={"pair": pair, "side": side, "reason": reason, "mode": self.mode},
+                time=when.to_pydatetime(),
+            )
         for pair, side, reason in refused:
             await record_event(
                 session,
@@ -935,7 +948,13 @@ class BotRunner:
             verb,
             f"{self.name} {fill.pair}: {fill.side} {verb} at {fill.price:g} ({fill.reason})",
             bot_id=self.bot_id,
-            data={"pair": fill.pair, "side": fill.side, "price": fill.price, "amount": fill.amount},
+            data={
+                "pair": fill.pair,
+                "side": fill.side,
+                "price": fill.price,
+                "amount": fill.amount,
+                "mode": self.mode,
+            },
             time=fill.time.to_pydatetime(),
         )
 

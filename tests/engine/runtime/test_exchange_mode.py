@@ -195,6 +195,24 @@ async def test_an_entry_refused_for_insufficient_funds_leaves_the_state_consiste
     assert "InsufficientFunds" in runner.view.last_error
 
 
+async def test_an_entry_below_the_minimum_notional_is_not_sent(world) -> None:  # type: ignore[no-untyped-def]
+    root, server, trading = world
+    bot = root / "bots" / "eth.yaml"
+    bot.write_text(bot.read_text().replace("initial: 1000 USDT", "initial: 20 USDT"))  # 20% = 4 < 5 USDT
+    async with database(root) as factory:
+        runner = await _runner(root, factory, server, replay_minutes=20)
+        try:
+            await _play(runner)
+        finally:
+            await runner.close()
+        orders = await _orders(factory)
+        blocked = await _events(factory, "blocked")
+    assert orders == [] and trading.placements == 0
+    assert blocked and all(e.data["reason"] == "min_notional" for e in blocked)  # type: ignore[index]
+    assert all("not sent" in e.message and "[testnet]" in e.message for e in blocked)
+    assert runner.trader.state.cash == pytest.approx(20.0) and runner.trader.position("ETH/USDT") is None
+
+
 @pytest.mark.parametrize("fault", ["rate_limit", "server_error", "timeout"])
 async def test_exchange_faults_never_duplicate_an_order(world, fault: str) -> None:  # type: ignore[no-untyped-def]
     root, server, trading = world
