@@ -98,6 +98,12 @@ class BotFileCache:
         self.profile = profile
         self.entries: dict[Path, _Cached] = {}
 
+    def seed(self, loaded: LoadResult) -> None:
+        """Remember bots loaded elsewhere (``Runtime.start(loaded)``) so the next load can reuse them."""
+        self.entries = {
+            path: _Cached(loaded.bots[name].text, loaded.bots[name]) for path, name in loaded.files.items()
+        }
+
     def load(self, bots_dir: Path) -> LoadResult:
         from dsl.errors import DiagnosticError
         from engine.config import load_bot
@@ -240,7 +246,10 @@ class Runtime:
         try:
             await self.alerts.start()  # from here on, every event may become a notification
             await self._restore_profit_lock()
-            loaded = loaded or await asyncio.to_thread(self.cache.load, self.config.bots_dir)
+            if loaded is None:
+                loaded = await asyncio.to_thread(self.cache.load, self.config.bots_dir)
+            else:
+                self.cache.seed(loaded)
             await self._report_file_errors(loaded)
             self.files = dict(loaded.files)
             self.loaded = dict(loaded.bots)
