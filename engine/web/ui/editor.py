@@ -11,7 +11,7 @@ stored candles, in a worker thread.
 
 Test hooks (``mark`` for NiceGUI's simulated user, the same name as ``data-testid`` in the browser);
 ``KEY`` is a rule's place with dashes (``entry-long``, ``confirm-long-0``, ``features-fast_ma``):
-``rule-KEY`` (the rule's card), ``rule-text-KEY`` (its DSL textarea), ``rule-error-KEY`` (its
+``strategy-select`` (the file), ``rule-KEY`` (the rule's card), ``rule-text-KEY`` (its DSL textarea), ``rule-error-KEY`` (its
 problems), ``blocks-KEY`` (its blocks); inside blocks ``block-indicator``, ``block-param-NAME``
 (a numeric parameter), ``block-op``, ``block-add``, ``block-remove``; ``stop-stop_loss``,
 ``stop-take_profit``, ``stop-trailing-activate_at``, ``stop-trailing-distance``; ``save``,
@@ -389,6 +389,7 @@ class StrategyEditor:
         )
         self.data = data
         self.rules: list[RuleEditor] = []
+        self.busy = False  # one backtest at a time per page (a second click while one runs is ignored)
         self.stops: dict[str, Any] = {}
 
     def default_call(self, name: str) -> Node:
@@ -407,12 +408,23 @@ class StrategyEditor:
         return {"name": name, "args": args, "keywords": {}, "member": None}
 
     def build(self) -> None:
-        from engine.editor.files import bots_using
+        from engine.editor.files import bots_using, listed_files
         from engine.editor.rules import rule_slots
 
         if not self.can_write:
             ui.label("Read-only: your role may look and try, not save.").classes("text-caption")
-        ui.label(self.path.name).classes("font-mono")
+        names = [p.stem for p in listed_files(self.ctx.strategies_dir)]
+        hook(
+            ui.select(
+                names,
+                value=self.path.stem,
+                label="strategy file",
+                on_change=lambda e: (
+                    ui.navigate.to(f"/editor/{e.value}") if e.value != self.path.stem else None
+                ),
+            ),
+            "strategy-select",
+        )
         for slot in rule_slots(self.data):
             self.rules.append(RuleEditor(self, slot))
         with ui.card().classes("w-full"):
@@ -497,14 +509,24 @@ class StrategyEditor:
         self.save_status.set_text(f"saved {self.path.name}")
 
     async def backtest(self) -> None:
-        from dsl import DiagnosticError
-        from engine.editor import backtest_for_editor
 
         if await action_user(self.ctx, "read") is None:
             return
         if not self.bot_select.value:
             self.backtest_status.set_text(NO_BOT)
             return
+        if self.busy:
+            return
+        self.busy = True
+        try:
+            await self._backtest()
+        finally:
+            self.busy = False
+
+    async def _backtest(self) -> None:
+        from dsl import DiagnosticError
+        from engine.editor import backtest_for_editor
+
         bot_path = self.ctx.bots_dir / self.bot_select.value
         try:
             self.apply()
