@@ -136,6 +136,7 @@ class _Series:
     last_open: int  # ms: open time of the last candle fetched (buffered or emitted)
     retry_at: float = 0.0  # local ms before which the series is not polled again
     failures: int = 0
+    misses: int = 0  # polls in a row that found the due candle not published yet
     cache: list[Row] = field(default_factory=list)  # recent closed candles, contiguous, ascending
 
     @property
@@ -414,11 +415,15 @@ class LiveFeed:
             )
         series.failures = 0
         if not rows:
-            # Closed but not published yet: ask again shortly, less often once the grace is over.
+            # Closed but not published yet: ask again shortly; once the grace is over, less and less
+            # often (a halted market publishes nothing for hours), at least once per candle.
             late = self._now(series.source, local) > series.next_close + self.grace * 1000
-            series.retry_at = local + (4 if late else 1) * self.retry * 1000
+            series.misses = series.misses + 1 if late else 0
+            delay = self.retry * 2 ** min(series.misses, 16)
+            series.retry_at = local + min(delay, self.backoff_cap, series.step / 1000) * 1000
             return
         series.retry_at = 0.0
+        series.misses = 0
         for row in rows:
             close = row[0] // _NS + series.step
             self._pending.setdefault(close, {})[series.key] = row

@@ -132,6 +132,7 @@ async def test_emits_closed_candles_only_one_batch_per_close_using_the_exchange_
     await asyncio.sleep(0.1)
     assert not pending.done()  # nothing closed since the start (10:03 is still forming)
 
+    calls = len(server.calls("/api/v3/klines"))
     timer.set_server(ms("2024-01-02 10:08:02"), skew)
     got = [await asyncio.wait_for(pending, 3)]
     for _ in range(5):
@@ -144,6 +145,7 @@ async def test_emits_closed_candles_only_one_batch_per_close_using_the_exchange_
         assert batch.candles[ETH_1M] == pytest.approx(expected_row(candles, open_ms))
     assert got[2].candles[ETH_5M] == pytest.approx(expected_row(five_minute(candles), ms("2024-01-02 10:00")))
     assert feed.clock == got[-1].close_time
+    assert len(server.calls("/api/v3/klines")) - calls == 2  # one request per series for all of them
 
     # The forming 10:09 candle is served by the exchange but never emitted.
     pending = asyncio.ensure_future(anext(batches))
@@ -375,3 +377,29 @@ def test_bots_pairs_are_routed_to_their_exchanges_with_their_modes(caplog):
     assert client.isSandboxModeEnabled and client.options["defaultType"] == "future"
     with pytest.raises(MarketDataError, match="ccxt has no exchange 'nosuchexchange'"):
         make_market_client(MarketSource("nosuchexchange"))
+
+
+async def test_an_exchange_hole_is_passed_over_once_candles_resume():
+    gappy = walk_candles("2024-01-02", "2024-01-03", outages=(("2024-01-02 10:05", "2024-01-02 10:08"),))
+    with FakeBinance([FakeMarket.spot("ETH/BTC", gappy)]) as server:
+        timer = ManualTimer(server, ms("2024-01-02 10:02:30"))
+        feed = LiveFeed(
+            routes={"ETH/BTC": MarketSource("binance")}, client_factory=client_factory(server), timer=timer
+        )
+        await feed.connect()
+        await feed.prepare({ETH_1M: 5})
+        got = []
+
+        async def collect():
+            async for batch in feed.batches():
+                got.append(batch)
+
+        task = asyncio.create_task(collect())
+        for second in range(30, 11 * 60, 10):  # every 10 s from 10:03:00 to 10:13:20
+            timer.set_server(ms("2024-01-02 10:02:30") + second * 1000)
+            await asyncio.sleep(0.02)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await feed.close()
+    opens = [pd.Timestamp(b.candles[ETH_1M][0], tz="UTC").strftime("%H:%M") for b in got]
+    assert opens == ["10:02", "10:03", "10:04", "10:08", "10:09", "10:10", "10:11", "10:12"]
