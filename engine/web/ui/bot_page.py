@@ -18,7 +18,7 @@ from nicegui import ui
 from sqlalchemy import select
 
 from engine.store.enums import EventCategory
-from engine.store.models import Bot, EquitySnapshot, Event, Trade
+from engine.store.models import Bot, BotCommand, EquitySnapshot, Event, Trade
 from engine.web.api.context import WebContext
 from engine.web.bot_chart import BotChart, load_bot_chart
 from engine.web.queries import (
@@ -30,8 +30,8 @@ from engine.web.queries import (
     trade_totals,
     trades_query,
 )
-from engine.web.ui.dashboard import bot_path, columns, money, request_bot_command, when
-from engine.web.ui.shell import action_user, allowed, frame, page_user
+from engine.web.ui.dashboard import REFRESH_SECONDS, bot_path, columns, money, request_bot_command, when
+from engine.web.ui.shell import action_user, allowed, browser_id, current_user, frame, page_user
 
 __all__ = ["performance", "register"]
 
@@ -149,26 +149,29 @@ async def _bot_detail(ctx: WebContext, bot: Bot, can_control: bool) -> None:
     bot_id, config_path = bot.id, bot.config_path
 
     with ui.row().classes("items-center gap-6"):
-        ui.label(f"{bot.status} ({bot.mode})").classes("text-subtitle1")
+        status_label = ui.label(f"{bot.status} ({bot.mode})").classes("text-subtitle1")
         if bot.account:
             ui.label(f"Account: {bot.account}")
-        status_box = ui.row()
-        with status_box:
-            for command in pending:
-                ui.label(f"Pending: {command.command} (requested {when(command.requested_at)})").classes(
-                    "text-warning"
-                )
+        pending_box = ui.row()
+
+        def show_pending(commands: list[BotCommand]) -> None:
+            pending_box.clear()
+            with pending_box:
+                for command in commands:
+                    ui.label(f"Pending: {command.command} (requested {when(command.requested_at)})").classes(
+                        "text-warning"
+                    )
+
+        show_pending(pending)
 
         async def command(name: str) -> None:
             if await request_bot_command(ctx, bot_id, name) is not None:
-                with status_box:
-                    ui.label(f"Pending: {name}").classes("text-warning")
+                await tick()
 
         if can_control:
             ui.button("Start", on_click=lambda: command("start")).props("dense")
             ui.button("Stop", on_click=lambda: command("stop")).props("dense color=negative")
-    if bot.last_error:
-        ui.label(f"Last error: {bot.last_error}").classes("text-negative")
+    error_label = ui.label(f"Last error: {bot.last_error}" if bot.last_error else "").classes("text-negative")
 
     ui.label("Chart").classes("text-h6")
     pair_row = ui.row()
@@ -207,7 +210,7 @@ async def _bot_detail(ctx: WebContext, bot: Bot, can_control: bool) -> None:
         ui.label("No equity recorded yet.")
 
     ui.label(f"Trades (latest {TRADE_ROWS})").classes("text-h6")
-    ui.table(
+    trades_table = ui.table(
         columns=columns(
             "pair", "side", "opened", "closed", "open", "close", "amount", "profit", "ratio", "reason"
         ),
@@ -225,11 +228,44 @@ async def _bot_detail(ctx: WebContext, bot: Bot, can_control: bool) -> None:
             ).mark("reloads")
         with ui.column().classes("w-1/2"):
             ui.label("Errors and alerts").classes("text-h6")
-            ui.table(
+            alerts_table = ui.table(
                 columns=columns("time", "kind", "message"),
                 rows=[_event_row(e) for e in problems],
                 row_key="id",
             ).mark("alerts")
+
+    seen = {
+        "trade": max((t.id for t in trades), default=0),
+        "alert": max((e.id for e in problems), default=0),
+    }
+    browser = browser_id()
+
+    async def tick() -> None:
+        """Status, pending commands, new trades and alerts, without a reload (the chart stays)."""
+        if await current_user(ctx, browser) is None:  # signed out or revoked meanwhile: no more data
+            timer.cancel()
+            ui.navigate.to("/login")
+            return
+        async with ctx.sessions() as db:
+            fresh = await db.get(Bot, bot_id)
+            commands = await ctx.control.pending(db, bot_id)
+            new_trades = list((await db.scalars(trades_query(bot_id=bot_id, after_id=seen["trade"]))).all())
+            new_alerts = list((await db.scalars(alerts_query(bot_id=bot_id, after_id=seen["alert"]))).all())
+        if fresh is None:
+            return
+        status_label.set_text(f"{fresh.status} ({fresh.mode})")
+        error_label.set_text(f"Last error: {fresh.last_error}" if fresh.last_error else "")
+        show_pending(commands)
+        for table, rows, key, to_row in (
+            (trades_table, new_trades, "trade", _trade_row),
+            (alerts_table, new_alerts, "alert", _event_row),
+        ):
+            if rows:
+                seen[key] = max(seen[key], *(r.id for r in rows))
+                table.rows = ([to_row(r) for r in rows] + list(table.rows))[:TRADE_ROWS]
+                table.update()
+
+    timer = ui.timer(REFRESH_SECONDS, tick, immediate=False)
 
     ui.label("Configuration").classes("text-h6")
     for line in first.config_errors:

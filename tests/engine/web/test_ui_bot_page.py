@@ -11,7 +11,7 @@ import pytest
 from nicegui import app as web_app
 from nicegui import ui
 from nicegui.testing.user_simulation import user_simulation
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from engine.data import CandleStore, synth_candles
 from engine.store.enums import BotMode, BotStatus, EventCategory, PositionSide
@@ -20,7 +20,7 @@ from engine.web.app import include_api
 from engine.web.pages import register_pages
 
 from .conftest import Web
-from .ui_helpers import require_sqlite, sign_in
+from .ui_helpers import require_sqlite, run_timers, sign_in
 
 REPO = Path(__file__).resolve().parents[3]
 EVIL = "<img src=x onerror=alert(1)>"
@@ -177,6 +177,32 @@ async def test_bots_list_links_and_trader_start(web: Web, bot_file: Path) -> Non
         async with web.ctx.sessions() as db:
             rows = (await db.scalars(select(BotCommand))).all()
         assert [(r.bot_id, r.command, r.status) for r in rows] == [(bot_id, "start", "pending")]
+
+        # The runtime handles it and a trade closes: the open page follows at the next tick.
+        async with web.ctx.sessions() as db, db.begin():
+            await db.execute(update(BotCommand).values(status="done"))
+            await db.execute(update(Bot).where(Bot.id == bot_id).values(status=BotStatus.STOPPED))
+            db.add(
+                Trade(
+                    bot_id=bot_id,
+                    pair="LTC/BTC",
+                    side=PositionSide.LONG,
+                    open_time=candle_at(590).to_pydatetime(),
+                    close_time=candle_at(595).to_pydatetime(),
+                    open_price=Decimal("0.002"),
+                    close_price=Decimal("0.0019"),
+                    amount=Decimal(1),
+                    profit_ratio=-0.05,
+                    profit_abs=Decimal("-0.0001"),
+                    fees=Decimal(0),
+                    exit_reason="stop_loss",
+                )
+            )
+        await run_timers(user)
+        await user.should_see("stopped (paper)", retries=20)
+        await user.should_not_see("Pending: start")
+        (trades,) = (t for t in user.find(ui.table).elements if any(c["name"] == "reason" for c in t.columns))
+        assert [r["reason"] for r in trades.rows] == ["stop_loss", "take_profit"]
 
 
 async def test_bot_by_name_missing_bot_and_missing_file(web: Web, tmp_path: Path) -> None:
