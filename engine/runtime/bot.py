@@ -29,7 +29,6 @@ from decimal import Decimal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dsl.timeframes import timeframe_seconds
@@ -39,17 +38,16 @@ from engine.runtime.checkpoint import load_checkpoint, load_state, save_checkpoi
 from engine.runtime.commit import Committer
 from engine.runtime.execution import (
     ExchangeExecution,
+    ExchangeMode,
     PlannedOrder,
     SendResult,
-    summarize_fills,
-    summarize_trades,
+    planned_from_row,
 )
 from engine.runtime.feed import Batch, ReplayFeed
 from engine.runtime.ids import client_order_id
 from engine.runtime.portfolio import PortfolioRisk
 from engine.runtime.shared_signals import SharedSignals, strategy_key
 from engine.store import (
-    CLIENT_ID_PREFIX,
     BotMode,
     EventCategory,
     FillReport,
@@ -73,12 +71,9 @@ from engine.store import (
     upsert_bot,
     upsert_position,
 )
-from engine.store.models import Order as OrderRow
-from engine.store.models import Trade as TradeRow
 
 __all__ = ["BotRunner", "BotView", "config_hash"]
 
-_INSIDE_EXITS = ("stop_loss", "take_profit", "trailing_stop", "daily_limit", "end_of_data")
 _COLUMNS = ["open", "high", "low", "close", "volume"]
 
 
@@ -92,11 +87,6 @@ def config_hash(bot: LoadedBot) -> str:
 
 def _utc(ns: int | pd.Timestamp) -> pd.Timestamp:
     return pd.Timestamp(ns, tz="UTC") if isinstance(ns, int) else pd.Timestamp(ns)
-
-
-def _planned_from_row(row: OrderRow) -> PlannedOrder:
-    """A stored order as the runtime's plan of it (for look-ups and reconciliation)."""
-    return PlannedOrder(row.client_order_id, row.pair, row.side.value, row.amount, row.reason or "adopted")
 
 
 def _quote(pair: str) -> str:
@@ -122,7 +112,7 @@ class BotView:
     candles: int = 0
 
 
-class BotRunner:
+class BotRunner(ExchangeMode):
     """Holds one bot's strategy, kernel state and database identity."""
 
     def __init__(
@@ -240,7 +230,7 @@ class BotRunner:
             saved = await load_checkpoint(session, self.bot_id)
             open_orders = await list_open_orders(session, self.bot_id)
             self._unresolved = {
-                o.client_order_id: _planned_from_row(o) for o in open_orders if self.execution is not None
+                o.client_order_id: planned_from_row(o) for o in open_orders if self.execution is not None
             }
             same_market = (
                 saved is not None and saved.pairs == self.pairs and saved.timeframe == self.timeframe
@@ -389,308 +379,6 @@ class BotRunner:
             if not any(isinstance(e, Order) and e.pair == pair and e.action == "close" for e in events):
                 events.append(Order(pair, _utc(time_ns), "close"))
         return done
-
-    # --- exchange modes -------------------------------------------------------------------------
-
-    def _plan(self, time_ns: int, events: list, n_trades: int, refused: list) -> list[PlannedOrder]:
-        """The market orders this close sends: exits found inside the candle, then exits decided on the
-        close, then entries sized by the kernel's rule at the close price and the market's rules. The
-        kernel's pending orders are cleared: they execute on the exchange, not in its simulation."""
-        from engine.trading import layout as L
-        from engine.trading.trader import Order
-
-        assert self.execution is not None
-        st = self.trader.state
-        plan: list[PlannedOrder] = []
-        for k in range(n_trades, st.n_trades):
-            reason = L.EXIT_REASONS[int(st.tr_i[k, L.U_REASON])]
-            if reason == "exit_signal":
-                continue  # a pending exit the kernel filled itself: none in exchange modes
-            pair = st.pairs[int(st.tr_i[k, L.U_PAIR])]
-            when = _utc(int(st.tr_i[k, L.U_CLOSE_TIME]))
-            side = "sell" if st.tr_i[k, L.U_SIDE] > 0 else "buy"
-            amount = self.execution.round_exit(pair, float(st.tr_f[k, L.T_AMOUNT]))
-            cid = client_order_id(self.name, pair, when, reason)
-            plan.append(PlannedOrder(cid, pair, side, amount, reason, trade=k))
-        entries = []
-        next_open = time_ns + self.step_ns
-        for event in events:
-            if not isinstance(event, Order):
-                continue
-            cid = client_order_id(self.name, event.pair, event.time, event.action)
-            if event.action == "close":
-                held = self.trader.position(event.pair)
-                self.trader.cancel_pending(event.pair, entry=False)
-                if held is None:
-                    continue
-                side = "sell" if held["side"] == "long" else "buy"
-                amount = self.execution.round_exit(event.pair, float(held["amount"]))
-                plan.append(PlannedOrder(cid, event.pair, side, amount, "close"))
-                continue
-            close = float(self.signals.frame(event.pair)["close"].iloc[-1])
-            size, why = self.trader.entry_preview(event.pair, close, next_open)
-            self.trader.cancel_pending(event.pair, exit=False)
-            amount = None
-            if why is None:
-                amount, why = self.execution.round_entry(event.pair, size, close)
-            wants = "long" if event.action == "open_long" else "short"
-            if why is not None:
-                self._exchange_refusals.append((event.pair, wants, why))
-                continue
-            side = "buy" if wants == "long" else "sell"
-            entries.append(PlannedOrder(cid, event.pair, side, amount, event.action))  # type: ignore[arg-type]
-        return plan + entries
-
-    async def _send(self, time_ns: int, planned: list[PlannedOrder], began: float) -> None:
-        """Send the committed orders, make the kernel follow their fills, and store what happened."""
-        assert self.execution is not None
-        results = []
-        for order in planned:
-            results.append(await self.execution.send(order))
-        self.sent.append(_time.perf_counter() - began)
-        n_trades = self.trader.state.n_trades
-        repriced = self._follow(results, time_ns + self.step_ns)
-        try:
-            await self.committer.run(
-                lambda session: self._record_results(session, results, n_trades, repriced, checkpoint=time_ns)
-            )
-        except BaseException:
-            await self.restore()
-            raise
-
-    def _follow(self, results: list[SendResult], fill_ns: int) -> list[int]:
-        """Apply the exchange's fills to the kernel; returns the closed trades repriced."""
-        assert self.execution is not None
-        repriced = []
-        for result in results:
-            planned = result.planned
-            if result.order is None:
-                if result.unknown:
-                    self._unresolved[planned.client_order_id] = planned
-                else:
-                    self.view.last_error = f"{planned.action} {planned.pair} refused: {result.error}"
-                continue
-            self._unresolved.pop(planned.client_order_id, None)
-            filled = summarize_fills(result.order, self.execution.markets.get(planned.pair))
-            if filled is None:
-                continue
-            k = self._apply_fill(planned, filled.price, filled.amount, filled.fee, fill_ns)
-            if k is not None:
-                repriced.append(k)
-        return repriced
-
-    def _apply_fill(self, planned: PlannedOrder, price: float, amount: float, fee: float, fill_ns: int):
-        """One order's fills into the kernel. Returns the trade number when a closed trade was repriced."""
-        held = self.trader.position(planned.pair)
-        if planned.entry:
-            if held is None:
-                side = "long" if planned.action == "open_long" else "short"
-                self.trader.apply_external_fill(
-                    planned.pair, price=price, amount=amount, fee=fee, time=fill_ns, side=side
-                )
-            return None
-        if planned.action == "close":
-            if held is not None:
-                self.trader.apply_external_fill(
-                    planned.pair, price=price, amount=amount, fee=fee, time=fill_ns
-                )
-            return None
-        if planned.action not in _INSIDE_EXITS:
-            return None  # adopted or unknown orders: stored, not followed by the kernel
-        k = planned.trade if planned.trade >= 0 else self._trade_of(planned)
-        if k is not None:
-            self.trader.reprice_exit(k, price=price, fee=fee)
-        return k
-
-    def _trade_of(self, planned: PlannedOrder) -> int | None:
-        """The kernel's closed trade an exit inside a candle belongs to (after a restart)."""
-        from engine.trading import layout as L
-
-        st = self.trader.state
-        p = st.pairs.index(planned.pair)
-        for k in range(st.n_trades - 1, -1, -1):
-            if st.tr_i[k, L.U_PAIR] == p:
-                return k
-        return None
-
-    async def _look_up_unresolved(self) -> tuple[list[SendResult], list[int]]:
-        """Orders sent without a known answer: ask the exchange again; the kernel follows their fills."""
-        from engine.exchanges.base import OrderNotFound
-
-        assert self.execution is not None
-        results = []
-        for cid, planned in list(self._unresolved.items()):
-            try:
-                order = await self.execution.exchange.fetch_order(planned.pair, cid)
-            except OrderNotFound as error:
-                self._unresolved.pop(cid)
-                results.append(SendResult(planned, error=error))
-                continue
-            except Exception:
-                continue  # still unreachable: next candle
-            results.append(SendResult(planned, order=order))
-        repriced = self._follow(results, self.last_time + self.step_ns)
-        return results, repriced
-
-    async def _reconcile(self) -> None:
-        """At start: the store's active orders against the exchange; fills made while the engine was
-        down are applied to the store (by ``reconcile``) and to the kernel (here), then checkpointed."""
-        from engine.exchanges.orders import reconcile
-
-        assert self.execution is not None and self.bot_id is not None
-        summary = await reconcile(
-            self.factory,
-            self.execution.exchange,
-            self.bot_id,
-            CLIENT_ID_PREFIX,
-            symbols=list(self.pairs),
-            check_delay=0.2,
-        )
-        n_trades = self.trader.state.n_trades
-        repriced = []
-        async with self.factory() as session:
-            rows = {
-                cid: await get_order(session, client_order_id=cid) for cid in summary.filled + summary.adopted
-            }
-        for cid in summary.filled:
-            row = rows.get(cid)
-            trades = [t for t in summary.new_fills if t.client_order_id == cid]
-            if row is None or not trades or row.pair not in self.pairs:
-                continue
-            planned = _planned_from_row(row)
-            filled = summarize_trades(trades, row.side.value, self.execution.markets.get(row.pair))
-            if filled is None:
-                continue
-            when = pd.Timestamp(row.signal_time) if row.signal_time else _utc(self.last_time)
-            fill_ns = int(when.as_unit("ns").value) + self.step_ns
-            k = self._apply_fill(planned, filled.price, filled.amount, filled.fee, fill_ns)
-            if k is not None:
-                repriced.append(k)
-        async with self.factory() as session, session.begin():
-            open_orders = await list_open_orders(session, self.bot_id)
-            self._unresolved = {o.client_order_id: _planned_from_row(o) for o in open_orders}
-            await self._record_results(session, [], n_trades, repriced, checkpoint=self.last_time)
-            parts = summary.messages()
-            await record_event(
-                session,
-                EventCategory.SYSTEM,
-                "reconciled",
-                f"{self.name} [{self.mode}]: {len(summary.checked)} order(s) checked"
-                + (f"; {'; '.join(parts)}" if parts else ""),
-                bot_id=self.bot_id,
-                data={
-                    "mode": self.mode,
-                    "checked": summary.checked,
-                    "filled": summary.filled,
-                    "cancelled": summary.cancelled,
-                    "adopted": summary.adopted,
-                    "failed": summary.failed,
-                    "unreachable": summary.unreachable,
-                },
-            )
-
-    async def _record_results(
-        self,
-        session: AsyncSession,
-        results: list[SendResult],
-        n_trades: int,
-        repriced: list[int],
-        *,
-        checkpoint: int | None,
-        trades: bool = True,
-    ) -> None:
-        """Store the exchange's answers and what the kernel did with them, in the caller's transaction
-        (``trades=False``: the answers only, the caller stores the kernel's changes)."""
-        from engine.exchanges.orders import apply_exchange_order
-        from engine.trading.state import trades_frame
-
-        bot_id = self.bot_id
-        assert bot_id is not None
-        for result in results:
-            planned = result.planned
-            cid = planned.client_order_id
-            data = {"mode": self.mode, "pair": planned.pair, "client_order_id": cid, "action": planned.action}
-            if result.order is not None:
-                await apply_exchange_order(session, cid, result.order)
-                stored = await get_order(session, client_order_id=cid)
-                status = stored.status.value if stored is not None else result.order.state
-                await record_event(
-                    session,
-                    EventCategory.ORDER,
-                    status,
-                    f"{self.name} [{self.mode}] {planned.action} {planned.pair}: {planned.side} "
-                    f"{planned.amount} {status}"
-                    + (f" at {result.order.average_price}" if result.order.average_price else ""),
-                    bot_id=bot_id,
-                    data={**data, "filled": result.order.filled, "price": result.order.average_price},
-                )
-            elif result.unknown:
-                await record_event(
-                    session,
-                    EventCategory.ORDER,
-                    "unknown",
-                    f"{self.name} [{self.mode}] {planned.action} {planned.pair}: no answer ({result.error}); "
-                    "looked up again at the next candle",
-                    bot_id=bot_id,
-                    data={**data, "error": str(result.error)},
-                )
-            else:
-                status = OrderStatus.REJECTED if result.rejected else OrderStatus.FAILED
-                error = f"{type(result.error).__name__}: {result.error}"
-                await mark_closed(session, cid, status, error=error)
-                await record_event(
-                    session,
-                    EventCategory.ORDER,
-                    status.value,
-                    f"{self.name} [{self.mode}] {planned.action} {planned.pair} {status.value}: {error}",
-                    bot_id=bot_id,
-                    data={**data, "error": error},
-                )
-                await record_event(
-                    session,
-                    EventCategory.ERROR,
-                    "order_" + status.value,
-                    f"{self.name} [{self.mode}] {planned.action} {planned.pair}: {error}",
-                    bot_id=bot_id,
-                    data=data,
-                )
-        if not trades:
-            return
-        closed = trades_frame(self.trader.state, n_trades)
-        for trade in trades_from_frame(closed):
-            position = await close_position(session, bot_id, trade.pair, trade.close_time)
-            await record_trade(session, bot_id, trade, position_id=position.id if position else None)
-        for k in repriced:
-            await self._update_trade_row(session, k)
-        for pair in self.pairs:
-            if self.trader.position(pair) is not None:
-                await self._sync_position(session, pair)
-        if checkpoint is not None and checkpoint > -(2**62):
-            await self._save_checkpoint(session, checkpoint)
-
-    async def _update_trade_row(self, session: AsyncSession, k: int) -> None:
-        from engine.trading.state import trades_frame
-
-        row = trades_frame(self.trader.state, k).iloc[0]
-        stored = (
-            await session.execute(
-                select(TradeRow)
-                .where(
-                    TradeRow.bot_id == self.bot_id,
-                    TradeRow.pair == row["pair"],
-                    TradeRow.close_time == row["close_time"].to_pydatetime(),
-                )
-                .order_by(TradeRow.id.desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-        if stored is None:
-            return
-        stored.close_price = Decimal(repr(float(row["close_price"])))
-        stored.profit_abs = Decimal(repr(float(row["profit_abs"])))
-        stored.profit_ratio = float(row["profit_ratio"])
-        stored.fees = Decimal(repr(float(row["fees"])))
-        await session.flush()
 
     async def _save_checkpoint(self, session: AsyncSession, time_ns: int) -> None:
         await save_checkpoint(
@@ -870,35 +558,6 @@ class BotRunner:
         )
         await mark_sent(session, cid)
         self.view.last_signal = f"{order.action} {order.pair} @ {order.time:%Y-%m-%d %H:%M}"
-
-    async def _exit_inside(self, session: AsyncSession, fill, planned: PlannedOrder) -> None:
-        """Exchange modes: a stop, target or trailing exit the kernel found inside the candle becomes a
-        market order sent at this close (no stop order rests on the exchange)."""
-        if await get_order(session, client_order_id=planned.client_order_id) is None:
-            await save_order_intent(
-                session,
-                OrderIntent(
-                    bot_id=self.bot_id,  # type: ignore[arg-type]
-                    pair=fill.pair,
-                    side=OrderSide(planned.side),
-                    type=OrderType.MARKET,
-                    amount=planned.amount,
-                    reason=fill.reason,
-                    signal_time=fill.time.to_pydatetime(),
-                    client_order_id=planned.client_order_id,
-                ),
-            )
-            await mark_sent(session, planned.client_order_id)
-        await record_event(
-            session,
-            EventCategory.TRADE,
-            "exit_triggered",
-            f"{self.name} [{self.mode}] {fill.pair}: {fill.reason} touched at {fill.price:g}; "
-            "market order sent at the close",
-            bot_id=self.bot_id,
-            data={"pair": fill.pair, "reason": fill.reason, "level": fill.price, "mode": self.mode},
-            time=fill.time.to_pydatetime(),
-        )
 
     async def _fill(self, session: AsyncSession, fill) -> None:
         decided_at = fill.time - pd.Timedelta(self.step_ns)
