@@ -259,13 +259,17 @@ class _Dashboard:
         last_candles: dict[int, datetime],
         positions: list[Position],
     ) -> None:
+        # "Today" is the portfolio's day (of its latest candle) for every card: a bot that stopped
+        # yesterday made nothing today.
+        ends = [points[-1][0] for points in self.series.values() if points]
+        now = max(ends) if ends else None
         cards = [
             (
                 bot,
                 pending.get(bot.id, []),
                 last_candles.get(bot.id),
                 sum(1 for p in positions if p.bot_id == bot.id),
-                pnl_summary(self.series.get(bot.id, [])).today,
+                pnl_summary(self.series.get(bot.id, []), now).today,
             )
             for bot in bots
         ]

@@ -233,3 +233,27 @@ async def test_trader_starts_a_bot_and_a_demoted_user_cannot(web: Web) -> None:
             user.find(kind=ui.button, content="Stop").click()
         await user.should_see("not allowed for role viewer", retries=50)
         assert len(await commands(web)) == 1
+
+
+async def test_a_bot_idle_today_shows_no_pnl_today(web: Web) -> None:
+    require_sqlite(web)
+    async with web.ctx.sessions() as db, db.begin():
+        idle, busy = (
+            Bot(name="idle", config_hash="", mode=BotMode.PAPER),
+            Bot(name="busy", config_hash="", mode=BotMode.PAPER),
+        )
+        db.add_all([idle, busy])
+        await db.flush()
+        db.add(EquitySnapshot(bot_id=idle.id, time=at(-1), equity=100.0, cash=100.0))
+        db.add(EquitySnapshot(bot_id=idle.id, time=at(1), equity=110.0, cash=110.0))  # Monday, 23:00
+        db.add(EquitySnapshot(bot_id=busy.id, time=at(1), equity=50.0, cash=50.0))
+        db.add(EquitySnapshot(bot_id=busy.id, time=at(3), equity=53.0, cash=53.0))  # Tuesday, 01:00
+    await web.add_user("vera", "viewer")
+    async with user_simulation(root=None) as user:
+        register_pages(web.ctx)
+        await sign_in(user, web, "vera")
+        await user.should_see("Last candle: 2026-03-03 01:00", retries=50)
+        with user.scope(marker=f"bot-{idle.id}"):
+            await user.should_see("P&L today: +0")
+        with user.scope(marker=f"bot-{busy.id}"):
+            await user.should_see("P&L today: +3")
