@@ -18,6 +18,7 @@ from engine.data.naming import candle_filename
 from engine.exchanges import make_exchange
 from engine.runtime import BotRunner, PortfolioLimits, PortfolioRisk, ReplayFeed
 from engine.store.models import Bot, Event, Fill, Order
+from engine.trading import layout as L
 from engine.trading.params import TradingParams
 from engine.trading.trader import Candle, Signals, Trader
 from tests.engine.exchanges.fake import API_KEY, SECRET
@@ -313,6 +314,38 @@ async def test_request_close_exits_at_the_next_close(world) -> None:  # type: ig
         requested = await _events(factory, "close_requested")
     assert len(requested) == 1 and requested[0].data["mode"] == "testnet"  # type: ignore[index]
     _assert_follows_exchange(runner, trading)
+
+
+async def test_paper_request_close_fills_at_the_following_open_like_an_exit_signal(world) -> None:  # type: ignore[no-untyped-def]
+    root, _server, trading = world
+    bot = root / "bots" / "eth.yaml"
+    bot.write_text(bot.read_text().replace("mode: testnet", "mode: paper"))
+    loaded = load_bot(bot)
+    start = pd.Timestamp.now(tz="UTC").floor("min") - pd.Timedelta(minutes=60)
+    feed = ReplayFeed(DataDirectory(root / "data"), start=start)
+    async with database(root) as factory:
+        runner = BotRunner(loaded, factory, feed, PortfolioRisk(PortfolioLimits()))
+        await runner.start()
+        assert runner.mode == "paper" and runner.execution is None
+
+        def held_without_exit() -> bool:  # an exit signal on that close would fill before the request
+            state = runner.trader.state
+            return runner.trader.position("ETH/USDT") is not None and not state.pos_i[0, L.Q_PEND_EXIT]
+
+        await _play(runner, stop=held_without_exit)
+        assert runner.request_close("ETH/USDT") is True
+        await _play(runner, stop=lambda: True)  # the close where the exit is decided
+        decided = runner.view.last_candle
+        await _play(runner, stop=lambda: True)  # the open where it fills
+        async with factory() as session:
+            rows = list((await session.execute(select(Order).where(Order.reason == "close"))).scalars())
+        requested = await _events(factory, "close_requested")
+    assert trading.placements == 0  # paper: nothing reaches an exchange
+    assert len(requested) == 1 and requested[0].data["mode"] == "paper"  # type: ignore[index]
+    last = runner.trader.trades().iloc[-1]
+    assert last["exit_reason"] == "exit_signal"
+    assert last["close_time"] == decided + pd.Timedelta(minutes=1)
+    assert rows and rows[-1].status.value == "filled"
 
 
 # --- the Trader's execution API ---------------------------------------------------------------------
