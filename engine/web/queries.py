@@ -28,6 +28,7 @@ __all__ = [
     "bot_by_ref",
     "downsample",
     "drawdown",
+    "equity_before",
     "equity_by_bot",
     "events_query",
     "first_equity_by_bot",
@@ -181,6 +182,25 @@ async def first_equity_by_bot(db: AsyncSession) -> dict[int, float]:
     rows = await db.execute(
         select(EquitySnapshot.bot_id, EquitySnapshot.equity).join(
             firsts, EquitySnapshot.id == firsts.c.snapshot_id
+        )
+    )
+    return {owner: float(equity) for owner, equity in rows.all()}
+
+
+async def equity_before(db: AsyncSession, time: datetime) -> dict[int, float]:
+    """Per bot, the equity of its last snapshot before ``time`` (bots with none are left out)."""
+    last_id = (
+        select(EquitySnapshot.id)
+        .where(EquitySnapshot.bot_id == Bot.id, EquitySnapshot.time < time)
+        .order_by(EquitySnapshot.time.desc(), EquitySnapshot.id.desc())
+        .limit(1)
+        .correlate(Bot)
+        .scalar_subquery()
+    )
+    picked = select(last_id.label("snapshot_id")).select_from(Bot).subquery()
+    rows = await db.execute(
+        select(EquitySnapshot.bot_id, EquitySnapshot.equity).join(
+            picked, EquitySnapshot.id == picked.c.snapshot_id
         )
     )
     return {owner: float(equity) for owner, equity in rows.all()}

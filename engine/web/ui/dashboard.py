@@ -23,6 +23,7 @@ from engine.web.queries import (
     alerts_query,
     downsample,
     drawdown,
+    equity_before,
     equity_by_bot,
     first_equity_by_bot,
     last_snapshot_times,
@@ -202,19 +203,25 @@ class _Dashboard:
             self.names = {bot.id: bot.name for bot in bots}
             last_candles = await last_snapshot_times(db)
             since = None
+            carried: dict[int, float] = {}
             if self.last_snapshot == 0 and last_candles:
-                # First read: the recent window only (a year of 5m candles is 100k rows per bot).
+                # First read: the recent window only (a year of 5m candles is 100k rows per bot),
+                # each bot starting from its last value before the window (an idle bot still counts).
                 since = max(last_candles.values()) - timedelta(days=EQUITY_DAYS)
                 self.first = await first_equity_by_bot(db)
+                carried = await equity_before(db, since)
             new_series, self.last_snapshot = await equity_by_bot(db, after_id=self.last_snapshot, since=since)
             pending = await pending_by_bot(db)
             positions = list((await db.scalars(positions_query())).all())
             trades = list((await db.scalars(trades_query(after_id=self.last_trade).limit(FEED_LENGTH))).all())
             alerts = list((await db.scalars(alerts_query(after_id=self.last_alert).limit(FEED_LENGTH))).all())
+        for owner, equity in carried.items():
+            new_series.setdefault(owner, []).insert(0, (since, equity))
         if new_series or not self.series:
             for owner, points in new_series.items():
                 self.series.setdefault(owner, []).extend(points)
                 self.series[owner].sort(key=lambda p: p[0])
+            self._trim()
             self._show_equity()
         self._show_cards(bots, pending, last_candles, positions)
         self.elements["positions"].rows = [position_row(p, self.names) for p in positions]
@@ -225,6 +232,18 @@ class _Dashboard:
             self.last_trade = max(self.last_trade, *(t.id for t in trades))
         if alerts:
             self.last_alert = max(self.last_alert, *(e.id for e in alerts))
+
+    def _trim(self) -> None:
+        """Keep the window: points older than EQUITY_DAYS before the latest go, except each bot's
+        last one before the cut, which carries its value (memory stays bounded while the page is open)."""
+        ends = [points[-1][0] for points in self.series.values() if points]
+        if not ends:
+            return
+        cut = max(ends) - timedelta(days=EQUITY_DAYS)
+        for owner, points in self.series.items():
+            old = sum(1 for t, _ in points if t < cut)
+            if old > 1:
+                self.series[owner] = points[old - 1 :]
 
     def _prepend(self, key: str, rows: list[dict[str, Any]]) -> None:
         if not rows:

@@ -16,6 +16,7 @@ from engine.web.auth import accounts
 from engine.web.pages import register_pages
 from engine.web.queries import (
     drawdown,
+    equity_before,
     equity_by_bot,
     first_equity_by_bot,
     pnl_since,
@@ -87,6 +88,8 @@ async def test_equity_window_and_first_equity(web: Web) -> None:
         assert series[ids["alpha"]] == [(at(1.5), 1010.0), (at(3), 1030.0)]
         assert await first_equity_by_bot(db) == {ids["alpha"]: 1000.0, ids["evil"]: 500.0}
         assert await equity_by_bot(db, after_id=last_id) == ({}, last_id)
+        assert await equity_before(db, at(1.5)) == {ids["alpha"]: 1000.0, ids["evil"]: 500.0}
+        assert await equity_before(db, at(0)) == {}
 
 
 # ---- the page ----------------------------------------------------------------------------------
@@ -248,6 +251,10 @@ async def test_a_bot_idle_today_shows_no_pnl_today(web: Web) -> None:
         db.add(EquitySnapshot(bot_id=idle.id, time=at(1), equity=110.0, cash=110.0))  # Monday, 23:00
         db.add(EquitySnapshot(bot_id=busy.id, time=at(1), equity=50.0, cash=50.0))
         db.add(EquitySnapshot(bot_id=busy.id, time=at(3), equity=53.0, cash=53.0))  # Tuesday, 01:00
+        dormant = Bot(name="dormant", config_hash="", mode=BotMode.PAPER)
+        db.add(dormant)
+        await db.flush()
+        db.add(EquitySnapshot(bot_id=dormant.id, time=at(-24 * 60), equity=1000.0, cash=1000.0))
     await web.add_user("vera", "viewer")
     async with user_simulation(root=None) as user:
         register_pages(web.ctx)
@@ -257,3 +264,21 @@ async def test_a_bot_idle_today_shows_no_pnl_today(web: Web) -> None:
             await user.should_see("P&L today: +0")
         with user.scope(marker=f"bot-{busy.id}"):
             await user.should_see("P&L today: +3")
+        # A bot silent for 60 days (before the charts' window) still counts in the total.
+        await user.should_see("1163")
+        charts = {c.options["title"]["text"]: c.options for c in user.find(ui.echart).elements}
+        assert charts["Total equity"]["series"][0]["data"][-1][1] == pytest.approx(1163.0)
+
+
+def test_the_open_dashboard_keeps_only_its_window_plus_one_carried_point() -> None:
+    from engine.web.ui.dashboard import EQUITY_DAYS, _Dashboard
+
+    day = timedelta(days=1)
+    late = at(0) + (EQUITY_DAYS + 5) * day
+    view = _Dashboard(ctx=None, can_control=False)  # type: ignore[arg-type]
+    view.series = {
+        1: [(at(0), 1.0), (at(0) + day, 2.0), (at(0) + 2 * day, 3.0), (late, 4.0)],
+        2: [(at(0), 9.0)],
+    }
+    view._trim()
+    assert view.series == {1: [(at(0) + 2 * day, 3.0), (late, 4.0)], 2: [(at(0), 9.0)]}
