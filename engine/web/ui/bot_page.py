@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from nicegui import ui
@@ -36,29 +37,33 @@ from engine.web.ui.shell import action_user, allowed, browser_id, current_user, 
 __all__ = ["performance", "register"]
 
 TRADE_ROWS = 200
+PERFORMANCE_COLUMNS = (
+    Trade.pair,
+    Trade.open_time,
+    Trade.close_time,
+    Trade.profit_abs,
+    Trade.profit_ratio,
+    Trade.fees,
+)
 
 
 # ---- performance -------------------------------------------------------------------------------
 
 
-def performance(trades: list[Trade], equity: list[tuple[Any, float]]) -> dict[str, str]:
-    """The backtest report's headline numbers on the bot's closed trades and equity snapshots."""
+def performance(trades: Sequence[Sequence[Any]], equity: Sequence[tuple[Any, float]]) -> dict[str, str]:
+    """The backtest report's headline numbers on the bot's closed trades (rows of PERFORMANCE_COLUMNS)
+    and its equity snapshots."""
     import pandas as pd
 
     from engine.backtest.metrics import compute_metrics
 
     if not equity:
         return {}
-    frame = pd.DataFrame(
-        {
-            "pair": [t.pair for t in trades],
-            "open_time": pd.to_datetime([t.open_time for t in trades], utc=True),
-            "close_time": pd.to_datetime([t.close_time for t in trades], utc=True),
-            "profit_abs": [float(t.profit_abs) for t in trades],
-            "profit_ratio": [t.profit_ratio for t in trades],
-            "fees": [float(t.fees) for t in trades],
-        }
-    )
+    frame = pd.DataFrame([tuple(row) for row in trades], columns=[c.key for c in PERFORMANCE_COLUMNS])
+    for column in ("open_time", "close_time"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    for column in ("profit_abs", "profit_ratio", "fees"):
+        frame[column] = frame[column].astype("float64")
     curve = pd.Series(
         [e for _, e in equity], index=pd.DatetimeIndex(pd.to_datetime([t for t, _ in equity], utc=True))
     )
@@ -134,6 +139,9 @@ async def _bots_list(ctx: WebContext) -> None:
 async def _bot_detail(ctx: WebContext, bot: Bot, can_control: bool) -> None:
     async with ctx.sessions() as db:
         trades = list((await db.scalars(trades_query(bot_id=bot.id).limit(TRADE_ROWS))).all())
+        all_trades = (
+            await db.execute(select(*PERFORMANCE_COLUMNS).where(Trade.bot_id == bot.id).order_by(Trade.id))
+        ).all()
         equity_rows = (
             await db.execute(
                 select(EquitySnapshot.time, EquitySnapshot.equity)
@@ -199,7 +207,7 @@ async def _bot_detail(ctx: WebContext, bot: Bot, can_control: bool) -> None:
             ui.select(list(first.pairs), value=first.pairs[0], label="Pair", on_change=switch).classes("w-48")
 
     ui.label("Performance").classes("text-h6")
-    numbers = performance(trades, [(t, float(e)) for t, e in equity_rows])
+    numbers = await asyncio.to_thread(performance, all_trades, [(t, float(e)) for t, e in equity_rows])
     if numbers:
         with ui.grid(columns=8).classes("gap-x-6"):
             for key in numbers:

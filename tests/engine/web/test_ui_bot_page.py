@@ -278,3 +278,20 @@ def test_markers_outside_the_shown_candles_are_left_out() -> None:
     assert series["entries"]["data"] == []
     assert [e["value"] for e in series["exits"]["data"]] == [["2026-01-05 10:00", 2.0]]
     assert len(options["grid"]) == 1  # no lower panel without oscillators
+
+
+def test_performance_uses_every_trade_given() -> None:
+    from engine.web.ui.bot_page import performance
+
+    opened = START.to_pydatetime()
+    rows = [
+        ("ETH/BTC", opened, opened + pd.Timedelta(hours=1), Decimal(p), 0.01, Decimal("0.001"))
+        for p in ("0.02", "-0.01", "0.03")
+    ]
+    equity = [(opened + pd.Timedelta(hours=i), v) for i, v in enumerate((1.0, 1.02, 1.01, 1.04))]
+    numbers = performance(rows, equity)
+    assert numbers["Trades"] == "3"
+    assert numbers["Win rate"] == "66.67%"
+    assert numbers["Return"] == "+4.00%"
+    assert numbers["Profit factor"] == "5.00"
+    assert performance(rows, []) == {}
