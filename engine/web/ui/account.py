@@ -141,8 +141,9 @@ class _AccountView:
         for key in ("current", "new", "repeat"):
             e[key].set_value("")
         e["password_message"].set_text("")
-        ui.notify("password changed; your other sessions ended")
+        # The page first, then the message: once it shows, the page is current.
         await self.show(user)
+        ui.notify("password changed; your other sessions ended")
 
     async def new_backup_codes(self) -> None:
         user = await action_user(self.ctx, "read")
@@ -182,8 +183,8 @@ class _AccountView:
             await accounts.audit(
                 db, "sessions.revoke", user_id=user.id, target=f"user:{user.id}", address=client_address()
             )
-        ui.notify("session revoked" if count else "that session had already ended")
         await self.show(user)
+        ui.notify("session revoked" if count else "that session had already ended")
 
     async def revoke_own(self) -> None:
         self.elements["dialog"].close()

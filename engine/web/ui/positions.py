@@ -23,7 +23,7 @@ __all__ = ["register", "request_close"]
 
 async def request_close(ctx: WebContext, position_id: int) -> BotCommand | None:
     """The confirmed close: checks the session and ``positions:close`` again (a handler runs later
-    than the page was built), then queues the command and audits it."""
+    than the page was built), then queues the command and audits it. None if refused or not open."""
     user = await action_user(ctx, "positions:close")
     if user is None:
         return None
@@ -33,8 +33,6 @@ async def request_close(ctx: WebContext, position_id: int) -> BotCommand | None:
         )
     if row is None:
         ui.notify(f"position {position_id} is no longer open", type="warning")
-        return None
-    ui.notify(f"close requested for position {position_id}")
     return row
 
 
@@ -113,9 +111,11 @@ class _PositionsView:
     async def confirm(self) -> None:
         self.dialog.close()
         if self.target is not None:
-            await request_close(self.ctx, self.target)
+            row = await request_close(self.ctx, self.target)
+            await self.refresh()  # the page first, then the message: once it shows, the page is current
+            if row is not None:
+                ui.notify(f"close requested for position {self.target}")
             self.target = None
-            await self.refresh()
 
 
 def register(ctx: WebContext) -> None:

@@ -115,8 +115,9 @@ class _UsersView:
             return
         for key in ("username", "email", "password"):
             e[key].set_value("")
-        ui.notify(f"user {name} created")
+        # The page first, then the message: once it shows, the page is current.
         await self.show_users()
+        ui.notify(f"user {name} created")
 
     async def edit(self, user_id: str, *, role: str | None = None, active: bool | None = None) -> None:
         admin = await action_user(self.ctx, "users:write")
@@ -138,8 +139,8 @@ class _UsersView:
         except ValueError as exc:  # SelfChangeError, or a role that does not exist
             ui.notify(str(exc), type="negative")
             return
-        ui.notify(f"user {name} changed; their sessions ended")
         await self.show_users()
+        ui.notify(f"user {name} changed; their sessions ended")
 
     async def reset_2fa(self, user_id: str) -> None:
         admin = await action_user(self.ctx, "users:write")
@@ -152,8 +153,8 @@ class _UsersView:
                 return
             await admin_actions.reset_2fa(db, user, by=admin.id, address=client_address())
             name = user.username
-        ui.notify(f"2FA reset for {name}: they enrol again at next sign-in")
         await self.show_users()
+        ui.notify(f"2FA reset for {name}: they enrol again at next sign-in")
 
     async def show_sessions(self, user_id: str) -> None:
         if await action_user(self.ctx, "users:write") is None:
@@ -194,8 +195,8 @@ class _UsersView:
             count = await admin_actions.revoke_user_sessions(
                 db, user_id, by=admin.id, address=client_address(), only=only
             )
-        ui.notify(f"{count} session(s) revoked")
         await self.show_sessions(user_id)
+        ui.notify(f"{count} session(s) revoked")
 
     # ---- API keys ------------------------------------------------------------------------------
 
@@ -243,8 +244,8 @@ class _UsersView:
             ui.notify(str(exc), type="negative")
             return
         e["key_value"].set_value("")  # the clear value leaves the page at once
-        ui.notify(f"key {name} saved")
         await self.show_keys()
+        ui.notify(f"key {name} saved")
 
     async def delete_key(self, name: str) -> None:
         admin = await action_user(self.ctx, "secrets:write")
@@ -252,8 +253,8 @@ class _UsersView:
             return
         async with self.ctx.sessions() as db, db.begin():
             found = await admin_actions.delete_secret(db, name, user_id=admin.id, address=client_address())
-        ui.notify(f"key {name} deleted" if found else f"no key named {name}")
         await self.show_keys()
+        ui.notify(f"key {name} deleted" if found else f"no key named {name}")
 
 
 def register(ctx: WebContext) -> None:

@@ -24,6 +24,7 @@ from engine.web.ui.trades import CSV_COLUMNS, PAGE_SIZE, parse_since, trades_csv
 from .conftest import Web
 from .ui_helpers import require_sqlite, run_timers, sign_in
 
+RETRIES = 50  # a handler may take a while on a busy machine; seeing early costs nothing
 EVIL = "<img src=x onerror=alert(1)>"
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -130,7 +131,7 @@ async def test_trades_page_filters_exports_and_follows(web: Web) -> None:
         register_pages(web.ctx)
         await sign_in(user, web, "vera")
         await user.open("/trades")
-        await user.should_see("1-5 of 5")
+        await user.should_see("1-5 of 5", retries=RETRIES)
         table = table_with(user, "profit")
         assert [r["pair"] for r in table.rows] == ["ETH/USDT"] * 2 + ["BTC/USDT"] * 3  # newest close first
         assert table.rows[0]["bot"] == EVIL  # a cell (text), not markup
@@ -139,7 +140,7 @@ async def test_trades_page_filters_exports_and_follows(web: Web) -> None:
         user.find(marker="filter-bot").elements.pop().set_value(ids["alpha"])
         user.find("Closed since (UTC)").type("2026-03-01T01:00")
         user.find(kind=ui.button, content="Apply").click()
-        await user.should_see("1-2 of 2")
+        await user.should_see("1-2 of 2", retries=RETRIES)
         assert [r["closed"] for r in table.rows] == ["2026-03-01 02:00:00", "2026-03-01 01:00:00"]
 
         # The export holds exactly the filtered rows, with the API's columns.
@@ -163,14 +164,14 @@ async def test_trades_page_filters_exports_and_follows(web: Web) -> None:
             db.add(trade(ids["alpha"], "BTC/USDT", 5))
             db.add(trade(ids["evil"], "ETH/USDT", 6))
         await run_timers(user)
-        await user.should_see("1-3 of 3")
+        await user.should_see("1-3 of 3", retries=RETRIES)
         assert table.rows[0]["closed"] == "2026-03-01 05:00:00"
         await run_timers(user)
         assert len(table.rows) == 3
 
         user.find("Closed since (UTC)").clear().type("last tuesday")
         user.find(kind=ui.button, content="Apply").click()
-        await user.should_see("not a date or time")
+        await user.should_see("not a date or time", retries=RETRIES)
 
 
 async def test_trades_are_paginated(web: Web) -> None:
@@ -184,14 +185,14 @@ async def test_trades_are_paginated(web: Web) -> None:
         await sign_in(user, web, "vera")
         await user.open("/trades")
         total = PAGE_SIZE + 5
-        await user.should_see(f"1-{PAGE_SIZE} of {total}")
+        await user.should_see(f"1-{PAGE_SIZE} of {total}", retries=RETRIES)
         user.find(kind=ui.button, content="Next").click()
-        await user.should_see(f"{PAGE_SIZE + 1}-{total} of {total}")
+        await user.should_see(f"{PAGE_SIZE + 1}-{total} of {total}", retries=RETRIES)
         assert len(table_with(user, "profit").rows) == 5
         user.find(kind=ui.button, content="Next").click()  # no page after the last
-        await user.should_see(f"{PAGE_SIZE + 1}-{total} of {total}")
+        await user.should_see(f"{PAGE_SIZE + 1}-{total} of {total}", retries=RETRIES)
         user.find(kind=ui.button, content="Previous").click()
-        await user.should_see(f"1-{PAGE_SIZE} of {total}")
+        await user.should_see(f"1-{PAGE_SIZE} of {total}", retries=RETRIES)
 
 
 # ---- positions -----------------------------------------------------------------------------------
@@ -206,8 +207,8 @@ async def test_trader_closes_a_position_after_confirming(web: Web) -> None:
         await sign_in(user, web, "tom")
         await user.open("/positions")
         with user.scope(marker=f"position-{ids['position']}"):
-            await user.should_see(EVIL)
-            await user.should_see("ETH/USDT long")
+            await user.should_see(EVIL, retries=RETRIES)
+            await user.should_see("ETH/USDT long", retries=RETRIES)
         await user.should_not_see(marker=f"position-{ids['closed']}")  # closed: not listed
         with user.scope(marker=f"position-{ids['position']}"):
             user.find(kind=ui.button, content="Close").click()
@@ -218,7 +219,7 @@ async def test_trader_closes_a_position_after_confirming(web: Web) -> None:
         with user.scope(marker=f"position-{ids['position']}"):
             user.find(kind=ui.button, content="Close").click()
         user.find(kind=ui.button, content="Close at market").click()
-        await user.should_see(f"close requested for position {ids['position']}")
+        await user.should_see(f"close requested for position {ids['position']}", retries=RETRIES)
         rows = await commands(web)
         assert [(r.bot_id, r.command, r.position_id, r.status) for r in rows] == [
             (ids["evil"], "close_position", ids["position"], "pending")
@@ -229,7 +230,7 @@ async def test_trader_closes_a_position_after_confirming(web: Web) -> None:
             audited = await db.scalar(select(func.count()).where(AuditEntry.action == "position.close"))
             assert audited == 1
         with user.scope(marker=f"position-{ids['position']}"):
-            await user.should_see("close requested")
+            await user.should_see("close requested", retries=RETRIES)
 
 
 async def test_viewer_gets_no_close_and_a_demoted_trader_is_refused(web: Web) -> None:
@@ -241,7 +242,7 @@ async def test_viewer_gets_no_close_and_a_demoted_trader_is_refused(web: Web) ->
         register_pages(web.ctx)
         await sign_in(user, web, "vera")
         await user.open("/positions")
-        await user.should_see("ETH/USDT long")
+        await user.should_see("ETH/USDT long", retries=RETRIES)
         await user.should_not_see(kind=ui.button, content="Close")
     async with user_simulation(root=None) as user:
         register_pages(web.ctx)
@@ -253,7 +254,7 @@ async def test_viewer_gets_no_close_and_a_demoted_trader_is_refused(web: Web) ->
         async with web.ctx.sessions() as db, db.begin():
             await db.execute(update(User).where(User.username == "tom").values(role="viewer"))
         user.find(kind=ui.button, content="Close at market").click()
-        await user.should_see("not allowed for role viewer")
+        await user.should_see("not allowed for role viewer", retries=RETRIES)
         assert await commands(web) == []
 
 

@@ -19,6 +19,7 @@ from engine.web.pages import register_pages
 from .conftest import PASSWORD, Web
 from .ui_helpers import require_sqlite, sign_in
 
+RETRIES = 50  # a handler may take a while on a busy machine; seeing early costs nothing
 EVIL = "<b>bold</b>"  # a valid username (no spaces) that is markup
 SECRET = "sk-live-THIS-MUST-NEVER-SHOW-1234567890"
 
@@ -50,6 +51,15 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 3.0)
             return
         await asyncio.sleep(0.05)
     assert await check()
+
+
+async def notified(user: SimUser, text: str, times: int) -> None:
+    """Wait for the ``times``-th message holding ``text`` (the pages notify after updating themselves)."""
+
+    async def seen() -> bool:
+        return sum(text in m for m in user.notify.messages) >= times
+
+    await eventually(seen)
 
 
 def page_text(user: SimUser) -> str:
@@ -87,27 +97,27 @@ async def test_admin_creates_edits_and_resets_users(web: Web) -> None:
         register_pages(web.ctx)
         await sign_in(user, web, "ada")
         await user.open("/users")
-        await user.should_see("Users & API keys")
+        await user.should_see("Users & API keys", retries=RETRIES)
         with user.scope(marker=f"user-{tom.id}"):
-            await user.should_see("tom@example.org")
-            await user.should_see("2FA on")
+            await user.should_see("tom@example.org", retries=RETRIES)
+            await user.should_see("2FA on", retries=RETRIES)
 
         # The password policy applies.
         user.find("Username").type(EVIL)
         user.find("Email").type("bold@example.org")
         user.find("Password").type("password")
         user.find(kind=ui.button, content="Create user").click()
-        await user.should_see("too common")
+        await user.should_see("too common", retries=RETRIES)
         user.find("Password").clear().type("a long enough passphrase")
         user.find(marker="new-role").elements.pop().set_value("trader")
         user.find(kind=ui.button, content="Create user").click()
-        await user.should_see(f"user {EVIL} created")
+        await user.should_see(f"user {EVIL} created", retries=RETRIES)
         created = await user_row(web, EVIL)
         assert created.role == "trader" and created.active and not created.totp_enabled
         assert passwords.verify_password(created.password_hash, "a long enough passphrase")
         with user.scope(marker=f"user-{created.id}"):
-            await user.should_see(EVIL)  # the name is a label's text
-            await user.should_see("2FA not enrolled")
+            await user.should_see(EVIL, retries=RETRIES)  # the name is a label's text
+            await user.should_see("2FA not enrolled", retries=RETRIES)
         await user.should_not_see(ui.html)
         assert [a.detail for a in await audits(web, "user.create")] == [{"role": "trader"}]
 
@@ -117,20 +127,22 @@ async def test_admin_creates_edits_and_resets_users(web: Web) -> None:
         user.find(marker=f"role-{tom.id}").elements.pop().set_value("viewer")
         with user.scope(marker=f"user-{tom.id}"):
             user.find(kind=ui.button, content="Set role").click()
-        await user.should_see("user tom changed")
+        await user.should_see("user tom changed", retries=RETRIES)
         assert (await user_row(web, "tom")).role == "viewer"
         assert await live_sessions(web, tom.id) == []
 
         with user.scope(marker=f"user-{tom.id}"):
             user.find(kind=ui.button, content="Disable").click()
-        await eventually(lambda: _inactive(web, "tom"))
+        await notified(user, "user tom changed", 2)
+        assert await _inactive(web, "tom")
         with user.scope(marker=f"user-{tom.id}"):
             user.find(kind=ui.button, content="Enable").click()
-        await eventually(lambda: _active(web, "tom"))
+        await notified(user, "user tom changed", 3)
+        assert await _active(web, "tom")
 
         with user.scope(marker=f"user-{tom.id}"):
             user.find(kind=ui.button, content="Reset 2FA").click()
-        await user.should_see("2FA reset for tom")
+        await user.should_see("2FA reset for tom", retries=RETRIES)
         reset = await user_row(web, "tom")
         assert not reset.totp_enabled and reset.totp_secret is None
         async with web.ctx.sessions() as db:
@@ -141,13 +153,13 @@ async def test_admin_creates_edits_and_resets_users(web: Web) -> None:
         # Setting the role a user already has changes nothing (their sessions stay).
         with user.scope(marker=f"user-{tom.id}"):
             user.find(kind=ui.button, content="Set role").click()
-        await user.should_see("no change for tom")
+        await user.should_see("no change for tom", retries=RETRIES)
 
         # An admin cannot demote or disable themself.
         ada = await user_row(web, "ada")
         with user.scope(marker=f"user-{ada.id}"):
             user.find(kind=ui.button, content="Disable").click()
-        await user.should_see("you cannot demote or deactivate yourself")
+        await user.should_see("you cannot demote or deactivate yourself", retries=RETRIES)
         assert (await user_row(web, "ada")).active
 
 
@@ -165,13 +177,13 @@ async def test_admin_lists_and_revokes_a_users_sessions(web: Web) -> None:
         await user.open("/users")
         with user.scope(marker=f"user-{tom.id}"):
             user.find(kind=ui.button, content="Sessions").click()
-        await user.should_see("Sessions of tom")
+        await user.should_see("Sessions of tom", retries=RETRIES)
         with user.scope(marker=f"session-{first.id}"):
             user.find(kind=ui.button, content="Revoke").click()
-        await user.should_see("1 session(s) revoked")
+        await user.should_see("1 session(s) revoked", retries=RETRIES)
         assert [s.id for s in await live_sessions(web, tom.id)] == [second.id]
         with user.scope(marker=f"session-{first.id}"):
-            await user.should_see("ended")
+            await user.should_see("ended", retries=RETRIES)
         user.find(kind=ui.button, content="Revoke all").click()
         await eventually(lambda: _no_sessions(web, tom.id))
         assert len(await audits(web, "sessions.revoke")) == 2
@@ -184,21 +196,21 @@ async def test_api_keys_are_stored_encrypted_and_shown_masked_only(web: Web) -> 
         register_pages(web.ctx)
         await sign_in(user, web, "ada")
         await user.open("/users")
-        await user.should_see("No keys stored.")
+        await user.should_see("No keys stored.", retries=RETRIES)
         user.find("Key name").type("bad name!")
         user.find("Key value").type(SECRET)
         user.find(kind=ui.button, content="Save key").click()
-        await user.should_see("a key name has")
+        await user.should_see("a key name has", retries=RETRIES)
         user.find("Key name").clear().type("binance_main")
         user.find(kind=ui.button, content="Save key").click()
-        await user.should_see("key binance_main saved")
+        await user.should_see("key binance_main saved", retries=RETRIES)
         async with web.ctx.sessions() as db:
             row = await db.scalar(select(ApiSecret).where(ApiSecret.name == "binance_main"))
         assert row is not None and row.kind == "exchange"
         assert SECRET not in row.ciphertext and web.ctx.box.decrypt(row.ciphertext) == SECRET
         with user.scope(marker="secret-binance_main"):
-            await user.should_see(row.masked)
-            await user.should_see("by ada")
+            await user.should_see(row.masked, retries=RETRIES)
+            await user.should_see("by ada", retries=RETRIES)
         assert SECRET not in page_text(user)  # not in a label, nor left in the input
         assert SECRET not in row.masked
 
@@ -209,13 +221,13 @@ async def test_api_keys_are_stored_encrypted_and_shown_masked_only(web: Web) -> 
         await eventually(lambda: _key_kind_is(web, "binance_main", "openai"))
         await user.open("/users")
         with user.scope(marker="secret-binance_main"):
-            await user.should_see("openai")
+            await user.should_see("openai", retries=RETRIES)
         text = page_text(user)
         assert SECRET not in text and "ANOTHER-SECRET" not in text
 
         with user.scope(marker="secret-binance_main"):
             user.find(kind=ui.button, content="Delete").click()
-        await user.should_see("key binance_main deleted")
+        await user.should_see("key binance_main deleted", retries=RETRIES)
         async with web.ctx.sessions() as db:
             assert await db.scalar(select(func.count()).select_from(ApiSecret)) == 0
         audited = await audits(web, "secret.set") + await audits(web, "secret.delete")
@@ -233,7 +245,7 @@ async def test_viewer_and_trader_are_refused_the_page_and_its_handlers(web: Web)
             register_pages(web.ctx)
             await sign_in(user, web, name)
             await user.open("/users")
-            await user.should_see("may not open this page")
+            await user.should_see("may not open this page", retries=RETRIES)
             await user.should_not_see(kind=ui.button, content="Create user")
             await user.should_not_see(kind=ui.link, content="Users & keys")
     # An admin demoted while the page is open: the buttons are still there, the server refuses them all.
@@ -248,7 +260,7 @@ async def test_viewer_and_trader_are_refused_the_page_and_its_handlers(web: Web)
         user.find("Email").type("mallory@example.org")
         user.find("Password").type("a long enough passphrase")
         user.find(kind=ui.button, content="Create user").click()
-        await user.should_see("not allowed for role viewer")
+        await user.should_see("not allowed for role viewer", retries=RETRIES)
         with user.scope(marker=f"user-{vera.id}"):
             user.find(kind=ui.button, content="Disable").click()
             user.find(kind=ui.button, content="Reset 2FA").click()
@@ -280,14 +292,14 @@ async def test_password_change_needs_the_current_password_and_ends_other_session
         register_pages(web.ctx)
         await sign_in(user, web, "vera")
         await user.open("/account")
-        await user.should_see("On (required of every user); 10 unused backup code(s).")
+        await user.should_see("On (required of every user); 10 unused backup code(s).", retries=RETRIES)
         assert len(await live_sessions(web, vera.id)) == 2
 
         user.find("Current password").type("not my password")
         user.find("New password").type("a brand new passphrase")
         user.find("Repeat new password").type("a brand new passphrase")
         user.find(kind=ui.button, content="Change password").click()
-        await user.should_see("the password is not right")
+        await user.should_see("the password is not right", retries=RETRIES)
         assert passwords.verify_password((await user_row(web, "vera")).password_hash, PASSWORD)
         assert len(await live_sessions(web, vera.id)) == 2
         assert [a.success for a in await audits(web, "password.change")] == [False]
@@ -295,24 +307,24 @@ async def test_password_change_needs_the_current_password_and_ends_other_session
         user.find("Current password").clear().type(PASSWORD)
         user.find("Repeat new password").clear().type("something else entirely")
         user.find(kind=ui.button, content="Change password").click()
-        await user.should_see("differ")
+        await user.should_see("differ", retries=RETRIES)
 
         user.find("New password").clear().type("password123")
         user.find("Repeat new password").clear().type("password123")
         user.find(kind=ui.button, content="Change password").click()
-        await user.should_see("too common")
+        await user.should_see("too common", retries=RETRIES)
 
         user.find("New password").clear().type("a brand new passphrase")
         user.find("Repeat new password").clear().type("a brand new passphrase")
         user.find(kind=ui.button, content="Change password").click()
-        await user.should_see("password changed")
+        await user.should_see("password changed", retries=RETRIES)
         assert passwords.verify_password(
             (await user_row(web, "vera")).password_hash, "a brand new passphrase"
         )
         left = await live_sessions(web, vera.id)
         assert len(left) == 1  # this browser's session stays, the other one ended
         await user.open("/account")  # still signed in
-        await user.should_see("this browser")
+        await user.should_see("this browser", retries=RETRIES)
 
 
 async def test_backup_codes_and_own_sessions(web: Web) -> None:
@@ -324,11 +336,11 @@ async def test_backup_codes_and_own_sessions(web: Web) -> None:
         await sign_in(user, web, "vera")
         await user.open("/account")
         user.find(kind=ui.button, content="New backup codes").click()
-        await user.should_see("the password is not right")  # asked again, and empty here
+        await user.should_see("the password is not right", retries=RETRIES)  # asked again, and empty here
         codes_field = next(e for e in user.find(ui.input).elements if e.props.get("label") == "Password")
         codes_field.set_value(PASSWORD)
         user.find(kind=ui.button, content="New backup codes").click()
-        await user.should_see("they are not shown again")
+        await user.should_see("they are not shown again", retries=RETRIES)
         async with web.ctx.sessions() as db:
             unused = await db.scalar(
                 select(func.count()).where(BackupCode.user_id == vera.id, BackupCode.used_at.is_(None))
@@ -351,19 +363,19 @@ async def test_backup_codes_and_own_sessions(web: Web) -> None:
         await user.open("/account")
         with user.scope(marker=f"session-{other.id}"):
             user.find(kind=ui.button, content="Revoke").click()
-        await user.should_see("session revoked")
+        await user.should_see("session revoked", retries=RETRIES)
         assert [s.id for s in await live_sessions(web, vera.id)] == [mine.id]
 
         # This browser's own session: asked first, then signed out.
         with user.scope(marker="session-current"):
             user.find(kind=ui.button, content="Revoke").click()
-        await user.should_see("revoking it signs you out here")
+        await user.should_see("revoking it signs you out here", retries=RETRIES)
         user.find(kind=ui.button, content="Cancel").click()
         assert [s.id for s in await live_sessions(web, vera.id)] == [mine.id]
         with user.scope(marker="session-current"):
             user.find(kind=ui.button, content="Revoke").click()
         user.find(kind=ui.button, content="Revoke and sign out").click()
-        await user.should_see("Sign in")
+        await user.should_see("Sign in", retries=RETRIES)
         assert await live_sessions(web, vera.id) == []
         await user.open("/account")
-        await user.should_see("Sign in")
+        await user.should_see("Sign in", retries=RETRIES)
