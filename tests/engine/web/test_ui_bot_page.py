@@ -295,3 +295,20 @@ def test_performance_uses_every_trade_given() -> None:
     assert numbers["Return"] == "+4.00%"
     assert numbers["Profit factor"] == "5.00"
     assert performance(rows, []) == {}
+
+
+async def test_config_that_could_close_a_markdown_fence_is_plain_text(web: Web, bot_file: Path) -> None:
+    require_sqlite(web)
+    text = BOT_YAML + "# ```\n# <img src=x onerror=alert(1)>\n"
+    bot_file.write_text(text, "utf-8")
+    async with web.ctx.sessions() as db, db.begin():
+        db.add(Bot(name="fenced", config_path=str(bot_file), config_hash="", mode=BotMode.PAPER))
+    await web.add_user("vera", "viewer")
+    async with user_simulation(root=None) as user:
+        register_pages(web.ctx)
+        await sign_in(user, web, "vera")
+        await user.open("/bot/fenced")
+        await user.should_see("Configuration", retries=50)
+        await user.should_not_see(ui.code)
+        await user.should_see(text)
+        await user.should_not_see(ui.image)
