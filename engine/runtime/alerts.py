@@ -51,7 +51,9 @@ HALT_REASONS = {
     "portfolio_daily_loss": "portfolio daily loss limit reached: new entries halted until the next UTC day",
     "portfolio_profit_lock": "portfolio profit lock: equity fell back below the kept gain, new entries stop",
     "daily_loss_limit": "daily loss limit reached: new entries halted until the next UTC day",
+    "max_drawdown": "max drawdown protection: new entries paused",
 }
+_UNTIL_NEXT_DAY = {"portfolio_daily_loss", "daily_loss_limit"}
 _RELOAD_KINDS = {"applied", "started", "restarted", "removed", "invalid"}
 _REASON = re.compile(r"\(([^()]*)\)\s*$")
 
@@ -90,6 +92,7 @@ class Alerts:
         self._summaries: list[tuple[pd.Timestamp, pd.Timestamp]] = []
         self._task: asyncio.Task[None] | None = None
         self._running = False
+        self._polling = asyncio.Lock()  # one poll at a time: two would send the same rows twice
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -150,7 +153,11 @@ class Alerts:
         while True:
             await asyncio.sleep(self.interval)
             try:
-                await self.poll()
+                # Shielded: stop() cancels this task, but a poll half done must finish (its rows are
+                # already behind the cursor), and stop()'s own poll waits for it.
+                await asyncio.shield(self.poll())
+            except asyncio.CancelledError:
+                raise
             except Exception:
                 log.exception("notification poll failed")
 
@@ -171,6 +178,10 @@ class Alerts:
 
     async def poll(self) -> int:
         """Notify everything committed since the last poll; returns the number of notifications."""
+        async with self._polling:
+            return await self._poll()
+
+    async def _poll(self) -> int:
         from engine.store.models import Event, Trade
 
         async with self.factory() as session:
@@ -257,9 +268,7 @@ class Alerts:
             if key in self._halts:
                 return []
             self._halts.add(key)
-            until = (
-                (day + pd.Timedelta(days=1)).to_pydatetime() if reason != "portfolio_profit_lock" else None
-            )
+            until = (day + pd.Timedelta(days=1)).to_pydatetime() if reason in _UNTIL_NEXT_DAY else None
             return [RiskHalt(reason=HALT_REASONS[reason], bot=None if whole else bot, until=until)]
         if category == "reload" and kind in _RELOAD_KINDS:
             if kind == "invalid":

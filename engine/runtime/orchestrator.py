@@ -42,7 +42,6 @@ from engine.store import (
     EventCategory,
     LeaseLostError,
     acquire_lease,
-    get_bot,
     new_owner_id,
     record_event,
     release_lease,
@@ -597,13 +596,13 @@ class Runtime:
         await self._stop_bot(name, drain=False, status=BotStatus.PAUSED, finish=finish)
 
     async def _paused_by_command(self, bots: dict[str, LoadedBot]) -> set[str]:
-        held: set[str] = set()
+        from sqlalchemy import select
+
+        from engine.store.models import Bot
+
         async with self.factory() as session:
-            for name in bots:
-                row = await get_bot(session, name)
-                if row is not None and row.status == BotStatus.PAUSED:
-                    held.add(name)
-        return held
+            rows = await session.execute(select(Bot.name).where(Bot.status == BotStatus.PAUSED))
+            return {name for (name,) in rows if name in bots}
 
     def _hold_view(self, bot: LoadedBot) -> None:
         name = bot.model.bot

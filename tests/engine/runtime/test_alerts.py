@@ -4,6 +4,7 @@ summary to the bot's webhook (a local HTTP server), signed and within the channe
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from sqlalchemy import select
 
 from engine.observability import SecretRegistry
@@ -46,6 +47,7 @@ async def _play(runtime) -> None:
         await runtime.settle()
 
 
+@pytest.mark.slow
 async def test_a_replayed_run_notifies_its_trades_and_a_daily_summary(workspace):
     with fake_webhook(SECRET) as hook:
         _add_notifications(workspace, hook.url, "trade_opened, trade_closed, daily_summary, reload")
@@ -126,3 +128,53 @@ async def test_a_block_whose_secret_does_not_resolve_is_reported_and_the_bots_ru
             await runtime.start()
             assert runtime.alerts.notifiers == {} and len(runtime.slots) == 2
             await runtime.stop()
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.events: list = []
+
+    def notify(self, event) -> None:
+        self.events.append(event)
+
+    async def stop(self) -> None:
+        pass
+
+
+async def test_halts_are_notified_once_per_reason_bot_and_day(tmp_path):
+    from datetime import UTC, datetime
+
+    from engine.runtime.alerts import Alerts
+    from engine.store import BotMode, EventCategory, record_event, upsert_bot
+
+    async with database(tmp_path) as factory:
+        alerts = Alerts(factory)
+        await alerts.start()
+        mine, theirs = _Recorder(), _Recorder()
+        alerts.notifiers, alerts.routes = {"a": mine, "b": theirs}, {"bot-a": "a", "bot-b": "b"}
+        async with factory() as session, session.begin():
+            a = await upsert_bot(session, name="bot-a", config_hash="x", mode=BotMode.PAPER)
+            b = await upsert_bot(session, name="bot-b", config_hash="y", mode=BotMode.PAPER)
+            for day, bot, reason in [
+                (1, a, "portfolio_daily_loss"),
+                (1, b, "portfolio_daily_loss"),  # the same portfolio halt, seen by another bot
+                (1, a, "daily_loss_limit"),
+                (1, a, "daily_loss_limit"),
+                (1, a, "cooldown"),  # routine: not a halt
+                (2, a, "daily_loss_limit"),  # a new day, a new halt
+            ]:
+                await record_event(
+                    session,
+                    EventCategory.RISK,
+                    "blocked",
+                    "refused",
+                    bot_id=bot.id,
+                    data={"pair": "ETH/BTC", "side": "long", "reason": reason},
+                    time=datetime(2024, 1, day, 12, tzinfo=UTC),
+                )
+        await alerts.poll()
+        await alerts.stop()
+    portfolio = theirs.events
+    assert len(portfolio) == 1 and portfolio[0].bot is None  # engine-wide: every notifier
+    assert portfolio[0].until == datetime(2024, 1, 2, tzinfo=UTC)
+    assert [(e.bot, e.until.day) for e in mine.events] == [(None, 2), ("bot-a", 2), ("bot-a", 3)]

@@ -125,6 +125,7 @@ async def test_the_pump_runs_in_the_background(workspace):
         await runtime.stop()
 
 
+@pytest.mark.slow
 async def test_commands_that_cannot_apply_fail_with_a_message(workspace):
     async with database(workspace) as factory:
         runtime = make_runtime(workspace, factory, end="2024-01-02 00:00", command_interval=None)
@@ -162,6 +163,7 @@ async def test_commands_that_cannot_apply_fail_with_a_message(workspace):
     assert "no valid bot file" in rows[orphan].error
 
 
+@pytest.mark.slow
 async def test_close_position_by_command(workspace):
     async with database(workspace) as factory:
         runtime = make_runtime(workspace, factory, end="2024-01-02 00:00", command_interval=None)

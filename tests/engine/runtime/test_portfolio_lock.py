@@ -42,6 +42,7 @@ def test_the_lock_arms_at_the_gain_then_refuses_entries_below_keep():
     assert equity(150.0) == "portfolio_profit_lock" and risk.lock_armed
 
 
+@pytest.mark.slow
 async def test_an_armed_lock_blocks_every_entry_with_its_reason_and_survives_a_restart(workspace):
     limits = PortfolioLimits(profit_lock_at=10.0, profit_lock_keep=5.0)  # keep +500 %: always below
     async with database(workspace) as factory:
