@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -208,6 +208,3 @@ class CommandPump:
             bot_id=bot_id,
             data={"command_id": command_id, "command": command, "requested_by": row.requested_by},
         )
-
-
-Finisher = Callable[[AsyncSession], Awaitable[None]]
