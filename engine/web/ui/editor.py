@@ -99,6 +99,7 @@ class RuleEditor:
         self.text = slot.text
         self.tree: Node | None = None
         self.problems: list[Any] = []
+        self.incomplete = False  # a block the user is still filling in: no text for it yet
         self._syncing = False
         with hook(ui.card().classes("w-full"), f"rule-{self.name}"):
             ui.label(slot.key).classes("text-subtitle1 font-bold")
@@ -130,6 +131,7 @@ class RuleEditor:
         if self._syncing:
             return
         self.text = event.value or ""
+        self.incomplete = False
         self.parse()
         self.check()
         self.render()
@@ -148,8 +150,10 @@ class RuleEditor:
         try:
             text = block_to_text(TypeAdapter(Block).validate_python(self.tree))
         except (ValidationError, DiagnosticError, ValueError) as exc:
+            self.incomplete = True
             self.errors.set_text(f"incomplete block: {str(exc).splitlines()[0]}")
             return
+        self.incomplete = False
         self.text = text
         self._syncing = True
         try:
@@ -185,7 +189,9 @@ class RuleEditor:
 
     @property
     def valid(self) -> bool:
-        return not self.problems and (bool(self.text.strip()) or self.slot.keys[0] in ("entry", "exit"))
+        if self.incomplete or self.problems:
+            return False
+        return bool(self.text.strip()) or self.slot.keys[0] in ("entry", "exit")
 
     # ----- drawing blocks ---------------------------------------------------------------------------
     def render(self) -> None:

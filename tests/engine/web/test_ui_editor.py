@@ -66,6 +66,13 @@ async def test_blocks_text_errors_and_save(web: Web) -> None:
         await user.should_see("not saved: fix entry.long first", retries=20)
         assert path.read_text(encoding="utf-8") == STRATEGY
 
+        # A block left empty: said so, and Save waits for it.
+        with user.scope(marker="blocks-features-momentum"):
+            user.find(marker="block-number").clear()
+        assert one(user, "rule-error-features-momentum").text.startswith("incomplete block")
+        user.find(marker="rule-text-features-momentum").clear().type("rsi(close, 21)")
+        assert one(user, "rule-error-features-momentum").text == ""
+
         # A valid text rebuilds the blocks (a group of a cross and a comparison).
         user.find(marker="rule-text-entry-long").clear().type(
             "crosses_above(fast_ma, slow_ma) and momentum < 60"
