@@ -147,10 +147,11 @@ class _Series:
 class LiveFeed:
     """Closed-candle batches from exchanges' REST APIs. See the module docstring.
 
-    ``routes`` maps a pair to the source serving it (bots on several exchanges: one client each);
-    a pair not routed uses ``default`` (else the first source routed). ``clients`` injects ready ccxt
-    clients by source id; others are built by ``client_factory``. ``grace``, ``settle`` and ``retry``
-    are seconds of the exchange's clock.
+    ``routes`` maps a pair to the source serving it (bots on several exchanges: one client each). A
+    pair not routed is looked up with ``resolve`` (pair -> (source, mode) or None; ``engine run`` asks
+    the runtime's bots), else served by ``default``, else by the first source routed. ``clients``
+    injects ready ccxt clients by source id; others are built by ``client_factory``. ``grace``,
+    ``settle`` and ``retry`` are seconds of the exchange's clock.
     """
 
     def __init__(
@@ -160,6 +161,7 @@ class LiveFeed:
         default: MarketSource | None = None,
         clients: Mapping[str, Any] | None = None,
         client_factory: Callable[[MarketSource], Any] = make_market_client,
+        resolve: Callable[[str], tuple[MarketSource, str] | None] | None = None,
         timer: Timer | None = None,
         grace: float = 3.0,
         settle: float = 0.5,
@@ -174,6 +176,7 @@ class LiveFeed:
         self.clients: dict[str, Any] = dict(clients or {})
         self._owned: set[str] = set()  # clients built here, closed by close()
         self.client_factory = client_factory
+        self.resolve = resolve
         self.timer: Timer = timer or WallTimer()
         self.grace, self.settle, self.retry = grace, settle, retry
         self.backoff, self.backoff_cap = backoff, backoff_cap
@@ -230,7 +233,17 @@ class LiveFeed:
         _log(level, message, *args, pair=pair, mode=mode)
 
     def _source(self, pair: str) -> MarketSource:
-        source = self.routes.get(pair) or self.default or next(iter(self.routes.values()), None)
+        source = self.routes.get(pair)
+        if source is None and self.resolve is not None:
+            # A pair first seen after the start (a bot added by hot reload): ask who trades it.
+            source, mode = self.resolve(pair) or (None, None)
+            if source is not None:
+                self.routes[pair] = source
+                if mode is not None and _MODE_RANK.get(mode, 0) >= _MODE_RANK.get(
+                    self.modes.get(source.id, ""), -1
+                ):
+                    self.modes[source.id] = mode
+        source = source or self.default or next(iter(self.routes.values()), None)
         if source is None:
             raise MarketDataError(f"{pair}: no exchange to fetch its candles from")
         return source
@@ -363,10 +376,15 @@ class LiveFeed:
                 yield batch
                 continue
             local = self.timer.now_ms()
+            # A series on an exchange not measured yet is polled at once: the poll measures its clock.
             due = [
                 s
                 for s in self._series.values()
-                if self._now(s.source, local) >= s.next_close + self.settle * 1000 and local >= s.retry_at
+                if local >= s.retry_at
+                and (
+                    s.source.id not in self.offsets
+                    or self._now(s.source, local) >= s.next_close + self.settle * 1000
+                )
             ]
             if due:
                 await asyncio.gather(*(self._poll(s) for s in due))
@@ -383,6 +401,17 @@ class LiveFeed:
         """Fetch the candles of ``series`` closed since the last one; buffer them for emission."""
         local = self.timer.now_ms()
         try:
+            if series.source.id not in self.offsets:  # an exchange first used after the start
+                client = self._client(series.source)
+                await client.load_markets()
+                self.offsets[series.source.id] = await self._measure_offset(client)
+                self._say(
+                    logging.INFO,
+                    "%s: market data connected (clock offset %+.0f ms)",
+                    series.source.id,
+                    self.offsets[series.source.id],
+                    source=series.source,
+                )
             rows = await self._fetch_after(series)
         except Exception as error:
             series.failures += 1

@@ -59,6 +59,8 @@ async def run_engine(options: RunOptions, *, on_runtime=None) -> Runtime:
                 end=None if options.end is None else pd.Timestamp(options.end, tz="UTC"),
             )
         runtime = Runtime(options.config, factory, feed)  # type: ignore[arg-type]
+        if live is not None and live.resolve is None:
+            live.resolve = lambda pair: _exchange_of(runtime, pair)
         if on_runtime is not None:
             on_runtime(runtime)
         loop = asyncio.get_running_loop()
@@ -80,6 +82,18 @@ async def run_engine(options: RunOptions, *, on_runtime=None) -> Runtime:
         if live is not None:
             await live.close()
         await engine.dispose()
+
+
+def _exchange_of(runtime: Runtime, pair: str):
+    """(source, mode) of a bot the runtime knows that trades ``pair``: a bot added by hot reload may be
+    on an exchange the feed did not follow at the start. (The runtime records a bot's configuration
+    before starting it.)"""
+    from engine.runtime.live_feed import MarketSource
+
+    for bot in getattr(runtime, "loaded", {}).values():
+        if pair in bot.model.pairs:
+            return MarketSource.of_bot(bot.model), bot.model.exchange.mode
+    return None
 
 
 def _mode_context(loaded: LoadResult | None):

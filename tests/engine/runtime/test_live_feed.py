@@ -403,3 +403,38 @@ async def test_an_exchange_hole_is_passed_over_once_candles_resume():
         await feed.close()
     opens = [pd.Timestamp(b.candles[ETH_1M][0], tz="UTC").strftime("%H:%M") for b in got]
     assert opens == ["10:02", "10:03", "10:04", "10:08", "10:09", "10:10", "10:11", "10:12"]
+
+
+async def test_a_pair_added_later_on_another_exchange_is_fetched_there_on_that_clock(server, candles):
+    # Both "exchanges" are the fake; the second one is reached only when a reloaded bot needs it.
+    skew = 4_000
+    timer = ManualTimer(server, ms("2024-01-02 10:00:30"), skew)
+    other = MarketSource("binance", testnet=True)
+    made = []
+
+    def factory(source: MarketSource):
+        made.append(source.id)
+        return client_factory(server)(source)
+
+    feed = LiveFeed(
+        routes={"ETH/BTC": MarketSource("binance")},
+        client_factory=factory,
+        resolve=lambda pair: (other, "testnet") if pair == "LTC/BTC" else None,
+        timer=timer,
+    )
+    await feed.connect()
+    await feed.prepare({ETH_1M: 1})
+    assert made == ["binance"] and set(feed.offsets) == {"binance"}
+    batches = feed.batches()
+    timer.set_server(ms("2024-01-02 10:01:01"), skew)
+    first = await asyncio.wait_for(anext(batches), 3)
+    assert sorted(first.candles) == [ETH_1M]
+
+    feed.add(LTC_1M)  # a bot added by hot reload
+    assert feed.routes["LTC/BTC"] == other and feed.modes == {"binance:testnet": "testnet"}
+    timer.set_server(ms("2024-01-02 10:02:01"), skew)
+    second = await asyncio.wait_for(anext(batches), 3)
+    assert sorted(second.candles) == [ETH_1M, LTC_1M]
+    assert made == ["binance", "binance:testnet"] and feed.offsets["binance:testnet"] == pytest.approx(skew)
+    await batches.aclose()
+    await feed.close()
