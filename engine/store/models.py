@@ -461,7 +461,7 @@ class Checkpoint(Base):
 
     __tablename__ = "checkpoints"
 
-    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id"), primary_key=True)
+    bot_id: Mapped[int] = mapped_column(Id, ForeignKey("bots.id"), primary_key=True)
     time: Mapped[int] = mapped_column(BigInteger)  # open time (ns) of the last committed candle
     pairs: Mapped[list[str]] = mapped_column(JSONDoc())
     timeframe: Mapped[str] = mapped_column(String(8))
