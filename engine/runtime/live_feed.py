@@ -346,9 +346,12 @@ class LiveFeed:
         pair, timeframe = key
         step = timeframe_seconds(timeframe) * 1000
         origin = _WEEK_ORIGIN_MS if timeframe == "1w" else 0
-        anchor = max(self.clock // _NS, 0 if self.start is None else int(self.start.value // _NS))
+        source = self._source(pair)
+        # Before connect() there is no start: the local clock then, never the whole history since 1970.
+        start = int(self.start.value // _NS) if self.start is not None else int(self._now(source))
+        anchor = max(self.clock // _NS, start)
         last_close = (anchor - origin) // step * step + origin
-        self._series[key] = _Series(key, self._source(pair), step, origin, last_close - step)
+        self._series[key] = _Series(key, source, step, origin, last_close - step)
         self._changed.set()
 
     def history(self, key: SeriesKey, until: int, count: int) -> pd.DataFrame:

@@ -320,7 +320,7 @@ async def test_run_engine_without_replay_trades_on_live_candles_until_stopped(tm
     runtimes = []
     task = asyncio.create_task(run_engine(options, on_runtime=runtimes.append))
     await settle(
-        lambda: runtimes and "flip" in runtimes[0].slots and runtimes[0].runner("flip").view.candles >= 30, 15
+        lambda: runtimes and "flip" in runtimes[0].slots and runtimes[0].runner("flip").view.candles >= 30, 30
     )
     runtimes[0].request_stop()
     runtime = await asyncio.wait_for(task, 10)
