@@ -185,6 +185,12 @@ class Alerts:
         from engine.store.models import Event, Trade
 
         async with self.factory() as session:
+            if not self.notifiers:
+                # Nobody listens: only move past what was written (no rows read, nothing queued up).
+                self._event_cursor = (await session.execute(select(func.max(Event.id)))).scalar() or 0
+                self._trade_cursor = (await session.execute(select(func.max(Trade.id)))).scalar() or 0
+                self._summaries = []
+                return 0
             events = list(
                 (
                     await session.execute(
@@ -209,8 +215,6 @@ class Alerts:
             if trades:
                 self._trade_cursor = trades[-1].id
             summaries, self._summaries = self._summaries, []
-            if not self.notifiers:
-                return 0
             await self._learn_names(session, {e.bot_id for e in events} | {t.bot_id for t in trades})
             count = 0
             for event in events:
