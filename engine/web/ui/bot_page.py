@@ -248,7 +248,13 @@ async def _bot_detail(ctx: WebContext, bot: Bot, can_control: bool) -> None:
     }
     browser = browser_id()
 
+    lock = asyncio.Lock()  # the timer and a button's handler both tick: one at a time
+
     async def tick() -> None:
+        async with lock:
+            await refresh()
+
+    async def refresh() -> None:
         """Status, pending commands, new trades and alerts, without a reload (the chart stays)."""
         if await current_user(ctx, browser) is None:  # signed out or revoked meanwhile: no more data
             timer.cancel()

@@ -7,6 +7,7 @@ equity; the bot cards and the open positions are small and are re-read whole.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -160,6 +161,7 @@ class _Dashboard:
     shown_cards: list[tuple[Any, ...]] | None = None
     first: dict[int, float] = field(default_factory=dict)
     elements: dict[str, Any] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def build(self) -> None:
         with ui.row().classes("gap-8"):
@@ -198,6 +200,12 @@ class _Dashboard:
         await self.refresh()
 
     async def refresh(self) -> None:
+        # The timer and a button's handler may both refresh: one at a time, or both would add the
+        # same new rows.
+        async with self.lock:
+            await self._refresh()
+
+    async def _refresh(self) -> None:
         async with self.ctx.sessions() as db:
             bots = list((await db.scalars(select(Bot).order_by(Bot.name))).all())
             self.names = {bot.id: bot.name for bot in bots}

@@ -137,7 +137,7 @@ async def test_bot_page_chart_indicators_markers_and_text(web: Web, bot_file: Pa
         trades = next(t for t in tables if any(c["name"] == "reason" for c in t.columns))
         assert [(r["pair"], r["reason"]) for r in trades.rows] == [("ETH/BTC", "take_profit")]
         await user.should_see("Win rate", retries=50)
-        await user.should_see("+0.20%")  # 1.0 -> 1.002
+        await user.should_see("+0.20%", retries=50)  # 1.0 -> 1.002
         (reloads,) = user.find(marker="reloads").elements
         assert [r["message"] for r in reloads.rows] == ["new configuration in effect"]
         (alerts,) = user.find(marker="alerts").elements
@@ -310,5 +310,5 @@ async def test_config_that_could_close_a_markdown_fence_is_plain_text(web: Web, 
         await user.open("/bot/fenced")
         await user.should_see("Configuration", retries=50)
         await user.should_not_see(ui.code)
-        await user.should_see(text)
+        await user.should_see(text, retries=50)
         await user.should_not_see(ui.image)

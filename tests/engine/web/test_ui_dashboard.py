@@ -163,21 +163,21 @@ async def test_dashboard_shows_the_store_and_follows_new_trades(web: Web) -> Non
         await sign_in(user, web, "vera")
         await user.should_see("Last candle: 2026-03-03 01:00", retries=50)  # the page is built
         # Equity: 1530 -> 1525 now; today began at 03-03 00:00, last total before it 1515; all time +25.
-        await user.should_see("+10")  # today
-        await user.should_see("+25")  # all time
-        await user.should_see("1525")
+        await user.should_see("+10", retries=50)  # today
+        await user.should_see("+25", retries=50)  # all time
+        await user.should_see("1525", retries=50)
         charts = {c.options["title"]["text"]: c.options for c in user.find(ui.echart).elements}
         assert [p[1] for p in charts["Total equity"]["series"][0]["data"]] == [1500.0, 1515.0, 1525.0]
         assert charts["Drawdown"]["series"][0]["data"][-1][1] == pytest.approx(0.0)
         # Bot cards, names as text (no element made from the name).
         with user.scope(marker=f"bot-{ids['evil']}"):
-            await user.should_see(EVIL)
-            await user.should_see("stopped (live)")
-            await user.should_see("P&L today: -10")
-            await user.should_see("Last candle: 2026-03-03 01:00")
+            await user.should_see(EVIL, retries=50)
+            await user.should_see("stopped (live)", retries=50)
+            await user.should_see("P&L today: -10", retries=50)
+            await user.should_see("Last candle: 2026-03-03 01:00", retries=50)
         with user.scope(marker=f"bot-{ids['alpha']}"):
-            await user.should_see("running (paper)")
-            await user.should_see("Open positions: 1")
+            await user.should_see("running (paper)", retries=50)
+            await user.should_see("Open positions: 1", retries=50)
         # Positions, trades and alerts (the quiet trade event is no alert).
         tables = {tuple(c["name"] for c in t.columns): t for t in user.find(ui.table).elements}
         positions = next(t for cols, t in tables.items() if "entry" in cols)
@@ -261,11 +261,11 @@ async def test_a_bot_idle_today_shows_no_pnl_today(web: Web) -> None:
         await sign_in(user, web, "vera")
         await user.should_see("Last candle: 2026-03-03 01:00", retries=50)
         with user.scope(marker=f"bot-{idle.id}"):
-            await user.should_see("P&L today: +0")
+            await user.should_see("P&L today: +0", retries=50)
         with user.scope(marker=f"bot-{busy.id}"):
-            await user.should_see("P&L today: +3")
+            await user.should_see("P&L today: +3", retries=50)
         # A bot silent for 60 days (before the charts' window) still counts in the total.
-        await user.should_see("1163")
+        await user.should_see("1163", retries=50)
         charts = {c.options["title"]["text"]: c.options for c in user.find(ui.echart).elements}
         assert charts["Total equity"]["series"][0]["data"][-1][1] == pytest.approx(1163.0)
 
