@@ -66,6 +66,13 @@ def demo_command(
     seed = None
     password = _admin_password(admin_password_file)
     if password is not None:
+        from engine.web.auth.passwords import PasswordPolicyError, check_policy
+
+        try:  # before the data is written and the server built: fail fast on a refused password
+            check_policy(password)
+        except PasswordPolicyError as exc:
+            typer.echo(f"error: the first admin's password: {exc}", err=True)
+            raise typer.Exit(2) from None
         seed = AdminSeed(admin_user, f"{admin_user}@example.org", password)
     speed = DEMO_SPEED if speed is None else speed
     start = replay_start()
