@@ -27,7 +27,6 @@ from engine.web.queries import (
     bot_by_ref,
     events_query,
     last_snapshot_times,
-    pending_by_bot,
     trade_totals,
     trades_query,
 )
@@ -149,7 +148,7 @@ async def _bot_detail(ctx: WebContext, bot: Bot, can_control: bool) -> None:
                 .order_by(EquitySnapshot.time, EquitySnapshot.id)
             )
         ).all()
-        pending = (await pending_by_bot(db)).get(bot.id, [])
+        pending = await ctx.control.pending(db, bot.id)
         reloads = list(
             (await db.scalars(events_query(bot_id=bot.id, category=EventCategory.RELOAD).limit(50))).all()
         )
