@@ -160,7 +160,7 @@ class LiveFeed:
         routes: Mapping[str, MarketSource] | None = None,
         default: MarketSource | None = None,
         clients: Mapping[str, Any] | None = None,
-        client_factory: Callable[[MarketSource], Any] = make_market_client,
+        client_factory: Callable[[MarketSource], Any] | None = None,
         resolve: Callable[[str], tuple[MarketSource, str] | None] | None = None,
         timer: Timer | None = None,
         grace: float = 3.0,
@@ -175,7 +175,7 @@ class LiveFeed:
         self.default = default
         self.clients: dict[str, Any] = dict(clients or {})
         self._owned: set[str] = set()  # clients built here, closed by close()
-        self.client_factory = client_factory
+        self.client_factory = client_factory or make_market_client
         self.resolve = resolve
         self.timer: Timer = timer or WallTimer()
         self.grace, self.settle, self.retry = grace, settle, retry

@@ -1,4 +1,4 @@
-"""engine run's refusals: no replay directory (live data is not wired yet), a held lease, bad flags."""
+"""engine run's refusals: an unreachable exchange for live data, a held lease, bad flags."""
 
 from __future__ import annotations
 
@@ -18,10 +18,21 @@ def _run(*args: str):
     return CliRunner().invoke(app, ["run", *args])
 
 
-def test_run_without_replay_says_what_is_missing(workspace):
+def test_run_without_replay_says_when_the_exchange_is_unreachable(workspace, monkeypatch):
+    import ccxt.async_support as ccxt_async
+
+    from engine.runtime import live_feed
+
+    def unreachable(source):
+        # Nothing listens on port 9 of the loopback: the same failure as no network, on any machine.
+        client = ccxt_async.binance({"timeout": 2000})
+        client.urls["api"] = {name: "http://127.0.0.1:9/api/v3" for name in client.urls["api"]}
+        return client
+
+    monkeypatch.setattr(live_feed, "make_market_client", unreachable)
     result = _run(str(workspace / "bots"), "--url", db_url(workspace), "--no-watch")
     assert result.exit_code == 2
-    assert "use --replay DIR" in result.output
+    assert "cannot reach binance" in result.output and "use --replay DIR" in result.output
 
 
 def test_run_refuses_bad_input(workspace):
