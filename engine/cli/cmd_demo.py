@@ -90,6 +90,7 @@ def demo_command(
             start=start,
             insecure_http=insecure_http,
             admin=seed,
+            no_admin_hint=f"run the demo in a terminal to be asked for one, or set ${ADMIN_PASSWORD_ENV}",
         )
     )
 

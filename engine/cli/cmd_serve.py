@@ -37,6 +37,7 @@ class ServeOptions:
     watch: bool = True
     insecure_http: bool = False
     admin: AdminSeed | None = None
+    no_admin_hint: str = "run `engine users create --role admin` first"
 
 
 @app.command("serve")
@@ -108,7 +109,7 @@ def _strategies_dir(options: ServeOptions) -> Path:
     return Path("strategies")
 
 
-def _ensure_admin(url: str | None, seed: AdminSeed | None) -> None:
+def _ensure_admin(url: str | None, seed: AdminSeed | None, hint: str) -> None:
     """No admin ships: the first one is created here, from ``seed`` or by asking on the console."""
     import asyncio
     import sys
@@ -121,7 +122,7 @@ def _ensure_admin(url: str | None, seed: AdminSeed | None) -> None:
         return
     if seed is None:
         if not sys.stdin.isatty():
-            typer.echo("error: no admin yet: run `engine users create --role admin` first", err=True)
+            typer.echo(f"error: no admin yet: {hint}", err=True)
             raise typer.Exit(1)
         from engine.cli.cmd_users import prompt_password
 
@@ -164,7 +165,7 @@ def serve(options: ServeOptions) -> None:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     asyncio.run(ctx.sessions.kw["bind"].dispose())  # connections are made again in the server's event loop
-    _ensure_admin(options.url, options.admin)
+    _ensure_admin(options.url, options.admin, options.no_admin_hint)
     ctx.bots_dir = options.bots_dir or Path("bots")
     ctx.strategies_dir = _strategies_dir(options)
 
