@@ -88,7 +88,14 @@ async def delete_secret(db: AsyncSession, name: str, *, user_id: str, address: s
 
 
 async def create_user(
-    db: AsyncSession, username: str, email: str, password: str, role: Role | str, *, by: str, address: str
+    db: AsyncSession,
+    username: str,
+    email: str,
+    password: str,
+    role: Role | str,
+    *,
+    by: str | None,
+    address: str,
 ) -> User:
     """A new user (password policy checked; PasswordPolicyError/ValueError with a clear message)."""
     user = await accounts.create_user(db, username, email, password, role)
@@ -104,7 +111,7 @@ async def edit_user(
     *,
     role: Role | str | None = None,
     active: bool | None = None,
-    by: str,
+    by: str | None,
     address: str,
 ) -> User:
     """Change a role and/or (de)activate; the user's sessions end at once. An admin cannot demote or

@@ -3,14 +3,16 @@ session, so the CLI stays a thin layer and the same rules apply as through the A
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engine.store.models import BackupCode, User
-from engine.web.auth import accounts
+from engine.store.models import User
+from engine.web import admin_actions
 from engine.web.auth.roles import Role
 
 __all__ = ["admin_exists", "create", "disable", "list_users", "reset_2fa"]
+
+CLI = "cli"  # the "address" of changes made on the command line, in the audit log
 
 
 async def admin_exists(db: AsyncSession) -> bool:
@@ -21,11 +23,7 @@ async def admin_exists(db: AsyncSession) -> bool:
 
 
 async def create(db: AsyncSession, username: str, email: str, password: str, role: Role) -> User:
-    user = await accounts.create_user(db, username, email, password, role)
-    await accounts.audit(
-        db, "user.create", target=f"user:{user.id}", address="cli", detail={"role": user.role}
-    )
-    return user
+    return await admin_actions.create_user(db, username, email, password, role, by=None, address=CLI)
 
 
 async def list_users(db: AsyncSession) -> list[User]:
@@ -40,17 +38,8 @@ async def _by_name(db: AsyncSession, username: str) -> User:
 
 
 async def disable(db: AsyncSession, username: str) -> User:
-    user = await _by_name(db, username)
-    user.active = False
-    await accounts.revoke_sessions(db, user.id, reason="disabled")
-    await accounts.audit(db, "user.disable", target=f"user:{user.id}", address="cli")
-    return user
+    return await admin_actions.edit_user(db, await _by_name(db, username), active=False, by=None, address=CLI)
 
 
 async def reset_2fa(db: AsyncSession, username: str) -> User:
-    user = await _by_name(db, username)
-    user.totp_enabled, user.totp_secret, user.totp_last_step = False, None, None
-    await db.execute(delete(BackupCode).where(BackupCode.user_id == user.id))
-    await accounts.revoke_sessions(db, user.id, reason="2fa_reset")
-    await accounts.audit(db, "user.reset_2fa", target=f"user:{user.id}", address="cli")
-    return user
+    return await admin_actions.reset_2fa(db, await _by_name(db, username), by=None, address=CLI)
