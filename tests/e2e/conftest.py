@@ -1,9 +1,10 @@
 """End-to-end harness: ``engine serve`` with the runtime on a replay (as ``engine demo`` runs it), in a
 subprocess on a free 127.0.0.1 port, driven by Debian's headless Chromium through Selenium.
 
-- ``e2e_server`` (one per test session and xdist worker): a temporary ENGINE_HOME, copies of the
-  example bots and strategies, seeded synthetic candles, an ADMIN and a VIEWER enrolled in 2FA with
-  secrets the tests know. The runtime replays fast enough that trades keep closing while tests watch.
+- ``e2e_server`` (one per test module, so that it stops before the worker runs other tests): a
+  temporary ENGINE_HOME, copies of the example bots and strategies, seeded synthetic candles, an ADMIN
+  and a VIEWER enrolled in 2FA with secrets the tests know. The runtime replays fast enough that
+  trades keep closing while the tests watch.
 - ``screen``: a Chromium driven through Selenium, with helpers (sign in with a TOTP code, wait for
   text); the test fails on a browser console error or a server error in the log.
 
@@ -148,7 +149,7 @@ def _write_candles(bots_dir: Path, target: Path) -> None:
     write_demo_data(sorted(bots_dir.glob("*.yaml")), target, days=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def e2e_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EServer]:
     _require_chromium()
     root = tmp_path_factory.mktemp("e2e")
