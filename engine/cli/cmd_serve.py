@@ -12,7 +12,9 @@ import typer
 from engine.cli import app
 from engine.cli._options import Start
 
-__all__ = ["AdminSeed", "ServeOptions", "serve", "serve_command"]
+__all__ = ["LOOPBACK_HOSTS", "AdminSeed", "ServeOptions", "serve", "serve_command"]
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,13 @@ def serve(options: ServeOptions) -> None:
     from engine.web.auth.crypto import SecretBoxError
     from engine.web.auth.tokens import TokenError
 
+    if options.insecure_http and options.host not in LOOPBACK_HOSTS:
+        typer.echo(
+            f"error: --insecure-http only with a loopback --host ({', '.join(LOOPBACK_HOSTS)}): "
+            "anywhere else put TLS in front",
+            err=True,
+        )
+        raise typer.Exit(2)
     home = Path(os.environ.get("ENGINE_HOME") or "var")
     secure = not options.insecure_http
     try:

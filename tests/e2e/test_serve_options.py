@@ -40,6 +40,8 @@ def test_serve_refuses_replay_without_bots_and_missing_directories(home: Path) -
     assert result.exit_code == 2 and "not a directory of bot files" in result.stderr
     result = runner.invoke(app, ["serve", "--run", str(ROOT / "bots"), "--replay", str(home / "nope")])
     assert result.exit_code == 2 and "data directory not found" in result.stderr
+    result = runner.invoke(app, ["serve", "--insecure-http", "--host", "0.0.0.0"])
+    assert result.exit_code == 2 and "--insecure-http only with a loopback --host" in result.stderr
 
 
 def test_demo_refuses_a_bad_admin_password_before_doing_anything(home: Path) -> None:
