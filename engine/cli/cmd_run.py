@@ -103,7 +103,9 @@ def run_command(
         database_url=url,
         dashboard=sys.stdout.isatty() if dashboard is None else dashboard,
     )
-    _logging()
+    from engine.cli._logs import start_logging
+
+    start_logging()
     try:
         runtime = asyncio.run(run_engine(options))
     except LeaseHeldError as error:
@@ -118,18 +120,3 @@ def run_command(
     console = Console(width=max(Console().width, 160))
     notes = [message for message in runtime.file_errors.values()]
     console.print(render_status(runtime.views(), title="engine run: stopped", notes=notes))
-
-
-def _logging() -> None:
-    import logging
-
-    from engine.observability import SECRETS, ContextFilter, RedactingFilter, TextFormatter
-
-    # The context filter stamps the mode (and bot, pair) the runtime's tasks carry on every line.
-    handler = logging.StreamHandler()
-    handler.setFormatter(TextFormatter())
-    handler.addFilter(ContextFilter())
-    handler.addFilter(RedactingFilter(SECRETS))
-    root = logging.getLogger("engine")
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)

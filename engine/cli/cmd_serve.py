@@ -229,9 +229,9 @@ class _BotsInProcess:
     async def start(self) -> None:
         import asyncio
 
-        from engine.cli.cmd_run import _logging
+        from engine.cli._logs import start_logging
 
-        _logging()
+        start_logging()
         self.task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
