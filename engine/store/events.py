@@ -14,6 +14,10 @@ from engine.store.models import Event, utcnow
 
 __all__ = ["list_events", "record_event"]
 
+# Trades and risk decisions are written to their log category here, where every one of them passes;
+# reloads, orders, exchange calls and errors are logged by the code that handles them.
+_LOGGED = {EventCategory.TRADE: "trades", EventCategory.RISK: "risk"}
+
 
 async def record_event(
     session: AsyncSession,
@@ -35,6 +39,20 @@ async def record_event(
     )
     session.add(row)
     await session.flush()
+    if category in _LOGGED:
+        from engine.observability import category_logger, log_event
+
+        fields = {k: v for k, v in (data or {}).items() if k not in ("bot", "pair", "mode")}
+        known = data or {}
+        log_event(
+            category_logger(_LOGGED[category]),
+            message,
+            pair=known.get("pair"),
+            mode=known.get("mode"),
+            kind=kind,
+            bot_id=bot_id,
+            **fields,
+        )
     return row
 
 

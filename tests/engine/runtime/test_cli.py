@@ -68,3 +68,28 @@ def test_status_on_an_empty_database(workspace):
     result = CliRunner().invoke(app, ["status", "--url", db_url(workspace)])
     assert result.exit_code == 0
     assert "no bots in the database yet" in result.output
+
+
+def test_run_writes_the_category_log_files(workspace, monkeypatch):
+    import json
+
+    from engine.observability import setup_logging
+
+    monkeypatch.setenv("ENGINE_HOME", str(workspace))
+    try:
+        result = _run(
+            str(workspace / "bots"),
+            "--replay",
+            str(workspace / "data"),
+            "--url",
+            db_url(workspace),
+            "--no-watch",
+            "--no-dashboard",
+        )
+    finally:
+        setup_logging(None, mode="paper", console="none").close()  # undo the command's handlers
+    assert result.exit_code == 0, result.output
+    logs = workspace / "logs"
+    assert {"trades.jsonl", "all.jsonl"} <= {p.name for p in logs.iterdir()}
+    trades = [json.loads(line) for line in (logs / "trades.jsonl").read_text().splitlines()]
+    assert trades and all(t["category"] == "trades" and t["mode"] == "paper" for t in trades)
