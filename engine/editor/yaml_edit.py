@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from dsl import Diagnostic, DiagnosticError, Registry, Span
 from engine.editor._ruamel import delete_entry, plain, styled
+from engine.editor.files import replace_file
 
 __all__ = ["DELETE", "EditableFile", "validate_text"]
 
@@ -271,7 +271,8 @@ class EditableFile:
         if problems:
             return problems
         text = self.text()
-        _atomic_write(self.path, text)
+        # Temp file beside the target, then rename: a reader (hot reload) sees the old or the new file.
+        replace_file(self.path, text)
         self.original = text
         return []
 
@@ -319,24 +320,3 @@ def validate_text(
 
 def _where(keys: Sequence[Key]) -> str:
     return ".".join(str(k) for k in keys)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Temp file beside the target, then rename: a reader (hot reload) sees the old or the new file."""
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    ) as handle:
-        temporary = Path(handle.name)
-        try:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        except BaseException:
-            handle.close()
-            temporary.unlink(missing_ok=True)
-            raise
-    try:
-        os.chmod(temporary, path.stat().st_mode & 0o7777)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
