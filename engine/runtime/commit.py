@@ -12,6 +12,10 @@ there once the shared transaction is committed.
 
 ``Committer(factory, group=False)`` (what a BotRunner builds when it is given none) runs each job in a
 transaction of its own, queued on ``lock`` when one is given: the behaviour before group commit.
+
+Urgent jobs (``run(job, urgent=True)``: the order intents of a candle) have a lane of their own: every
+urgent job waiting is written in a small transaction before the next bookkeeping batch, and bookkeeping
+batches hold at most ``chunk`` jobs, so an intent never waits behind more than one bounded transaction.
 """
 
 from __future__ import annotations
@@ -36,22 +40,27 @@ class Committer:
         group: bool = True,
         lock: asyncio.Lock | None = None,
         max_batch: int = 500,
+        chunk: int = 25,
     ) -> None:
         self.factory = factory
         self.group = group
         self.lock = lock
         self.max_batch = max_batch
+        self.chunk = max(1, min(chunk, max_batch))
         self._pending: list[tuple[WriteJob, asyncio.Future[Any]]] = []
+        self._urgent: list[tuple[WriteJob, asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self.transactions = 0  # committed transactions (for the benchmark)
         self.jobs = 0  # jobs run
+        self.urgent_transactions = 0  # of which the urgent lane's
 
-    async def run(self, job: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Run ``job`` in a (shared) transaction and return its result once committed."""
+    async def run(self, job: Callable[[AsyncSession], Awaitable[T]], *, urgent: bool = False) -> T:
+        """Run ``job`` in a (shared) transaction and return its result once committed. ``urgent`` jobs
+        are written before any bookkeeping job waiting (ungrouped: they queue on the lock like any)."""
         if not self.group:
             return await self._alone(job)
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append((job, future))
+        (self._urgent if urgent else self._pending).append((job, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_all())
         return await future
@@ -72,8 +81,12 @@ class Committer:
     async def _flush_all(self) -> None:
         # One turn of the loop first: the bots whose candle is ready at this moment hand in their jobs.
         await asyncio.sleep(0)
-        while self._pending:
-            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+        while self._urgent or self._pending:
+            if self._urgent:
+                batch, self._urgent = self._urgent[: self.max_batch], self._urgent[self.max_batch :]
+                self.urgent_transactions += 1
+            else:
+                batch, self._pending = self._pending[: self.chunk], self._pending[self.chunk :]
             if self.lock is None:
                 await self._flush(batch)
             else:

@@ -375,12 +375,20 @@ class ExchangeMode:
             entries.append(PlannedOrder(cid, event.pair, side, amount, event.action))  # type: ignore[arg-type]
         return plan + entries
 
-    async def _send(self, time_ns: int, planned: list[PlannedOrder], began: float) -> None:
-        """Send the committed orders, make the kernel follow their fills, and store what happened."""
+    async def _send_orders(
+        self, time_ns: int, planned: list[PlannedOrder]
+    ) -> tuple[list[SendResult], list[int]]:
+        """Send the committed orders and make the kernel follow their fills (nothing stored yet);
+        returns the answers and the closed trades repriced."""
         assert self.execution is not None
-        results = []
-        for order in planned:
-            results.append(await self.execution.send(order))
+        results = [await self.execution.send(order) for order in planned]
+        return results, self._follow(results, time_ns + self.step_ns)
+
+    async def _send(self, time_ns: int, planned: list[PlannedOrder], began: float) -> None:
+        """Send the committed orders, make the kernel follow their fills, and store what happened
+        (after the whole candle was committed: the order without intent-first)."""
+        assert self.execution is not None
+        results = [await self.execution.send(order) for order in planned]
         self.sent.append(_time.perf_counter() - began)
         n_trades = self.trader.state.n_trades
         repriced = self._follow(results, time_ns + self.step_ns)
@@ -629,6 +637,20 @@ class ExchangeMode:
     async def _exit_inside(self, session: AsyncSession, fill, planned: PlannedOrder) -> None:
         """Exchange modes: a stop, target or trailing exit the kernel found inside the candle becomes a
         market order sent at this close (no stop order rests on the exchange)."""
+        await self._save_exit_intent(session, fill, planned)
+        await record_event(
+            session,
+            EventCategory.TRADE,
+            "exit_triggered",
+            f"{self.name} [{self.mode}] {fill.pair}: {fill.reason} touched at {fill.price:g}; "
+            "market order sent at the close",
+            bot_id=self.bot_id,
+            data={"pair": fill.pair, "reason": fill.reason, "level": fill.price, "mode": self.mode},
+            time=fill.time.to_pydatetime(),
+        )
+
+    async def _save_exit_intent(self, session: AsyncSession, fill, planned: PlannedOrder) -> None:
+        """The market order of an exit found inside the candle, saved as sent (once per client id)."""
         if await get_order(session, client_order_id=planned.client_order_id) is None:
             await save_order_intent(
                 session,
@@ -644,13 +666,3 @@ class ExchangeMode:
                 ),
             )
             await mark_sent(session, planned.client_order_id)
-        await record_event(
-            session,
-            EventCategory.TRADE,
-            "exit_triggered",
-            f"{self.name} [{self.mode}] {fill.pair}: {fill.reason} touched at {fill.price:g}; "
-            "market order sent at the close",
-            bot_id=self.bot_id,
-            data={"pair": fill.pair, "reason": fill.reason, "level": fill.price, "mode": self.mode},
-            time=fill.time.to_pydatetime(),
-        )
