@@ -65,15 +65,37 @@ def _workspace(root: Path, bots: int, minutes: int, history: int) -> pd.Timestam
     return start + pd.Timedelta(minutes=history)
 
 
-async def _bench(root: Path, replay_from: pd.Timestamp, bots: int, group_commit: bool = True) -> None:
+async def _bench(
+    root: Path,
+    replay_from: pd.Timestamp,
+    bots: int,
+    group_commit: bool = True,
+    intent_first: bool = True,
+    interval: float = 0.0,
+) -> None:
+    from sqlalchemy import event
+
     from engine.data import DataDirectory
     from engine.runtime import ReplayFeed, Runtime, RuntimeConfig, load_bots
+    from engine.runtime.bot import BotRunner
+    from engine.runtime.checkpoint import dump_state
     from engine.store import create_engine_for, session_factory, upgrade_async
 
+    BotRunner.intent_first = intent_first
     engine = create_engine_for(f"sqlite:///{root / 'engine.db'}")
     await upgrade_async(engine)
     factory = session_factory(engine)
-    feed = ReplayFeed(DataDirectory(root / "data"), start=replay_from)
+    statements = [0]
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _count(*_args) -> None:  # type: ignore[no-untyped-def]
+        statements[0] += 1
+
+    # interval > 0: one 1m candle every ``interval`` seconds (as live, where a round has a minute to
+    # finish); 0: as fast as the bots take them (later candles then queue behind earlier rounds).
+    feed = ReplayFeed(
+        DataDirectory(root / "data"), start=replay_from, speed=60.0 / interval if interval else 0.0
+    )
     config = RuntimeConfig(
         bots_dir=root / "bots", strategies_dir=root / "strategies", watch=True, queue_size=64
     )
@@ -97,9 +119,17 @@ async def _bench(root: Path, replay_from: pd.Timestamp, bots: int, group_commit:
             runner.committer = committer
 
     t0 = time.perf_counter()
+    statements[0] = 0
     await runtime.pump()
     await runtime.settle()
     elapsed = time.perf_counter() - t0
+    n_statements = statements[0]
+    orders = np.array([x for r in runners for x in r.order_latencies]) * 1000
+    checkpoint_bytes = np.mean([len(dump_state(r.trader.state)) for r in runners])
+    t_dump = time.perf_counter()
+    for r in runners:
+        dump_state(r.trader.state)
+    t_dump = (time.perf_counter() - t_dump) / len(runners) * 1000
     pair_candles = sum(r.view.candles * len(r.pairs) for r in runners)
     compute = np.array([x for r in runners for x in r.compute]) * 1000
     latencies = np.array([x for r in runners for x in r.latencies]) * 1000
@@ -149,12 +179,26 @@ async def _bench(root: Path, replay_from: pd.Timestamp, bots: int, group_commit:
         f"end-to-end (feed hands out the candle -> committed; includes waiting behind the other bots on "
         f"the one event loop): p50 {np.percentile(delays, 50):.0f} ms, p99 {np.percentile(delays, 99):.0f} ms"
     )
+    if len(orders):
+        print(
+            f"candle close -> order intents committed and sent (marked sent: paper), bot candles that decided "
+            f"orders: {len(orders)}, p50 {np.percentile(orders, 50):.1f} ms, p99 {np.percentile(orders, 99):.1f} ms "
+            f"(intent first: {'on' if intent_first else 'off'})"
+        )
+    else:
+        print("candle close -> order sent: no bot decided an order (replay more candles)")
+    bot_candles = sum(r.view.candles for r in runners)
+    print(
+        f"bookkeeping: {n_statements / max(bot_candles, 1):.1f} SQL statements per bot candle; checkpoint "
+        f"{checkpoint_bytes / 1024:.1f} KiB of text, dump_state {t_dump:.2f} ms"
+    )
     shared = runtime.shared
     print(f"signal computations shared between bots: {shared.hits} reused, {shared.misses} computed")
     if committer is not None:
         print(
             f"group commit: {committer.jobs} bot candle writes in {committer.transactions} transactions "
-            f"({committer.jobs / max(committer.transactions, 1):.1f} per transaction)"
+            f"({committer.jobs / max(committer.transactions, 1):.1f} per transaction; "
+            f"{committer.urgent_transactions} of them order intents only)"
         )
     else:
         print("group commit: off (one transaction per bot and candle)")
@@ -181,11 +225,23 @@ def main() -> None:
         default=True,
         help="one shared transaction for the bots whose candle is ready (default) or one per bot",
     )
+    parser.add_argument(
+        "--intent-first",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="commit (and send) a candle's order intents before its other writes (default), or all together",
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=2.0,
+        help="seconds between replayed candle closes (live: 60); 0 hands them out as fast as the bots go",
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-live-"))
     try:
         replay_from = _workspace(root, args.bots, args.candles, args.history)
-        asyncio.run(_bench(root, replay_from, args.bots, args.group_commit))
+        asyncio.run(_bench(root, replay_from, args.bots, args.group_commit, args.intent_first, args.interval))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

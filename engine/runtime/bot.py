@@ -164,6 +164,8 @@ class BotRunner(ExchangeMode):
         self.order_latencies: list[float] = []
         self._orders_waiting = True  # paper orders may wait for their open: look them up at the next candle
         self._synced: dict[str, tuple] = {}  # last position row written per pair (skip unchanged upserts)
+        self._maybe_stored = True  # this candle's decisions may be stored already (first after a restore)
+        self._closes: dict[str, float] = {}  # close of each pair's last candle
         self._next: LoadedBot | None = None
         self._build(loaded)
 
@@ -236,6 +238,7 @@ class BotRunner(ExchangeMode):
             saved = await load_checkpoint(session, self.bot_id)
             open_orders = await list_open_orders(session, self.bot_id)
             self._orders_waiting = bool(open_orders)
+            self._maybe_stored = True
             self._synced = {}
             self._unresolved = {
                 o.client_order_id: planned_from_row(o) for o in open_orders if self.execution is not None
@@ -332,6 +335,7 @@ class BotRunner(ExchangeMode):
         decided = {}
         refused: list[tuple[str, str, str]] = []
         for pair, (t, o, h, lo, c, v) in rows.items():
+            self._closes[pair] = c
             candle, signals = self._signals(pair, t, o, h, lo, c, v)
             wants = "long" if signals.entry_long else "short" if signals.entry_short else None
             if wants and self.trader.position(pair) is None:
@@ -368,6 +372,7 @@ class BotRunner(ExchangeMode):
             await self.restore()
             raise
         self.last_time = time_ns
+        self._maybe_stored = False
         if planned and not self.intent_first:
             await self._send(time_ns, planned, began)
             self.order_latencies.append(_time.perf_counter() - received)
@@ -412,7 +417,16 @@ class BotRunner(ExchangeMode):
 
         async def bookkeeping(session: AsyncSession) -> None:
             await self._commit(
-                session, time_ns, events, refused, n_trades, reloaded, planned, late, requested
+                session,
+                time_ns,
+                events,
+                refused,
+                n_trades,
+                reloaded,
+                planned,
+                late,
+                requested,
+                intents_written=True,
             )
             if planned:
                 # The fills the kernel followed are in its state already (the candle's trades above);
@@ -492,8 +506,10 @@ class BotRunner(ExchangeMode):
         planned: list[PlannedOrder],
         late: tuple[list[SendResult], list[int]],
         requested: list[str],
+        intents_written: bool = False,
     ) -> None:
-        """Everything of one candle, in the caller's transaction (a savepoint under group commit)."""
+        """Everything of one candle, in the caller's transaction (a savepoint under group commit);
+        ``intents_written``: its order intents are committed already (intent first)."""
         from engine.trading.state import trades_frame
         from engine.trading.trader import Blocked, Fill, Order
 
@@ -526,6 +542,8 @@ class BotRunner(ExchangeMode):
         amounts = {(p.pair, p.action): p for p in planned}
         for event in events:
             if isinstance(event, Order):
+                if intents_written:
+                    continue  # committed by _commit_intents before this transaction
                 if exchange_mode:
                     order = amounts.get((event.pair, event.action))
                     if order is not None:
@@ -569,8 +587,9 @@ class BotRunner(ExchangeMode):
                 data={"pair": pair, "side": side, "reason": reason, "mode": self.mode},
                 time=when.to_pydatetime(),
             )
-        closed = trades_frame(self.trader.state, n_trades)
-        for trade in trades_from_frame(closed):
+        # Most candles close no trade: no frame to build then (~2 ms of pandas).
+        closed = trades_frame(self.trader.state, n_trades) if self.trader.state.n_trades > n_trades else None
+        for trade in trades_from_frame(closed) if closed is not None else ():
             position = await close_position(session, bot_id, trade.pair, trade.close_time)
             await record_trade(session, bot_id, trade, position_id=position.id if position else None)
         for k in late_repriced:
@@ -606,13 +625,15 @@ class BotRunner(ExchangeMode):
         """An order decided on this close for the next open: saved and marked sent (paper: handed to the
         kernel's simulated book; exchange modes: sent right after this transaction commits)."""
         cid = client_order_id(self.name, order.pair, order.time, order.action)
-        if await get_order(session, client_order_id=cid) is not None:
+        # Only the first candle after a restore can find its decisions stored (an attempt that died or
+        # failed after its intents were committed); later candles decide ids never seen before.
+        if self._maybe_stored and await get_order(session, client_order_id=cid) is not None:
             return  # decided before a restart: never twice
         if planned is not None:
             amount = planned.amount
             side = OrderSide(planned.side)
         else:
-            close = float(self.signals.frame(order.pair)["close"].iloc[-1])
+            close = self._closes[order.pair]
             position = self.trader.position(order.pair)
             if order.action == "close" and position is not None:
                 amount = float(position["amount"])
@@ -621,7 +642,7 @@ class BotRunner(ExchangeMode):
                 # Market entries are sized by the kernel at the fill; the intent carries the estimate.
                 amount = self.trader.equity * self.params.max_per_trade / close
                 side = OrderSide.BUY if order.action == "open_long" else OrderSide.SELL
-        await save_order_intent(
+        row = await save_order_intent(
             session,
             OrderIntent(
                 bot_id=self.bot_id,  # type: ignore[arg-type]
@@ -634,7 +655,9 @@ class BotRunner(ExchangeMode):
                 client_order_id=cid,
             ),
         )
-        await mark_sent(session, cid)
+        # intent -> sent on the row just inserted (mark_sent would look it up again: one more round
+        # trip); both happen in this transaction, so no reader ever sees it as an intent.
+        row.status = OrderStatus.SENT
         self.view.last_signal = f"{order.action} {order.pair} @ {order.time:%Y-%m-%d %H:%M}"
 
     async def _fill(self, session: AsyncSession, fill) -> None:

