@@ -16,6 +16,10 @@ transaction of its own, queued on ``lock`` when one is given: the behaviour befo
 Urgent jobs (``run(job, urgent=True)``: the order intents of a candle) have a lane of their own: every
 urgent job waiting is written in a small transaction before the next bookkeeping batch, and bookkeeping
 batches hold at most ``chunk`` jobs, so an intent never waits behind more than one bounded transaction.
+The urgent transaction runs its jobs without savepoints first (a SAVEPOINT and its RELEASE cost as
+much as the intent's own statements); if one of them raises, the transaction is rolled back and the
+jobs run again one savepoint each, so only the failing job's caller sees its error. Urgent jobs must
+therefore be safe to run twice (their first run's writes are rolled back).
 """
 
 from __future__ import annotations
@@ -82,16 +86,39 @@ class Committer:
         # One turn of the loop first: the bots whose candle is ready at this moment hand in their jobs.
         await asyncio.sleep(0)
         while self._urgent or self._pending:
-            if self._urgent:
+            urgent = bool(self._urgent)
+            if urgent:
                 batch, self._urgent = self._urgent[: self.max_batch], self._urgent[self.max_batch :]
                 self.urgent_transactions += 1
             else:
                 batch, self._pending = self._pending[: self.chunk], self._pending[self.chunk :]
+            flush = self._flush_urgent if urgent else self._flush
             if self.lock is None:
-                await self._flush(batch)
+                await flush(batch)
             else:
                 async with self.lock:
-                    await self._flush(batch)
+                    await flush(batch)
+
+    async def _flush_urgent(self, batch: list[tuple[WriteJob, asyncio.Future[Any]]]) -> None:
+        results: list[Any] = []
+        try:
+            async with self.factory() as session, session.begin():
+                for job, _future in batch:
+                    results.append(await job(session))
+        except Exception:
+            # Rolled back as a whole: again with a savepoint per job, where only the failing one fails.
+            await self._flush(batch)
+            return
+        except BaseException as error:
+            for _job, future in batch:
+                if not future.done():
+                    future.set_exception(RuntimeError(f"write interrupted: {error!r}"))
+            raise
+        self.transactions += 1
+        self.jobs += len(batch)
+        for (_job, future), value in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(value)
 
     async def _flush(self, batch: list[tuple[WriteJob, asyncio.Future[Any]]]) -> None:
         outcomes: list[tuple[bool, Any]] = []

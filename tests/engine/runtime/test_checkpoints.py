@@ -163,3 +163,31 @@ async def test_urgent_jobs_are_written_before_waiting_bookkeeping(factory) -> No
     assert order[1:] == [f"book{k}" for k in range(5)]
     # the intent alone, then bookkeeping in chunks of two
     assert committer.urgent_transactions == 1 and committer.transactions == 4
+
+
+async def test_a_failing_urgent_job_fails_alone(factory) -> None:  # type: ignore[no-untyped-def]
+    committer = Committer(factory)
+    runs: list[str] = []
+
+    def job(name: str, fail: bool = False):  # type: ignore[no-untyped-def]
+        async def write(session):  # type: ignore[no-untyped-def]
+            runs.append(name)
+            await record_event(session, EventCategory.SYSTEM, "note", name)
+            if fail:
+                raise RuntimeError(f"{name} broke")
+            return name
+
+        return write
+
+    results = await asyncio.gather(
+        committer.run(job("a"), urgent=True),
+        committer.run(job("b", fail=True), urgent=True),
+        committer.run(job("c"), urgent=True),
+        return_exceptions=True,
+    )
+    assert results[0] == "a" and results[2] == "c" and isinstance(results[1], RuntimeError)
+    # Without savepoints first (a, b: b raised, all rolled back), then each in its own savepoint.
+    assert runs == ["a", "b", "a", "b", "c"]
+    async with factory() as session:
+        messages = sorted((await session.execute(select(Event.message))).scalars())
+    assert messages == ["a", "c"]
