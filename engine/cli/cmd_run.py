@@ -50,6 +50,16 @@ def run_command(
         "--daily-loss-limit",
         help="Portfolio: halt new entries in every bot after losing this ratio today.",
     ),
+    profit_lock_at: float | None = typer.Option(
+        None,
+        "--profit-lock-at",
+        help="Portfolio profit lock: arm once all bots together gained this ratio over their capital.",
+    ),
+    profit_lock_keep: float | None = typer.Option(
+        None,
+        "--profit-lock-keep",
+        help="Portfolio profit lock: once armed, no new entries while the gain is below this ratio.",
+    ),
     start: Start = None,
     end: End = None,
     profile: Profile = None,
@@ -79,7 +89,9 @@ def run_command(
         typer.echo(f"error: --replay {replay}: data directory not found", err=True)
         raise typer.Exit(2)
     try:
-        limits = PortfolioLimits(max_exposure, max_open_trades, daily_loss_limit)
+        limits = PortfolioLimits(
+            max_exposure, max_open_trades, daily_loss_limit, profit_lock_at, profit_lock_keep
+        )
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None

@@ -45,7 +45,10 @@ class PortfolioLimits:
             raise ValueError(f"portfolio max_open_trades must be at least 1, got {self.max_open_trades}")
         at, keep = self.profit_lock_at, self.profit_lock_keep
         if (at is None) != (keep is None):
-            raise ValueError("the portfolio profit lock needs both profit_lock_at and profit_lock_keep")
+            raise ValueError(
+                "the portfolio profit lock needs both profit_lock_at and profit_lock_keep "
+                "(--profit-lock-at and --profit-lock-keep)"
+            )
         if at is not None and keep is not None and not 0 <= keep < at:
             raise ValueError(
                 f"portfolio profit_lock_keep must be at least 0 and below profit_lock_at ({at}), got {keep}"
