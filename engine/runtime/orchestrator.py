@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from engine.config import LoadedBot
 from engine.runtime.alerts import Alerts
 from engine.runtime.bot import BotRunner, BotView, config_hash
 from engine.runtime.commands import CommandPump, Outcome
+from engine.runtime.commit import Committer
 from engine.runtime.feed import Batch, ReplayFeed
 from engine.runtime.loader import LoadResult, bot_files
 from engine.runtime.portfolio import PortfolioLimits, PortfolioRisk
@@ -206,6 +208,9 @@ class Runtime:
         bind = factory.kw.get("bind")
         sqlite = bind is not None and bind.url.get_backend_name() == "sqlite"
         self._write_lock = asyncio.Lock() if sqlite else None
+        # One transaction for every bot whose candle is ready (order intents first), behind the same
+        # SQLite write lock as the runtime's other writes.
+        self.committer = Committer(factory, lock=self._write_lock)
         self.shared = SharedSignals()
 
     # --- views ----------------------------------------------------------------------------------
@@ -322,7 +327,16 @@ class Runtime:
     # --- one bot ------------------------------------------------------------------------------------
 
     async def _start_bot(self, loaded) -> None:
-        runner = BotRunner(loaded, self.factory, self.feed, self.portfolio, self._write_lock, self.shared)
+        runner = BotRunner(
+            loaded,
+            self.factory,
+            self.feed,
+            self.portfolio,
+            self._write_lock,
+            self.shared,
+            committer=self.committer,
+            exchange=await self._stored_key_exchange(loaded),
+        )
         for key in runner.series:
             self.feed.add(key)
         await runner.start()
@@ -338,6 +352,28 @@ class Runtime:
         runner.view.status = "running"
         slot.task = asyncio.create_task(self._bot_loop(slot), name=f"bot:{runner.name}")
         log.info("bot %s started (%s, %s)", runner.name, ", ".join(runner.pairs), runner.timeframe)
+
+    async def _stored_key_exchange(self, loaded):
+        """The exchange of a bot whose credentials name keys of the encrypted key store (``store:NAME``),
+        opened with the engine's secret key; None otherwise (the bot builds its own from ``env:``)."""
+        model = loaded.model
+        creds = model.exchange.credentials
+        refs = [] if creds is None else [creds.key, creds.secret, creds.password]
+        if model.exchange.mode in ("paper", "backtest") or not any(
+            isinstance(ref, str) and ref.startswith("store:") for ref in refs
+        ):
+            return None
+        from engine.exchanges import make_exchange
+        from engine.exchanges.keystore import load_key_store
+        from engine.runtime.execution import ExchangeStartError
+        from engine.web.auth.crypto import SecretBoxError
+
+        home = Path(os.environ.get("ENGINE_HOME", "var"))
+        try:
+            keys = await load_key_store(self.factory, home)
+        except SecretBoxError as error:
+            raise ExchangeStartError(f"{model.bot}: the key store cannot be opened: {error}") from None
+        return make_exchange(model, session_factory=self.factory, key_store=keys)
 
     async def _try_start(self, loaded) -> bool:
         """Start a bot; a bot that cannot start (no candles for a pair, ...) is reported, not fatal."""
@@ -381,6 +417,7 @@ class Runtime:
         await slot.queue.put(None)
         if slot.task is not None:
             await slot.task
+        await slot.runner.close()  # the exchange connection (exchange modes)
         self.portfolio.remove(name)
         slot.runner.view.status = status.value
         self.stopped[name] = slot.runner.view
