@@ -69,12 +69,13 @@ _Profit = ratio(-1.0, 100.0, low_inclusive=True)
 
 
 class Credentials(ConfigModel):
-    """API credentials, always as references to environment variables (env:NAME), never literal keys."""
+    """API credentials, always as references, never literal keys: env:NAME (an environment variable) or
+    store:NAME (a key saved encrypted in the engine's key store, from the web app's Users & keys page)."""
 
-    key: SecretRef = Field(description="API key: env:VARIABLE_NAME.")
-    secret: SecretRef = Field(description="API secret: env:VARIABLE_NAME.")
+    key: SecretRef = Field(description="API key: env:VARIABLE_NAME or store:NAME.")
+    secret: SecretRef = Field(description="API secret: env:VARIABLE_NAME or store:NAME.")
     password: SecretRef | None = Field(
-        None, description="API passphrase, for exchanges that use one: env:VARIABLE_NAME."
+        None, description="API passphrase, for exchanges that use one: env:VARIABLE_NAME or store:NAME."
     )
 
 
@@ -89,7 +90,8 @@ class Exchange(ConfigModel):
     )
     market: Market = Field("spot", description="spot or futures (perpetual swaps; allows short positions).")
     credentials: Credentials | None = Field(
-        None, description="API credentials as env:VARIABLE references; required for testnet and live."
+        None,
+        description="API credentials as env:VARIABLE or store:NAME references; required for testnet and live.",
     )
     leverage: Number | None = Field(
         None, ge=1, le=125, description="Futures only: leverage per position (default 1)."
