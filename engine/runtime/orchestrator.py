@@ -22,7 +22,6 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from dataclasses import replace as _replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -35,7 +34,7 @@ from engine.runtime.bot import BotRunner, BotView, config_hash
 from engine.runtime.commands import CommandPump, Outcome
 from engine.runtime.commit import Committer
 from engine.runtime.feed import Batch, ReplayFeed
-from engine.runtime.loader import LoadResult, bot_files
+from engine.runtime.loader import BotFileCache, LoadResult
 from engine.runtime.portfolio import PortfolioLimits, PortfolioRisk
 from engine.runtime.shared_signals import SharedSignals
 from engine.runtime.status import DayStart
@@ -51,7 +50,7 @@ from engine.store import (
     set_bot_status,
 )
 
-__all__ = ["LEASE_NAME", "BotFileCache", "Runtime", "RuntimeConfig"]
+__all__ = ["LEASE_NAME", "Runtime", "RuntimeConfig"]
 
 T = TypeVar("T")
 
@@ -81,103 +80,6 @@ class _Slot:
     runner: BotRunner
     queue: asyncio.Queue[Batch | None]
     task: asyncio.Task[None] | None = None
-
-
-@dataclass
-class _Cached:
-    text: str
-    bot: LoadedBot
-
-
-class BotFileCache:
-    """Loads a directory of bot files like :func:`~engine.runtime.loader.load_bots`, but validates again
-    only what changed since the last call: a bot file whose text and strategy text are unchanged is
-    reused as it is; bots whose only change is their strategy's text share one compilation per
-    (strategy, params). Runs in a worker thread (compiling is CPU work); not for concurrent calls."""
-
-    def __init__(self, profile: str | None = None) -> None:
-        self.profile = profile
-        self.entries: dict[Path, _Cached] = {}
-
-    def seed(self, loaded: LoadResult) -> None:
-        """Remember bots loaded elsewhere (``Runtime.start(loaded)``) so the next load can reuse them."""
-        self.entries = {
-            path: _Cached(loaded.bots[name].text, loaded.bots[name]) for path, name in loaded.files.items()
-        }
-
-    def load(self, bots_dir: Path) -> LoadResult:
-        from dsl.errors import DiagnosticError
-        from engine.config import load_bot
-
-        result = LoadResult()
-        texts: dict[Path, str | None] = {}  # strategy file -> its text, read once per call
-        compiled: dict[tuple[Path, str], LoadedBot | None] = {}
-        entries: dict[Path, _Cached] = {}
-        for path in bot_files(bots_dir):
-            try:
-                text = path.read_text()
-                bot = self._reuse(path, text, texts, compiled)
-                if bot is None:
-                    bot = load_bot(path, self.profile)
-            except DiagnosticError as error:
-                result.errors[path] = "; ".join(
-                    d.headline() for d in error.diagnostics if d.severity == "error"
-                )
-                continue
-            except (OSError, ValueError) as error:
-                result.errors[path] = f"{path}: error: {error}"
-                continue
-            entries[path] = _Cached(text, bot)
-            name = bot.model.bot
-            if name in result.bots:
-                result.errors[path] = (
-                    f"{path}: error: bot name '{name}' is already used by {result.bots[name].file}"
-                )
-                continue
-            result.bots[name] = bot
-            result.files[path] = name
-        self.entries = entries
-        return result
-
-    def _reuse(
-        self,
-        path: Path,
-        text: str,
-        texts: dict[Path, str | None],
-        compiled: dict[tuple[Path, str], LoadedBot | None],
-    ) -> LoadedBot | None:
-        """The cached bot, with its strategy recompiled when only that changed; None: load it afresh."""
-        from dsl.errors import DiagnosticError
-        from engine.config import load_strategy
-
-        cached = self.entries.get(path)
-        if cached is None or cached.text != text:
-            return None
-        strategy_path = cached.bot.strategy.path.resolve()
-        if strategy_path not in texts:
-            try:
-                texts[strategy_path] = strategy_path.read_text()
-            except OSError:
-                texts[strategy_path] = None
-        strategy_text = texts[strategy_path]
-        if strategy_text is None:
-            return None  # the full load reports the missing file at the bot's `strategy:` key
-        if strategy_text == cached.bot.strategy.text:
-            return cached.bot
-        params = cached.bot.model.params
-        key = (strategy_path, repr(sorted(params.items())))
-        if key not in compiled:
-            try:
-                strategy = load_strategy(cached.bot.strategy.path, params)
-            except DiagnosticError:
-                # Errors belong at the bot's own keys (params) or the strategy's: the full load says where.
-                compiled[key] = None
-            else:
-                compiled[key] = _replace(cached.bot, strategy=strategy)
-        shared = compiled[key]
-        if shared is None:
-            return None
-        return _replace(cached.bot, strategy=shared.strategy)
 
 
 class Runtime:

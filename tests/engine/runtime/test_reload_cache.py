@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 from engine.runtime import config_hash, load_bots
-from engine.runtime.orchestrator import BotFileCache
+from engine.runtime.loader import BotFileCache
 from tests.engine.runtime.conftest import ROOT
 
 
