@@ -1,18 +1,23 @@
 """Live runtime benchmark: many bots on replayed 1m candles, through the whole live path.
 
-    .venv/bin/python bench/live.py                       # 100 bots x 3 pairs, 30 replayed 1m candles
-    .venv/bin/python bench/live.py --bots 10 --candles 120
+    .venv/bin/python bench/live.py                       # 100 bots x 3 pairs, 40 1m candles, one every 2 s
+    .venv/bin/python bench/live.py --gc-freeze           # without the full garbage collections' stalls
+    .venv/bin/python bench/live.py --no-intent-first     # a candle's writes in one transaction, sent after
+    .venv/bin/python bench/live.py --bots 10 --candles 120 --interval 0   # as fast as the bots go
 
 Every bot runs the example EMA/RSI strategy (switched to 1m) on 3 of 12 synthetic BTC pairs, with the
-paper fills, one SQLite transaction per bot and candle (orders, fills, positions, trades, equity,
-checkpoint) and the shared portfolio risk manager. Candle windows are seeded with history first, so
-each signal computation sees a full window as in steady state.
+paper fills, the candle's order intents committed first and its bookkeeping (fills, positions, trades,
+equity, checkpoint) after them, group commit and the shared portfolio risk manager. Candle windows are
+seeded with history first, so each signal computation sees a full window as in steady state. The
+candles are paced (``--interval`` seconds apart, live: 60) so a round ends before the next close.
 
-Printed: candles processed per second (bot-pair candles), p50/p99 decision latency (a bot taking a
-candle to its transaction committed) and the end-to-end delay from the feed handing the candle out
-(which adds the wait behind the other bots on the one event loop), resident memory per bot, and the time from saving the strategy file to every bot using
-it having the new version validated and staged (watchfiles -> validate what changed -> swap), and
-the same for one edited bot file.
+Printed: candles processed per second (bot-pair candles), decision compute, p50/p99 decision latency
+(a bot taking a candle to all its writes committed), the end-to-end delay from the feed handing the
+candle out, the issue's figure (candle close -> order intents committed and sent, for the bot candles
+that decided orders, with how many), SQL statements per bot candle and the checkpoint's size, resident
+memory per bot, and the time from saving the strategy file to every bot using it having the new
+version validated and staged (watchfiles -> validate what changed -> swap), and the same for one
+edited bot file.
 """
 
 from __future__ import annotations
@@ -225,7 +230,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bots", type=int, default=100)
     parser.add_argument(
-        "--candles", type=int, default=30, help="1m candles replayed after the warm-up history"
+        "--candles", type=int, default=40, help="1m candles replayed after the warm-up history"
     )
     parser.add_argument(
         "--history", type=int, default=600, help="1m candles of history seeded before the replay"

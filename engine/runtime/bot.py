@@ -1,4 +1,4 @@
-"""One bot in the live runtime: candles in, signals, the trading kernel, and one transaction per candle.
+"""One bot in the live runtime: candles in, signals, the trading kernel, and its transactions per candle.
 
 Per closed candle (all of the bot's pairs that closed at that moment, together, as in a backtest):
 
@@ -6,17 +6,20 @@ Per closed candle (all of the bot's pairs that closed at that moment, together, 
 2. the portfolio risk manager may refuse new entries (the reason is stored as a ``risk`` event);
 3. the :class:`~engine.trading.trader.Trader` advances: fills at this candle's open of the orders
    decided on the previous close, stops and targets inside the candle, orders for the next open;
-4. one database transaction stores the orders (with deterministic client ids), fills, positions,
-   closed trades, events, an equity snapshot and the kernel's state as a checkpoint.
+4. the order intents the candle decides (with deterministic client ids) are committed first, in a
+   small transaction of their own, and sent (exchange modes; paper: marked sent); then a second
+   transaction stores the fills, positions, closed trades, events, an equity snapshot and the
+   kernel's state as a checkpoint (a candle that decides nothing has only that one).
 
 A paper bot executes with the kernel's own simulation: an order decided on a close fills at the next
 open exactly as in the backtest. A testnet/live bot sends its orders to the exchange right after the
-candle's transaction committed them, and the kernel follows the real fills (``engine.runtime.execution``).
+intent transaction committed them, and the kernel follows the real fills (``engine.runtime.execution``).
 If anything fails, the bot reloads its last committed checkpoint, so the in-memory state never runs
 ahead of the database.
 
-The writes go through a :class:`~engine.runtime.commit.Committer`: one shared by every bot puts the
-writes of all bots whose candle is ready into one transaction (one savepoint each).
+The writes go through a :class:`~engine.runtime.commit.Committer`: one shared by every bot writes
+the intents of all bots whose candle is ready in one urgent transaction, then their bookkeeping in
+bounded batches (one savepoint each).
 """
 
 from __future__ import annotations
