@@ -122,14 +122,14 @@ async def _bench(
         # full collection otherwise walks it all and stalls the loop for ~100+ ms every few candles.
         gc.collect()
         gc.freeze()
-    committer = None
-    if group_commit:
+    # The runtime's shared Committer groups the writes of every bot ready at the same moment (what
+    # engine run does); --no-group-commit gives each bot a transaction of its own, queued on the lock.
+    committer = runtime.committer if group_commit else None
+    if not group_commit:
         from engine.runtime.commit import Committer
 
-        # One transaction for the candle writes of every bot ready at the same moment.
-        committer = Committer(factory)
         for runner in runners:
-            runner.committer = committer
+            runner.committer = Committer(factory, group=False, lock=runner.write_lock)
 
     t0 = time.perf_counter()
     statements[0] = 0
