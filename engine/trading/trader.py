@@ -318,6 +318,32 @@ class Trader:
         self.state.pos_i[p, L.Q_PEND_EXIT] = 1
         return True
 
+    def restop(self, pair: str, signals: Signals) -> tuple[float, float] | None:
+        """Recalculate the stop and take-profit of ``pair``'s open position from its entry price under
+        the current parameters and this candle's strategy outputs (a hot reload), with the rules of an
+        entry: the strategy's distance, else the ATR multiple, else the percentage, else none. Trailing
+        stops keep their level and follow the new distance from the next candle. Returns the new
+        (stop, take_profit), NaN for none; None when nothing is held."""
+        from engine.trading.risk import calculate_stop_loss, calculate_take_profit, round_to_step
+
+        p = self._pair_index(pair)
+        st = self.state
+        side = int(st.pos_i[p, L.Q_SIDE])
+        if side == 0:
+            return None
+        entry = float(st.pos_f[p, L.P_ENTRY])
+        stop_d, target_d = signals.stop_distance, signals.take_profit_distance
+        if math.isnan(stop_d):
+            stop_d = st.prm_f[L.F_SL_ATR] * signals.atr
+        if math.isnan(target_d):
+            target_d = st.prm_f[L.F_TP_ATR] * signals.atr
+        tick = float(st.lim[p, L.L_PRICE_TICK])
+        stop = round_to_step(calculate_stop_loss(entry, side, stop_d, st.prm_f[L.F_SL_PCT]), tick)
+        target = round_to_step(calculate_take_profit(entry, side, target_d, st.prm_f[L.F_TP_PCT]), tick)
+        st.pos_f[p, L.P_STOP] = stop
+        st.pos_f[p, L.P_TP] = target
+        return float(stop), float(target)
+
     # --- views ----------------------------------------------------------------------------------
 
     @property

@@ -135,3 +135,27 @@ def test_trader_state_is_plain_numpy():
     trader = Trader(["A"], PARAMS, timeframe="1h")
     arrays = [trader.state.acct_f, trader.state.pos_i, trader.state.tr_f, trader.state.bl]
     assert all(isinstance(a, np.ndarray) for a in arrays)
+
+
+def test_restop_recalculates_an_open_positions_levels_under_new_rules():
+    trader = Trader(["A"], PARAMS, timeframe="1h")
+    assert trader.restop("A", Signals()) is None  # nothing held
+    trader.on_candle("A", candle(0, 100, 100, 100, 100), Signals(entry_long=True))
+    trader.on_candle("A", candle(1, 100, 101, 99, 100), Signals())
+    assert trader.position("A")["stop"] == pytest.approx(95.0)  # 5% under the entry at 100
+
+    # A reload: 2% stop and a 4% target from now on (the parameters a bot's _apply_replacement packs).
+    wider = TradingParams(
+        initial_capital=1000.0,
+        fee_maker=0.0,
+        fee_taker=0.001,
+        stop_loss=0.02,
+        take_profit=0.04,
+        max_per_trade=0.5,
+    )
+    trader.state.prm_i, trader.state.prm_f = wider.pack()
+    assert trader.restop("A", Signals()) == (pytest.approx(98.0), pytest.approx(104.0))
+    # The strategy's own distance wins over the percentage, as at an entry; then the ATR multiple.
+    assert trader.restop("A", Signals(stop_distance=3.0, take_profit_distance=10.0)) == (97.0, 110.0)
+    events = trader.on_candle("A", candle(2, 100, 100.5, 96.5, 99), Signals())
+    assert [(e.reason, e.price) for e in events if isinstance(e, Fill)] == [("stop_loss", 97.0)]
