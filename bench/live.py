@@ -1,7 +1,7 @@
 """Live runtime benchmark: many bots on replayed 1m candles, through the whole live path.
 
     .venv/bin/python bench/live.py                       # 100 bots x 3 pairs, 40 1m candles, one every 2 s
-    .venv/bin/python bench/live.py --gc-freeze           # without the full garbage collections' stalls
+    .venv/bin/python bench/live.py --no-gc-freeze        # with the full garbage collections' stalls
     .venv/bin/python bench/live.py --no-intent-first     # a candle's writes in one transaction, sent after
     .venv/bin/python bench/live.py --bots 10 --candles 120 --interval 0   # as fast as the bots go
 
@@ -115,13 +115,12 @@ async def _bench(
     await runtime.start(loaded)
     t_start = time.perf_counter() - t0
     runners = [runtime.runner(name) for name in sorted(runtime.slots)]
-    if gc_freeze:
+    if not gc_freeze:
         import gc
 
-        # Everything alive after start-up (strategies, windows, modules) leaves the collector's view: a
-        # full collection otherwise walks it all and stalls the loop for ~100+ ms every few candles.
-        gc.collect()
-        gc.freeze()
+        # Runtime.start moves everything alive after start-up out of the collector's view (full
+        # collections otherwise stall the loop for ~100+ ms every few candles); this undoes it.
+        gc.unfreeze()
     # The runtime's shared Committer groups the writes of every bot ready at the same moment (what
     # engine run does); --no-group-commit gives each bot a transaction of its own, queued on the lock.
     committer = runtime.committer if group_commit else None
@@ -176,7 +175,7 @@ async def _bench(
 
     print(
         f"bots: {bots} x 3 pairs, 1m candles, {runners[0].view.candles} replayed per bot, "
-        f"one every {interval:g} s" + (" (gc frozen after start)" if gc_freeze else "")
+        f"one every {interval:g} s" + ("" if gc_freeze else " (gc NOT frozen after start)")
     )
     print(f"load + compile all bot files: {t_load:.2f} s; start (register, seed windows): {t_start:.2f} s")
     print(
@@ -256,8 +255,8 @@ def main() -> None:
     parser.add_argument(
         "--gc-freeze",
         action=argparse.BooleanOptionalAction,
-        default=False,
-        help="gc.freeze() after start-up (not done by engine run yet): no full-collection stalls",
+        default=True,
+        help="keep the runtime's gc.freeze() after start-up (--no-gc-freeze: undo it, to compare)",
     )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-live-"))

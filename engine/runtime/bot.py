@@ -167,6 +167,7 @@ class BotRunner(ExchangeMode):
         self.order_latencies: list[float] = []
         self._orders_waiting = True  # paper orders may wait for their open: look them up at the next candle
         self._synced: dict[str, tuple] = {}  # last position row written per pair (skip unchanged upserts)
+        self._restops: dict[str, tuple[float, float]] = {}  # levels recalculated by the last reload
         self._maybe_stored = True  # this candle's decisions may be stored already (first after a restore)
         self._closes: dict[str, float] = {}  # close of each pair's last candle
         self._next: LoadedBot | None = None
@@ -306,8 +307,9 @@ class BotRunner(ExchangeMode):
         self.signals.replace_strategy(loaded.strategy)
         self.strategy_key = strategy_key(loaded.strategy)
         self.window_len = {p: min(n, self.signals.capacity) for p, n in self.window_len.items()}
-        # Open positions stay with the stop and target levels set at their entry; the new rules
-        # (stops, trailing, sizing, limits) govern everything decided from this candle on.
+        # Open positions keep their entry; their stop and target are recalculated under the new rules
+        # at this candle's close (on_batch). The new rules (stops, trailing, sizing, limits) govern
+        # everything decided from this candle on.
         state = self.trader.state
         state.prm_i, state.prm_f = self.params.pack()
         state.lim = self.params.pack_limits(self.pairs)
@@ -352,6 +354,13 @@ class BotRunner(ExchangeMode):
         n_trades = self.trader.state.n_trades
         late = await self._look_up_unresolved() if self._unresolved else ([], [])
         events = self.trader.on_candles(decided)
+        if reloaded:
+            # Positions held across the reload take the new rules' stop and target from this close on.
+            self._restops = {
+                pair: levels
+                for pair, (_, signals) in decided.items()
+                if (levels := self.trader.restop(pair, signals)) is not None
+            }
         requested = self._take_close_requests(rows, time_ns, events)
         planned: list[PlannedOrder] = []
         self._exchange_refusals = []
@@ -530,7 +539,16 @@ class BotRunner(ExchangeMode):
                 "applied",
                 f"{self.name}: new configuration in effect from the candle at {when}",
                 bot_id=bot_id,
-                data={"config_hash": self.hash, "time": str(when), "mode": self.mode},
+                data={
+                    "config_hash": self.hash,
+                    "time": str(when),
+                    "mode": self.mode,
+                    # pair -> [stop, take_profit] recalculated for the positions kept (null: none)
+                    "restops": {
+                        pair: [None if math.isnan(x) else x for x in levels]
+                        for pair, levels in self._restops.items()
+                    },
+                },
             )
         for pair in requested:
             await record_event(

@@ -17,6 +17,7 @@ notification channels from the event log (:mod:`engine.runtime.alerts`) and keep
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -80,6 +81,14 @@ class _Slot:
     runner: BotRunner
     queue: asyncio.Queue[Batch | None]
     task: asyncio.Task[None] | None = None
+
+
+def _settle_heap() -> None:
+    """Move what is alive now (compiled strategies, windows, kernel states) out of the garbage
+    collector's sight: full collections over it stalled the event loop for 100-145 ms every few candles
+    with 100 bots, the largest part of the p99 from candle close to order sent (docs/runtime.md)."""
+    gc.collect()
+    gc.freeze()
 
 
 class Runtime:
@@ -178,6 +187,7 @@ class Runtime:
                 "engine_started",
                 f"engine started with {len(self.slots)} bot(s)",
             )
+        _settle_heap()
 
     async def stop(self) -> None:
         """Stop every bot after its current candle (all queued ones when the feed simply ended), then
@@ -466,6 +476,7 @@ class Runtime:
                 )
         self.files = {**{p: n for p, n in self.files.items() if p in loaded.errors}, **loaded.files}
         await self._configure_alerts()
+        _settle_heap()
 
     async def _reload_event(self, name: str, kind: str, message: str) -> None:
         reload_log.info(message)

@@ -7,6 +7,7 @@ import asyncio
 import shutil
 
 import pandas as pd
+import pytest
 
 from tests.engine.runtime.conftest import ROOT
 from tests.engine.runtime.helpers import database, db_events, make_runtime
@@ -122,3 +123,38 @@ async def test_the_watcher_reloads_a_saved_file(workspace):
             await asyncio.sleep(0.05)
         await runtime.stop()
     assert staged and "eth-btc-trend" in staged[0].message
+
+
+async def test_a_reload_recalculates_the_stops_of_positions_kept(workspace):
+    from sqlalchemy import select
+
+    from engine.store.models import Position
+
+    strategy = workspace / "strategies" / "ema_rsi.yaml"
+    async with database(workspace) as factory:
+        runtime = make_runtime(workspace, factory, end="2024-01-02 00:00")
+        await runtime.start()
+        bot = runtime.runner("eth-btc-trend")
+        assert await _drive(runtime, lambda: any(bot.trader.position(p) for p in bot.pairs))
+        before = {p: bot.trader.position(p) for p in bot.pairs if bot.trader.position(p)}
+        text = strategy.read_text()
+        strategy.write_text(
+            text.replace("stop_loss: stop_atr * atr(14)", "stop_loss: 3 * stop_atr * atr(14)")
+        )
+        await runtime.reload()
+        await _drive(runtime, lambda: True)  # the candle whose close applies the reload
+        after = {p: bot.trader.position(p) for p in before if bot.trader.position(p)}
+        async with factory() as session:
+            rows = {
+                r.pair: r for r in (await session.scalars(select(Position).where(Position.status == "open")))
+            }
+        await runtime.stop()
+        (applied,) = await db_events(factory, "reload", "applied")
+    restops = applied.data["restops"]
+    assert after, "a position was kept across the reload"
+    for pair, held in after.items():
+        stop, _ = restops[pair]
+        assert held["stop"] == stop and float(rows[pair].stop) == pytest.approx(stop, rel=1e-12)
+        # Three times the distance from the same entry: further from the price than before.
+        old, entry = before[pair]["stop"], held["entry_price"]
+        assert abs(entry - stop) > abs(entry - old)
