@@ -18,8 +18,11 @@ one :class:`~engine.runtime.feed.Batch` per close moment, like the replay does:
   synchronously, is served from memory. A series first seen later (a bot added by hot reload) is
   fetched there and then from a worker thread, which holds the event loop for that request.
 
-Websocket streams (``watch_ohlcv``) are not used: polling a page per series per close is cheap at
-the candle timeframes the engine supports, and it is the path the tests exercise.
+* **Websocket first where there is one.** A series whose client has ``watchOHLCV`` (``ccxt.pro``) is
+  fed by a :class:`~engine.runtime.live_ws.SeriesWatch`: a candle is closed once the stream shows a
+  later one. The stream never replaces REST as the truth for what was missed: a hole in what the
+  stream shows (a reconnection) is back-filled with the same ``fetch_ohlcv`` request as a poll, and a
+  series whose stream is down, or silent ``stream_wait`` seconds past a close, is polled as above.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import pandas as pd
 from dsl.timeframes import timeframe_seconds
 from engine.observability import redact_text
 from engine.runtime.feed import Batch, Row, SeriesKey
+from engine.runtime.live_ws import SeriesWatch
 
 __all__ = [
     "CandleFeed",
@@ -112,10 +116,12 @@ class MarketSource:
 
 
 def make_market_client(source: MarketSource) -> Any:
-    """A key-less ccxt async client for public market data of ``source``."""
+    """A key-less ccxt async client for public market data of ``source``: the ``ccxt.pro`` class when
+    ccxt has one (REST and websocket in one client), else the ``ccxt.async_support`` one."""
     import ccxt.async_support as ccxt_async
+    import ccxt.pro as ccxt_pro
 
-    cls = getattr(ccxt_async, source.name, None)
+    cls = getattr(ccxt_pro, source.name, None) or getattr(ccxt_async, source.name, None)
     if cls is None:
         raise MarketDataError(f"ccxt has no exchange {source.name!r}")
     options = {"defaultType": "future"} if source.futures else {}
@@ -137,6 +143,8 @@ class _Series:
     retry_at: float = 0.0  # local ms before which the series is not polled again
     failures: int = 0
     misses: int = 0  # polls in a row that found the due candle not published yet
+    polling: bool = False  # a REST request of this series is under way
+    watch: SeriesWatch | None = None  # the websocket loop feeding it, if its exchange has one
     cache: list[Row] = field(default_factory=list)  # recent closed candles, contiguous, ascending
 
     @property
@@ -146,6 +154,9 @@ class _Series:
 
 class LiveFeed:
     """Closed-candle batches from exchanges' REST APIs. See the module docstring.
+
+    A series on a client with ``has["watchOHLCV"]`` is streamed unless ``stream`` is False; while
+    its stream is up, REST is asked for its candle only ``stream_wait`` seconds past the close.
 
     ``routes`` maps a pair to the source serving it (bots on several exchanges: one client each). A
     pair not routed is looked up with ``resolve`` (pair -> (source, mode) or None; ``engine run`` asks
@@ -170,6 +181,8 @@ class LiveFeed:
         backoff_cap: float = 60.0,
         page_limit: int = 1000,
         mode: str = "paper",
+        stream: bool = True,
+        stream_wait: float = 2.0,
     ) -> None:
         self.routes: dict[str, MarketSource] = dict(routes or {})
         self.default = default
@@ -190,6 +203,9 @@ class LiveFeed:
         self._pending: dict[int, dict[SeriesKey, Row]] = {}  # close ms -> candles waiting to be emitted
         self._keep: dict[SeriesKey, int] = {}  # candles to keep in memory per series (warm-up length)
         self._changed = asyncio.Event()
+        self.stream, self.stream_wait = stream, stream_wait
+        self._unwatched: set[SeriesKey] = set()  # series whose stream is not started (nor ruled out)
+        self._tasks: dict[SeriesKey, asyncio.Task[None]] = {}
 
     @classmethod
     def for_bots(cls, bots: Iterable[Any], **options: Any) -> LiveFeed:
@@ -327,6 +343,11 @@ class LiveFeed:
         await asyncio.gather(*(one(key, count) for key, count in warmups.items()))
 
     async def close(self) -> None:
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         for source_id in self._owned:
             client = self.clients.pop(source_id, None)
             if client is not None:
@@ -352,7 +373,13 @@ class LiveFeed:
         anchor = max(self.clock // _NS, start)
         last_close = (anchor - origin) // step * step + origin
         self._series[key] = _Series(key, source, step, origin, last_close - step)
+        self._unwatched.add(key)
         self._changed.set()
+
+    def streaming(self, key: SeriesKey) -> bool:
+        """Whether ``key`` is fed by its websocket stream right now (not by polling)."""
+        series = self._series.get(key)
+        return bool(series is not None and series.watch is not None and series.watch.up)
 
     def history(self, key: SeriesKey, until: int, count: int) -> pd.DataFrame:
         """The last ``count`` candles of ``key`` closed at or before ``until`` (ns), as a candle frame."""
@@ -373,6 +400,8 @@ class LiveFeed:
     async def batches(self) -> AsyncIterator[Batch]:
         """Closed-candle batches in close order, forever (the runtime stops consuming to stop)."""
         while True:
+            if self._unwatched:
+                self._start_streams()
             batch = self._next_ready()
             if batch is not None:
                 self.clock = max(self.clock, batch.close_time)
@@ -384,10 +413,8 @@ class LiveFeed:
                 s
                 for s in self._series.values()
                 if local >= s.retry_at
-                and (
-                    s.source.id not in self.offsets
-                    or self._now(s.source, local) >= s.next_close + self.settle * 1000
-                )
+                and not s.polling
+                and (s.source.id not in self.offsets or self._now(s.source, local) >= self._poll_at(s))
             ]
             if due:
                 await asyncio.gather(*(self._poll(s) for s in due))
@@ -396,6 +423,11 @@ class LiveFeed:
 
     # --- polling --------------------------------------------------------------------------------
 
+    def _poll_at(self, series: _Series) -> float:
+        """Exchange ms from which the series' next candle is asked over REST."""
+        wait = self.stream_wait if series.watch is not None and series.watch.up else self.settle
+        return series.next_close + wait * 1000
+
     def _now(self, source: MarketSource, local: float | None = None) -> float:
         """The exchange's current time in ms."""
         return (self.timer.now_ms() if local is None else local) + self.offsets.get(source.id, 0.0)
@@ -403,6 +435,7 @@ class LiveFeed:
     async def _poll(self, series: _Series) -> None:
         """Fetch the candles of ``series`` closed since the last one; buffer them for emission."""
         local = self.timer.now_ms()
+        series.polling = True
         try:
             if series.source.id not in self.offsets:  # an exchange first used after the start
                 client = self._client(series.source)
@@ -417,6 +450,7 @@ class LiveFeed:
                 )
             rows = await self._fetch_after(series)
         except Exception as error:
+            series.polling = False
             series.failures += 1
             headers = getattr(self.clients.get(series.source.id), "last_response_headers", None)
             delay = _retry_after(error, headers) or min(
@@ -435,6 +469,7 @@ class LiveFeed:
                 source=series.source,
             )
             return
+        series.polling = False
         if series.failures:
             self._say(
                 logging.INFO,
@@ -456,6 +491,14 @@ class LiveFeed:
             return
         series.retry_at = 0.0
         series.misses = 0
+        self._take(series, rows)
+
+    def _take(self, series: _Series, rows: list[Row]) -> None:
+        """Buffer closed candles of ``series`` for emission, past the last one taken (the stream and a
+        REST request may both bring a candle: the first one counts)."""
+        rows = [r for r in rows if r[0] // _NS > series.last_open]
+        if not rows:
+            return
         for row in rows:
             close = row[0] // _NS + series.step
             self._pending.setdefault(close, {})[series.key] = row
@@ -532,6 +575,55 @@ class LiveFeed:
                 await asyncio.sleep(delay)  # before the feed runs: wall time
         raise AssertionError("unreachable")
 
+    # --- websocket streams ------------------------------------------------------------------
+
+    def _start_streams(self) -> None:
+        """Start the watch loop of every series added since, once its exchange is measured."""
+        for key in list(self._unwatched):
+            series = self._series[key]
+            if series.source.id not in self.offsets:
+                continue  # its first poll connects the exchange; the stream starts after it
+            self._unwatched.discard(key)
+            client = self._client(series.source)
+            if not self.stream or not (getattr(client, "has", None) or {}).get("watchOHLCV"):
+                continue
+            series.watch = SeriesWatch(
+                client,
+                key,
+                series.step,
+                deliver=lambda watch, series=series: self._on_stream(series, watch),
+                on_down=lambda watch, error, series=series: self._on_stream_down(series, error),
+                sleep=self.timer.sleep,
+                backoff=self.backoff,
+                backoff_cap=self.backoff_cap,
+            )
+            self._tasks[key] = asyncio.ensure_future(series.watch.run())
+
+    async def _on_stream(self, series: _Series, watch: SeriesWatch) -> None:
+        """Take the candles the stream shows closed; a hole before them is back-filled over REST."""
+        if watch.answers == 1:
+            self._say(
+                logging.INFO, "%s %s: candle stream up", *series.key, pair=series.key[0], source=series.source
+            )
+        rows, hole = watch.view.closed_after(series.last_open)
+        self._take(series, rows)
+        if hole and not series.polling and self.timer.now_ms() >= series.retry_at:
+            await self._poll(series)
+            self._take(series, watch.view.closed_after(series.last_open)[0])
+        if self._pending:
+            self._changed.set()
+
+    def _on_stream_down(self, series: _Series, error: BaseException) -> None:
+        self._say(
+            logging.WARNING,
+            "%s %s: candle stream down (%s), polling meanwhile",
+            *series.key,
+            _describe(error),
+            pair=series.key[0],
+            source=series.source,
+        )
+        self._changed.set()  # the series is polled again from its close + settle
+
     # --- grouping -------------------------------------------------------------------------------
 
     def _next_ready(self) -> Batch | None:
@@ -560,7 +652,7 @@ class LiveFeed:
         wakes = []
         for series in self._series.values():
             offset = self.offsets.get(series.source.id, 0.0)
-            wakes.append(max(series.next_close + self.settle * 1000 - offset, series.retry_at))
+            wakes.append(max(self._poll_at(series) - offset, series.retry_at))
         if self._pending:
             offset = max(self.offsets.values(), default=0.0)
             wakes.append(min(self._pending) + self.grace * 1000 - offset)
