@@ -365,7 +365,7 @@ class BotRunner(ExchangeMode):
         planned: list[PlannedOrder] = []
         self._exchange_refusals = []
         if self.execution is not None:
-            planned = self._plan(time_ns, events, n_trades, refused)
+            planned = self._plan(time_ns, events, n_trades, refused, late=batch.late)
         computed = _time.perf_counter()
         has_orders = bool(planned) or (self.execution is None and any(isinstance(e, Order) for e in events))
         try:

@@ -327,10 +327,14 @@ class ExchangeMode:
 
         async def _save_checkpoint(self, session: AsyncSession, time_ns: int) -> None: ...
 
-    def _plan(self, time_ns: int, events: list, n_trades: int, refused: list) -> list[PlannedOrder]:
+    def _plan(
+        self, time_ns: int, events: list, n_trades: int, refused: list, *, late: bool = False
+    ) -> list[PlannedOrder]:
         """The market orders this close sends: exits found inside the candle, then exits decided on the
         close, then entries sized by the kernel's rule at the close price and the market's rules. The
-        kernel's pending orders are cleared: they execute on the exchange, not in its simulation."""
+        kernel's pending orders are cleared: they execute on the exchange, not in its simulation. On a
+        ``late`` candle (back-filled after an outage) entries are not sent: its price is gone; exits
+        still are, since the position should not be held any longer."""
         from engine.trading import layout as L
         from engine.trading.trader import Order
 
@@ -366,6 +370,8 @@ class ExchangeMode:
             size, why = self.trader.entry_preview(event.pair, close, next_open)
             self.trader.cancel_pending(event.pair, exit=False)
             amount = None
+            if why is None and late:
+                why = "late_candle"  # back-filled after an outage: its price is gone
             if why is None:
                 amount, why = self.execution.round_entry(event.pair, size, close)
             wants = "long" if event.action == "open_long" else "short"

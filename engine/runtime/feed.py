@@ -25,10 +25,13 @@ Row = tuple[int, float, float, float, float, float]  # open time (ns), open, hig
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """Every candle that closed at ``close_time`` (ns since the epoch), by series."""
+    """Every candle that closed at ``close_time`` (ns since the epoch), by series. ``late``: handed out
+    well after its close (a live feed's back-fill after an outage), too late to enter on: exchange bots
+    then send exits only."""
 
     close_time: int
     candles: dict[SeriesKey, Row]
+    late: bool = False
 
 
 @dataclass

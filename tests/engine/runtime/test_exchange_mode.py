@@ -402,3 +402,41 @@ def test_partial_exit_keeps_the_rest_and_reprice_moves_a_stop_exit() -> None:
     assert trader.state.cash == pytest.approx(1000 - 400 + 110 + 3 * 97.0 - 0.3)
     assert trader.trades().iloc[-1]["close_price"] == 97.0
     assert trader.cancel_pending("ETH/USDT") is False
+
+
+async def test_late_candles_back_filled_after_an_outage_send_no_entries(world) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    root, server, trading = world
+    async with database(root) as factory:
+        runner = await _runner(root, factory, server, replay_minutes=20)
+        try:
+            async for batch in runner.feed.batches():
+                await runner.on_batch(replace(batch, late=True))
+        finally:
+            await runner.close()
+        orders = await _orders(factory)
+        blocked = await _events(factory, "blocked")
+    assert orders == [] and trading.placements == 0
+    assert blocked and all(e.data["reason"] == "late_candle" for e in blocked)  # type: ignore[index]
+    assert runner.trader.position("ETH/USDT") is None and runner.trader.state.cash == pytest.approx(1000.0)
+
+
+async def test_late_candles_still_send_exits(world) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    root, server, trading = world
+    async with database(root) as factory:
+        runner = await _runner(root, factory, server)
+        try:
+            held = False
+            async for batch in runner.feed.batches():
+                await runner.on_batch(replace(batch, late=held))
+                held = held or runner.trader.position("ETH/USDT") is not None
+                if held and runner.trader.position("ETH/USDT") is None:
+                    break  # the position was closed on a late candle
+        finally:
+            await runner.close()
+        orders = await _orders(factory)
+    assert held and runner.trader.position("ETH/USDT") is None
+    assert [o.side.value for o in orders] == ["buy", "sell"]  # the entry on time, the exit though late
