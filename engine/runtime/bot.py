@@ -500,7 +500,7 @@ class BotRunner(ExchangeMode):
         if cached is not None:
             # The window takes the candle without a one-row DataFrame (building one cost ~1.3 ms of the
             # bot's ~1.5 ms per pair): the same append that ``seed`` and ``on_candle`` make.
-            self.signals._append(pair, t, (o, h, lo, c, v))
+            self.signals.append(pair, t, (o, h, lo, c, v))
             return cached
         candle, signals = self.signals.on_candle(pair, t, o, h, lo, c, v)
         if self.shared is not None:

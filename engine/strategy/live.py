@@ -64,6 +64,11 @@ class LiveSignals:
         ):
             self._append(pair, int(time), tuple(float(v) for v in row))
 
+    def append(self, pair: str, time: int, row: tuple[float, ...]) -> None:
+        """Take a closed candle (open time in ns; open, high, low, close, volume) into the window without
+        computing signals: for a bot whose signals on it were computed elsewhere (shared between bots)."""
+        self._append(pair, time, row)
+
     def _append(self, pair: str, time: int, row: tuple[float, ...]) -> _Window:
         window = self._windows.get(pair)
         if window is None:
