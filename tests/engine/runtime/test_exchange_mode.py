@@ -425,7 +425,7 @@ async def test_late_candles_back_filled_after_an_outage_send_no_entries(world) -
 async def test_late_candles_still_send_exits(world) -> None:  # type: ignore[no-untyped-def]
     from dataclasses import replace
 
-    root, server, trading = world
+    root, server, _trading = world
     async with database(root) as factory:
         runner = await _runner(root, factory, server)
         try:
