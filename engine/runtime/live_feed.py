@@ -637,7 +637,14 @@ class LiveFeed:
                 return None
         candles = self._pending.pop(close)
         ordered = {key: candles[key] for key in sorted(candles)}
-        return Batch(close * _NS, ordered)
+        # Handed out once the next candle has closed too (a back-fill after an outage): too late to
+        # enter on its price; exchange bots send exits only (Batch.late).
+        steps = [self._series[key].step for key in ordered if key in self._series]
+        now = min(
+            (self._now(self._series[key].source) for key in ordered if key in self._series), default=0.0
+        )
+        late = bool(steps) and now >= close + min(steps)
+        return Batch(close * _NS, ordered, late=late)
 
     def _complete(self, close: int) -> bool:
         """Every series that closes a candle at ``close`` has delivered it."""

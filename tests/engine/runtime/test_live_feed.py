@@ -227,6 +227,9 @@ async def test_an_outage_is_back_filled_once_in_order_and_rate_limits_are_honour
     opens = [b.candles[ETH_1M][0] // 1_000_000 for b in got]
     assert opens == [ms("2024-01-02 10:02") + k * MIN for k in range(12)]  # every candle, once, in order
     assert [b.close_time // 1_000_000 for b in got] == [o + MIN for o in opens]
+    # The back-filled candles come out marked late (no entries on them), the ones on time after it not.
+    lates = [b.late for b in got]
+    assert lates[0] and not lates[-1] and lates == sorted(lates, reverse=True)
     for batch in got:
         assert batch.candles[ETH_1M] == pytest.approx(
             expected_row(candles, batch.candles[ETH_1M][0] // 1_000_000)
