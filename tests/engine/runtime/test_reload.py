@@ -26,14 +26,19 @@ async def _drive(runtime, until):
     return False
 
 
+async def _holding(workspace, factory):
+    """A started runtime driven until eth-btc-trend holds a position: (runtime, its runner, positions)."""
+    runtime = make_runtime(workspace, factory, end="2024-01-02 00:00")
+    await runtime.start()
+    bot = runtime.runner("eth-btc-trend")
+    assert await _drive(runtime, lambda: any(bot.trader.position(p) for p in bot.pairs))
+    return runtime, bot, {p: bot.trader.position(p) for p in bot.pairs if bot.trader.position(p)}
+
+
 async def test_valid_edit_applies_at_the_next_candle_and_keeps_positions(workspace):
     strategy = workspace / "strategies" / "ema_rsi.yaml"
     async with database(workspace) as factory:
-        runtime = make_runtime(workspace, factory, end="2024-01-02 00:00")
-        await runtime.start()
-        bot = runtime.runner("eth-btc-trend")
-        assert await _drive(runtime, lambda: any(bot.trader.position(p) for p in bot.pairs))
-        held = {p: bot.trader.position(p) for p in bot.pairs if bot.trader.position(p)}
+        runtime, bot, held = await _holding(workspace, factory)
         old_hash = bot.hash
 
         strategy.write_text(strategy.read_text().replace(ORIGINAL, NEVER))
@@ -132,11 +137,7 @@ async def test_a_reload_recalculates_the_stops_of_positions_kept(workspace):
 
     strategy = workspace / "strategies" / "ema_rsi.yaml"
     async with database(workspace) as factory:
-        runtime = make_runtime(workspace, factory, end="2024-01-02 00:00")
-        await runtime.start()
-        bot = runtime.runner("eth-btc-trend")
-        assert await _drive(runtime, lambda: any(bot.trader.position(p) for p in bot.pairs))
-        before = {p: bot.trader.position(p) for p in bot.pairs if bot.trader.position(p)}
+        runtime, bot, before = await _holding(workspace, factory)
         text = strategy.read_text()
         strategy.write_text(
             text.replace("stop_loss: stop_atr * atr(14)", "stop_loss: 3 * stop_atr * atr(14)")
