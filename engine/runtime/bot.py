@@ -29,6 +29,7 @@ import math
 import time as _time
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -92,6 +93,19 @@ def _utc(ns: int | pd.Timestamp) -> pd.Timestamp:
 
 def _quote(pair: str) -> str:
     return pair.split(":")[-1] if ":" in pair else pair.split("/")[-1]
+
+
+class CandleWork(NamedTuple):
+    """What one candle decided, for the transactions that store it."""
+
+    time_ns: int  # the candle's open time
+    events: list  # the Trader's events
+    refused: list[tuple[str, str, str]]  # entries the portfolio refused: (pair, side, reason)
+    n_trades: int  # closed trades before this candle
+    reloaded: bool  # a new configuration took effect on it
+    planned: list[PlannedOrder]  # orders to send (exchange modes)
+    late: tuple[list[SendResult], list[int]]  # answers looked up for orders of earlier candles
+    requested: list[str]  # pairs closed on request
 
 
 @dataclass
@@ -368,17 +382,12 @@ class BotRunner(ExchangeMode):
             planned = self._plan(time_ns, events, n_trades, refused, late=batch.late)
         computed = _time.perf_counter()
         has_orders = bool(planned) or (self.execution is None and any(isinstance(e, Order) for e in events))
+        work = CandleWork(time_ns, events, refused, n_trades, reloaded, planned, late, requested)
         try:
             if self.intent_first and has_orders:
-                await self._intents_then_bookkeeping(
-                    time_ns, events, refused, n_trades, reloaded, planned, late, requested, began, received
-                )
+                await self._intents_then_bookkeeping(work, began, received)
             else:
-                await self.committer.run(
-                    lambda session: self._commit(
-                        session, time_ns, events, refused, n_trades, reloaded, planned, late, requested
-                    )
-                )
+                await self.committer.run(lambda session: self._commit(session, work))
         except BaseException:
             # Never let memory run ahead of the database: back to the last committed candle.
             await self.restore()
@@ -400,26 +409,17 @@ class BotRunner(ExchangeMode):
         self.view.candles += 1
         return True
 
-    async def _intents_then_bookkeeping(
-        self,
-        time_ns: int,
-        events: list,
-        refused: list,
-        n_trades: int,
-        reloaded: bool,
-        planned: list[PlannedOrder],
-        late: tuple[list[SendResult], list[int]],
-        requested: list[str],
-        began: float,
-        received: float,
-    ) -> None:
+    async def _intents_then_bookkeeping(self, work: CandleWork, began: float, received: float) -> None:
         """The candle's order intents in a small transaction of their own (the Committer's urgent lane),
         then sent (exchange modes; paper: marked sent in that transaction), then the rest of the candle.
 
         A crash between the two commits leaves the intents without the candle's checkpoint: the restart
         restores the previous checkpoint, decides the same orders again with the same client ids and
         finds them stored (``_decide``'s look-up), so nothing is placed twice."""
-        await self.committer.run(lambda session: self._commit_intents(session, events, planned), urgent=True)
+        time_ns, planned = work.time_ns, work.planned
+        await self.committer.run(
+            lambda session: self._commit_intents(session, work.events, planned), urgent=True
+        )
         results: list[SendResult] = []
         repriced: list[int] = []
         if planned:
@@ -428,18 +428,7 @@ class BotRunner(ExchangeMode):
         self.order_latencies.append(_time.perf_counter() - received)
 
         async def bookkeeping(session: AsyncSession) -> None:
-            await self._commit(
-                session,
-                time_ns,
-                events,
-                refused,
-                n_trades,
-                reloaded,
-                planned,
-                late,
-                requested,
-                intents_written=True,
-            )
+            await self._commit(session, work, intents_written=True)
             if planned:
                 # The fills the kernel followed are in its state already (the candle's trades above);
                 # this stores the exchange's answers and the checkpoint after them.
@@ -507,21 +496,10 @@ class BotRunner(ExchangeMode):
             self.shared.put(self.strategy_key, pair, t, length, candle, signals)
         return candle, signals
 
-    async def _commit(
-        self,
-        session: AsyncSession,
-        time_ns: int,
-        events: list,
-        refused: list,
-        n_trades: int,
-        reloaded: bool,
-        planned: list[PlannedOrder],
-        late: tuple[list[SendResult], list[int]],
-        requested: list[str],
-        intents_written: bool = False,
-    ) -> None:
+    async def _commit(self, session: AsyncSession, work: CandleWork, intents_written: bool = False) -> None:
         """Everything of one candle, in the caller's transaction (a savepoint under group commit);
         ``intents_written``: its order intents are committed already (intent first)."""
+        time_ns, events, refused, n_trades, reloaded, planned, late, requested = work
         from engine.trading.state import trades_frame
         from engine.trading.trader import Blocked, Fill, Order
 

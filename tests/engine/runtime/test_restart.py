@@ -113,13 +113,13 @@ from engine.runtime.bot import BotRunner
 from engine.trading.trader import Order
 _bookkeeping = BotRunner._commit
 _seen = [0]
-async def _die_after_intents(self, session, time_ns, events, *args, **kwargs):
-    if any(isinstance(e, Order) for e in events):
+async def _die_after_intents(self, session, work, *args, **kwargs):
+    if any(isinstance(e, Order) for e in work.events):
         _seen[0] += 1
         if _seen[0] == 3:
-            print("dying after the intents of", self.name, time_ns, flush=True)
+            print("dying after the intents of", self.name, work.time_ns, flush=True)
             os._exit(9)
-    return await _bookkeeping(self, session, time_ns, events, *args, **kwargs)
+    return await _bookkeeping(self, session, work, *args, **kwargs)
 BotRunner._commit = _die_after_intents
 """
 
