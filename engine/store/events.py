@@ -42,7 +42,9 @@ async def record_event(
     if category in _LOGGED:
         from engine.observability import category_logger, log_event
 
-        fields = {k: v for k, v in (data or {}).items() if k not in ("bot", "pair", "mode")}
+        # Names log_event takes itself (or that this call passes) would clash with the data's keys.
+        reserved = ("logger", "message", "bot", "pair", "mode", "kind", "bot_id", "level", "exc_info")
+        fields = {k: v for k, v in (data or {}).items() if k not in reserved}
         known = data or {}
         log_event(
             category_logger(_LOGGED[category]),

@@ -215,3 +215,18 @@ async def test_events_are_listed_newest_first_with_filters(factory: Factory, bot
     assert [(e.kind, e.data) for e in trades] == [("exit", {"profit": 1.5})]
     assert [e.kind for e in for_bot] == ["exit"]
     assert len(later) == 2
+
+
+async def test_trade_and_risk_events_reach_their_log_category_whatever_their_data(
+    factory: Factory, bot_id: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    from engine.store import EventCategory, record_event
+
+    awkward = {"pair": "ETH/USDT", "mode": "paper", "kind": "x", "message": "m", "level": 5, "logger": "l"}
+    with caplog.at_level("INFO", logger="engine"):
+        async with factory() as session, session.begin():
+            await record_event(session, EventCategory.TRADE, "opened", "a trade", bot_id=bot_id, data=awkward)
+            await record_event(session, EventCategory.RISK, "blocked", "a refusal", bot_id=bot_id)
+            await record_event(session, EventCategory.SYSTEM, "note", "not logged here", bot_id=bot_id)
+    lines = [(r.name, r.getMessage()) for r in caplog.records if r.name in ("engine.trades", "engine.risk")]
+    assert lines == [("engine.trades", "a trade"), ("engine.risk", "a refusal")]
