@@ -304,8 +304,8 @@ class Alerts:
 
     async def _summaries_for(self, session: AsyncSession, since: pd.Timestamp, until: pd.Timestamp) -> int:
         """One daily summary per notifier, of the bots routed to it."""
-        from engine.store import list_open_positions
-        from engine.store.models import Bot, EquitySnapshot, Trade
+        from engine.store import equity_before, list_open_positions
+        from engine.store.models import Bot, Trade
 
         count = 0
         start, end = since.to_pydatetime(), until.to_pydatetime()
@@ -328,14 +328,7 @@ class Alerts:
                         )
                     ).scalars()
                 )
-                equity = (
-                    await session.execute(
-                        select(EquitySnapshot.equity)
-                        .where(EquitySnapshot.bot_id == bot_id, EquitySnapshot.time < end)
-                        .order_by(EquitySnapshot.time.desc(), EquitySnapshot.id.desc())
-                        .limit(1)
-                    )
-                ).scalar()
+                equity = await equity_before(session, bot_id, end)
                 if closed:
                     currency = _quote(closed[0].pair)
                 rows.append(

@@ -69,17 +69,11 @@ def _utc(time: datetime | pd.Timestamp) -> pd.Timestamp:
 
 async def day_start_equity(session: AsyncSession, bot_id: int, day: pd.Timestamp) -> float | None:
     """The bot's equity at 00:00 UTC of ``day``: its last snapshot before then, else the day's first one."""
+    from engine.store import equity_before
     from engine.store.models import EquitySnapshot
 
     start = day.to_pydatetime()
-    before = (
-        await session.execute(
-            select(EquitySnapshot.equity)
-            .where(EquitySnapshot.bot_id == bot_id, EquitySnapshot.time < start)
-            .order_by(EquitySnapshot.time.desc(), EquitySnapshot.id.desc())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
+    before = await equity_before(session, bot_id, start)
     if before is not None:
         return before
     return (

@@ -68,6 +68,7 @@ from engine.store.lease import (
 )
 from engine.store.ledger import (
     close_position,
+    equity_before,
     get_balances,
     get_open_position,
     list_equity,
@@ -158,6 +159,7 @@ __all__ = [
     "default_url",
     "delete_backtest_run",
     "display_url",
+    "equity_before",
     "get_backtest_run",
     "get_backtest_runs",
     "get_balances",

@@ -22,6 +22,7 @@ from engine.store.types import to_decimal
 
 __all__ = [
     "close_position",
+    "equity_before",
     "get_balances",
     "get_open_position",
     "list_equity",
@@ -133,6 +134,18 @@ async def snapshot_equity(
     session.add(row)
     await session.flush()
     return row
+
+
+async def equity_before(session: AsyncSession, bot_id: int, time: datetime) -> float | None:
+    """The bot's equity at its last snapshot strictly before ``time``; None when it has none."""
+    return (
+        await session.execute(
+            select(EquitySnapshot.equity)
+            .where(EquitySnapshot.bot_id == bot_id, EquitySnapshot.time < time)
+            .order_by(EquitySnapshot.time.desc(), EquitySnapshot.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
 
 
 async def list_equity(
