@@ -206,14 +206,7 @@ async def activate_2fa(db: AsyncSession, user: User, code: str, box: SecretBox, 
     user.totp_enabled = True
     user.totp_last_step = step
     user.failed_logins = 0
-    codes = totp.generate_backup_codes()
-    await db.execute(delete(BackupCode).where(BackupCode.user_id == user.id))
-    for code_text in codes:
-        db.add(
-            BackupCode(
-                user_id=user.id, code_hash=passwords.hash_secret(totp.normalise_backup_code(code_text))
-            )
-        )
+    codes = await _new_backup_codes(db, user)
     await revoke_sessions(db, user.id, reason="2fa_changed")
     await audit(db, "2fa.activate", user_id=user.id, address=address)
     return codes
@@ -280,6 +273,15 @@ async def regenerate_backup_codes(
 ) -> list[str]:
     """Ten new backup codes (the old set is void); asks for the password; ends other sessions."""
     await _recheck_password(db, user, password, address, "2fa.backup_codes")
+    codes = await _new_backup_codes(db, user)
+    await revoke_sessions(db, user.id, reason="backup_codes", keep=keep_session)
+    await audit(db, "2fa.backup_codes", user_id=user.id, address=address)
+    return codes
+
+
+async def _new_backup_codes(db: AsyncSession, user: User) -> list[str]:
+    """Ten fresh single-use codes, stored hashed; the previous set is void. The plain codes are
+    returned to be shown once."""
     codes = totp.generate_backup_codes()
     await db.execute(delete(BackupCode).where(BackupCode.user_id == user.id))
     for code_text in codes:
@@ -288,8 +290,6 @@ async def regenerate_backup_codes(
                 user_id=user.id, code_hash=passwords.hash_secret(totp.normalise_backup_code(code_text))
             )
         )
-    await revoke_sessions(db, user.id, reason="backup_codes", keep=keep_session)
-    await audit(db, "2fa.backup_codes", user_id=user.id, address=address)
     return codes
 
 
