@@ -89,16 +89,30 @@ class Plan:
         lines.append(f"warmup = {self.warmup}")
         return "\n".join(lines)
 
-    def evaluate(self, candles: pd.DataFrame, context: Any = None) -> pd.DataFrame:
-        """Every output as a column on ``candles.index`` (bool for conditions, float64 for numbers)."""
-        frames = {self.timeframe: candles}
-        for tf in self.timeframes - {self.timeframe}:
-            frames[tf] = resample_candles(candles, tf)
+    def evaluate(self, candles: pd.DataFrame, context: Any = None, *, arrays: bool = True) -> pd.DataFrame:
+        """Every output as a column on ``candles.index`` (bool for conditions, float64 for numbers).
+
+        ``arrays=False`` hands every function pandas Series, as before array-native functions existed
+        (same values; kept to measure what the array path saves)."""
+        values = self._run(_Frames(self.timeframe, candles=candles), context, arrays)
+        return pd.DataFrame(values, index=candles.index)
+
+    def evaluate_arrays(
+        self, columns: Mapping[str, np.ndarray], times: np.ndarray, context: Any = None
+    ) -> dict[str, np.ndarray]:
+        """:meth:`evaluate` without a DataFrame: ``columns`` maps candle column names to float64 arrays,
+        ``times`` holds the candle open times (int64 ns since the epoch, UTC, ascending). Returns every
+        output as an array of ``len(times)`` values. Array-native functions get the arrays as they are;
+        a DatetimeIndex (for other functions and feeds) and higher-timeframe candles are built only if
+        the plan needs them."""
+        return self._run(_Frames(self.timeframe, columns=columns, times=times), context, True)
+
+    def _run(self, frames: _Frames, context: Any, arrays: bool) -> dict[str, np.ndarray]:
         values: list[Any] = []
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             for node in self.nodes:
-                values.append(self._compute(node, values, frames, context))
-        length = len(candles)
+                values.append(self._compute(node, values, frames, context, arrays))
+        length = frames.length(self.timeframe)
         columns = {}
         for name, node_id in self.outputs.items():
             value = values[node_id]
@@ -106,22 +120,20 @@ class Plan:
             if np.ndim(value) == 0:
                 value = np.full(length, value, dtype=bool if kind is Kind.BOOL else np.float64)
             columns[name] = value
-        return pd.DataFrame(columns, index=candles.index)
+        return columns
 
-    def _compute(
-        self, node: Node, values: list[Any], frames: Mapping[str, pd.DataFrame], context: Any
-    ) -> Any:
+    def _compute(self, node: Node, values: list[Any], frames: _Frames, context: Any, arrays: bool) -> Any:
         args = node.args
         match node.op:
             case "const":
                 return args[0]
             case "column":
-                return _column(frames[node.tf], args[0])
+                return frames.column(node.tf, args[0])
             case "call":
-                return self._call(node, values, frames[node.tf])
+                return self._call(node, values, frames, arrays)
             case "output":
                 result = values[args[0]]
-                picked = result[args[1]] if isinstance(result, pd.DataFrame) else result
+                picked = result[args[1]] if isinstance(result, pd.DataFrame | dict) else result
                 return _as_array(picked, node.type)
             case "neg":
                 return -values[args[0]]
@@ -138,33 +150,106 @@ class Plan:
                 return _shift(values[args[0]], args[1])
             case "align":
                 child = self.nodes[args[0]]
-                return _align(values[args[0]], frames[child.tf], child.tf, frames[node.tf], node.tf)
+                return _align(values[args[0]], frames.close_times(child.tf), frames.close_times(node.tf))
             case "feed":
                 feed = self.registry.feeds[args[0]]
                 return _as_array(
-                    feed.impl(args[1], _FeedContext(frames[node.tf], node.tf, context)), node.type
+                    feed.impl(args[1], _FeedContext(frames.frame(node.tf), node.tf, context)), node.type
                 )
         raise ValueError(f"unknown plan node {node.op!r}")
 
-    def _call(self, node: Node, values: list[Any], frame: pd.DataFrame) -> Any:
+    def _call(self, node: Node, values: list[Any], frames: _Frames, arrays: bool) -> Any:
         spec = self.registry.functions[node.args[0]]
+        length = frames.length(node.tf)
+        native = arrays and spec.arrays
         kwargs: dict[str, Any] = {}
         for name, kind, value in node.args[1]:
             if kind == "node":
                 value = values[value]
                 param = spec.param(name)
                 if np.ndim(value) == 0 and param is not None and param.type.series:
-                    value = np.full(
-                        len(frame), value, dtype=bool if param.type.kind is Kind.BOOL else np.float64
-                    )
-                if isinstance(value, np.ndarray):
-                    value = pd.Series(value, index=frame.index, name=name)
+                    value = np.full(length, value, dtype=bool if param.type.kind is Kind.BOOL else np.float64)
+                if not native and isinstance(value, np.ndarray):
+                    value = pd.Series(value, index=frames.index(node.tf), name=name)
             kwargs[name] = value
         result = spec.impl(**kwargs)
-        if len(result) != len(frame):
-            raise ValueError(f"{spec.name}() returned {len(result)} rows for {len(frame)} candles")
-        # Multi-output results stay a frame; `output` nodes pick their columns from it.
-        return result if spec.outputs is not None else _as_array(result, node.type)
+        if spec.outputs is None:
+            _check_rows(spec.name, result, length)
+            return _as_array(result, node.type)
+        # Multi-output results stay a frame (or a dict of arrays); `output` nodes pick their members.
+        for member in result.values() if isinstance(result, dict) else (result,):
+            _check_rows(spec.name, member, length)
+        return result
+
+
+def _check_rows(name: str, result: Any, length: int) -> None:
+    if len(result) != length:
+        raise ValueError(f"{name}() returned {len(result)} rows for {length} candles")
+
+
+class _Frames:
+    """The candles of one evaluation on every timeframe, built only when something asks for them.
+
+    The plan's own timeframe comes either as a DataFrame (``candles``) or as arrays (``columns`` and
+    ``times``); a DatetimeIndex, a DataFrame and higher-timeframe candles are made on first use."""
+
+    def __init__(
+        self,
+        timeframe: str,
+        *,
+        candles: pd.DataFrame | None = None,
+        columns: Mapping[str, np.ndarray] | None = None,
+        times: np.ndarray | None = None,
+    ) -> None:
+        self.timeframe = timeframe
+        self._frames: dict[str, pd.DataFrame] = {}
+        self._columns: dict[str, np.ndarray] = {}
+        self._index: pd.DatetimeIndex | None = None
+        if candles is not None:
+            self._frames[timeframe] = candles
+            self._times = None
+            self._length = len(candles)
+        else:
+            assert columns is not None and times is not None
+            self._columns = {k: np.asarray(v, dtype=np.float64) for k, v in columns.items()}
+            self._times = np.asarray(times, dtype=np.int64)
+            self._length = len(self._times)
+
+    def length(self, tf: str | None) -> int:
+        if tf is None or tf == self.timeframe:
+            return self._length
+        return len(self.frame(tf))
+
+    def frame(self, tf: str) -> pd.DataFrame:
+        frame = self._frames.get(tf)
+        if frame is None:
+            if tf == self.timeframe:
+                frame = pd.DataFrame(
+                    {name: self._columns[name] for name in CANDLE_COLUMNS if name in self._columns},
+                    index=self.index(tf),
+                )
+            else:
+                frame = resample_candles(self.frame(self.timeframe), tf)
+            self._frames[tf] = frame
+        return frame
+
+    def index(self, tf: str) -> pd.DatetimeIndex:
+        if tf == self.timeframe and tf not in self._frames:
+            if self._index is None:
+                self._index = pd.DatetimeIndex(self._times, tz="UTC", name="date").as_unit("ns")
+            return self._index
+        return self.frame(tf).index
+
+    def column(self, tf: str, name: str) -> np.ndarray:
+        if tf == self.timeframe and self._times is not None:
+            return _column(self._columns.__getitem__, name)
+        frame = self.frame(tf)
+        return _column(lambda c: frame[c].to_numpy(dtype=np.float64), name)
+
+    def close_times(self, tf: str) -> np.ndarray:
+        own = tf == self.timeframe and self._times is not None
+        opens = self._times if own else _open_ns(self.frame(tf))
+        return opens + timeframe_seconds(tf) * _NS
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,15 +268,15 @@ def _as_array(value: Any, type_: Type) -> np.ndarray:
     return np.asarray(value, dtype=np.float64)
 
 
-def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
+def _column(read: Any, name: str) -> np.ndarray:
     if name in CANDLE_COLUMNS:
-        return frame[name].to_numpy(dtype=np.float64)
-    high, low, close = (frame[c].to_numpy(dtype=np.float64) for c in ("high", "low", "close"))
+        return read(name)
+    high, low, close = (read(c) for c in ("high", "low", "close"))
     if name == "hl2":
         return (high + low) / 2
     if name == "hlc3":
         return (high + low + close) / 3
-    return (frame["open"].to_numpy(dtype=np.float64) + high + low + close) / 4
+    return (read("open") + high + low + close) / 4
 
 
 def _shift(value: Any, bars: int) -> Any:
@@ -203,21 +288,15 @@ def _shift(value: Any, bars: int) -> Any:
     return out
 
 
-def _close_times(frame: pd.DataFrame, tf: str) -> np.ndarray:
-    return _open_ns(frame) + timeframe_seconds(tf) * _NS
-
-
 def _open_ns(frame: pd.DataFrame) -> np.ndarray:
     return frame.index.as_unit("ns").asi8
 
 
-def _align(value: Any, source: pd.DataFrame, source_tf: str, target: pd.DataFrame, target_tf: str) -> Any:
-    """Carry a series from ``source_tf`` candles to ``target_tf`` candles by close time (no look-ahead)."""
+def _align(value: Any, source_close: np.ndarray, target_close: np.ndarray) -> Any:
+    """Carry a series from one timeframe's candles to another's by close time (no look-ahead)."""
     if np.ndim(value) == 0:
         return value
-    position = (
-        np.searchsorted(_close_times(source, source_tf), _close_times(target, target_tf), side="right") - 1
-    )
+    position = np.searchsorted(source_close, target_close, side="right") - 1
     missing = position < 0
     out = value[np.maximum(position, 0)]
     if missing.any():

@@ -8,6 +8,12 @@ parameters; series arrive as ``pandas.Series`` on the candle index (float64 for 
 conditions), constants as Python ``int``/``float``/``str``/``bool``. The result is a ``pandas.Series``
 (single output) or a ``pandas.DataFrame`` whose columns are exactly the declared outputs. The
 value at candle *t* may depend only on inputs at candles <= *t*: implementations must never look ahead.
+
+Array-native implementations (``FunctionSpec.arrays``, registered with ``arrays=True``) skip pandas:
+series arrive as 1-D ``numpy`` arrays of equal length (float64 for numbers, bool for conditions) and
+the result is a 1-D array (single output) or a ``dict`` mapping every declared output name, in the
+declared order, to a 1-D array. The plan evaluator calls them that way; the live hot path depends on
+it (a Series costs more to build than TA-Lib takes to compute an EMA over a thousand candles).
 """
 
 from __future__ import annotations
@@ -80,6 +86,8 @@ class FunctionSpec:
     example: str = ""
     # For multi-output functions: the output used when no member is named (``macd(close) > 0``).
     default_output: str | None = None
+    # True: ``impl`` takes and returns numpy arrays (see the module docstring).
+    arrays: bool = False
 
     @property
     def outputs(self) -> Mapping[str, Type] | None:
@@ -143,6 +151,7 @@ class Registry:
         category: str = "misc",
         example: str = "",
         default_output: str | None = None,
+        arrays: bool = False,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Decorator: register the decorated function; its docstring becomes the reference text."""
 
@@ -158,6 +167,7 @@ class Registry:
                     doc=(impl.__doc__ or "").strip(),
                     example=example,
                     default_output=default_output,
+                    arrays=arrays,
                 )
             )
             return impl

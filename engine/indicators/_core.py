@@ -2,10 +2,13 @@
 
 Implementations receive ``pandas.Series`` for series parameters (already on the candle index) and plain
 Python values for constants; they return float64 (or bool) Series / DataFrames on the same index.
+Array-native ones (``arrays=True``) are written on numpy arrays and wrapped by :func:`array_native`,
+so they still answer pandas callers with Series / DataFrames.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -19,15 +22,19 @@ from dsl.types import BOOL, BOOL_CONST, NUMBER, NUMBER_CONST, STRING_CONST, Type
 __all__ = [
     "SETTLE_TOLERANCE",
     "SpecList",
+    "array_native",
     "as_bool",
     "as_float",
     "by_segments",
+    "clean",
     "column",
     "condition",
     "const",
     "ema_settle",
+    "finite_runs",
     "flag",
     "length",
+    "segments",
     "series",
     "smoothing_settle",
     "text",
@@ -66,10 +73,15 @@ class SpecList:
         category: str,
         example: str,
         default_output: str | None = None,
+        arrays: bool = False,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Collect the decorated function. With ``arrays=True`` it is written on numpy arrays; what is
+        registered (and returned) is :func:`array_native`'s wrapper, which also serves pandas callers."""
         params = tuple(params)
 
         def collect(impl: Callable[..., Any]) -> Callable[..., Any]:
+            if arrays:
+                impl = array_native(impl, list(returns) if isinstance(returns, Mapping) else None)
             self._specs.append(
                 FunctionSpec(
                     name=name,
@@ -81,6 +93,7 @@ class SpecList:
                     doc=" ".join((impl.__doc__ or "").split()),
                     example=example,
                     default_output=default_output,
+                    arrays=arrays,
                 )
             )
             return impl
@@ -182,35 +195,143 @@ def as_bool(values: Any, index: pd.Index, name: str | None = None) -> pd.Series:
     return pd.Series(array, index=index, name=name)
 
 
+def clean(values: np.ndarray) -> np.ndarray:
+    """A float64 copy of ``values`` with inf turned into NaN (the array form of :func:`as_float`)."""
+    array = np.array(values, dtype=np.float64, copy=True)
+    array[np.isinf(array)] = np.nan
+    return array
+
+
+def array_native(impl: Callable[..., Any], outputs: Sequence[str] | None) -> Callable[..., Any]:
+    """Wrap an implementation written on arrays so pandas callers keep working.
+
+    Called with arrays (the plan evaluator, other array functions) it is ``impl`` itself. Called with
+    any ``pandas.Series`` argument, every Series becomes its array (bool stays bool, anything else
+    float64) and the result is put back on that Series' index: a Series, or a DataFrame of ``outputs``.
+    The maths exists once; only the packaging differs.
+    """
+
+    @functools.wraps(impl)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        index = next(
+            (v.index for v in (*args, *kwargs.values()) if isinstance(v, pd.Series)),
+            None,
+        )
+        if index is None:
+            return impl(*args, **kwargs)
+        result = impl(*(_array(v) for v in args), **{k: _array(v) for k, v in kwargs.items()})
+        if outputs is None:
+            return pd.Series(result, index=index)
+        return pd.DataFrame({name: result[name] for name in outputs}, index=index)
+
+    return call
+
+
+def _array(value: Any) -> Any:
+    if not isinstance(value, pd.Series):
+        return value
+    if value.dtype == bool:
+        return value.to_numpy()
+    return value.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+# Past this window a sliding-window reduction (length x candles comparisons) loses to pandas' O(n) one;
+# both are exact, so the switch cannot change a value.
+_SLIDING_MAX_LENGTH = 128
+
+
+def rolling_max(values: np.ndarray, length: int) -> np.ndarray:
+    """Highest of the last ``length`` values (current included); NaN until ``length`` values and
+    wherever the window holds a NaN (as pandas' ``rolling(length, min_periods=length).max()``)."""
+    return _rolling_extreme(values, length, "max")
+
+
+def rolling_min(values: np.ndarray, length: int) -> np.ndarray:
+    """Lowest of the last ``length`` values; NaN rules as :func:`rolling_max`."""
+    return _rolling_extreme(values, length, "min")
+
+
+def _rolling_extreme(values: np.ndarray, length: int, how: str) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    if length > _SLIDING_MAX_LENGTH:
+        window = pd.Series(values).rolling(length, min_periods=length)
+        return (window.max() if how == "max" else window.min()).to_numpy(dtype=np.float64)
+    out = np.full(len(values), np.nan)
+    if length <= len(values):
+        view = np.lib.stride_tricks.sliding_window_view(values, length)
+        # np.max / np.min propagate NaN, as a window short of observations does in pandas.
+        out[length - 1 :] = view.max(axis=1) if how == "max" else view.min(axis=1)
+    return out
+
+
+def finite_runs(inputs: Iterable[np.ndarray], size: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each run of positions where every input is finite."""
+    finite = np.ones(size, dtype=bool)
+    for values in inputs:
+        finite &= np.isfinite(values)
+    if finite.all():  # the usual case for raw candle columns
+        return [(0, size)] if size else []
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], finite.astype(np.int8), [0]))))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def segments(
+    compute: Callable[..., Any], inputs: Mapping[str, np.ndarray], width: int | None = None
+) -> np.ndarray:
+    """Run ``compute(**inputs)`` on each run of candles where every input is finite (arrays).
+
+    TA-Lib (and most of pandas-ta) poisons every later value after a single NaN inside a recursive
+    filter; treating a gap as a restart keeps one bad value (a division by zero, a missing feed value)
+    from silencing an indicator forever. The usual case, NaN only at the start (warm-up of an input),
+    costs a single call on the valid tail. Outputs are NaN inside gaps and inf becomes NaN. ``compute``
+    gets array slices and returns an array of the run's length (``width`` None) or ``(length, width)``;
+    it may return None when a run is too short, and that run then stays NaN. The result has shape
+    ``(size,)`` or ``(size, width)``.
+    """
+    size = len(next(iter(inputs.values())))
+    runs = finite_runs(inputs.values(), size)
+    return _fill(
+        compute, runs, lambda start, stop: {k: v[start:stop] for k, v in inputs.items()}, size, width
+    )
+
+
 def by_segments(
     compute: Callable[..., pd.Series | pd.DataFrame],
     inputs: Mapping[str, pd.Series],
     index: pd.Index,
     columns: Sequence[str] | None = None,
 ) -> pd.Series | pd.DataFrame:
-    """Run ``compute(**inputs)`` on each run of candles where every input is finite.
-
-    TA-Lib (and most of pandas-ta) poisons every later value after a single NaN inside a recursive
-    filter; treating a gap as a restart keeps one bad value (a division by zero, a missing feed value)
-    from silencing an indicator forever. The usual case, NaN only at the start (warm-up of an input),
-    costs a single call on the valid tail. Outputs are NaN inside gaps. ``compute`` may return None when
-    a run is too short; that run then stays NaN.
-    """
-    finite = np.ones(len(index), dtype=bool)
-    for s in inputs.values():
-        finite &= np.isfinite(s.to_numpy(dtype=np.float64, na_value=np.nan))
-    names = ["value"] if columns is None else list(columns)
-    out = np.full((len(index), len(names)), np.nan)
-    # Boundaries of the runs of finite candles.
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], finite.astype(np.int8), [0]))))
-    for start, stop in zip(edges[::2], edges[1::2], strict=True):
-        result = compute(**{k: s.iloc[start:stop] for k, s in inputs.items()})
-        if result is not None:
-            out[start:stop] = np.asarray(result, dtype=np.float64).reshape(stop - start, len(names))
-    out[np.isinf(out)] = np.nan
+    """:func:`segments` for pandas inputs: ``compute`` gets Series slices (pandas-ta needs their index),
+    the result is a Series, or a DataFrame of ``columns``, on ``index``."""
+    runs = finite_runs((s.to_numpy(dtype=np.float64, na_value=np.nan) for s in inputs.values()), len(index))
+    width = None if columns is None else len(columns)
+    out = _fill(
+        compute,
+        runs,
+        lambda start, stop: {k: s.iloc[start:stop] for k, s in inputs.items()},
+        len(index),
+        width,
+    )
     if columns is None:
-        return pd.Series(out[:, 0], index=index)
-    return pd.DataFrame(out, index=index, columns=names)
+        return pd.Series(out, index=index)
+    return pd.DataFrame(out, index=index, columns=list(columns))
+
+
+def _fill(
+    compute: Callable[..., Any],
+    runs: Sequence[tuple[int, int]],
+    parts: Callable[[int, int], Mapping[str, Any]],
+    size: int,
+    width: int | None,
+) -> np.ndarray:
+    columns = 1 if width is None else width
+    out = np.full((size, columns), np.nan)
+    for start, stop in runs:
+        result = compute(**parts(start, stop))
+        if result is not None:
+            out[start:stop] = np.asarray(result, dtype=np.float64).reshape(stop - start, columns)
+    out[np.isinf(out)] = np.nan
+    return out[:, 0] if width is None else out
 
 
 # ----- warm-up maths ---------------------------------------------------------------------------------

@@ -7,11 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from dsl.registry import FunctionSpec, Param
 from dsl.types import BOOL, STRING_CONST
-from engine.indicators._core import SpecList, as_bool, by_segments, column, text, with_defaults
+from engine.indicators._core import SpecList, array_native, column, segments, text, with_defaults
 
 SPECS = SpecList()
 
@@ -40,8 +39,8 @@ def _warmup(args: Mapping[str, Any]) -> int:
 
 
 def pattern(
-    name: str, direction: str, open: pd.Series, high: pd.Series, low: pd.Series, close: pd.Series
-) -> pd.Series:
+    name: str, direction: str, open: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray
+) -> np.ndarray:
     """True on the candle that completes the named candlestick pattern (TA-Lib's CDL recognisers with
     their default settings: body and shadow sizes are judged against the average of the preceding ~10
     candles, so the warm-up is the recogniser's own look-back). TA-Lib scores a match +100 (bullish) or
@@ -54,18 +53,15 @@ def pattern(
     fn = getattr(talib, f"CDL{name.upper()}")
 
     def compute(open, high, low, close):
-        arrays = (s.to_numpy(dtype=np.float64) for s in (open, high, low, close))
+        arrays = (np.ascontiguousarray(v, dtype=np.float64) for v in (open, high, low, close))
         return fn(*arrays).astype(np.float64)
 
-    signal = by_segments(compute, {"open": open, "high": high, "low": low, "close": close}, close.index)
-    values = signal.to_numpy()
+    values = segments(compute, {"open": open, "high": high, "low": low, "close": close})
     if direction == "bullish":
-        hits = values > 0
-    elif direction == "bearish":
-        hits = values < 0
-    else:
-        hits = np.nan_to_num(values) != 0
-    return as_bool(hits, close.index)
+        return values > 0
+    if direction == "bearish":
+        return values < 0
+    return np.nan_to_num(values) != 0
 
 
 def _spec() -> FunctionSpec:
@@ -87,11 +83,12 @@ def _spec() -> FunctionSpec:
         name="pattern",
         params=params,
         returns=BOOL,
-        impl=pattern,
+        impl=array_native(pattern, None),
         warmup=with_defaults(params, _warmup),
         category="pattern",
         doc=doc,
         example='pattern("engulfing", "bullish") and rsi(close, 14) < 35',
+        arrays=True,
     )
 
 
