@@ -61,8 +61,9 @@ class FakeTrading:
         self.revoked = False
         self._next_order = 1000
         self._next_trade = 5000
-        self._slow_ack: list[float] = []
+        self._slow_ack: list[list[float]] = []  # [seconds, accepted orders to answer at once first]
         self._placements = 0
+        self.held = 0
         self._lock = threading.RLock()
 
     @classmethod
@@ -87,9 +88,11 @@ class FakeTrading:
 
     # ---- test controls ------------------------------------------------------------------
 
-    def slow_ack(self, seconds: float) -> None:
-        """The next accepted order is answered only after ``seconds`` (it exists on the exchange already)."""
-        self._slow_ack.append(seconds)
+    def slow_ack(self, seconds: float, *, after: int = 0) -> None:
+        """The next accepted order is answered only after ``seconds`` (it exists on the exchange already);
+        ``after`` answers that many accepted orders at once first. :attr:`held` counts answers being
+        held back right now (a test can act, or kill the client, while one is)."""
+        self._slow_ack.append([seconds, after])
 
     def revoke(self) -> None:
         self.revoked = True
@@ -165,9 +168,18 @@ class FakeTrading:
         with self._lock:
             order = self._new_order(request.params())
             answer = self._full(order)
-            delay = self._slow_ack.pop(0) if self._slow_ack else 0.0
+            delay = 0.0
+            if self._slow_ack and self._slow_ack[0][1] > 0:
+                self._slow_ack[0][1] -= 1
+            elif self._slow_ack:
+                delay = self._slow_ack.pop(0)[0]
+            self.held += 1 if delay else 0
         if delay:
-            time.sleep(delay)
+            try:
+                time.sleep(delay)
+            finally:
+                with self._lock:
+                    self.held -= 1
         return answer
 
     def _new_order(self, params: dict[str, str]) -> FakeOrder:
