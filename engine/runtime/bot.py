@@ -39,7 +39,7 @@ from dsl.timeframes import timeframe_seconds
 from engine.config import LoadedBot
 from engine.exchanges.base import Exchange
 from engine.runtime.checkpoint import load_checkpoint, load_state, save_checkpoint
-from engine.runtime.commit import Committer
+from engine.runtime.commit import Committer, RowInsert
 from engine.runtime.execution import (
     ExchangeExecution,
     ExchangeMode,
@@ -64,13 +64,16 @@ from engine.store import (
     apply_fill,
     close_position,
     get_order,
+    insert_order_rows,
     list_open_orders,
     mark_closed,
     mark_sent,
+    order_intent_values,
     record_event,
     record_trade,
     save_order_intent,
     snapshot_equity,
+    stored_client_ids,
     trades_from_frame,
     upsert_bot,
     upsert_position,
@@ -417,9 +420,15 @@ class BotRunner(ExchangeMode):
         restores the previous checkpoint, decides the same orders again with the same client ids and
         finds them stored (``_decide``'s look-up), so nothing is placed twice."""
         time_ns, planned = work.time_ns, work.planned
-        await self.committer.run(
-            lambda session: self._commit_intents(session, work.events, planned), urgent=True
-        )
+        rows, exits = self._intents(work.events, planned)
+        if self._maybe_stored and rows:
+            async with self.factory() as session:
+                stored = await stored_client_ids(session, [row["client_order_id"] for row in rows])
+            rows = [row for row in rows if row["client_order_id"] not in stored]
+        if exits:
+            await self.committer.run(lambda session: self._commit_intents(session, rows, exits), urgent=True)
+        elif rows:
+            await self.committer.run(RowInsert(insert_order_rows, rows), urgent=True)
         results: list[SendResult] = []
         repriced: list[int] = []
         if planned:
@@ -437,23 +446,32 @@ class BotRunner(ExchangeMode):
 
         await self.committer.run(bookkeeping)
 
-    async def _commit_intents(self, session: AsyncSession, events: list, planned: list[PlannedOrder]) -> None:
-        """The orders this close decides, saved and marked sent (the urgent part of a candle)."""
+    def _intents(self, events: list, planned: list[PlannedOrder]) -> tuple[list[dict], list[tuple]]:
+        """The order rows this close decides (saved as sent) and, on an exchange, the exits found inside
+        the candle whose market orders go out at the close (saved by ``_save_exit_intent``)."""
         from engine.trading.trader import Fill, Order
 
         amounts = {(p.pair, p.action): p for p in planned}
+        rows: list[dict] = []
+        exits: list[tuple] = []
         for event in events:
             if isinstance(event, Order):
                 if self.execution is None:
-                    await self._decide(session, event)
+                    rows.append(self._intent_values(event))
                 elif (order := amounts.get((event.pair, event.action))) is not None:
-                    await self._decide(session, event, order)
+                    rows.append(self._intent_values(event, order))
             elif (
                 isinstance(event, Fill)
                 and self.execution is not None
                 and (order := amounts.get((event.pair, event.reason))) is not None
             ):
-                await self._save_exit_intent(session, event, order)
+                exits.append((event, order))
+        return rows, exits
+
+    async def _commit_intents(self, session: AsyncSession, rows: list[dict], exits: list[tuple]) -> None:
+        await insert_order_rows(session, rows)
+        for fill, order in exits:
+            await self._save_exit_intent(session, fill, order)
 
     def _take_close_requests(self, rows, time_ns: int, events: list) -> list[str]:
         """Requested closes become exit decisions on this close (added to ``events`` as orders)."""
@@ -621,13 +639,19 @@ class BotRunner(ExchangeMode):
         await self._save_checkpoint(session, time_ns)
 
     async def _decide(self, session: AsyncSession, order, planned: PlannedOrder | None = None) -> None:
-        """An order decided on this close for the next open: saved and marked sent (paper: handed to the
-        kernel's simulated book; exchange modes: sent right after this transaction commits)."""
-        cid = client_order_id(self.name, order.pair, order.time, order.action)
+        """An order decided on this close for the next open, saved as sent in the candle's transaction."""
+        values = self._intent_values(order, planned)
         # Only the first candle after a restore can find its decisions stored (an attempt that died or
         # failed after its intents were committed); later candles decide ids never seen before.
-        if self._maybe_stored and await get_order(session, client_order_id=cid) is not None:
+        if self._maybe_stored and await get_order(session, client_order_id=values["client_order_id"]):
             return  # decided before a restart: never twice
+        await insert_order_rows(session, [values])
+
+    def _intent_values(self, order, planned: PlannedOrder | None = None) -> dict:
+        """The row of an order decided on this close: status sent (paper: handed to the kernel's
+        simulated book; exchange modes: sent right after the transaction that stores it commits, so
+        no reader ever sees it as an intent)."""
+        cid = client_order_id(self.name, order.pair, order.time, order.action)
         if planned is not None:
             amount = planned.amount
             side = OrderSide(planned.side)
@@ -641,8 +665,8 @@ class BotRunner(ExchangeMode):
                 # Market entries are sized by the kernel at the fill; the intent carries the estimate.
                 amount = self.trader.equity * self.params.max_per_trade / close
                 side = OrderSide.BUY if order.action == "open_long" else OrderSide.SELL
-        row = await save_order_intent(
-            session,
+        self.view.last_signal = f"{order.action} {order.pair} @ {order.time:%Y-%m-%d %H:%M}"
+        return order_intent_values(
             OrderIntent(
                 bot_id=self.bot_id,  # type: ignore[arg-type]
                 pair=order.pair,
@@ -653,11 +677,8 @@ class BotRunner(ExchangeMode):
                 signal_time=order.time.to_pydatetime(),
                 client_order_id=cid,
             ),
+            OrderStatus.SENT,
         )
-        # intent -> sent on the row just inserted (mark_sent would look it up again: one more round
-        # trip); both happen in this transaction, so no reader ever sees it as an intent.
-        row.status = OrderStatus.SENT
-        self.view.last_signal = f"{order.action} {order.pair} @ {order.time:%Y-%m-%d %H:%M}"
 
     async def _fill(self, session: AsyncSession, fill) -> None:
         decided_at = fill.time - pd.Timedelta(self.step_ns)

@@ -20,20 +20,39 @@ The urgent transaction runs its jobs without savepoints first (a SAVEPOINT and i
 much as the intent's own statements); if one of them raises, the transaction is rolled back and the
 jobs run again one savepoint each, so only the failing job's caller sees its error. Urgent jobs must
 therefore be safe to run twice (their first run's writes are rolled back).
+
+A :class:`RowInsert` job only inserts rows (the order intents of one bot's candle). The urgent lane
+merges the rows of every such job in its batch into one executemany statement per insert function:
+twenty-five bots deciding on the same close cost one INSERT, not twenty-five ORM flushes.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-__all__ = ["Committer", "WriteJob"]
+__all__ = ["Committer", "RowInsert", "WriteJob"]
 
 T = TypeVar("T")
 WriteJob = Callable[[AsyncSession], Awaitable[Any]]
+RowWriter = Callable[[AsyncSession, list[dict[str, Any]]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class RowInsert:
+    """A write job that inserts ``rows`` with ``insert(session, rows)`` and returns None. Run alone it
+    is an ordinary job; in the urgent lane it is merged with the other RowInserts of the same
+    ``insert`` into one call."""
+
+    insert: RowWriter
+    rows: list[dict[str, Any]]
+
+    async def __call__(self, session: AsyncSession) -> None:
+        await self.insert(session, self.rows)
 
 
 class Committer:
@@ -100,11 +119,18 @@ class Committer:
                     await flush(batch)
 
     async def _flush_urgent(self, batch: list[tuple[WriteJob, asyncio.Future[Any]]]) -> None:
-        results: list[Any] = []
+        results: list[Any] = [None] * len(batch)
+        merged: dict[RowWriter, list[dict[str, Any]]] = {}
+        for job, _future in batch:
+            if isinstance(job, RowInsert):
+                merged.setdefault(job.insert, []).extend(job.rows)
         try:
             async with self.factory() as session, session.begin():
-                for job, _future in batch:
-                    results.append(await job(session))
+                for insert, rows in merged.items():
+                    await insert(session, rows)
+                for k, (job, _future) in enumerate(batch):
+                    if not isinstance(job, RowInsert):
+                        results[k] = await job(session)
         except Exception:
             # Rolled back as a whole: again with a savepoint per job, where only the failing one fails.
             await self._flush(batch)

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.store._sql import upsert_insert
@@ -46,13 +46,16 @@ __all__ = [
     "CLIENT_ID_PREFIX",
     "apply_fill",
     "get_order",
+    "insert_order_rows",
     "list_fills",
     "list_open_orders",
     "mark_acknowledged",
     "mark_closed",
     "mark_sent",
     "new_client_order_id",
+    "order_intent_values",
     "save_order_intent",
+    "stored_client_ids",
     "submit_order",
 ]
 
@@ -79,6 +82,15 @@ def new_client_order_id(prefix: str = CLIENT_ID_PREFIX) -> str:
 
 async def save_order_intent(session: AsyncSession, intent: OrderIntent) -> Order:
     """Insert the order as ``intent`` with its client order id (generated unless given)."""
+    order = Order(**order_intent_values(intent))
+    session.add(order)
+    await session.flush()
+    return order
+
+
+def order_intent_values(intent: OrderIntent, status: OrderStatus = OrderStatus.INTENT) -> dict[str, Any]:
+    """The checked column values of a new order row (what :func:`save_order_intent` inserts), for callers
+    that insert many at once (:func:`insert_order_rows`). Raises ValueError on an invalid intent."""
     client_id = intent.client_order_id or new_client_order_id()
     if not _CLIENT_ID.match(client_id):
         raise ValueError(f"invalid client order id {client_id!r}: 1-36 of A-Z a-z 0-9 _ . : / -")
@@ -91,25 +103,40 @@ async def save_order_intent(session: AsyncSession, intent: OrderIntent) -> Order
         raise ValueError(f"a {intent.type.value} order needs a price")
     if intent.type in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT) and stop_price is None:
         raise ValueError(f"a {intent.type.value} order needs a stop price")
-    order = Order(
-        bot_id=intent.bot_id,
-        pair=intent.pair,
-        client_order_id=client_id,
-        side=intent.side,
-        type=intent.type,
-        amount=amount,
-        price=price,
-        stop_price=stop_price,
-        status=OrderStatus.INTENT,
-        filled=Decimal(0),
-        cost=Decimal(0),
-        fees={},
-        reason=intent.reason,
-        signal_time=intent.signal_time,
+    return {
+        "bot_id": intent.bot_id,
+        "pair": intent.pair,
+        "client_order_id": client_id,
+        "side": intent.side,
+        "type": intent.type,
+        "amount": amount,
+        "price": price,
+        "stop_price": stop_price,
+        "status": status,
+        "filled": Decimal(0),
+        "cost": Decimal(0),
+        "fees": {},
+        "reason": intent.reason,
+        "signal_time": intent.signal_time,
+    }
+
+
+async def insert_order_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Insert many new orders (values from :func:`order_intent_values`) in one executemany statement:
+    the order intents of every bot deciding on the same candle close, without an ORM flush per row."""
+    if rows:
+        now = utcnow()
+        await session.execute(insert(Order), [{"created_at": now, "updated_at": now, **row} for row in rows])
+
+
+async def stored_client_ids(session: AsyncSession, client_order_ids: list[str]) -> set[str]:
+    """Which of these client order ids are stored already (one query)."""
+    if not client_order_ids:
+        return set()
+    found = await session.execute(
+        select(Order.client_order_id).where(Order.client_order_id.in_(client_order_ids))
     )
-    session.add(order)
-    await session.flush()
-    return order
+    return set(found.scalars())
 
 
 def _positive_or_none(value: object, what: str) -> Decimal | None:

@@ -10,9 +10,22 @@ import numpy as np
 from sqlalchemy import func, select
 
 from engine.runtime.checkpoint import _ARRAYS, dump_state, load_checkpoint, load_state, save_checkpoint
-from engine.runtime.commit import Committer
-from engine.store import BotMode, EventCategory, create_engine_for, record_event, upgrade_async, upsert_bot
-from engine.store.models import Checkpoint, Event
+from engine.runtime.commit import Committer, RowInsert
+from engine.store import (
+    BotMode,
+    EventCategory,
+    OrderIntent,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    create_engine_for,
+    insert_order_rows,
+    order_intent_values,
+    record_event,
+    upgrade_async,
+    upsert_bot,
+)
+from engine.store.models import Checkpoint, Event, Order
 from engine.trading.params import TradingParams
 from engine.trading.state import TradingState
 from tests.engine.store import conftest as _store
@@ -191,3 +204,51 @@ async def test_a_failing_urgent_job_fails_alone(factory) -> None:  # type: ignor
     async with factory() as session:
         messages = sorted((await session.execute(select(Event.message))).scalars())
     assert messages == ["a", "c"]
+
+
+async def test_order_intents_of_many_bots_are_one_insert_and_a_duplicate_fails_alone(
+    factory,  # type: ignore[no-untyped-def]
+    bot_id: int,
+) -> None:
+    committer = Committer(factory)
+    calls: list[int] = []
+
+    async def insert(session, rows):  # type: ignore[no-untyped-def]
+        calls.append(len(rows))
+        await insert_order_rows(session, rows)
+
+    def intent(cid: str) -> dict:
+        return order_intent_values(
+            OrderIntent(
+                bot_id=bot_id,
+                pair="ETH/USDT",
+                side=OrderSide.BUY,
+                type=OrderType.MARKET,
+                amount=0.5,
+                reason="open_long",
+                client_order_id=cid,
+            ),
+            OrderStatus.SENT,
+        )
+
+    await asyncio.gather(
+        *(committer.run(RowInsert(insert, [intent(f"ye-a{k}")]), urgent=True) for k in range(4))
+    )
+    assert calls == [4]  # four bots' intents, one executemany
+    assert committer.urgent_transactions == 1
+
+    # A client id stored already: the merged insert fails, then each job alone; only that one fails.
+    calls.clear()
+    results = await asyncio.gather(
+        committer.run(RowInsert(insert, [intent("ye-b1")]), urgent=True),
+        committer.run(RowInsert(insert, [intent("ye-a0")]), urgent=True),
+        committer.run(RowInsert(insert, [intent("ye-b2"), intent("ye-b3")]), urgent=True),
+        return_exceptions=True,
+    )
+    assert results[0] is None and results[2] is None and isinstance(results[1], Exception)
+    assert calls == [4, 1, 1, 2]
+    async with factory() as session:
+        rows = (await session.execute(select(Order.client_order_id, Order.status, Order.amount))).all()
+    assert sorted(r[0] for r in rows) == ["ye-a0", "ye-a1", "ye-a2", "ye-a3", "ye-b1", "ye-b2", "ye-b3"]
+    assert {r[1] for r in rows} == {OrderStatus.SENT}
+    assert {str(r[2]) for r in rows} == {"0.5"}
