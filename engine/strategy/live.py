@@ -1,23 +1,26 @@
-"""Signals for a live bot: one closed candle at a time, through the same ``compute_signals``.
+"""Signals for a live bot: one closed candle at a time, through the same rules as ``compute_signals``.
 
 Each pair keeps a bounded window of its most recent closed candles. On every new candle the whole
 plan is evaluated on the window and the last row is the decision, so live signals are the backtest's
 signals as long as the window reaches back far enough for the indicators to have settled: at least
 ``history_factor`` times the plan's warm-up (recursive filters such as EMA and Wilder's RSI then
 differ from a full-history computation by far less than a float's precision).
+
+The windows live in preallocated numpy buffers and the plan runs on arrays (``last_signals``): this
+is the live hot path, where building a DataFrame per candle cost ten times the indicator maths.
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from engine.config import LoadedStrategy
-from engine.strategy.signals import compute_signals
+from engine.strategy.signals import LastSignals, compute_signals, last_signals
 from engine.trading.trader import Candle, Signals
 
 __all__ = ["LiveSignals"]
@@ -25,21 +28,74 @@ __all__ = ["LiveSignals"]
 _COLUMNS = ("open", "high", "low", "close", "volume")
 
 
-@dataclass
 class _Window:
-    times: deque[int]
-    rows: deque[tuple[float, float, float, float, float]]
-    candles_seen: int = 0
+    """The newest ``capacity`` candles of one pair in a buffer twice that size.
+
+    Appends write after the live part; when the buffer's end is reached the newest ``capacity - 1``
+    rows move to the front, so an append costs O(1) amortised and the live part is always one
+    contiguous slice per column (what TA-Lib wants)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.times = np.empty(2 * capacity, dtype=np.int64)
+        self.values = np.empty((len(_COLUMNS), 2 * capacity), dtype=np.float64)
+        self.start = 0
+        self.stop = 0
+        self.candles_seen = 0
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    @property
+    def last_time(self) -> int | None:
+        return int(self.times[self.stop - 1]) if self.stop > self.start else None
+
+    def append(self, time: int, row: Sequence[float]) -> None:
+        if self.stop == len(self.times):
+            self._compact(self.capacity - 1)
+        self.times[self.stop] = time
+        self.values[:, self.stop] = row
+        self.stop += 1
+        if self.stop - self.start > self.capacity:
+            self.start += 1
+        self.candles_seen += 1
+
+    def _compact(self, keep: int) -> None:
+        keep = min(keep, len(self))
+        first = self.stop - keep
+        self.times[:keep] = self.times[first : self.stop]
+        self.values[:, :keep] = self.values[:, first : self.stop]
+        self.start, self.stop = 0, keep
+
+    def resized(self, capacity: int) -> _Window:
+        """A window of ``capacity`` holding the newest rows of this one (and its candle count)."""
+        window = _Window(capacity)
+        keep = min(capacity, len(self))
+        first = self.stop - keep
+        window.times[:keep] = self.times[first : self.stop]
+        window.values[:, :keep] = self.values[:, first : self.stop]
+        window.stop = keep
+        window.candles_seen = self.candles_seen
+        return window
+
+    def arrays(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Views on the live part: the columns by name and the open times (valid until the next append)."""
+        part = slice(self.start, self.stop)
+        return {name: self.values[i, part] for i, name in enumerate(_COLUMNS)}, self.times[part]
 
 
 @dataclass
 class LiveSignals:
-    """Per-pair candle windows and the strategy that turns them into :class:`Signals`."""
+    """Per-pair candle windows and the strategy that turns them into :class:`Signals`.
+
+    ``arrays=False`` computes each candle's signals the way this class did before the array path:
+    ``compute_signals`` on :meth:`frame` and its last row (same results; kept for benchmarks)."""
 
     strategy: LoadedStrategy
     history_factor: int = 10
     min_history: int = 500
     max_history: int | None = None  # None: derived from the warm-up
+    arrays: bool = True
     _windows: dict[str, _Window] = field(default_factory=dict, init=False)
 
     @property
@@ -51,44 +107,40 @@ class LiveSignals:
     def replace_strategy(self, strategy: LoadedStrategy) -> None:
         """Hot reload: the candle windows stay; the next candle is judged by the new rules."""
         self.strategy = strategy
-        for window in self._windows.values():
-            capacity = self.capacity
-            if window.times.maxlen != capacity:
-                window.times = deque(window.times, maxlen=capacity)
-                window.rows = deque(window.rows, maxlen=capacity)
+        capacity = self.capacity
+        for pair, window in self._windows.items():
+            if window.capacity != capacity:
+                self._windows[pair] = window.resized(capacity)
 
     def seed(self, pair: str, candles: pd.DataFrame) -> None:
         """Load history (e.g. at start-up) without producing signals."""
-        for time, row in zip(
-            candles.index.as_unit("ns").asi8, candles[list(_COLUMNS)].itertuples(index=False), strict=True
-        ):
-            self._append(pair, int(time), tuple(float(v) for v in row))
+        times = candles.index.as_unit("ns").asi8
+        rows = candles[list(_COLUMNS)].to_numpy(dtype=np.float64)
+        for time, row in zip(times.tolist(), rows, strict=True):
+            self._append(pair, time, row)
 
     def append(self, pair: str, time: int, row: tuple[float, ...]) -> None:
         """Take a closed candle (open time in ns; open, high, low, close, volume) into the window without
         computing signals: for a bot whose signals on it were computed elsewhere (shared between bots)."""
         self._append(pair, time, row)
 
-    def _append(self, pair: str, time: int, row: tuple[float, ...]) -> _Window:
+    def _append(self, pair: str, time: int, row: Sequence[float]) -> _Window:
         window = self._windows.get(pair)
         if window is None:
-            window = _Window(deque(maxlen=self.capacity), deque(maxlen=self.capacity))
+            window = _Window(self.capacity)
             self._windows[pair] = window
-        if window.times and time <= window.times[-1]:
+        last = window.last_time
+        if last is not None and time <= last:
             raise ValueError(f"{pair}: candle at {pd.Timestamp(time, tz='UTC')} is not after the last one")
-        window.times.append(time)
-        window.rows.append(row)  # type: ignore[arg-type]
-        window.candles_seen += 1
+        window.append(time, row)
         return window
 
     def frame(self, pair: str) -> pd.DataFrame:
+        """The pair's window as a candle frame (a copy)."""
         window = self._windows[pair]
-        index = pd.DatetimeIndex(np.fromiter(window.times, dtype=np.int64), tz="UTC", name="date").as_unit(
-            "ns"
-        )
-        return pd.DataFrame(
-            np.array(window.rows, dtype=np.float64).reshape(-1, 5), columns=list(_COLUMNS), index=index
-        )
+        part = slice(window.start, window.stop)
+        index = pd.DatetimeIndex(window.times[part].copy(), tz="UTC", name="date").as_unit("ns")
+        return pd.DataFrame(window.values[:, part].T.copy(), columns=list(_COLUMNS), index=index)
 
     def on_candle(
         self,
@@ -103,16 +155,19 @@ class LiveSignals:
         """Append a closed candle and return it with the strategy's signals on it."""
         ns = int(pd.Timestamp(time).as_unit("ns").value) if not isinstance(time, int) else time
         window = self._append(pair, ns, (open_, high, low, close, volume))
-        signals = compute_signals(self.strategy, self.frame(pair))
-        last = signals.iloc[-1]
-        # The warm-up mask in compute_signals is relative to the window; a full window has been warm for long.
+        if self.arrays:
+            last = last_signals(self.strategy, *window.arrays())
+        else:
+            row = compute_signals(self.strategy, self.frame(pair)).iloc[-1]
+            last = LastSignals(*(row[name] for name in LastSignals._fields))
+        # The warm-up mask of the signals is relative to the window; a full window has been warm for long.
         warm = window.candles_seen > self.strategy.warmup
         candle = Candle(ns, open_, high, low, close)
         return candle, Signals(
-            entry_long=bool(last["entry_long"]) and warm,
-            exit_long=bool(last["exit_long"]),
-            entry_short=bool(last["entry_short"]) and warm,
-            exit_short=bool(last["exit_short"]),
-            stop_distance=float(last["stop_distance"]) if not math.isnan(last["stop_distance"]) else math.nan,
-            take_profit_distance=float(last["take_profit_distance"]),
+            entry_long=bool(last.entry_long) and warm,
+            exit_long=bool(last.exit_long),
+            entry_short=bool(last.entry_short) and warm,
+            exit_short=bool(last.exit_short),
+            stop_distance=float(last.stop_distance) if not math.isnan(last.stop_distance) else math.nan,
+            take_profit_distance=float(last.take_profit_distance),
         )

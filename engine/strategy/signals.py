@@ -1,8 +1,12 @@
 """Plan outputs -> the signals frame: entries (with confirmations and scoring applied), exits and stop
 distances, per candle. One function serves the backtester (whole history) and the live runtime (a
-window ending at the last closed candle), so both see the same signals."""
+window ending at the last closed candle), so both see the same signals; the live runtime asks for the
+last candle's only (:func:`last_signals`), through the same rules on arrays."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -10,40 +14,42 @@ import pandas as pd
 from engine.backtest.inputs import SIGNAL_COLUMNS
 from engine.config import LoadedStrategy
 
-__all__ = ["SIGNAL_COLUMNS", "compute_signals"]
+__all__ = ["SIGNAL_COLUMNS", "LastSignals", "compute_signals", "last_signals"]
+
+# Plan outputs by name: the columns of ``Plan.evaluate``'s frame or ``Plan.evaluate_arrays``'s arrays.
+Outputs = Mapping[str, Any]
 
 
-def _entries(strategy: LoadedStrategy, outputs: pd.DataFrame, side: str) -> np.ndarray:
-    count = len(outputs)
+def _entries(strategy: LoadedStrategy, outputs: Outputs, count: int, side: str) -> np.ndarray:
     column = strategy.entry_column(side)
     if column is None:
         return np.zeros(count, dtype=bool)
-    entry = outputs[column].to_numpy(dtype=bool).copy()
+    entry = np.array(outputs[column], dtype=bool)
     for confirm in strategy.confirm_columns(side):
-        entry &= outputs[confirm].to_numpy(dtype=bool)
+        entry &= np.asarray(outputs[confirm], dtype=bool)
     scored = strategy.score_columns(side)
     if scored:
         score = np.zeros(count, dtype=np.float64)
         for name, weight in scored:
-            score += np.where(outputs[name].to_numpy(dtype=bool), float(weight), 0.0)
+            score += np.where(np.asarray(outputs[name], dtype=bool), float(weight), 0.0)
         threshold = float(getattr(strategy.model.score, side).threshold)
         # Sums of decimal weights such as 0.1 + 0.2 must still reach a threshold of 0.3.
         entry &= score >= threshold - 1e-9
     return entry
 
 
-def _exits(strategy: LoadedStrategy, outputs: pd.DataFrame, side: str) -> np.ndarray:
+def _exits(strategy: LoadedStrategy, outputs: Outputs, count: int, side: str) -> np.ndarray:
     column = strategy.exit_column(side)
     if column is None:
-        return np.zeros(len(outputs), dtype=bool)
-    return outputs[column].to_numpy(dtype=bool)
+        return np.zeros(count, dtype=bool)
+    return np.asarray(outputs[column], dtype=bool)
 
 
-def _distance(strategy: LoadedStrategy, outputs: pd.DataFrame, name: str) -> np.ndarray:
+def _distance(strategy: LoadedStrategy, outputs: Outputs, count: int, name: str) -> np.ndarray:
     column = strategy.stop_column(name)
     if column is None:
-        return np.full(len(outputs), np.nan)
-    values = outputs[column].to_numpy(dtype=np.float64)
+        return np.full(count, np.nan)
+    values = np.asarray(outputs[column], dtype=np.float64)
     # A non-positive distance would put the stop on the wrong side of the entry: treat it as unknown,
     # so the kernel falls back to the percentage stop instead of exiting at once.
     return np.where(values > 0, values, np.nan)
@@ -58,14 +64,15 @@ def compute_signals(
     there depend on where the data starts, so they would differ between a backtest and a live bot.
     """
     outputs = strategy.plan.evaluate(candles)
+    count = len(outputs)
     frame = pd.DataFrame(
         {
-            "entry_long": _entries(strategy, outputs, "long"),
-            "exit_long": _exits(strategy, outputs, "long"),
-            "entry_short": _entries(strategy, outputs, "short"),
-            "exit_short": _exits(strategy, outputs, "short"),
-            "stop_distance": _distance(strategy, outputs, "stop_loss"),
-            "take_profit_distance": _distance(strategy, outputs, "take_profit"),
+            "entry_long": _entries(strategy, outputs, count, "long"),
+            "exit_long": _exits(strategy, outputs, count, "long"),
+            "entry_short": _entries(strategy, outputs, count, "short"),
+            "exit_short": _exits(strategy, outputs, count, "short"),
+            "stop_distance": _distance(strategy, outputs, count, "stop_loss"),
+            "take_profit_distance": _distance(strategy, outputs, count, "take_profit"),
         },
         index=candles.index,
     )
@@ -76,3 +83,37 @@ def compute_signals(
         for name in strategy.model.features:
             frame[f"feature:{name}"] = outputs[name].to_numpy()
     return frame
+
+
+class LastSignals(NamedTuple):
+    """The signals of one candle: a row of the signals frame."""
+
+    entry_long: bool
+    exit_long: bool
+    entry_short: bool
+    exit_short: bool
+    stop_distance: float
+    take_profit_distance: float
+
+
+def last_signals(
+    strategy: LoadedStrategy, columns: Mapping[str, np.ndarray], times: np.ndarray
+) -> LastSignals:
+    """The last row of ``compute_signals`` on these candles, from arrays and without the frame.
+
+    ``columns`` maps open/high/low/close/volume to float64 arrays and ``times`` holds the open times
+    (int64 ns), as :meth:`dsl.Plan.evaluate_arrays` takes them. The whole plan still runs on the
+    window (recursive indicators need it); only the rules are applied to the last candle alone.
+    """
+    outputs = strategy.plan.evaluate_arrays(columns, times)
+    last = {name: values[-1:] for name, values in outputs.items()}
+    # compute_signals masks entries on the first `warmup` rows of what it is given.
+    warm = len(times) > strategy.warmup
+    return LastSignals(
+        entry_long=bool(_entries(strategy, last, 1, "long")[0]) and warm,
+        exit_long=bool(_exits(strategy, last, 1, "long")[0]),
+        entry_short=bool(_entries(strategy, last, 1, "short")[0]) and warm,
+        exit_short=bool(_exits(strategy, last, 1, "short")[0]),
+        stop_distance=float(_distance(strategy, last, 1, "stop_loss")[0]),
+        take_profit_distance=float(_distance(strategy, last, 1, "take_profit")[0]),
+    )
