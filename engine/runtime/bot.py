@@ -90,6 +90,9 @@ def config_hash(bot: LoadedBot) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+_DAY_NS = 86_400 * 1_000_000_000
+
+
 def _utc(ns: int | pd.Timestamp) -> pd.Timestamp:
     return pd.Timestamp(ns, tz="UTC") if isinstance(ns, int) else pd.Timestamp(ns)
 
@@ -347,9 +350,9 @@ class BotRunner(ExchangeMode):
             return False
         began = _time.perf_counter()
         received = began if received is None else received
-        day = _utc(batch.close_time).normalize()
-        if self.view.day != day:
-            self.view.day, self.view.day_start_equity = day, self.trader.equity
+        day_ns = batch.close_time - batch.close_time % _DAY_NS  # (a Timestamp per bot and candle costs)
+        if self.view.day is None or self.view.day.value != day_ns:
+            self.view.day, self.view.day_start_equity = _utc(day_ns), self.trader.equity
         reloaded = self._next is not None
         if reloaded:
             self._apply_replacement()

@@ -388,26 +388,33 @@ class Trader:
         detail: Mapping[str, Sequence[Candle] | None],
     ) -> MarketArrays:
         k = len(rows)
-        px = np.array([[c.open, c.high, c.low, c.close] for _, (c, _) in rows], dtype=np.float64)
-        for (pair, _), (o, h, lo, c) in zip(rows, px, strict=True):
-            if not (np.isfinite([o, h, lo, c]).all() and min(o, h, lo, c) > 0 and h >= lo):
+        numbers, flags = [], []
+        for pair, (c, s) in rows:
+            o, h, lo, cl = c.open, c.high, c.low, c.close
+            finite = math.isfinite(o) and math.isfinite(h) and math.isfinite(lo) and math.isfinite(cl)
+            if not (finite and min(o, h, lo, cl) > 0 and h >= lo):
                 raise ValueError(
-                    f"{pair}: invalid candle at {_ts(time)}: open={o} high={h} low={lo} close={c}"
+                    f"{pair}: invalid candle at {_ts(time)}: open={o} high={h} low={lo} close={cl}"
                 )
-        sig = [s for _, (_, s) in rows]
+            numbers.append((o, h, lo, cl, s.stop_distance, s.take_profit_distance, s.atr))
+            flags.append((s.entry_long, s.exit_long, s.entry_short, s.exit_short))
+        # One array per kind, rows made contiguous by the copy of the transpose: a live bot builds
+        # this on every candle, where thirteen small np.array calls cost more than the kernel itself.
+        f = np.array(numbers, dtype=np.float64).T.copy()
+        b = np.array(flags, dtype=np.bool_).T.copy()
         market = MarketArrays(
             t=np.full(k, time, dtype=np.int64),
-            o=np.ascontiguousarray(px[:, 0]),
-            h=np.ascontiguousarray(px[:, 1]),
-            lo=np.ascontiguousarray(px[:, 2]),
-            c=np.ascontiguousarray(px[:, 3]),
-            el=np.array([s.entry_long for s in sig], dtype=np.bool_),
-            xl=np.array([s.exit_long for s in sig], dtype=np.bool_),
-            es=np.array([s.entry_short for s in sig], dtype=np.bool_),
-            xs=np.array([s.exit_short for s in sig], dtype=np.bool_),
-            sd=np.array([s.stop_distance for s in sig], dtype=np.float64),
-            td=np.array([s.take_profit_distance for s in sig], dtype=np.float64),
-            atr=np.array([s.atr for s in sig], dtype=np.float64),
+            o=f[0],
+            h=f[1],
+            lo=f[2],
+            c=f[3],
+            el=b[0],
+            xl=b[1],
+            es=b[2],
+            xs=b[3],
+            sd=f[4],
+            td=f[5],
+            atr=f[6],
         )
         subs = [list(detail.get(pair) or ()) for pair, _ in rows]
         if any(subs):
