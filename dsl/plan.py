@@ -150,7 +150,7 @@ class Plan:
                 return _shift(values[args[0]], args[1])
             case "align":
                 child = self.nodes[args[0]]
-                return _align(values[args[0]], frames.close_times(child.tf), frames.close_times(node.tf))
+                return _align(values[args[0]], *frames.alignment(child.tf, node.tf))
             case "feed":
                 feed = self.registry.feeds[args[0]]
                 return _as_array(
@@ -188,10 +188,12 @@ def _check_rows(name: str, result: Any, length: int) -> None:
 
 
 class _Frames:
-    """The candles of one evaluation on every timeframe, built only when something asks for them.
+    """The candles of one evaluation on every timeframe, made only when something asks for them.
 
-    The plan's own timeframe comes either as a DataFrame (``candles``) or as arrays (``columns`` and
-    ``times``); a DatetimeIndex, a DataFrame and higher-timeframe candles are made on first use."""
+    The plan's own timeframe comes as a DataFrame (``candles``) or as arrays (``columns``, ``times``).
+    Higher timeframes are aggregated as arrays; a DatetimeIndex or a DataFrame (for functions that take
+    Series, and for feeds) is built on first use, once per evaluation; so is each alignment between two
+    timeframes, which every ``x@1h`` of the same timeframes shares."""
 
     def __init__(
         self,
@@ -202,54 +204,89 @@ class _Frames:
         times: np.ndarray | None = None,
     ) -> None:
         self.timeframe = timeframe
+        self._candles = candles
         self._frames: dict[str, pd.DataFrame] = {}
-        self._columns: dict[str, np.ndarray] = {}
-        self._index: pd.DatetimeIndex | None = None
+        self._columns: dict[str, dict[str, np.ndarray]] = {timeframe: {}}
+        self._times: dict[str, np.ndarray] = {}
+        self._indexes: dict[str, pd.DatetimeIndex] = {}
+        self._alignments: dict[tuple[str, str], tuple[np.ndarray, np.ndarray | None]] = {}
         if candles is not None:
             self._frames[timeframe] = candles
-            self._times = None
-            self._length = len(candles)
         else:
             assert columns is not None and times is not None
-            self._columns = {k: np.asarray(v, dtype=np.float64) for k, v in columns.items()}
-            self._times = np.asarray(times, dtype=np.int64)
-            self._length = len(self._times)
+            self._columns[timeframe] = {k: np.asarray(v, dtype=np.float64) for k, v in columns.items()}
+            self._times[timeframe] = np.asarray(times, dtype=np.int64)
+
+    def times(self, tf: str) -> np.ndarray:
+        """Open times, int64 ns."""
+        times = self._times.get(tf)
+        if times is None:
+            if tf == self.timeframe:
+                assert self._candles is not None
+                times = self._times[tf] = _open_ns(self._candles)
+            else:
+                self._resample(tf)
+                times = self._times[tf]
+        return times
 
     def length(self, tf: str | None) -> int:
-        if tf is None or tf == self.timeframe:
-            return self._length
-        return len(self.frame(tf))
+        if (tf is None or tf == self.timeframe) and self._candles is not None:
+            return len(self._candles)
+        return len(self.times(tf or self.timeframe))
+
+    def _read(self, tf: str, name: str) -> np.ndarray:
+        columns = self._columns.get(tf)
+        if columns is None:
+            self._resample(tf)
+            columns = self._columns[tf]
+        value = columns.get(name)
+        if value is None and self._candles is not None and tf == self.timeframe:
+            value = columns[name] = self._candles[name].to_numpy(dtype=np.float64)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def column(self, tf: str, name: str) -> np.ndarray:
+        return _column(lambda c: self._read(tf, c), name)
+
+    def _resample(self, tf: str) -> None:
+        base = self.timeframe
+        columns = {name: self._read(base, name) for name in CANDLE_COLUMNS}
+        self._times[tf], self._columns[tf] = _resample_arrays(self.times(base), columns, tf)
+
+    def index(self, tf: str) -> pd.DatetimeIndex:
+        frame = self._frames.get(tf)
+        if frame is not None:
+            return frame.index
+        index = self._indexes.get(tf)
+        if index is None:
+            index = self._indexes[tf] = pd.DatetimeIndex(self.times(tf), tz="UTC", name="date").as_unit("ns")
+        return index
 
     def frame(self, tf: str) -> pd.DataFrame:
         frame = self._frames.get(tf)
         if frame is None:
-            if tf == self.timeframe:
-                frame = pd.DataFrame(
-                    {name: self._columns[name] for name in CANDLE_COLUMNS if name in self._columns},
-                    index=self.index(tf),
-                )
-            else:
-                frame = resample_candles(self.frame(self.timeframe), tf)
+            if tf != self.timeframe:
+                self.times(tf)  # aggregates the columns too
+            columns = self._columns[tf]
+            frame = pd.DataFrame(
+                {name: columns[name] for name in CANDLE_COLUMNS if name in columns}, index=self.index(tf)
+            )
             self._frames[tf] = frame
         return frame
 
-    def index(self, tf: str) -> pd.DatetimeIndex:
-        if tf == self.timeframe and tf not in self._frames:
-            if self._index is None:
-                self._index = pd.DatetimeIndex(self._times, tz="UTC", name="date").as_unit("ns")
-            return self._index
-        return self.frame(tf).index
-
-    def column(self, tf: str, name: str) -> np.ndarray:
-        if tf == self.timeframe and self._times is not None:
-            return _column(self._columns.__getitem__, name)
-        frame = self.frame(tf)
-        return _column(lambda c: frame[c].to_numpy(dtype=np.float64), name)
-
-    def close_times(self, tf: str) -> np.ndarray:
-        own = tf == self.timeframe and self._times is not None
-        opens = self._times if own else _open_ns(self.frame(tf))
-        return opens + timeframe_seconds(tf) * _NS
+    def alignment(self, source: str, target: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """For each ``target`` candle, the last ``source`` candle closed by its close, and where there
+        is none yet (or None when every target candle has one)."""
+        key = (source, target)
+        found = self._alignments.get(key)
+        if found is None:
+            source_close = self.times(source) + timeframe_seconds(source) * _NS
+            target_close = self.times(target) + timeframe_seconds(target) * _NS
+            position = np.searchsorted(source_close, target_close, side="right") - 1
+            missing = position < 0
+            found = self._alignments[key] = (np.maximum(position, 0), missing if missing.any() else None)
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,38 +329,44 @@ def _open_ns(frame: pd.DataFrame) -> np.ndarray:
     return frame.index.as_unit("ns").asi8
 
 
-def _align(value: Any, source_close: np.ndarray, target_close: np.ndarray) -> Any:
-    """Carry a series from one timeframe's candles to another's by close time (no look-ahead)."""
+def _align(value: Any, position: np.ndarray, missing: np.ndarray | None) -> Any:
+    """Carry a series to another timeframe's candles (``_Frames.alignment``): no look-ahead."""
     if np.ndim(value) == 0:
         return value
-    position = np.searchsorted(source_close, target_close, side="right") - 1
-    missing = position < 0
-    out = value[np.maximum(position, 0)]
-    if missing.any():
-        out = out.copy()
+    out = value[position]
+    if missing is not None:
         out[missing] = False if value.dtype == bool else np.nan
     return out
 
 
 def resample_candles(candles: pd.DataFrame, timeframe: str) -> pd.DataFrame:
     """Aggregate candles into ``timeframe`` buckets (UTC, weeks from Monday); the last bucket may be partial."""
-    step = timeframe_seconds(timeframe) * _NS
     if len(candles) == 0:
         return candles.iloc[:0]
-    opens = _open_ns(candles)
+    columns = {name: candles[name].to_numpy(dtype=np.float64) for name in CANDLE_COLUMNS}
+    times, columns = _resample_arrays(_open_ns(candles), columns, timeframe)
+    return pd.DataFrame(columns, index=pd.DatetimeIndex(times, tz="UTC", name="date").as_unit("ns"))
+
+
+def _resample_arrays(
+    opens: np.ndarray, columns: Mapping[str, np.ndarray], timeframe: str
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """:func:`resample_candles` on arrays: (bucket open times in ns, aggregated columns)."""
+    if len(opens) == 0:
+        return opens[:0], {name: columns[name][:0] for name in CANDLE_COLUMNS}
+    step = timeframe_seconds(timeframe) * _NS
     origin = _WEEK_ORIGIN_NS if timeframe == "1w" else 0
     buckets = (opens - origin) // step
     starts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]])
     ends = np.r_[starts[1:], len(buckets)] - 1
-    columns = {
-        "open": candles["open"].to_numpy(dtype=np.float64)[starts],
-        "high": np.maximum.reduceat(candles["high"].to_numpy(dtype=np.float64), starts),
-        "low": np.minimum.reduceat(candles["low"].to_numpy(dtype=np.float64), starts),
-        "close": candles["close"].to_numpy(dtype=np.float64)[ends],
-        "volume": np.add.reduceat(candles["volume"].to_numpy(dtype=np.float64), starts),
+    aggregated = {
+        "open": columns["open"][starts],
+        "high": np.maximum.reduceat(columns["high"], starts),
+        "low": np.minimum.reduceat(columns["low"], starts),
+        "close": columns["close"][ends],
+        "volume": np.add.reduceat(columns["volume"], starts),
     }
-    index = pd.DatetimeIndex(buckets[starts] * step + origin, tz="UTC", name="date").as_unit("ns")
-    return pd.DataFrame(columns, index=index)
+    return buckets[starts] * step + origin, aggregated
 
 
 def _eq(a: Any, b: Any) -> Any:

@@ -235,11 +235,6 @@ def _array(value: Any) -> Any:
     return value.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-# Past this window a sliding-window reduction (length x candles comparisons) loses to pandas' O(n) one;
-# both are exact, so the switch cannot change a value.
-_SLIDING_MAX_LENGTH = 128
-
-
 def rolling_max(values: np.ndarray, length: int) -> np.ndarray:
     """Highest of the last ``length`` values (current included); NaN until ``length`` values and
     wherever the window holds a NaN (as pandas' ``rolling(length, min_periods=length).max()``)."""
@@ -252,25 +247,36 @@ def rolling_min(values: np.ndarray, length: int) -> np.ndarray:
 
 
 def _rolling_extreme(values: np.ndarray, length: int, how: str) -> np.ndarray:
+    # Extremes of windows of 1, 2, 4, ... candles, each from two halves; a window of any length is then
+    # two overlapping power-of-two windows. log2(length) passes, and exact: max and min do not round.
+    # np.maximum / np.minimum propagate NaN, as a window short of observations does in pandas.
+    pick = np.maximum if how == "max" else np.minimum
     values = np.asarray(values, dtype=np.float64)
-    if length > _SLIDING_MAX_LENGTH:
-        window = pd.Series(values).rolling(length, min_periods=length)
-        return (window.max() if how == "max" else window.min()).to_numpy(dtype=np.float64)
-    out = np.full(len(values), np.nan)
-    if length <= len(values):
-        view = np.lib.stride_tricks.sliding_window_view(values, length)
-        # np.max / np.min propagate NaN, as a window short of observations does in pandas.
-        out[length - 1 :] = view.max(axis=1) if how == "max" else view.min(axis=1)
+    size = len(values)
+    out = np.full(size, np.nan)
+    if length > size:
+        return out
+    span, width = values.copy(), 1
+    while width * 2 <= length:
+        span[width:] = pick(span[width:], span[:-width])
+        width *= 2
+    rest = length - width
+    out[length - 1 :] = pick(span[length - 1 :], span[width - 1 : size - rest])
     return out
 
 
 def finite_runs(inputs: Iterable[np.ndarray], size: int) -> list[tuple[int, int]]:
     """``(start, stop)`` of each run of positions where every input is finite."""
-    finite = np.ones(size, dtype=bool)
+    finite: np.ndarray | None = None
     for values in inputs:
-        finite &= np.isfinite(values)
-    if finite.all():  # the usual case for raw candle columns
+        flags = np.isfinite(values)
+        finite = flags if finite is None else np.logical_and(finite, flags, out=flags)
+    if finite is None or size == 0:
         return [(0, size)] if size else []
+    # The usual cases: all finite (candle columns) or undefined only at the start (an input's warm-up).
+    first = int(finite.argmax())
+    if finite[first:].all():
+        return [(first, size)] if finite[first] else []
     edges = np.flatnonzero(np.diff(np.concatenate(([0], finite.astype(np.int8), [0]))))
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 

@@ -347,9 +347,12 @@ def test_series_callers_still_get_series_on_their_index():
     assert isinstance(flags, pd.Series) and flags.dtype == bool and flags.index.equals(close.index)
 
 
-@pytest.mark.parametrize("length", [1, 5, 129, 700, 701, 2000])
+@pytest.mark.parametrize("length", [1, 2, 3, 5, 8, 13, 64, 129, 699, 700, 701, 2000])
 def test_rolling_extremes_agree_across_window_sizes(length):
-    """Short windows use a sliding-window reduction, long ones pandas: both exact, same NaN rules."""
-    high = GAPS["high"]
-    ours = default_registry().lookup("highest").impl(source=high.to_numpy(), length=length)
-    np.testing.assert_array_equal(ours, _clean(high.rolling(length, min_periods=length).max()))
+    """Windows of every shape (powers of two and not, longer than the data) against pandas."""
+    registry = default_registry()
+    for source in (GAPS["high"], GAPS["low"] - GAPS["close"]):
+        highest = registry.lookup("highest").impl(source=source.to_numpy(), length=length)
+        lowest = registry.lookup("lowest").impl(source=source.to_numpy(), length=length)
+        np.testing.assert_array_equal(highest, _clean(source.rolling(length, min_periods=length).max()))
+        np.testing.assert_array_equal(lowest, _clean(source.rolling(length, min_periods=length).min()))
