@@ -372,6 +372,11 @@ class ExchangeMode:
             amount = None
             if why is None and late:
                 why = "late_candle"  # back-filled after an outage: its price is gone
+            if why is None and any(o.pair == event.pair for o in self._unresolved.values()):
+                # An earlier order on this pair may have filled without the engine hearing of it (an
+                # entry whose answer was lost): a second entry could double the position on the
+                # exchange while the kernel follows one. It waits until the look-ups settle that one.
+                why = "order_pending"
             if why is None:
                 amount, why = self.execution.round_entry(event.pair, size, close)
             wants = "long" if event.action == "open_long" else "short"

@@ -115,6 +115,7 @@ class Fault:
     drop: bool = False
     body: bytes | None = None
     after: int = 0  # matching requests to let through untouched before the fault starts
+    method: str | None = None  # only requests of this HTTP method (default: any)
 
 
 class Faults:
@@ -135,20 +136,26 @@ class Faults:
         body: bytes | None = None,
         times: int = 1,
         after: int = 0,
+        method: str | None = None,
     ) -> Fault:
         """``status`` answers with that HTTP status (429/418 get Binance's rate-limit body and, with
         ``retry_after``, a Retry-After header); ``delay`` sleeps before answering normally (or before the
         fault); ``drop`` closes the connection without any answer. aiohttp (under ccxt) silently resends a
         request once when a reused keep-alive connection is dropped, so use ``times=2`` for the client to
-        see a dropped connection. ``after`` lets that many matching requests through first."""
-        fault = Fault(path, times, status, retry_after, delay, drop, body, after)
+        see a dropped connection. ``after`` lets that many matching requests through first. ``method``
+        limits the fault to one HTTP method (``GET`` look-ups of an order, not its ``POST``)."""
+        fault = Fault(
+            path, times, status, retry_after, delay, drop, body, after, method.upper() if method else None
+        )
         with self._lock:
             self._items.append(fault)
         return fault
 
-    def take(self, path: str) -> Fault | None:
+    def take(self, path: str, method: str | None = None) -> Fault | None:
         with self._lock:
             for fault in self._items:
+                if fault.method is not None and method is not None and fault.method != method.upper():
+                    continue
                 if fault.path is None or path.startswith(fault.path):
                     if fault.after > 0:
                         fault.after -= 1
@@ -353,7 +360,7 @@ def _make_handler(server: FakeBinance) -> type[BaseHTTPRequestHandler]:
                 body=body,
                 headers={k.lower(): v for k, v in self.headers.items()},
             )
-            fault = server.faults.take(request.path)
+            fault = server.faults.take(request.path, request.method)
             if fault is not None and fault.delay:
                 time.sleep(fault.delay)
             if fault is not None and fault.drop:

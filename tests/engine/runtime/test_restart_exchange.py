@@ -264,3 +264,41 @@ def test_sigkill_while_the_exchange_answers_an_order(world, side: str) -> None: 
     assert reconciled["filled"] == [held.client_order_id] and reconciled["failed"] == []
     assert trading.placements > placed
     _assert_ledger_follows_the_exchange(db, trading)
+
+
+def _checkpoint(db: Path) -> int:
+    rows = _query(db, "select time from checkpoints")
+    return int(rows[0][0]) if rows else -1
+
+
+def test_sigkill_after_candles_with_an_entry_of_unknown_outcome(world) -> None:  # type: ignore[no-untyped-def]
+    """The first entry fills on the exchange but its answer is lost and its look-ups keep failing while
+    the strategy asks to enter again (two rising candles). The engine must not buy a second time: the
+    kernel holds nothing, but the exchange may (and does). Killed just after that second entry signal;
+    the restart finds the first entry filled and the kernel follows the exchange's one position."""
+    root, server, trading = world
+    db = root / "engine.db"
+    trading.slow_ack(2.5)  # the first entry's answer comes after the client's timeout
+    proc = _engine_run(root, server, timeout_ms=1500, speed="300")  # a 1m candle every 0.2 s
+    _wait(proc, lambda: trading.held > 0, "the entry on the exchange")
+    server.faults.add(ORDER, status=503, times=10_000, method="GET")  # look-ups fail, orders pass
+    (entry,) = list(trading.orders.values())
+    _wait(proc, lambda: bool(_events(db, "unknown")), "the engine giving up on the answer")
+    unknown_at = _checkpoint(db)
+    candles = server.market_data.markets[("ETHUSDT", False)].candles
+    rising = candles.close > candles.open
+    signals = rising & rising.shift(1, fill_value=False)
+    again = signals[pd.Timestamp(unknown_at, tz="UTC") + pd.Timedelta(minutes=1) :].idxmax()
+    assert signals[again]  # the walk does ask to enter again before the end of the replay
+    _wait(proc, lambda: _checkpoint(db) >= again.value, "the candle of the second entry signal")
+    _kill(proc)
+
+    assert _status(db, entry.client_order_id) == "sent" and entry.status == "FILLED"
+    assert [o.client_order_id for o in trading.orders.values()] == [entry.client_order_id]
+    blocked = _query(db, "select message from events where kind = 'blocked'")
+    assert any("order_pending" in m for (m,) in blocked), blocked
+    server.faults.clear()
+    _finish(root, server)
+    reconciled = _events(db, "reconciled")[-1]
+    assert entry.client_order_id in reconciled["filled"]
+    _assert_ledger_follows_the_exchange(db, trading)
