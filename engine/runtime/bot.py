@@ -39,6 +39,7 @@ from dsl.timeframes import timeframe_seconds
 from engine.config import LoadedBot
 from engine.exchanges.base import Exchange
 from engine.runtime.checkpoint import load_checkpoint, load_state, save_checkpoint
+from engine.runtime.commands import record_command_outcome
 from engine.runtime.commit import Committer, RowInsert
 from engine.runtime.execution import (
     ExchangeExecution,
@@ -101,6 +102,16 @@ def _quote(pair: str) -> str:
     return pair.split(":")[-1] if ":" in pair else pair.split("/")[-1]
 
 
+class CloseRequest(NamedTuple):
+    """A request to close ``pair`` taken on a candle: ``closing`` False when the position was gone by
+    then (closed inside the candle). ``commands``: the ``bot_commands`` rows asking for it, marked done
+    in the candle's transaction."""
+
+    pair: str
+    commands: tuple[int, ...]
+    closing: bool
+
+
 class CandleWork(NamedTuple):
     """What one candle decided, for the transactions that store it."""
 
@@ -111,7 +122,7 @@ class CandleWork(NamedTuple):
     reloaded: bool  # a new configuration took effect on it
     planned: list[PlannedOrder]  # orders to send (exchange modes)
     late: tuple[list[SendResult], list[int]]  # answers looked up for orders of earlier candles
-    requested: list[str]  # pairs closed on request
+    requested: list[CloseRequest]  # requests to close a pair taken on this candle
 
 
 @dataclass
@@ -163,7 +174,10 @@ class BotRunner(ExchangeMode):
         self._exchange = exchange
         self.execution: ExchangeExecution | None = None
         self._unresolved: dict[str, PlannedOrder] = {}  # sent, answer unknown: looked up each candle
-        self._close_requests: set[str] = set()
+        # pair -> ids of the close_position commands asking for it (none: asked directly). A command
+        # row stays pending until the candle that carries it out commits (a restart re-applies it).
+        self._close_requests: dict[str, list[int]] = {}
+        self._closing_commands: set[int] = set()  # taken by a candle not committed yet
         self._exchange_refusals: list[tuple[str, str, str]] = []  # entries this close does not send
         self.factory = factory
         self.feed = feed
@@ -244,14 +258,22 @@ class BotRunner(ExchangeMode):
         if self.execution is not None:
             await self.execution.close()
 
-    def request_close(self, pair: str) -> bool:
+    def request_close(self, pair: str, command_id: int | None = None) -> bool:
         """Close ``pair``'s position at the next candle close, as an exit decided there (paper: filled at
         the following open like an exit signal; exchange modes: sent at once). False when the bot holds
-        no position on ``pair``. The request is recorded as an event with that candle."""
+        no position on ``pair``. The request is recorded as an event with that candle, and the
+        ``bot_commands`` row ``command_id`` (if given) is marked done in the same transaction."""
         if pair not in self.pairs or self.trader.position(pair) is None:
             return False
-        self._close_requests.add(pair)
+        commands = self._close_requests.setdefault(pair, [])
+        if command_id is not None and command_id not in commands:
+            commands.append(command_id)
         return True
+
+    def held_commands(self) -> set[int]:
+        """The close_position commands this bot is carrying out (requested, or taken by a candle whose
+        transaction has not committed yet): the command pump leaves them pending to it."""
+        return self._closing_commands.union(*self._close_requests.values())
 
     async def restore(self) -> None:
         """Load the last committed checkpoint (if any) and reconcile open orders with it."""
@@ -384,20 +406,25 @@ class BotRunner(ExchangeMode):
         requested = self._take_close_requests(rows, time_ns, events)
         planned: list[PlannedOrder] = []
         self._exchange_refusals = []
-        if self.execution is not None:
-            planned = self._plan(time_ns, events, n_trades, refused, late=batch.late)
-        computed = _time.perf_counter()
-        has_orders = bool(planned) or (self.execution is None and any(isinstance(e, Order) for e in events))
-        work = CandleWork(time_ns, events, refused, n_trades, reloaded, planned, late, requested)
         try:
+            if self.execution is not None:
+                planned = self._plan(time_ns, events, n_trades, refused, late=batch.late)
+            computed = _time.perf_counter()
+            has_orders = bool(planned) or (
+                self.execution is None and any(isinstance(e, Order) for e in events)
+            )
+            work = CandleWork(time_ns, events, refused, n_trades, reloaded, planned, late, requested)
             if self.intent_first and has_orders:
                 await self._intents_then_bookkeeping(work, began, received)
             else:
                 await self.committer.run(lambda session: self._commit(session, work))
         except BaseException:
-            # Never let memory run ahead of the database: back to the last committed candle.
+            # Never let memory run ahead of the database: back to the last committed candle, with the
+            # close requests this candle took waiting again.
+            self._give_back(requested)
             await self.restore()
             raise
+        self._closing_commands.difference_update(c for r in requested for c in r.commands)
         self.last_time = time_ns
         self._maybe_stored = False
         if planned and not self.intent_first:
@@ -476,21 +503,29 @@ class BotRunner(ExchangeMode):
         for fill, order in exits:
             await self._save_exit_intent(session, fill, order)
 
-    def _take_close_requests(self, rows, time_ns: int, events: list) -> list[str]:
+    def _take_close_requests(self, rows, time_ns: int, events: list) -> list[CloseRequest]:
         """Requested closes become exit decisions on this close (added to ``events`` as orders)."""
         from engine.trading.trader import Order
 
-        done = []
+        taken = []
         for pair in sorted(self._close_requests):
             if pair not in rows:
                 continue  # that pair's candle has not closed yet
-            self._close_requests.discard(pair)
-            if not self.trader.request_exit(pair):
-                continue  # closed inside this candle already
-            done.append(pair)
-            if not any(isinstance(e, Order) and e.pair == pair and e.action == "close" for e in events):
+            commands = tuple(self._close_requests.pop(pair))
+            self._closing_commands.update(commands)
+            closing = self.trader.request_exit(pair)  # False: closed inside this candle already
+            taken.append(CloseRequest(pair, commands, closing))
+            if closing and not any(
+                isinstance(e, Order) and e.pair == pair and e.action == "close" for e in events
+            ):
                 events.append(Order(pair, _utc(time_ns), "close"))
-        return done
+        return taken
+
+    def _give_back(self, requested: list[CloseRequest]) -> None:
+        for request in requested:
+            commands = self._close_requests.setdefault(request.pair, [])
+            commands.extend(c for c in request.commands if c not in commands)
+            self._closing_commands.difference_update(request.commands)
 
     async def _save_checkpoint(self, session: AsyncSession, time_ns: int) -> None:
         await save_checkpoint(
@@ -549,16 +584,24 @@ class BotRunner(ExchangeMode):
                     },
                 },
             )
-        for pair in requested:
-            await record_event(
-                session,
-                EventCategory.ORDER,
-                "close_requested",
-                f"{self.name} [{self.mode}] {pair}: position closed on request at the close of {when}",
-                bot_id=bot_id,
-                data={"pair": pair, "mode": self.mode, "time": str(when)},
-                time=when.to_pydatetime(),
-            )
+        for pair, commands, closing in requested:
+            if closing:
+                message = f"{pair}: position closed on request at the close of {when}"
+                await record_event(
+                    session,
+                    EventCategory.ORDER,
+                    "close_requested",
+                    f"{self.name} [{self.mode}] {message}",
+                    bot_id=bot_id,
+                    data={"pair": pair, "mode": self.mode, "time": str(when)},
+                    time=when.to_pydatetime(),
+                )
+            else:
+                message = f"{pair}: the position was closed inside the candle of {when} already"
+            for command_id in commands:
+                await record_command_outcome(
+                    session, command_id, "close_position", bot_id, f"{self.name}: {message}"
+                )
         amounts = {(p.pair, p.action): p for p in planned}
         for event in events:
             if isinstance(event, Order):

@@ -5,8 +5,10 @@ Every ``interval`` seconds the pump reads the ``pending`` rows in id order and a
 - ``start``: a bot that is not running and whose file is loaded starts; a running bot: ``done``, no effect.
 - ``stop``: the bot stops after its current candle and its row's status becomes ``paused`` (stopped by
   an operator). A paused bot stays stopped across reloads and engine restarts until a ``start``.
-- ``close_position``: the open position's bot is asked to close that pair at the next open
-  (``BotRunner.request_close``); a position already closed is ``failed`` with a message.
+- ``close_position``: the open position's bot is asked to close that pair at its next candle close
+  (``BotRunner.request_close``; a ``command_accepted`` event). The row stays ``pending`` until the bot
+  commits that candle, whose transaction marks it ``done``: an engine stopped or killed in between
+  applies it again when it starts. A position already closed is ``failed`` with a message.
 
 A command row is marked ``done`` or ``failed`` (with ``handled_at`` and ``error``) in the same
 transaction as the event that records its effect. A command that cannot be applied never stops the pump.
@@ -29,7 +31,7 @@ from engine.store.models import Bot, BotCommand, Position, utcnow
 if TYPE_CHECKING:
     from engine.runtime.orchestrator import Runtime
 
-__all__ = ["CommandPump", "Outcome"]
+__all__ = ["CommandPump", "Outcome", "record_command_outcome"]
 
 log = logging.getLogger("engine.commands")
 
@@ -58,6 +60,7 @@ class CommandPump:
         self.interval = interval
         self.batch = batch
         self.handled = 0
+        self.accepted = 0
 
     async def run(self) -> None:
         """Poll until cancelled; a failing poll is logged and retried at the next tick."""
@@ -71,26 +74,28 @@ class CommandPump:
             await asyncio.sleep(self.interval)
 
     async def poll(self) -> int:
-        """Apply every pending command (oldest first); returns how many were handled."""
+        """Apply every pending command (oldest first); returns how many were handled. Close requests a
+        bot is carrying out (still pending until its candle commits) are left to it."""
         count = 0
         while True:
+            held = self._held()
             async with self.runtime.factory() as session:
-                ids = list(
-                    (
-                        await session.execute(
-                            select(BotCommand.id)
-                            .where(BotCommand.status == "pending")
-                            .order_by(BotCommand.id)
-                            .limit(self.batch)
-                        )
-                    ).scalars()
-                )
+                query = select(BotCommand.id).where(BotCommand.status == "pending")
+                if held:
+                    query = query.where(BotCommand.id.not_in(held))
+                ids = list((await session.execute(query.order_by(BotCommand.id).limit(self.batch))).scalars())
             for command_id in ids:
                 await self.handle(command_id)
                 count += 1
             if len(ids) < self.batch:
                 self.handled += count
                 return count
+
+    def _held(self) -> list[int]:
+        held: list[int] = []
+        for slot in list(self.runtime.slots.values()):
+            held.extend(slot.runner.held_commands())
+        return held
 
     async def handle(self, command_id: int) -> Outcome:
         """Apply one command and mark its row; a command already handled (by a concurrent poll) is skipped."""
@@ -146,11 +151,29 @@ class CommandPump:
         return outcome
 
     async def _close(self, command_id: int, bot_id: int, name: str, position_id: int | None) -> Outcome:
-        outcome = await self._close_outcome(bot_id, name, position_id)
-        await self._finish(command_id, "close_position", bot_id, outcome)
+        outcome = await self._close_outcome(command_id, bot_id, name, position_id)
+        if outcome.error is not None:
+            await self._finish(command_id, "close_position", bot_id, outcome)
+            return outcome
+
+        async def accepted() -> None:
+            async with self.runtime.factory() as session, session.begin():
+                await record_event(
+                    session,
+                    EventCategory.SYSTEM,
+                    "command_accepted",
+                    f"close_position: {outcome.message}",
+                    bot_id=bot_id,
+                    data={"command_id": command_id, "command": "close_position"},
+                )
+
+        await self.runtime.write(accepted)
+        self.accepted += 1
         return outcome
 
-    async def _close_outcome(self, bot_id: int, name: str, position_id: int | None) -> Outcome:
+    async def _close_outcome(
+        self, command_id: int, bot_id: int, name: str, position_id: int | None
+    ) -> Outcome:
         if position_id is None:
             return _failed("close_position needs a position id")
         async with self.runtime.factory() as session:
@@ -162,12 +185,12 @@ class CommandPump:
         slot = self.runtime.slots.get(name)
         if slot is None:
             return _failed(f"{name}: the bot is not running; start it to close {position.pair}")
-        request_close: Callable[[str], bool] | None = getattr(slot.runner, "request_close", None)
+        request_close: Callable[..., bool] | None = getattr(slot.runner, "request_close", None)
         if request_close is None:
             return _failed(f"{name}: this engine build cannot close a position on request")
-        if not request_close(position.pair):
+        if not request_close(position.pair, command_id):
             return _failed(f"{name}: holds no open position on {position.pair} (it may be closing already)")
-        return Outcome(f"{name}: {position.pair} closes at the next candle open")
+        return Outcome(f"{name}: {position.pair} closes at its next candle close")
 
     # --- bookkeeping ------------------------------------------------------------------------------
 
@@ -194,17 +217,31 @@ class CommandPump:
     async def _record(
         session: AsyncSession, command_id: int, command: str, bot_id: int | None, outcome: Outcome
     ) -> None:
-        row = await session.get(BotCommand, command_id, with_for_update=True)
-        if row is None:
-            return
-        row.status = outcome.status
-        row.handled_at = utcnow()
-        row.error = outcome.error
-        await record_event(
-            session,
-            EventCategory.SYSTEM,
-            f"command_{outcome.status}",
-            f"{command}: {outcome.message}",
-            bot_id=bot_id,
-            data={"command_id": command_id, "command": command, "requested_by": row.requested_by},
-        )
+        await record_command_outcome(session, command_id, command, bot_id, outcome.message, outcome.error)
+
+
+async def record_command_outcome(
+    session: AsyncSession,
+    command_id: int,
+    command: str,
+    bot_id: int | None,
+    message: str,
+    error: str | None = None,
+) -> None:
+    """Mark the pending command row ``done`` (``error`` None) or ``failed``, with its event, in the
+    caller's transaction. A row handled already is left as it is."""
+    row = await session.get(BotCommand, command_id, with_for_update=True)
+    if row is None or row.status != "pending":
+        return
+    status = "done" if error is None else "failed"
+    row.status = status
+    row.handled_at = utcnow()
+    row.error = error
+    await record_event(
+        session,
+        EventCategory.SYSTEM,
+        f"command_{status}",
+        f"{command}: {message}",
+        bot_id=bot_id,
+        data={"command_id": command_id, "command": command, "requested_by": row.requested_by},
+    )

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from engine.store.models import Bot, BotCommand, Event, Position
 from engine.web.control import DbRuntimeControl
-from tests.engine.runtime.helpers import database, make_runtime
+from tests.engine.runtime.helpers import database, db_events, make_runtime
 
 BOT = "eth-btc-trend"
 OTHER = "xrp-futures-breakout"
@@ -163,34 +163,78 @@ async def test_commands_that_cannot_apply_fail_with_a_message(workspace):
     assert "no valid bot file" in rows[orphan].error
 
 
+async def _open_position(runtime, factory):  # type: ignore[no-untyped-def]
+    """Drive the replay until the bot holds a position; that position's row."""
+    bot = runtime.runner(BOT)
+    async for batch in runtime.feed.batches():
+        await runtime.dispatch(batch)
+        await runtime.settle()
+        if any(bot.trader.position(p) for p in bot.pairs):
+            break
+    pair = next(p for p in bot.pairs if bot.trader.position(p))
+    async with factory() as session:
+        return (
+            await session.execute(
+                select(Position).where(
+                    Position.bot_id == bot.bot_id, Position.pair == pair, Position.status == "open"
+                )
+            )
+        ).scalar_one()
+
+
 @pytest.mark.slow
 async def test_close_position_by_command(workspace):
     async with database(workspace) as factory:
         runtime = make_runtime(workspace, factory, end="2024-01-02 00:00", command_interval=None)
         await runtime.start()
-        bot = runtime.runner(BOT)
-        if not hasattr(bot, "request_close"):
-            await runtime.stop()
-            pytest.skip("BotRunner.request_close is not in this build yet")
-        async for batch in runtime.feed.batches():
-            await runtime.dispatch(batch)
-            await runtime.settle()
-            if any(bot.trader.position(p) for p in bot.pairs):
-                break
-        pair = next(p for p in bot.pairs if bot.trader.position(p))
-        async with factory() as session:
-            position = (
-                await session.execute(
-                    select(Position).where(
-                        Position.bot_id == bot.bot_id, Position.pair == pair, Position.status == "open"
-                    )
-                )
-            ).scalar_one()
+        position = await _open_position(runtime, factory)
         command = await _request(factory, BOT, "close_position", position_id=position.id)
         await runtime.commands.poll()
-        assert (await _command(factory, command)).status == "done"
+        # Accepted, carried out by the bot's next candle: pending until that candle commits, and not
+        # applied twice by the polls in between.
+        assert (await _command(factory, command)).status == "pending"
+        assert await runtime.commands.poll() == 0
+        assert runtime.commands.accepted == 1
         await _drive(runtime, 3)
         await runtime.stop()
         async with factory() as session:
             after = await session.get(Position, position.id)
+        done = await _command(factory, command)
+        accepted = await db_events(factory, "system", "command_accepted")
+        finished = [
+            e for e in await db_events(factory, "system", "command_done") if e.data["command_id"] == command
+        ]
     assert after.status.value == "closed"
+    assert done.status == "done" and done.error is None and done.handled_at is not None
+    assert len(finished) == 1 and "closed on request" in finished[0].message
+    assert len(accepted) == 1
+
+
+@pytest.mark.slow
+async def test_a_close_request_survives_an_engine_stop_before_its_candle(workspace):
+    """Accepted, then the engine stops before the bot's next candle: the next engine applies it."""
+    async with database(workspace) as factory:
+        first = make_runtime(workspace, factory, end="2024-01-02 00:00", command_interval=None)
+        await first.start()
+        position = await _open_position(first, factory)
+        command = await _request(factory, BOT, "close_position", position_id=position.id)
+        await first.commands.poll()
+        await first.stop()
+        assert (await _command(factory, command)).status == "pending"
+
+        second = make_runtime(workspace, factory, end="2024-01-02 00:00", command_interval=None)
+        await second.start()
+        await second.commands.poll()
+        resumed = second.runner(BOT).last_time
+        # The replay starts over; the bot skips what it has done and takes its next candles.
+        async for batch in second.feed.batches():
+            await second.dispatch(batch)
+            await second.settle()
+            if second.runner(BOT).last_time >= resumed + 3 * second.runner(BOT).step_ns:
+                break
+        await second.stop()
+        async with factory() as session:
+            after = await session.get(Position, position.id)
+        done = await _command(factory, command)
+    assert after.status.value == "closed"
+    assert done.status == "done"
