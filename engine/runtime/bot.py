@@ -28,8 +28,6 @@ import asyncio
 import math
 import time as _time
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -38,8 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dsl.timeframes import timeframe_seconds
 from engine.config import LoadedBot
 from engine.exchanges.base import Exchange
-from engine.runtime.checkpoint import load_checkpoint, load_state, save_checkpoint
-from engine.runtime.commands import record_command_outcome
+from engine.runtime.checkpoint import load_checkpoint, load_state
 from engine.runtime.commit import Committer, RowInsert
 from engine.runtime.execution import (
     ExchangeExecution,
@@ -49,35 +46,17 @@ from engine.runtime.execution import (
     planned_from_row,
 )
 from engine.runtime.feed import Batch, ReplayFeed
-from engine.runtime.ids import client_order_id
+from engine.runtime.ledger import CandleLedger, CandleWork, CloseRequest, _utc
 from engine.runtime.portfolio import PortfolioRisk
 from engine.runtime.shared_signals import SharedSignals, strategy_key
 from engine.store import (
     BotMode,
     EventCategory,
-    FillReport,
-    OrderIntent,
-    OrderSide,
-    OrderStatus,
-    OrderType,
-    PositionSide,
-    PositionState,
-    apply_fill,
-    close_position,
-    get_order,
     insert_order_rows,
     list_open_orders,
-    mark_closed,
-    mark_sent,
-    order_intent_values,
     record_event,
-    record_trade,
-    save_order_intent,
-    snapshot_equity,
     stored_client_ids,
-    trades_from_frame,
     upsert_bot,
-    upsert_position,
 )
 
 __all__ = ["BotRunner", "BotView", "config_hash"]
@@ -92,37 +71,6 @@ def config_hash(bot: LoadedBot) -> str:
 
 
 _DAY_NS = 86_400 * 1_000_000_000
-
-
-def _utc(ns: int | pd.Timestamp) -> pd.Timestamp:
-    return pd.Timestamp(ns, tz="UTC") if isinstance(ns, int) else pd.Timestamp(ns)
-
-
-def _quote(pair: str) -> str:
-    return pair.split(":")[-1] if ":" in pair else pair.split("/")[-1]
-
-
-class CloseRequest(NamedTuple):
-    """A request to close ``pair`` taken on a candle: ``closing`` False when the position was gone by
-    then (closed inside the candle). ``commands``: the ``bot_commands`` rows asking for it, marked done
-    in the candle's transaction."""
-
-    pair: str
-    commands: tuple[int, ...]
-    closing: bool
-
-
-class CandleWork(NamedTuple):
-    """What one candle decided, for the transactions that store it."""
-
-    time_ns: int  # the candle's open time
-    events: list  # the Trader's events
-    refused: list[tuple[str, str, str]]  # entries the portfolio refused: (pair, side, reason)
-    n_trades: int  # closed trades before this candle
-    reloaded: bool  # a new configuration took effect on it
-    planned: list[PlannedOrder]  # orders to send (exchange modes)
-    late: tuple[list[SendResult], list[int]]  # answers looked up for orders of earlier candles
-    requested: list[CloseRequest]  # requests to close a pair taken on this candle
 
 
 @dataclass
@@ -144,7 +92,7 @@ class BotView:
     candles: int = 0
 
 
-class BotRunner(ExchangeMode):
+class BotRunner(ExchangeMode, CandleLedger):
     """Holds one bot's strategy, kernel state and database identity."""
 
     # The order intents of a candle are committed (and sent) before the rest of its writes.
@@ -476,33 +424,6 @@ class BotRunner(ExchangeMode):
 
         await self.committer.run(bookkeeping)
 
-    def _intents(self, events: list, planned: list[PlannedOrder]) -> tuple[list[dict], list[tuple]]:
-        """The order rows this close decides (saved as sent) and, on an exchange, the exits found inside
-        the candle whose market orders go out at the close (saved by ``_save_exit_intent``)."""
-        from engine.trading.trader import Fill, Order
-
-        amounts = {(p.pair, p.action): p for p in planned}
-        rows: list[dict] = []
-        exits: list[tuple] = []
-        for event in events:
-            if isinstance(event, Order):
-                if self.execution is None:
-                    rows.append(self._intent_values(event))
-                elif (order := amounts.get((event.pair, event.action))) is not None:
-                    rows.append(self._intent_values(event, order))
-            elif (
-                isinstance(event, Fill)
-                and self.execution is not None
-                and (order := amounts.get((event.pair, event.reason))) is not None
-            ):
-                exits.append((event, order))
-        return rows, exits
-
-    async def _commit_intents(self, session: AsyncSession, rows: list[dict], exits: list[tuple]) -> None:
-        await insert_order_rows(session, rows)
-        for fill, order in exits:
-            await self._save_exit_intent(session, fill, order)
-
     def _take_close_requests(self, rows, time_ns: int, events: list) -> list[CloseRequest]:
         """Requested closes become exit decisions on this close (added to ``events`` as orders)."""
         from engine.trading.trader import Order
@@ -527,17 +448,6 @@ class BotRunner(ExchangeMode):
             commands.extend(c for c in request.commands if c not in commands)
             self._closing_commands.difference_update(request.commands)
 
-    async def _save_checkpoint(self, session: AsyncSession, time_ns: int) -> None:
-        await save_checkpoint(
-            session,
-            self.bot_id,  # type: ignore[arg-type]
-            time=time_ns,
-            pairs=self.pairs,
-            timeframe=self.timeframe,
-            state=self.trader.state,
-            config_hash=self.hash,
-        )
-
     def _signals(self, pair: str, t: int, o: float, h: float, lo: float, c: float, v: float):
         length = min(self.window_len[pair] + 1, self.signals.capacity)
         self.window_len[pair] = length
@@ -551,280 +461,6 @@ class BotRunner(ExchangeMode):
         if self.shared is not None:
             self.shared.put(self.strategy_key, pair, t, length, candle, signals)
         return candle, signals
-
-    async def _commit(self, session: AsyncSession, work: CandleWork, intents_written: bool = False) -> None:
-        """Everything of one candle, in the caller's transaction (a savepoint under group commit);
-        ``intents_written``: its order intents are committed already (intent first)."""
-        time_ns, events, refused, n_trades, reloaded, planned, late, requested = work
-        from engine.trading.state import trades_frame
-        from engine.trading.trader import Blocked, Fill, Order
-
-        when = _utc(time_ns)
-        bot_id = self.bot_id
-        assert bot_id is not None
-        exchange_mode = self.execution is not None
-        late_results, late_repriced = late
-        if late_results:
-            await self._record_results(session, late_results, n_trades, [], checkpoint=None, trades=False)
-        if reloaded:
-            await record_event(
-                session,
-                EventCategory.RELOAD,
-                "applied",
-                f"{self.name}: new configuration in effect from the candle at {when}",
-                bot_id=bot_id,
-                data={
-                    "config_hash": self.hash,
-                    "time": str(when),
-                    "mode": self.mode,
-                    # pair -> [stop, take_profit] recalculated for the positions kept (null: none)
-                    "restops": {
-                        pair: [None if math.isnan(x) else x for x in levels]
-                        for pair, levels in self._restops.items()
-                    },
-                },
-            )
-        for pair, commands, closing in requested:
-            if closing:
-                message = f"{pair}: position closed on request at the close of {when}"
-                await record_event(
-                    session,
-                    EventCategory.ORDER,
-                    "close_requested",
-                    f"{self.name} [{self.mode}] {message}",
-                    bot_id=bot_id,
-                    data={"pair": pair, "mode": self.mode, "time": str(when)},
-                    time=when.to_pydatetime(),
-                )
-            else:
-                message = f"{pair}: the position was closed inside the candle of {when} already"
-            for command_id in commands:
-                await record_command_outcome(
-                    session, command_id, "close_position", bot_id, f"{self.name}: {message}"
-                )
-        amounts = {(p.pair, p.action): p for p in planned}
-        for event in events:
-            if isinstance(event, Order):
-                if intents_written:
-                    continue  # committed by _commit_intents before this transaction
-                if exchange_mode:
-                    order = amounts.get((event.pair, event.action))
-                    if order is not None:
-                        await self._decide(session, event, order)
-                else:
-                    await self._decide(session, event)
-            elif isinstance(event, Fill):
-                if exchange_mode:
-                    order = amounts.get((event.pair, event.reason))
-                    if order is not None:
-                        await self._exit_inside(session, event, order)
-                else:
-                    await self._fill(session, event)
-            elif isinstance(event, Blocked):
-                await record_event(
-                    session,
-                    EventCategory.RISK,
-                    "blocked",
-                    f"{self.name} {event.pair}: {event.side} entry refused ({event.reason})",
-                    bot_id=bot_id,
-                    data={"pair": event.pair, "side": event.side, "reason": event.reason, "mode": self.mode},
-                    time=event.time.to_pydatetime(),
-                )
-        for pair, side, reason in self._exchange_refusals:
-            await record_event(
-                session,
-                EventCategory.RISK,
-                "blocked",
-                f"{self.name} [{self.mode}] {pair}: {side} entry not sent ({reason})",
-                bot_id=bot_id,
-                data={"pair": pair, "side": side, "reason": reason, "mode": self.mode},
-                time=when.to_pydatetime(),
-            )
-        for pair, side, reason in refused:
-            await record_event(
-                session,
-                EventCategory.RISK,
-                "blocked",
-                f"{self.name} {pair}: {side} entry refused by the portfolio ({reason})",
-                bot_id=bot_id,
-                data={"pair": pair, "side": side, "reason": reason, "mode": self.mode},
-                time=when.to_pydatetime(),
-            )
-        # Most candles close no trade: no frame to build then (~2 ms of pandas).
-        closed = trades_frame(self.trader.state, n_trades) if self.trader.state.n_trades > n_trades else None
-        for trade in trades_from_frame(closed) if closed is not None else ():
-            position = await close_position(session, bot_id, trade.pair, trade.close_time)
-            await record_trade(session, bot_id, trade, position_id=position.id if position else None)
-        for k in late_repriced:
-            await self._update_trade_row(session, k)
-        touched = {e.pair for e in events if isinstance(e, Fill)}
-        for pair in self.pairs:
-            if pair in touched or self.trader.position(pair) is not None:
-                await self._sync_position(session, pair)
-        if not exchange_mode and self._orders_waiting:
-            # Orders decided for an open that has passed without filling them are over. (On an
-            # exchange an order without an answer stays sent until a look-up settles it.) Paper
-            # orders live one candle: only a candle after one that decided some has any to look at.
-            for order in await list_open_orders(session, bot_id):
-                if order.signal_time is not None and pd.Timestamp(order.signal_time) < when:
-                    await mark_closed(
-                        session,
-                        order.client_order_id,
-                        OrderStatus.CANCELLED,
-                        error="not filled at the next open",
-                    )
-        self._orders_waiting = any(isinstance(e, Order) for e in events)
-        st = self.trader.state
-        await snapshot_equity(
-            session,
-            bot_id=bot_id,
-            time=when.to_pydatetime(),
-            equity=st.equity,
-            cash=st.cash,
-        )
-        await self._save_checkpoint(session, time_ns)
-
-    async def _decide(self, session: AsyncSession, order, planned: PlannedOrder | None = None) -> None:
-        """An order decided on this close for the next open, saved as sent in the candle's transaction."""
-        values = self._intent_values(order, planned)
-        # Only the first candle after a restore can find its decisions stored (an attempt that died or
-        # failed after its intents were committed); later candles decide ids never seen before.
-        if self._maybe_stored and await get_order(session, client_order_id=values["client_order_id"]):
-            return  # decided before a restart: never twice
-        await insert_order_rows(session, [values])
-
-    def _intent_values(self, order, planned: PlannedOrder | None = None) -> dict:
-        """The row of an order decided on this close: status sent (paper: handed to the kernel's
-        simulated book; exchange modes: sent right after the transaction that stores it commits, so
-        no reader ever sees it as an intent)."""
-        cid = client_order_id(self.name, order.pair, order.time, order.action)
-        if planned is not None:
-            amount = planned.amount
-            side = OrderSide(planned.side)
-        else:
-            close = self._closes[order.pair]
-            position = self.trader.position(order.pair)
-            if order.action == "close" and position is not None:
-                amount = float(position["amount"])
-                side = OrderSide.SELL if position["side"] == "long" else OrderSide.BUY
-            else:
-                # Market entries are sized by the kernel at the fill; the intent carries the estimate.
-                amount = self.trader.equity * self.params.max_per_trade / close
-                side = OrderSide.BUY if order.action == "open_long" else OrderSide.SELL
-        self.view.last_signal = f"{order.action} {order.pair} @ {order.time:%Y-%m-%d %H:%M}"
-        return order_intent_values(
-            OrderIntent(
-                bot_id=self.bot_id,  # type: ignore[arg-type]
-                pair=order.pair,
-                side=side,
-                type=OrderType.MARKET,
-                amount=amount,
-                reason=order.action,
-                signal_time=order.time.to_pydatetime(),
-                client_order_id=cid,
-            ),
-            OrderStatus.SENT,
-        )
-
-    async def _fill(self, session: AsyncSession, fill) -> None:
-        decided_at = fill.time - pd.Timedelta(self.step_ns)
-        if fill.action == "open":
-            cid = client_order_id(self.name, fill.pair, decided_at, f"open_{fill.side}")
-            side = OrderSide.BUY if fill.side == "long" else OrderSide.SELL
-        elif fill.reason == "exit_signal":
-            cid = client_order_id(self.name, fill.pair, decided_at, "close")
-            side = OrderSide.SELL if fill.side == "long" else OrderSide.BUY
-        else:  # stop, target, end of day: an exit inside the candle, not decided on a close
-            cid = client_order_id(self.name, fill.pair, fill.time, fill.reason)
-            side = OrderSide.SELL if fill.side == "long" else OrderSide.BUY
-        order = await get_order(session, client_order_id=cid, for_update=True)
-        if order is None:
-            await save_order_intent(
-                session,
-                OrderIntent(
-                    bot_id=self.bot_id,  # type: ignore[arg-type]
-                    pair=fill.pair,
-                    side=side,
-                    type=OrderType.MARKET,
-                    amount=fill.amount,
-                    reason=fill.reason,
-                    signal_time=fill.time.to_pydatetime(),
-                    client_order_id=cid,
-                ),
-            )
-            await mark_sent(session, cid)
-        else:
-            order.amount = Decimal(repr(float(fill.amount)))
-        await apply_fill(
-            session,
-            FillReport(
-                trade_id=f"{cid}-1",
-                amount=fill.amount,
-                price=fill.price,
-                time=fill.time.to_pydatetime(),
-                fee=fill.fee,
-                fee_currency=_quote(fill.pair) if fill.fee else None,
-                client_order_id=cid,
-            ),
-        )
-        verb = "opened" if fill.action == "open" else "closed"
-        await record_event(
-            session,
-            EventCategory.TRADE,
-            verb,
-            f"{self.name} {fill.pair}: {fill.side} {verb} at {fill.price:g} ({fill.reason})",
-            bot_id=self.bot_id,
-            data={
-                "pair": fill.pair,
-                "side": fill.side,
-                "price": fill.price,
-                "amount": fill.amount,
-                "mode": self.mode,
-            },
-            time=fill.time.to_pydatetime(),
-        )
-
-    async def _sync_position(self, session: AsyncSession, pair: str) -> None:
-        from engine.trading import layout as L
-
-        state = self.trader.state
-        p = state.pairs.index(pair)
-        held = self.trader.position(pair)
-        if held is None:
-            return  # closed with its trade above
-
-        def finite(x: float) -> float | None:
-            return float(x) if np.isfinite(x) and x > 0 else None
-
-        # Most candles change nothing of an open position: no statement then.
-        key = (
-            held["side"],
-            float(held["amount"]),
-            float(held["entry_price"]),
-            int(state.pos_i[p, L.Q_ENTRY_TIME]),
-            finite(held["stop"]),
-            finite(held["take_profit"]),
-            finite(held["trailing_stop"]),
-        )
-        if self._synced.get(pair) == key:
-            return
-        self._synced[pair] = key
-        await upsert_position(
-            session,
-            self.bot_id,  # type: ignore[arg-type]
-            PositionState(
-                pair=pair,
-                side=PositionSide(held["side"]),
-                amount=held["amount"],
-                entry_price=held["entry_price"],
-                opened_at=_utc(int(state.pos_i[p, L.Q_ENTRY_TIME])).to_pydatetime(),
-                stop=finite(held["stop"]),  # type: ignore[arg-type]
-                take_profit=finite(held["take_profit"]),  # type: ignore[arg-type]
-                trailing=None
-                if not finite(held["trailing_stop"])  # type: ignore[arg-type]
-                else {"stop": float(held["trailing_stop"])},
-            ),
-        )
 
     # --- views ----------------------------------------------------------------------------------
 
