@@ -60,6 +60,22 @@ class _Window:
             self.start += 1
         self.candles_seen += 1
 
+    def extend(self, times: np.ndarray, rows: np.ndarray) -> None:
+        """Append ``len(times)`` candles at once (``rows``: one row of the five columns per candle)."""
+        count = len(times)
+        if count >= self.capacity:
+            self.times[: self.capacity] = times[-self.capacity :]
+            self.values[:, : self.capacity] = rows[-self.capacity :].T
+            self.start, self.stop = 0, self.capacity
+        elif count:
+            if self.stop + count > len(self.times):
+                self._compact(self.capacity - count)
+            self.times[self.stop : self.stop + count] = times
+            self.values[:, self.stop : self.stop + count] = rows.T
+            self.stop += count
+            self.start = max(self.start, self.stop - self.capacity)
+        self.candles_seen += count
+
     def _compact(self, keep: int) -> None:
         keep = min(keep, len(self))
         first = self.stop - keep
@@ -113,11 +129,23 @@ class LiveSignals:
                 self._windows[pair] = window.resized(capacity)
 
     def seed(self, pair: str, candles: pd.DataFrame) -> None:
-        """Load history (e.g. at start-up) without producing signals."""
+        """Load history (e.g. at start-up) without producing signals. Candles must follow the window's
+        last one in strictly increasing time; at the first that does not, the ones before it are kept
+        and ValueError is raised."""
+        if len(candles) == 0:
+            return
         times = candles.index.as_unit("ns").asi8
         rows = candles[list(_COLUMNS)].to_numpy(dtype=np.float64)
-        for time, row in zip(times.tolist(), rows, strict=True):
-            self._append(pair, time, row)
+        window = self._windows.get(pair)
+        if window is None:
+            window = self._windows[pair] = _Window(self.capacity)
+        last = window.last_time
+        steps = np.diff(times, prepend=np.int64(last) if last is not None else times[0] - 1)
+        bad = np.flatnonzero(steps <= 0)
+        good = int(bad[0]) if len(bad) else len(times)
+        window.extend(times[:good], rows[:good])
+        if good < len(times):
+            self._append(pair, int(times[good]), rows[good])  # raises with the usual message
 
     def append(self, pair: str, time: int, row: tuple[float, ...]) -> None:
         """Take a closed candle (open time in ns; open, high, low, close, volume) into the window without

@@ -167,3 +167,25 @@ def test_on_candle_accepts_int_and_timestamp_times():
     assert candle.time == t0.value and candle2.time == CANDLES.index[1].value
     assert list(live.frame("A/B").index) == list(CANDLES.index[:2])
     assert np.array_equal(live.frame("A/B").to_numpy(), np.array([[1.0, 2.0, 0.5, 1.5, 10.0]] * 2))
+
+
+@pytest.mark.parametrize("capacity", [1, 7, 50])
+def test_seeding_in_chunks_equals_appending_one_by_one(mixed_strategy, capacity):
+    rng = np.random.default_rng(capacity)
+    candles = synthetic(400, seed=4)
+    chunked, single = (
+        LiveSignals(mixed_strategy, max_history=capacity),
+        LiveSignals(mixed_strategy, max_history=capacity),
+    )
+    position = 0
+    while position < len(candles):
+        size = int(rng.choice([0, 1, 2, capacity - 1, capacity, capacity + 3, 60]))
+        part = candles.iloc[position : position + max(size, 0)]
+        chunked.seed("A/B", part)
+        for row in part.itertuples():
+            single.append("A/B", row.Index.value, (row.open, row.high, row.low, row.close, row.volume))
+        position += len(part)
+        if position:
+            _same_frame(chunked.frame("A/B"), single.frame("A/B"))
+            _same_frame(chunked.frame("A/B"), candles.iloc[max(0, position - capacity) : position])
+            assert chunked._windows["A/B"].candles_seen == position
