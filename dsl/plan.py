@@ -104,7 +104,8 @@ class Plan:
         ``times`` holds the candle open times (int64 ns since the epoch, UTC, ascending). Returns every
         output as an array of ``len(times)`` values. Array-native functions get the arrays as they are;
         a DatetimeIndex (for other functions and feeds) and higher-timeframe candles are built only if
-        the plan needs them."""
+        the plan needs them. The inputs are never modified, but an output may be one of them (a rule
+        that is just ``close``): copy before keeping outputs beyond the inputs' lifetime."""
         return self._run(_Frames(self.timeframe, columns=columns, times=times), context, True)
 
     def _run(self, frames: _Frames, context: Any, arrays: bool) -> dict[str, np.ndarray]:
