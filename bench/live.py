@@ -4,6 +4,7 @@
     .venv/bin/python bench/live.py --no-gc-freeze        # with the full garbage collections' stalls
     .venv/bin/python bench/live.py --no-intent-first     # a candle's writes in one transaction, sent after
     .venv/bin/python bench/live.py --bots 10 --candles 120 --interval 0   # as fast as the bots go
+    .venv/bin/python bench/live.py --breakdown           # where a round's time goes, per round with orders
 
 Every bot runs the example EMA/RSI strategy (switched to 1m) on 3 of 12 synthetic BTC pairs, with the
 paper fills, the candle's order intents committed first and its bookkeeping (fills, positions, trades,
@@ -38,6 +39,59 @@ PAIRS = [
     f"{base}/BTC"
     for base in ("ETH", "LTC", "XRP", "ADA", "DOT", "LINK", "XLM", "TRX", "ZEC", "DASH", "ETC", "XMR")
 ]
+
+
+class _Breakdown:
+    """Per candle round, in ms after the feed handed the batch out: when the last bot had decided (its
+    first write handed to the committer), and when the round's order intents transaction started and
+    ended. Wraps the runtime's methods for the measurement only."""
+
+    def __init__(self) -> None:
+        from engine.runtime import commit, orchestrator
+
+        self.rounds: list[dict] = []
+        self.t0 = 0.0
+        dispatch = orchestrator.Runtime.dispatch
+        run = commit.Committer.run
+        flush = commit.Committer._flush_urgent
+        me = self
+
+        async def timed_dispatch(runtime, batch):  # type: ignore[no-untyped-def]
+            me.t0 = time.perf_counter()
+            me.rounds.append({"handed": [], "urgent": None})
+            await dispatch(runtime, batch)
+
+        async def timed_run(committer, job, *, urgent=False):  # type: ignore[no-untyped-def]
+            if me.rounds:
+                me.rounds[-1]["handed"].append(time.perf_counter() - me.t0)
+            return await run(committer, job, urgent=urgent)
+
+        async def timed_flush(committer, batch):  # type: ignore[no-untyped-def]
+            start = time.perf_counter() - me.t0
+            await flush(committer, batch)
+            if me.rounds and me.rounds[-1]["urgent"] is None:
+                me.rounds[-1]["urgent"] = (start, time.perf_counter() - me.t0, len(batch))
+
+        orchestrator.Runtime.dispatch = timed_dispatch  # type: ignore[method-assign]
+        commit.Committer.run = timed_run  # type: ignore[method-assign]
+        commit.Committer._flush_urgent = timed_flush  # type: ignore[method-assign]
+
+    def report(self, bots: int) -> None:
+        rows = [r for r in self.rounds if r["urgent"] is not None and len(r["handed"]) >= bots]
+        if not rows:
+            print("breakdown: no round decided orders")
+            return
+        decided = np.array([sorted(r["handed"])[bots - 1] for r in rows]) * 1000
+        start = np.array([r["urgent"][0] for r in rows]) * 1000
+        end = np.array([r["urgent"][1] for r in rows]) * 1000
+        jobs = np.array([r["urgent"][2] for r in rows])
+        print(
+            f"breakdown of the {len(rows)} rounds that decided orders (ms after the batch was handed out, "
+            f"median / max): all {bots} bots decided {np.median(decided):.1f} / {decided.max():.1f}; "
+            f"intent transaction starts {np.median(start):.1f} / {start.max():.1f}, ends "
+            f"{np.median(end):.1f} / {end.max():.1f} ({np.median(end - start):.1f} ms for a median "
+            f"{np.median(jobs):.0f} bots' intents)"
+        )
 
 
 def _rss_mib() -> float:
@@ -78,6 +132,7 @@ async def _bench(
     intent_first: bool = True,
     interval: float = 0.0,
     gc_freeze: bool = False,
+    breakdown: bool = False,
 ) -> None:
     from sqlalchemy import event
 
@@ -88,6 +143,7 @@ async def _bench(
     from engine.store import create_engine_for, session_factory, upgrade_async
 
     BotRunner.intent_first = intent_first
+    timing = _Breakdown() if breakdown else None
     engine = create_engine_for(f"sqlite:///{root / 'engine.db'}")
     await upgrade_async(engine)
     factory = session_factory(engine)
@@ -223,6 +279,8 @@ async def _bench(
     print(f"reload (save strategy -> all {bots} bots staged with the new version): {t_reload:.2f} s")
     print(f"reload (save one bot file -> that bot staged, {bots - 1} others unchanged): {t_one:.2f} s")
     print("  (both include the file watcher's 200 ms debounce)")
+    if timing is not None:
+        timing.report(bots)
 
 
 def main() -> None:
@@ -258,6 +316,11 @@ def main() -> None:
         default=True,
         help="keep the runtime's gc.freeze() after start-up (--no-gc-freeze: undo it, to compare)",
     )
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also print, per round that decided orders, when every bot had decided and the intent transaction",
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-live-"))
     try:
@@ -271,6 +334,7 @@ def main() -> None:
                 args.intent_first,
                 args.interval,
                 args.gc_freeze,
+                args.breakdown,
             )
         )
     finally:
