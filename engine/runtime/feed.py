@@ -74,6 +74,21 @@ class ReplayFeed:
         if cursor < len(times):
             heapq.heappush(self._heap, (int(times[cursor]) + step, key))
 
+    def rewind(self, key: SeriesKey, since: int) -> int:
+        """Nothing to do: a replay plays its series from its start again on every run, and a bot
+        skips the candles up to its checkpoint (``since``) itself. Returns ``since``, like a live
+        feed that skips nothing."""
+        self.add(key)
+        return since
+
+    def remove(self, key: SeriesKey) -> None:
+        """Stop emitting ``key`` (no bot follows it any more); a later :meth:`add` loads it again and
+        joins it at the replay's current moment. Unknown keys are ignored."""
+        if self._series.pop(key, None) is None:
+            return
+        self._heap = [entry for entry in self._heap if entry[1] != key]
+        heapq.heapify(self._heap)
+
     def history(self, key: SeriesKey, until: int, count: int) -> pd.DataFrame:
         """The last ``count`` candles of ``key`` closed at or before ``until`` (ns)."""
         self.add(key)

@@ -69,6 +69,10 @@ class CandleFeed(Protocol):
 
     def add(self, key: SeriesKey) -> None: ...
 
+    def rewind(self, key: SeriesKey, since: int) -> int: ...
+
+    def remove(self, key: SeriesKey) -> None: ...
+
     def history(self, key: SeriesKey, until: int, count: int) -> pd.DataFrame: ...
 
     def batches(self) -> AsyncIterator[Batch]: ...
@@ -146,6 +150,8 @@ class _Series:
     polling: bool = False  # a REST request of this series is under way
     watch: SeriesWatch | None = None  # the websocket loop feeding it, if its exchange has one
     cache: list[Row] = field(default_factory=list)  # recent closed candles, contiguous, ascending
+    emitted: int = -(2**62)  # ms: open time of the last candle handed out in a batch
+    epoch: int = 0  # bumped by a rewind: a REST answer asked for before it is stale
 
     @property
     def next_close(self) -> int:
@@ -162,7 +168,9 @@ class LiveFeed:
     pair not routed is looked up with ``resolve`` (pair -> (source, mode) or None; ``engine run`` asks
     the runtime's bots), else served by ``default``, else by the first source routed. ``clients``
     injects ready ccxt clients by source id; others are built by ``client_factory``. ``grace``,
-    ``settle`` and ``retry`` are seconds of the exchange's clock.
+    ``settle`` and ``retry`` are seconds of the exchange's clock. ``max_catch_up`` is how many
+    candles :meth:`rewind` may go back from the exchange's current time (the default is a day of
+    one-minute candles, two months of hourly ones; None: no limit).
     """
 
     def __init__(
@@ -183,6 +191,7 @@ class LiveFeed:
         mode: str = "paper",
         stream: bool = True,
         stream_wait: float = 2.0,
+        max_catch_up: int | None = 1440,
     ) -> None:
         self.routes: dict[str, MarketSource] = dict(routes or {})
         self.default = default
@@ -206,6 +215,8 @@ class LiveFeed:
         self.stream, self.stream_wait = stream, stream_wait
         self._unwatched: set[SeriesKey] = set()  # series whose stream is not started (nor ruled out)
         self._tasks: dict[SeriesKey, asyncio.Task[None]] = {}
+        self._chores: set[asyncio.Task[None]] = set()  # unsubscriptions of removed series
+        self.max_catch_up = max_catch_up  # candles a rewind may go back (None: no limit)
 
     @classmethod
     def for_bots(cls, bots: Iterable[Any], **options: Any) -> LiveFeed:
@@ -347,7 +358,7 @@ class LiveFeed:
         self._tasks.clear()
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, *self._chores, return_exceptions=True)
         for source_id in self._owned:
             client = self.clients.pop(source_id, None)
             if client is not None:
@@ -375,6 +386,104 @@ class LiveFeed:
         self._series[key] = _Series(key, source, step, origin, last_close - step)
         self._unwatched.add(key)
         self._changed.set()
+
+    def rewind(self, key: SeriesKey, since: int) -> int:
+        """Emit ``key`` again from the candle after ``since`` (ns: the open time of the last candle a
+        bot resuming from its checkpoint processed), so that the candles that closed while the engine
+        was down reach it: they are fetched at the next poll (paged by ``page_limit``) and emitted in
+        close order before the live ones, as ``late`` batches when past due, like an outage's back-fill.
+
+        A series only moves back, and never before the last candle the feed handed out for it: bots
+        sharing the series have processed that one (a bot skips candles up to its own last one, so of
+        several bots restored on one series the oldest checkpoint decides, once). Nor does it go back
+        more than ``max_catch_up`` candles from the exchange's current time: beyond that a warning is
+        logged and the catch-up starts at the cap.
+
+        Returns the open time (ns) after which every candle of ``key`` will be emitted: ``since`` when
+        nothing is skipped, later when the cap (or candles already handed out) leaves candles out. In
+        that case the caller takes the returned time as its bot's last candle and fills the bot's
+        windows again up to it with ``history(key, returned + step, count)``, so they hold no hole (the
+        bot's positions were not managed over the skipped candles). A no-op on a series already
+        behind ``since``; adds the series when it is not followed yet."""
+        self.add(key)
+        series = self._series[key]
+        since_ms = since // _NS
+        aligned = (since_ms - series.origin) // series.step * series.step + series.origin
+        now = int(self._now(series.source))
+        newest = (now - series.origin) // series.step * series.step + series.origin - series.step
+        cap = -(2**62) if self.max_catch_up is None else newest - self.max_catch_up * series.step
+        anchor = max(aligned, series.emitted, cap)
+        if aligned < cap and series.emitted < cap:
+            self._say(
+                logging.WARNING,
+                "%s %s: %d candles closed since %s; catching up on the last %d only (from %s)",
+                *key,
+                (newest - aligned) // series.step,
+                _utc(aligned),
+                self.max_catch_up,
+                _utc(cap + series.step),
+                pair=key[0],
+                source=series.source,
+            )
+        elif aligned < series.emitted:
+            self._say(
+                logging.INFO,
+                "%s %s: candles up to %s already handed out; resuming after it, not after %s",
+                *key,
+                _utc(series.emitted),
+                _utc(aligned),
+                pair=key[0],
+                source=series.source,
+            )
+        if anchor < series.last_open:
+            series.last_open = anchor
+            series.epoch += 1
+            series.retry_at, series.misses = 0.0, 0
+            self._drop_pending(key, after=anchor)
+            self._changed.set()
+        return since if anchor <= aligned else anchor * _NS
+
+    def remove(self, key: SeriesKey) -> None:
+        """Stop following ``key``: no more polls, its stream task cancelled and its subscription
+        dropped (``un_watch_ohlcv`` where the client has it), its buffered candles and cache
+        forgotten. A later :meth:`add` starts it afresh at the feed's current moment.
+
+        The feed keeps no reference count (``add`` is idempotent and called from several places):
+        the runtime, which knows which bots follow which series, calls ``remove`` when the last bot
+        following a series stops. Unknown keys are ignored."""
+        series = self._series.pop(key, None)
+        if series is None:
+            return
+        self._keep.pop(key, None)
+        self._unwatched.discard(key)
+        self._drop_pending(key, after=-(2**62))
+        task = self._tasks.pop(key, None)
+        if task is not None:
+            task.cancel()
+            watch = series.watch
+            if watch is not None:
+                chore = asyncio.ensure_future(self._unsubscribe(task, watch))
+                self._chores.add(chore)
+                chore.add_done_callback(self._chores.discard)
+        self._say(logging.INFO, "%s %s: no longer followed", *key, pair=key[0], source=series.source)
+        self._changed.set()
+
+    async def _unsubscribe(self, task: asyncio.Task[None], watch: SeriesWatch) -> None:
+        await asyncio.gather(task, return_exceptions=True)  # its watch_ohlcv is cancelled first
+        try:
+            await asyncio.wait_for(watch.unsubscribe(), 10.0)
+        except Exception:  # the connection may be down already: nothing to unsubscribe from
+            log.debug("unsubscribing %s %s failed", *watch.key, exc_info=True)
+
+    def _drop_pending(self, key: SeriesKey, *, after: int) -> None:
+        """Forget buffered candles of ``key`` opening after ``after`` (ms)."""
+        for close in list(self._pending):
+            candles = self._pending[close]
+            row = candles.get(key)
+            if row is not None and row[0] // _NS > after:
+                del candles[key]
+                if not candles:
+                    del self._pending[close]
 
     def streaming(self, key: SeriesKey) -> bool:
         """Whether ``key`` is fed by its websocket stream right now (not by polling)."""
@@ -436,6 +545,7 @@ class LiveFeed:
         """Fetch the candles of ``series`` closed since the last one; buffer them for emission."""
         local = self.timer.now_ms()
         series.polling = True
+        epoch = series.epoch
         try:
             if series.source.id not in self.offsets:  # an exchange first used after the start
                 client = self._client(series.source)
@@ -449,6 +559,9 @@ class LiveFeed:
                     source=series.source,
                 )
             rows = await self._fetch_after(series)
+            if epoch != series.epoch or self._series.get(series.key) is not series:
+                series.polling = False  # rewound or removed meanwhile: asked from the wrong candle
+                return
         except Exception as error:
             series.polling = False
             series.failures += 1
@@ -496,6 +609,8 @@ class LiveFeed:
     def _take(self, series: _Series, rows: list[Row]) -> None:
         """Buffer closed candles of ``series`` for emission, past the last one taken (the stream and a
         REST request may both bring a candle: the first one counts)."""
+        if self._series.get(series.key) is not series:
+            return  # removed while its request or stream answer was on the way
         rows = [r for r in rows if r[0] // _NS > series.last_open]
         if not rows:
             return
@@ -637,6 +752,10 @@ class LiveFeed:
                 return None
         candles = self._pending.pop(close)
         ordered = {key: candles[key] for key in sorted(candles)}
+        for key, row in ordered.items():
+            series = self._series.get(key)
+            if series is not None:
+                series.emitted = max(series.emitted, row[0] // _NS)
         # Handed out once the next candle has closed too (a back-fill after an outage): too late to
         # enter on its price; exchange bots send exits only (Batch.late).
         steps = [self._series[key].step for key in ordered if key in self._series]
@@ -719,6 +838,10 @@ def _retry_after(error: BaseException, headers: Mapping[str, str] | None = None)
 def _describe(error: BaseException) -> str:
     text = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return redact_text(f"{type(error).__name__}: {text[:200]}" if text else type(error).__name__)
+
+
+def _utc(ms: int) -> str:
+    return pd.Timestamp(ms * _NS, tz="UTC").strftime("%Y-%m-%d %H:%M")
 
 
 def _log(level: int, message: str, *args: Any, pair: str | None = None, mode: str = "paper") -> None:

@@ -115,3 +115,12 @@ class SeriesWatch:
             self.answers += 1
             self.view.update(candles)
             await self.deliver(self)
+
+    async def unsubscribe(self) -> None:
+        """Tell the exchange to stop streaming the series (after :meth:`run` was cancelled), where
+        the client can (``has["unWatchOHLCV"]``); otherwise the connection simply stays as it is."""
+        if not (getattr(self.client, "has", None) or {}).get("unWatchOHLCV"):
+            return
+        pair, timeframe = self.key
+        # A fresh params dict: ccxt writes into the one it is given.
+        await self.client.un_watch_ohlcv(pair, timeframe, {})
