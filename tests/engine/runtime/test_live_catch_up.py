@@ -126,7 +126,7 @@ async def test_bots_sharing_a_series_get_it_from_the_oldest_checkpoint_once(serv
 
 
 async def test_a_catch_up_beyond_the_cap_starts_at_the_cap_with_a_warning(server, caplog):
-    feed, timer = await started(server, "2024-01-02 10:30:30", {ETH_1M: 5}, max_catch_up=20)
+    feed, _ = await started(server, "2024-01-02 10:30:30", {ETH_1M: 5}, max_catch_up=20)
     caplog.set_level(logging.WARNING, logger="engine.runtime.feed")
     resumed = feed.rewind(ETH_1M, ms("2024-01-02 09:29") * NS)  # 60 candles missed
     assert resumed == ms("2024-01-02 10:09") * NS  # the caller re-seeds its bot's windows up to it
