@@ -502,8 +502,13 @@ class LiveFeed:
         if stop >= count:
             return _frame(series.cache[stop - count : stop])
         rows = self._fetch_blocking(series, until_ms - (count + 1) * series.step, until_ms)
-        if not series.cache and rows and rows[-1][0] // _NS == series.last_open:
-            series.cache = rows  # ends where live candles begin: later calls are served from memory
+        if not series.cache:
+            if rows and rows[-1][0] // _NS == series.last_open:
+                series.cache = rows  # ends where live candles begin: later calls are served from memory
+        elif rows and rows[0][0] < series.cache[0][0] <= rows[-1][0] + series.step * _NS:
+            # Reaches back before the cache and joins it (bots restored from the same checkpoint ask
+            # for the same window): kept, so the next ones are served from memory.
+            series.cache[:0] = [r for r in rows if r[0] < series.cache[0][0]]
         return _frame(rows[-count:])
 
     async def batches(self) -> AsyncIterator[Batch]:

@@ -293,3 +293,24 @@ async def test_a_restarted_engine_processes_the_candles_that_closed_while_it_was
     # Every candle once, in order, across the restart: the 20 missed ones were processed too.
     assert times == list(pd.date_range(times[0], periods=len(times), freq="1min"))
     assert times[-1] >= last + pd.Timedelta(minutes=21)
+
+
+async def test_history_before_the_warm_up_is_fetched_once_and_kept(server, candles):
+    # Bots restored from a checkpoint 20 candles back fill their windows up to it: the first asks the
+    # exchange, the next ones are served from memory.
+    feed, _ = await started(server, "2024-01-02 10:30:30", {ETH_1M: 50})
+    until = ms("2024-01-02 10:10") * NS  # the close of the 10:09 candle
+    expected = candles.loc["2024-01-02 09:20":"2024-01-02 10:09"]
+    mark = len(server.calls(KLINES))
+    pd.testing.assert_frame_equal(feed.history(ETH_1M, until, 50), expected, check_freq=False)
+    assert len(server.calls(KLINES)) > mark
+    mark = len(server.calls(KLINES))
+    for _ in range(3):
+        pd.testing.assert_frame_equal(feed.history(ETH_1M, until, 50), expected, check_freq=False)
+    pd.testing.assert_frame_equal(
+        feed.history(ETH_1M, ms("2024-01-02 10:30") * NS, 70),
+        candles.loc["2024-01-02 09:20":"2024-01-02 10:29"],
+        check_freq=False,
+    )
+    assert len(server.calls(KLINES)) == mark
+    await feed.close()
