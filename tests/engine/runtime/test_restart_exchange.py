@@ -116,7 +116,8 @@ def _wait(proc: subprocess.Popen, until: Callable[[], bool], what: str, seconds:
             pytest.fail(f"the engine ended before {what}:\n{out[-3000:]}")
         if time.monotonic() > deadline:
             proc.kill()
-            pytest.fail(f"timed out waiting for {what}")
+            out = proc.communicate()[0].decode()
+            pytest.fail(f"timed out waiting for {what}:\n{out[-3000:]}")
         time.sleep(0.01)
 
 
@@ -301,4 +302,27 @@ def test_sigkill_after_candles_with_an_entry_of_unknown_outcome(world) -> None: 
     _finish(root, server)
     reconciled = _events(db, "reconciled")[-1]
     assert entry.client_order_id in reconciled["filled"]
+    _assert_ledger_follows_the_exchange(db, trading)
+
+
+def test_sigkill_before_the_order_reaches_the_exchange(world) -> None:  # type: ignore[no-untyped-def]
+    """Killed between the commit of the entry's intent and its arrival on the exchange (the request is
+    held in the network and then lost). The restart finds no such order and marks the intent failed;
+    the candle that decided it is played again and decides the same entry under the same client id,
+    which now reaches the exchange once."""
+    root, server, trading = world
+    db = root / "engine.db"
+    server.faults.add(ORDER, method="POST", delay=30, drop=True)  # the first order never arrives
+    proc = _engine_run(root, server, timeout_ms=60_000)
+    sent = lambda: _query(db, "select client_order_id from orders where status = 'sent'")  # noqa: E731
+    _wait(proc, lambda: bool(sent()) and server.faults.pending() == 0, "the entry on its way")
+    ((cid,),) = sent()
+    _kill(proc)
+
+    assert trading.orders == {} and trading.placements == 0 and not _open_position(db)
+    _finish(root, server)
+    reconciled = _events(db, "reconciled")[-1]
+    assert reconciled["failed"] == [cid] and reconciled["filled"] == []
+    first = next(iter(trading.orders.values()))
+    assert first.client_order_id == cid and first.side == "BUY"  # decided again, placed once
     _assert_ledger_follows_the_exchange(db, trading)
