@@ -108,7 +108,7 @@ def _query(db: Path, sql: str, *args: object) -> list[tuple]:
         return []
 
 
-def _wait(proc: subprocess.Popen, until: Callable[[], bool], what: str, seconds: float = 40) -> None:
+def _wait(proc: subprocess.Popen, until: Callable[[], bool], what: str, seconds: float = 90) -> None:
     deadline = time.monotonic() + seconds
     while not until():
         if proc.poll() is not None:
@@ -218,7 +218,8 @@ def test_sigkill_with_a_position_and_orders_of_unknown_outcome(world) -> None:  
     root, server, trading = world
     db = root / "engine.db"
     trading.slow_ack(2.5, after=1)  # the first order answers at once, the second after the timeout
-    proc = _engine_run(root, server, timeout_ms=1500)
+    # Paced (a 1m candle every 0.2 s) so that the replay is far from its end when the kill comes.
+    proc = _engine_run(root, server, timeout_ms=1500, speed="300")
     _wait(proc, lambda: trading.held > 0, "the exit on the exchange")
     server.faults.add(ORDER, status=503, times=10_000)  # its look-ups (and later orders) fail
     (lost,) = [o.client_order_id for o in trading.orders.values() if o.side == "SELL"]
