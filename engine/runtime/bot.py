@@ -126,6 +126,8 @@ class BotRunner(ExchangeMode, CandleLedger):
         # row stays pending until the candle that carries it out commits (a restart re-applies it).
         self._close_requests: dict[str, list[int]] = {}
         self._closing_commands: set[int] = set()  # taken by a candle not committed yet
+        # (close time, rows, signals, seconds spent) computed by prepare() for the next on_batch
+        self._prepared: tuple[int, dict, dict, float] | None = None
         self._exchange_refusals: list[tuple[str, str, str]] = []  # entries this close does not send
         self.factory = factory
         self.feed = feed
@@ -228,6 +230,7 @@ class BotRunner(ExchangeMode, CandleLedger):
         assert self.bot_id is not None
         self._build(self.loaded)
         self.last_time = -(2**62)
+        self._prepared = None
         async with self.factory() as session, session.begin():
             saved = await load_checkpoint(session, self.bot_id)
             open_orders = await list_open_orders(session, self.bot_id)
@@ -307,15 +310,45 @@ class BotRunner(ExchangeMode, CandleLedger):
 
     # --- one candle -----------------------------------------------------------------------------
 
-    async def on_batch(self, batch: Batch, received: float | None = None) -> bool:
-        """Process this bot's candles of ``batch``; False when it holds none (or they were done)."""
-        from engine.trading.trader import Order
-
+    def _rows(self, batch: Batch) -> dict:
         rows = {}
         for pair, tf in self.series:
             row = batch.candles.get((pair, tf))
             if row is not None and row[0] > self.last_time:
                 rows[pair] = row
+        return rows
+
+    def prepare(self, batch: Batch) -> bool:
+        """Compute this bot's signals on ``batch`` ahead of :meth:`on_batch` (which then uses them) and
+        say whether its candle may decide an order: the runtime hands the candle first to the bots that
+        may, so their orders do not wait for the decisions of bots that cannot. Only for a bot that is
+        idle (every earlier candle taken) and has no reload staged; True when in doubt."""
+        if self._next is not None or self._prepared is not None:
+            return True
+        rows = self._rows(batch)
+        if not rows:
+            return False
+        began = _time.perf_counter()
+        signals = {pair: self._signals(pair, *row) for pair, row in rows.items()}
+        self._prepared = (batch.close_time, rows, signals, _time.perf_counter() - began)
+        if self._close_requests:
+            return True
+        if self.execution is not None and (
+            self._unresolved or any(self.trader.position(p) is not None for p in self.pairs)
+        ):
+            return True  # a stop touched inside the candle is sent as a market order at its close
+        # The kernel decides orders for the next open from these four flags only (kernel._decide).
+        return any(s.entry_long or s.exit_long or s.entry_short or s.exit_short for _, s in signals.values())
+
+    async def on_batch(self, batch: Batch, received: float | None = None) -> bool:
+        """Process this bot's candles of ``batch``; False when it holds none (or they were done)."""
+        from engine.trading.trader import Order
+
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared[0] == batch.close_time:
+            _, rows, computed_signals, signals_cost = prepared
+        else:
+            rows, computed_signals, signals_cost = self._rows(batch), {}, 0.0
         if not rows:
             return False
         began = _time.perf_counter()
@@ -331,7 +364,7 @@ class BotRunner(ExchangeMode, CandleLedger):
         refused: list[tuple[str, str, str]] = []
         for pair, (t, o, h, lo, c, v) in rows.items():
             self._closes[pair] = c
-            candle, signals = self._signals(pair, t, o, h, lo, c, v)
+            candle, signals = computed_signals.get(pair) or self._signals(pair, t, o, h, lo, c, v)
             wants = "long" if signals.entry_long else "short" if signals.entry_short else None
             if wants and self.trader.position(pair) is None:
                 reason = self.portfolio.entry_refusal()
@@ -381,7 +414,7 @@ class BotRunner(ExchangeMode, CandleLedger):
         elif has_orders and not self.intent_first:
             self.order_latencies.append(_time.perf_counter() - received)
         done = _time.perf_counter()
-        self.compute.append(computed - began)
+        self.compute.append(computed - began + signals_cost)
         self.latencies.append(done - began)
         self.delays.append(done - received)
         self._report_exposure()

@@ -73,6 +73,8 @@ class Committer:
         self._pending: list[tuple[WriteJob, asyncio.Future[Any]]] = []
         self._urgent: list[tuple[WriteJob, asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._urgent_busy = 0  # urgent jobs handed in and not written yet
+        self._urgent_idle: asyncio.Event | None = None
         self.transactions = 0  # committed transactions (for the benchmark)
         self.jobs = 0  # jobs run
         self.urgent_transactions = 0  # of which the urgent lane's
@@ -84,9 +86,29 @@ class Committer:
             return await self._alone(job)
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         (self._urgent if urgent else self._pending).append((job, future))
+        if urgent:
+            self._urgent_busy += 1
+            self._idle_event().clear()
+            future.add_done_callback(self._urgent_done)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_all())
         return await future
+
+    async def urgent_written(self) -> None:
+        """Wait until every urgent job handed in so far is written (or failed); at once when none is."""
+        if self.group and self._urgent_busy:
+            await self._idle_event().wait()
+
+    def _idle_event(self) -> asyncio.Event:
+        if self._urgent_idle is None:
+            self._urgent_idle = asyncio.Event()
+            self._urgent_idle.set()
+        return self._urgent_idle
+
+    def _urgent_done(self, _future: asyncio.Future[Any]) -> None:
+        self._urgent_busy -= 1
+        if self._urgent_busy == 0:
+            self._idle_event().set()
 
     async def _alone(self, job: Callable[[AsyncSession], Awaitable[T]]) -> T:
         if self.lock is None:
