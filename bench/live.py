@@ -5,6 +5,7 @@
     .venv/bin/python bench/live.py --no-intent-first     # a candle's writes in one transaction, sent after
     .venv/bin/python bench/live.py --bots 10 --candles 120 --interval 0   # as fast as the bots go
     .venv/bin/python bench/live.py --breakdown           # where a round's time goes, per round with orders
+    .venv/bin/python bench/live.py --no-orders-first     # every bot takes the close in file order
 
 Every bot runs the example EMA/RSI strategy (switched to 1m) on 3 of 12 synthetic BTC pairs, with the
 paper fills, the candle's order intents committed first and its bookkeeping (fills, positions, trades,
@@ -133,6 +134,7 @@ async def _bench(
     interval: float = 0.0,
     gc_freeze: bool = False,
     breakdown: bool = False,
+    orders_first: bool = True,
 ) -> None:
     from sqlalchemy import event
 
@@ -159,7 +161,11 @@ async def _bench(
         DataDirectory(root / "data"), start=replay_from, speed=60.0 / interval if interval else 0.0
     )
     config = RuntimeConfig(
-        bots_dir=root / "bots", strategies_dir=root / "strategies", watch=True, queue_size=64
+        bots_dir=root / "bots",
+        strategies_dir=root / "strategies",
+        watch=True,
+        queue_size=64,
+        orders_first=orders_first,
     )
     runtime = Runtime(config, factory, feed)
 
@@ -254,7 +260,7 @@ async def _bench(
         print(
             f"candle close -> order intents committed and sent (marked sent: paper), bot candles that decided "
             f"orders: {len(orders)}, p50 {np.percentile(orders, 50):.1f} ms, p99 {np.percentile(orders, 99):.1f} ms "
-            f"(intent first: {'on' if intent_first else 'off'})"
+            f"(intent first: {'on' if intent_first else 'off'}, orders first: {'on' if orders_first else 'off'})"
         )
     else:
         print("candle close -> order sent: no bot decided an order (replay more candles)")
@@ -321,6 +327,12 @@ def main() -> None:
         action="store_true",
         help="also print, per round that decided orders, when every bot had decided and the intent transaction",
     )
+    parser.add_argument(
+        "--orders-first",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="hand a close first to the bots whose signals may decide an order (default), or to all in file order",
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-live-"))
     try:
@@ -335,6 +347,7 @@ def main() -> None:
                 args.interval,
                 args.gc_freeze,
                 args.breakdown,
+                args.orders_first,
             )
         )
     finally:
