@@ -424,6 +424,11 @@ class ExchangeMode:
                 else:
                     self.view.last_error = f"{planned.action} {planned.pair} refused: {result.error}"
                 continue
+            if result.order.state == "open" and not result.order.trades and result.order.filled <= 0:
+                # Accepted, not executed yet (an exchange that matches later): looked up at every
+                # candle until it fills or ends, and no other entry goes out on its pair meanwhile.
+                self._unresolved[planned.client_order_id] = planned
+                continue
             self._unresolved.pop(planned.client_order_id, None)
             filled = summarize_fills(result.order, self.execution.markets.get(planned.pair))
             if filled is None:
@@ -565,8 +570,12 @@ class ExchangeMode:
             cid = planned.client_order_id
             data = {"mode": self.mode, "pair": planned.pair, "client_order_id": cid, "action": planned.action}
             if result.order is not None:
-                await apply_exchange_order(session, cid, result.order)
+                before = await get_order(session, client_order_id=cid)
+                was = before.status if before is not None else None
+                new_fills = await apply_exchange_order(session, cid, result.order)
                 stored = await get_order(session, client_order_id=cid)
+                if stored is not None and stored.status == was and not new_fills:
+                    continue  # a look-up that found nothing new (an order still resting): no event
                 status = stored.status.value if stored is not None else result.order.state
                 await record_event(
                     session,

@@ -5,7 +5,8 @@
         trading.slow_ack(1.0)        # the next order is accepted, then answered after 1 s (client timeout)
         trading.fill("ye...", "0.4") # fill part of an open order, as the matching engine would
 
-Orders: MARKET fills at once at the last visible candle's close; LIMIT fills at once when marketable (at
+Orders: MARKET fills at once at the last visible candle's close (unless
+:meth:`FakeTrading.rest_market`); LIMIT fills at once when marketable (at
 the limit price), else rests until :meth:`FakeTrading.fill`; STOP_LOSS_LIMIT rests. ``newClientOrderId``
 is unique among open orders and recent ones: a second order with the same id is refused with -2010
 "Duplicate order sent.", as Binance does. Balances move with fills (fee 0 unless ``fee_rate`` is set,
@@ -64,6 +65,7 @@ class FakeTrading:
         self._slow_ack: list[list[float]] = []  # [seconds, accepted orders to answer at once first]
         self._placements = 0
         self.held = 0
+        self._resting_markets = 0
         self._lock = threading.RLock()
 
     @classmethod
@@ -93,6 +95,11 @@ class FakeTrading:
         ``after`` answers that many accepted orders at once first. :attr:`held` counts answers being
         held back right now (a test can act, or kill the client, while one is)."""
         self._slow_ack.append([seconds, after])
+
+    def rest_market(self, count: int = 1) -> None:
+        """The next ``count`` MARKET orders are accepted but rest ``NEW`` (answered so), as on an exchange
+        that matches asynchronously, until :meth:`fill` executes them."""
+        self._resting_markets += count
 
     def revoke(self) -> None:
         self.revoked = True
@@ -216,7 +223,9 @@ class FakeTrading:
         order.locked = lock_amount
         self.orders[order.order_id] = order
         last = self._last_price(market.id)
-        if kind == "MARKET":
+        if kind == "MARKET" and self._resting_markets > 0:
+            self._resting_markets -= 1
+        elif kind == "MARKET":
             self._execute(order, quantity, last)
         elif (
             kind == "LIMIT"

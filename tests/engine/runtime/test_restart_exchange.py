@@ -273,6 +273,16 @@ def _checkpoint(db: Path) -> int:
     return int(rows[0][0]) if rows else -1
 
 
+def _next_entry_signal(server: FakeBinance, after_ns: int) -> int:
+    """Open time (ns) of the first candle after ``after_ns`` on which the flip strategy asks to enter."""
+    candles = server.market_data.markets[("ETHUSDT", False)].candles
+    rising = candles.close > candles.open
+    signals = rising & rising.shift(1, fill_value=False)
+    again = signals[pd.Timestamp(after_ns, tz="UTC") + pd.Timedelta(minutes=1) :].idxmax()
+    assert signals[again]  # the walk does ask to enter again before the end of the replay
+    return int(again.value)
+
+
 def test_sigkill_after_candles_with_an_entry_of_unknown_outcome(world) -> None:  # type: ignore[no-untyped-def]
     """The first entry fills on the exchange but its answer is lost and its look-ups keep failing while
     the strategy asks to enter again (two rising candles). The engine must not buy a second time: the
@@ -286,13 +296,8 @@ def test_sigkill_after_candles_with_an_entry_of_unknown_outcome(world) -> None: 
     server.faults.add(ORDER, status=503, times=10_000, method="GET")  # look-ups fail, orders pass
     (entry,) = list(trading.orders.values())
     _wait(proc, lambda: bool(_events(db, "unknown")), "the engine giving up on the answer")
-    unknown_at = _checkpoint(db)
-    candles = server.market_data.markets[("ETHUSDT", False)].candles
-    rising = candles.close > candles.open
-    signals = rising & rising.shift(1, fill_value=False)
-    again = signals[pd.Timestamp(unknown_at, tz="UTC") + pd.Timedelta(minutes=1) :].idxmax()
-    assert signals[again]  # the walk does ask to enter again before the end of the replay
-    _wait(proc, lambda: _checkpoint(db) >= again.value, "the candle of the second entry signal")
+    again = _next_entry_signal(server, _checkpoint(db))
+    _wait(proc, lambda: _checkpoint(db) >= again, "the candle of the second entry signal")
     _kill(proc)
 
     assert _status(db, entry.client_order_id) == "sent" and entry.status == "FILLED"
@@ -326,4 +331,31 @@ def test_sigkill_before_the_order_reaches_the_exchange(world) -> None:  # type: 
     assert reconciled["failed"] == [cid] and reconciled["filled"] == []
     first = next(iter(trading.orders.values()))
     assert first.client_order_id == cid and first.side == "BUY"  # decided again, placed once
+    _assert_ledger_follows_the_exchange(db, trading)
+
+
+def test_sigkill_with_an_entry_resting_on_the_exchange(world) -> None:  # type: ignore[no-untyped-def]
+    """The exchange accepts the first entry but matches it later (answered ``NEW``, nothing filled).
+    While it rests the engine keeps looking it up and sends no second entry; killed with it resting;
+    the exchange fills it while the engine is down; the restart applies that fill to the kernel."""
+    root, server, trading = world
+    db = root / "engine.db"
+    trading.rest_market()
+    proc = _engine_run(root, server, timeout_ms=5000, speed="300")
+    _wait(proc, lambda: bool(trading.orders), "the entry on the exchange")
+    (entry,) = list(trading.orders.values())
+    cid = entry.client_order_id
+    _wait(proc, lambda: _status(db, cid) == "open", "the engine storing the answer")
+    again = _next_entry_signal(server, _checkpoint(db))
+    _wait(proc, lambda: _checkpoint(db) >= again, "the candle of the second entry signal")
+    _kill(proc)
+
+    assert entry.status == "NEW" and list(trading.orders.values()) == [entry]
+    assert not _open_position(db)
+    looked_up = [r for r in server.calls(ORDER) if r.method == "GET"]
+    assert len(looked_up) >= 2  # followed at every candle, not forgotten after the first answer
+    assert len(_events(db, "open")) == 1  # and recorded once, not at every look-up
+    trading.fill(cid)  # matched while the engine is down
+    _finish(root, server)
+    assert cid in _events(db, "reconciled")[-1]["filled"]
     _assert_ledger_follows_the_exchange(db, trading)
