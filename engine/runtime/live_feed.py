@@ -533,7 +533,7 @@ class LiveFeed:
             if due:
                 await asyncio.gather(*(self._poll(s) for s in due))
                 continue
-            await self._wait(self._wake_at(local) - local)
+            await self._wait_until(self._wake_at(local))
 
     # --- polling --------------------------------------------------------------------------------
 
@@ -789,16 +789,22 @@ class LiveFeed:
             wakes.append(min(self._pending) + self.grace * 1000 - offset)
         return min(wakes, default=local + 1000.0)
 
-    async def _wait(self, ms: float) -> None:
-        """Sleep ``ms`` of the timer, or until a series is added."""
+    async def _wait_until(self, local: float) -> None:
+        """Sleep until the timer reads ``local`` (ms), or until a series is added, rewound or removed."""
         self._changed.clear()
-        sleeper = asyncio.ensure_future(self.timer.sleep(max(ms, 0.0) / 1000))
+        sleeper = asyncio.ensure_future(self._sleep_until(local))
         changed = asyncio.ensure_future(self._changed.wait())
         try:
             await asyncio.wait({sleeper, changed}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             sleeper.cancel()
             changed.cancel()
+
+    async def _sleep_until(self, local: float) -> None:
+        # The delay is measured when the sleep starts, not when it was decided: the clock may have
+        # moved in between (the task starts at the loop's next turn), and a delay decided earlier
+        # would then overshoot the wake time.
+        await self.timer.sleep(max(0.0, local - self.timer.now_ms()) / 1000)
 
 
 async def _fetch_pages(
