@@ -18,6 +18,11 @@ one :class:`~engine.runtime.feed.Batch` per close moment, like the replay does:
   synchronously, is served from memory. A series first seen later (a bot added by hot reload) is
   fetched there and then from a worker thread, which holds the event loop for that request.
 
+* **Restart catch-up and removal.** :meth:`LiveFeed.rewind` sets a series back to the candle after a
+  restored bot's checkpoint: what closed while the engine was down is fetched and emitted first (late),
+  at most ``max_catch_up`` candles, never a candle twice. :meth:`LiveFeed.remove` ends the polls and
+  the stream of a series no bot follows any more.
+
 * **Websocket first where there is one.** A series whose client has ``watchOHLCV`` (``ccxt.pro``) is
   fed by a :class:`~engine.runtime.live_ws.SeriesWatch`: a candle is closed once the stream shows a
   later one. The stream never replaces REST as the truth for what was missed: a hole in what the
@@ -470,6 +475,8 @@ class LiveFeed:
 
     async def _unsubscribe(self, task: asyncio.Task[None], watch: SeriesWatch) -> None:
         await asyncio.gather(task, return_exceptions=True)  # its watch_ohlcv is cancelled first
+        if watch.key in self._series:
+            return  # followed again meanwhile: its new watch shares the subscription
         try:
             await asyncio.wait_for(watch.unsubscribe(), 10.0)
         except Exception:  # the connection may be down already: nothing to unsubscribe from
