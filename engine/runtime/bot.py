@@ -197,7 +197,7 @@ class BotRunner(ExchangeMode, CandleLedger):
                 account=account,
             )
             self.bot_id = bot.id
-        await self.restore()
+        await self.restore(rewind=True)
         if self.execution is not None:
             await self._reconcile()
         self.portfolio.register(self.name, self.params.initial_capital, self.trader.equity)
@@ -225,8 +225,12 @@ class BotRunner(ExchangeMode, CandleLedger):
         transaction has not committed yet): the command pump leaves them pending to it."""
         return self._closing_commands.union(*self._close_requests.values())
 
-    async def restore(self) -> None:
-        """Load the last committed checkpoint (if any) and reconcile open orders with it."""
+    async def restore(self, rewind: bool = False) -> None:
+        """Load the last committed checkpoint (if any) and reconcile open orders with it. ``rewind`` (at
+        start): the feed goes back to the candle after the checkpoint, so the candles that closed while
+        the bot was not running are processed before the live ones (a live feed's catch-up is capped:
+        then the bot resumes from where the feed can take it, ``LiveFeed.rewind``). Not after a failed
+        candle: the feed has handed out the candles queued for the bot already."""
         assert self.bot_id is not None
         self._build(self.loaded)
         self.last_time = -(2**62)
@@ -265,6 +269,9 @@ class BotRunner(ExchangeMode, CandleLedger):
         # the feed starts (the warm-up history before the first live candle).
         seed_until = None
         if self.last_time > -(2**62):
+            if rewind:
+                resumed = max(self.feed.rewind(key, self.last_time) for key in self.series)
+                self.last_time = max(self.last_time, resumed)
             seed_until = self.last_time + self.step_ns
         else:
             # A new bot joins at the replay's start or its current moment (a bot added by a reload).

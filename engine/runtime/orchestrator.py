@@ -358,6 +358,11 @@ class Runtime:
         await slot.queue.put(None)
         if slot.task is not None:
             await slot.task
+        # Series no other bot trades are no longer fetched (a bot started again catches up on them).
+        in_use = {key for other in self.slots.values() for key in other.runner.series}
+        for key in slot.runner.series:
+            if key not in in_use:
+                self.feed.remove(key)
         await slot.runner.close()  # the exchange connection (exchange modes)
         self.portfolio.remove(name)
         slot.runner.view.status = status.value

@@ -231,7 +231,6 @@ async def test_replay_feed_remove_and_rewind():
     assert [batch async for batch in feed.batches()] == []
 
 
-@pytest.mark.xfail(strict=True, reason="wiring by the lead: the runtime calls LiveFeed.rewind on restore")
 async def test_a_restarted_engine_processes_the_candles_that_closed_while_it_was_down(tmp_path, server):
     from sqlalchemy import select
 
