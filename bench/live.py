@@ -69,9 +69,15 @@ class _Breakdown:
 
         async def timed_flush(committer, batch):  # type: ignore[no-untyped-def]
             start = time.perf_counter() - me.t0
+            current = me.rounds[-1] if me.rounds else {}
+
+            def written(_future) -> None:  # type: ignore[no-untyped-def]
+                # The callers' futures are resolved right after the commit (before the session closes).
+                if current.get("urgent") is None:
+                    current["urgent"] = (start, time.perf_counter() - me.t0, len(batch))
+
+            batch[0][1].add_done_callback(written)
             await flush(committer, batch)
-            if me.rounds and me.rounds[-1]["urgent"] is None:
-                me.rounds[-1]["urgent"] = (start, time.perf_counter() - me.t0, len(batch))
 
         orchestrator.Runtime.dispatch = timed_dispatch  # type: ignore[method-assign]
         commit.Committer.run = timed_run  # type: ignore[method-assign]

@@ -344,8 +344,16 @@ class BotRunner(ExchangeMode, CandleLedger):
             self._unresolved or any(self.trader.position(p) is not None for p in self.pairs)
         ):
             return True  # a stop touched inside the candle is sent as a market order at its close
-        # The kernel decides orders for the next open from these four flags only (kernel._decide).
-        return any(s.entry_long or s.exit_long or s.entry_short or s.exit_short for _, s in signals.values())
+        # The kernel decides orders for the next open from these flags only (kernel._decide): an exit
+        # signal of the side held, or an entry signal (a position held may be stopped out inside the
+        # candle and re-entered at its close).
+        for pair, (_, s) in signals.items():
+            if s.entry_long or s.entry_short:
+                return True
+            held = self.trader.position(pair)
+            if held is not None and (s.exit_long if held["side"] == "long" else s.exit_short):
+                return True
+        return False
 
     async def on_batch(self, batch: Batch, received: float | None = None) -> bool:
         """Process this bot's candles of ``batch``; False when it holds none (or they were done)."""

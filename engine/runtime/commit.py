@@ -29,6 +29,7 @@ twenty-five bots deciding on the same close cost one INSERT, not twenty-five ORM
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -38,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 __all__ = ["Committer", "RowInsert", "WriteJob"]
 
 T = TypeVar("T")
+log = logging.getLogger("engine.runtime")
 WriteJob = Callable[[AsyncSession], Awaitable[Any]]
 RowWriter = Callable[[AsyncSession, list[dict[str, Any]]], Awaitable[None]]
 
@@ -147,13 +149,26 @@ class Committer:
             if isinstance(job, RowInsert):
                 merged.setdefault(job.insert, []).extend(job.rows)
         try:
-            async with self.factory() as session, session.begin():
-                for insert, rows in merged.items():
-                    await insert(session, rows)
-                for k, (job, _future) in enumerate(batch):
-                    if not isinstance(job, RowInsert):
-                        results[k] = await job(session)
+            async with self.factory() as session:
+                async with session.begin():
+                    for insert, rows in merged.items():
+                        await insert(session, rows)
+                    for k, (job, _future) in enumerate(batch):
+                        if not isinstance(job, RowInsert):
+                            results[k] = await job(session)
+                # Committed: the callers go on (their orders are sent) while the session hands its
+                # connection back to the pool, which costs one more round trip.
+                self.transactions += 1
+                self.jobs += len(batch)
+                for (_job, future), value in zip(batch, results, strict=True):
+                    if not future.done():
+                        future.set_result(value)
         except Exception:
+            if all(future.done() for _job, future in batch):
+                # Closing the session failed after the commit: the writes are in, the pool will
+                # discard the connection.
+                log.warning("closing the session after an intent commit failed", exc_info=True)
+                return
             # Rolled back as a whole: again with a savepoint per job, where only the failing one fails.
             await self._flush(batch)
             return
@@ -162,11 +177,6 @@ class Committer:
                 if not future.done():
                     future.set_exception(RuntimeError(f"write interrupted: {error!r}"))
             raise
-        self.transactions += 1
-        self.jobs += len(batch)
-        for (_job, future), value in zip(batch, results, strict=True):
-            if not future.done():
-                future.set_result(value)
 
     async def _flush(self, batch: list[tuple[WriteJob, asyncio.Future[Any]]]) -> None:
         outcomes: list[tuple[bool, Any]] = []

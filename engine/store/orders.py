@@ -123,10 +123,47 @@ def order_intent_values(intent: OrderIntent, status: OrderStatus = OrderStatus.I
 
 async def insert_order_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Insert many new orders (values from :func:`order_intent_values`) in one executemany statement:
-    the order intents of every bot deciding on the same candle close, without an ORM flush per row."""
-    if rows:
-        now = utcnow()
-        await session.execute(insert(Order), [{"created_at": now, "updated_at": now, **row} for row in rows])
+    the order intents of every bot deciding on the same candle close, without an ORM flush per row.
+
+    On SQLite the statement goes straight to the driver connection of the session's transaction, with
+    the values converted by the columns' own bind processors (the same text SQLAlchemy would store):
+    this is on the path from a candle close to its orders being sent, where SQLAlchemy's executemany
+    cost ~3 ms for 25 rows and the driver takes ~0.5 ms."""
+    if not rows:
+        return
+    now = utcnow()
+    values = [{"created_at": now, "updated_at": now, **row} for row in rows]
+    connection = await session.connection()
+    if connection.dialect.name != "sqlite":
+        await session.execute(insert(Order), values)
+        return
+    sql, columns = _sqlite_order_insert(connection.dialect)
+    params = [
+        tuple(v.get(name) if process is None else process(v.get(name)) for name, process in columns)
+        for v in values
+    ]
+    raw = await connection.get_raw_connection()
+    await raw.driver_connection.executemany(sql, params)  # type: ignore[union-attr]
+
+
+_SQLITE_INSERT: tuple[str, list[tuple[str, Any]]] | None = None
+
+
+def _sqlite_order_insert(dialect: Any) -> tuple[str, list[tuple[str, Any]]]:
+    """The INSERT of every orders column but the key, and each column's bind processor on SQLite."""
+    global _SQLITE_INSERT
+    if _SQLITE_INSERT is None:
+        table = Order.__table__
+        columns = [c for c in table.columns if not c.primary_key]
+        names = ", ".join(dialect.identifier_preparer.quote(c.name) for c in columns)
+        marks = ", ".join("?" for _ in columns)
+        sql = f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names}) VALUES ({marks})"
+        # dialect_impl: the type as SQLite stores it (a TypeDecorator's load_dialect_impl, SQLite's DATETIME text)
+        _SQLITE_INSERT = (
+            sql,
+            [(c.name, c.type.dialect_impl(dialect).bind_processor(dialect)) for c in columns],
+        )
+    return _SQLITE_INSERT
 
 
 async def stored_client_ids(session: AsyncSession, client_order_ids: list[str]) -> set[str]:

@@ -252,3 +252,38 @@ async def test_order_intents_of_many_bots_are_one_insert_and_a_duplicate_fails_a
     assert sorted(r[0] for r in rows) == ["ye-a0", "ye-a1", "ye-a2", "ye-a3", "ye-b1", "ye-b2", "ye-b3"]
     assert {r[1] for r in rows} == {OrderStatus.SENT}
     assert {str(r[2]) for r in rows} == {"0.5"}
+
+
+async def test_order_rows_inserted_at_once_are_stored_as_the_orm_stores_them(factory, bot_id: int) -> None:  # type: ignore[no-untyped-def]
+    """insert_order_rows writes SQLite rows through the driver: the stored text must be the ORM's."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from engine.store import save_order_intent
+
+    def intent(cid: str) -> OrderIntent:
+        return OrderIntent(
+            bot_id=bot_id,
+            pair="ETH/USDT",
+            side=OrderSide.SELL,
+            type=OrderType.MARKET,
+            amount=0.123456789,
+            reason="close",
+            signal_time=datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=UTC),
+            client_order_id=cid,
+        )
+
+    async with factory() as session, session.begin():
+        row = await save_order_intent(session, intent("ye-orm"))
+        row.status = OrderStatus.SENT
+        await session.flush()
+        await insert_order_rows(session, [order_intent_values(intent("ye-rows"), OrderStatus.SENT)])
+    async with factory() as session:
+        stored = (
+            (await session.execute(text("SELECT * FROM orders ORDER BY client_order_id"))).mappings().all()
+        )
+    skip = {"id", "client_order_id", "created_at", "updated_at"}
+    by_orm, by_rows = ({k: v for k, v in r.items() if k not in skip} for r in (stored[0], stored[1]))
+    assert by_rows == by_orm
+    assert type(stored[0]["created_at"]) is type(stored[1]["created_at"])

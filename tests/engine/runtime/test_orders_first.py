@@ -44,13 +44,17 @@ async def _run(root: Path, orders_first: bool, monkeypatch=None, stepwise: bool 
             flush = Committer._flush_urgent
 
             async def timed_flush(committer, batch):  # type: ignore[no-untyped-def]
-                await flush(committer, batch)
-                written = time.perf_counter()
-                for job, _ in batch:
+                # Written when the caller learns it: its future is resolved right after the commit.
+                for job, future in batch:
                     for row in getattr(job, "rows", ()):
                         bot = row["bot_id"]
                         close = int(pd.Timestamp(row["signal_time"]).as_unit("ns").value) + steps[bot]
-                        rounds[close].setdefault("intents", []).append((written, bot))
+
+                        def written(_future, close=close, bot=bot):  # type: ignore[no-untyped-def]
+                            rounds[close].setdefault("intents", []).append((time.perf_counter(), bot))
+
+                        future.add_done_callback(written)
+                await flush(committer, batch)
 
             monkeypatch.setattr(Committer, "_flush_urgent", timed_flush)
         await runtime.start()
