@@ -234,10 +234,10 @@ async def test_replay_feed_remove_and_rewind():
 async def test_a_restarted_engine_processes_the_candles_that_closed_while_it_was_down(tmp_path, server):
     from sqlalchemy import select
 
-    from engine.runtime import RunOptions, RuntimeConfig, run_engine
+    from engine.runtime import run_engine
     from engine.store import create_engine_for, session_factory
     from engine.store.models import EquitySnapshot
-    from tests.engine.runtime.test_live_feed import FLIP_BOT, FLIP_STRATEGY, FastTimer
+    from tests.engine.runtime.test_live_feed import FLIP_BOT, FLIP_STRATEGY, FastTimer, live_run_options
 
     (tmp_path / "strategies").mkdir()
     (tmp_path / "bots").mkdir()
@@ -247,16 +247,7 @@ async def test_a_restarted_engine_processes_the_candles_that_closed_while_it_was
 
     async def run(start_ms: int, candles: int) -> None:
         """Run the engine (one exchange minute every 100 ms of wall time) until the bot took ``candles``."""
-        timer = FastTimer(server, start_ms, speed=600)
-        options = RunOptions(
-            config=RuntimeConfig(
-                bots_dir=tmp_path / "bots", strategies_dir=tmp_path / "strategies", backoff=0.01
-            ),
-            replay=None,
-            database_url=url,
-            signals=False,
-            live={"client_factory": client_factory(server), "timer": timer, "grace": 30.0},
-        )
+        options = live_run_options(tmp_path, server, FastTimer(server, start_ms, speed=600))
         runtimes = []
         task = asyncio.create_task(run_engine(options, on_runtime=runtimes.append))
         await settle(

@@ -100,6 +100,19 @@ def five_minute(candles: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def live_run_options(root, server: FakeBinance, timer):  # type: ignore[no-untyped-def]
+    """``engine run`` options for the bots under ``root`` on live candles from the fake ``server``."""
+    from engine.runtime import RunOptions, RuntimeConfig
+
+    return RunOptions(
+        config=RuntimeConfig(bots_dir=root / "bots", strategies_dir=root / "strategies", backoff=0.01),
+        replay=None,
+        database_url=f"sqlite:///{root / 'engine.db'}",
+        signals=False,
+        live={"client_factory": client_factory(server), "timer": timer, "grace": 30.0},
+    )
+
+
 async def settle(condition, timeout: float = 3.0) -> None:
     deadline = time.perf_counter() + timeout
     while not condition():
@@ -300,7 +313,7 @@ capital: {initial: 1 BTC, max_per_trade: 10%}
 async def test_run_engine_without_replay_trades_on_live_candles_until_stopped(tmp_path, server, candles):
     from sqlalchemy import select
 
-    from engine.runtime import RunOptions, RuntimeConfig, run_engine
+    from engine.runtime import run_engine
     from engine.store import create_engine_for, session_factory
     from engine.store.models import EquitySnapshot, Trade
 
@@ -310,16 +323,7 @@ async def test_run_engine_without_replay_trades_on_live_candles_until_stopped(tm
     (tmp_path / "bots" / "flip.yaml").write_text(FLIP_BOT)
     url = f"sqlite:///{tmp_path / 'engine.db'}"
     # One exchange minute every 100 ms of wall time.
-    timer = FastTimer(server, ms("2024-01-02 10:00:30"), speed=600)
-    options = RunOptions(
-        config=RuntimeConfig(
-            bots_dir=tmp_path / "bots", strategies_dir=tmp_path / "strategies", backoff=0.01
-        ),
-        replay=None,
-        database_url=url,
-        signals=False,
-        live={"client_factory": client_factory(server), "timer": timer, "grace": 30.0},
-    )
+    options = live_run_options(tmp_path, server, FastTimer(server, ms("2024-01-02 10:00:30"), speed=600))
     runtimes = []
     task = asyncio.create_task(run_engine(options, on_runtime=runtimes.append))
     await settle(
