@@ -334,6 +334,10 @@ async def apply_fill(session: AsyncSession, fill: FillReport) -> bool:
             fees[fill.fee_currency] = format(to_decimal(Decimal(fees.get(fill.fee_currency, "0")) + fee), "f")
             order.fees = fees
     if order.filled >= order.amount:
+        if order.status == OrderStatus.FAILED:
+            # Given up on (e.g. not found by its look-ups) and then filled after all: the exchange's
+            # fills are the truth, and the failure's reason no longer describes the order.
+            order.error = None
         if order.status != OrderStatus.FILLED:
             order.status = OrderStatus.FILLED
     elif order.status in ACTIVE_ORDER_STATUSES:

@@ -371,3 +371,21 @@ async def test_concurrent_orders_from_many_writers(factory: Factory, bot_id: int
         orders = (await session.execute(select(Order))).scalars().all()
     assert {o.status for o in orders} == {OrderStatus.FILLED}
     assert sum(o.filled for o in orders) == Decimal("4.5")
+
+
+async def test_an_order_given_up_on_then_filled_loses_its_failure_reason(
+    factory: Factory, bot_id: int
+) -> None:
+    order = await saved(factory, bot_id, amount="1")
+    async with factory() as session, session.begin():
+        await mark_sent(session, order.client_order_id)
+        await mark_closed(
+            session,
+            order.client_order_id,
+            OrderStatus.FAILED,
+            error="not found on the exchange after 3 checks",
+        )
+    async with factory() as session, session.begin():
+        await apply_fill(session, fill("e1", "1", client_order_id=order.client_order_id))
+    final = await reload(factory, order.client_order_id)
+    assert (final.status, final.filled, final.error) == (OrderStatus.FILLED, Decimal(1), None)
