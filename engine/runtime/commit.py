@@ -36,6 +36,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from engine.store.orders import SqliteOrderWriter, insert_order_rows
+
 __all__ = ["Committer", "RowInsert", "WriteJob"]
 
 T = TypeVar("T")
@@ -76,6 +78,8 @@ class Committer:
         self._urgent: list[tuple[WriteJob, asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._urgent_busy = 0  # urgent jobs handed in and not written yet
+        # SQLite file: a round's order intents go through a connection of their own (see _flush_urgent)
+        self.direct = SqliteOrderWriter.for_factory(factory) if group else None
         self._urgent_idle: asyncio.Event | None = None
         self.transactions = 0  # committed transactions (for the benchmark)
         self.jobs = 0  # jobs run
@@ -95,6 +99,11 @@ class Committer:
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_all())
         return await future
+
+    def close(self) -> None:
+        """Close the direct intent connection (if one was opened)."""
+        if self.direct is not None:
+            self.direct.close()
 
     async def urgent_written(self) -> None:
         """Wait until every urgent job handed in so far is written (or failed); at once when none is."""
@@ -143,6 +152,23 @@ class Committer:
                     await flush(batch)
 
     async def _flush_urgent(self, batch: list[tuple[WriteJob, asyncio.Future[Any]]]) -> None:
+        if self.direct is not None and all(
+            isinstance(job, RowInsert) and job.insert is insert_order_rows for job, _future in batch
+        ):
+            # Only order rows (paper intents, exchange entries): one transaction on the writer's own
+            # connection in one trip to a thread (~0.8 ms instead of ~4 ms through the pool). On any
+            # error, the usual path below sorts out whose rows fail.
+            try:
+                await asyncio.to_thread(self.direct.write, [row for job, _ in batch for row in job.rows])  # type: ignore[attr-defined]
+            except Exception:
+                log.debug("direct intent write failed; through the session", exc_info=True)
+            else:
+                self.transactions += 1
+                self.jobs += len(batch)
+                for _job, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+                return
         results: list[Any] = [None] * len(batch)
         merged: dict[RowWriter, list[dict[str, Any]]] = {}
         for job, _future in batch:

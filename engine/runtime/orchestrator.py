@@ -204,6 +204,7 @@ class Runtime:
         for name in list(self.slots):
             await self._stop_bot(name, drain=not self._stop.is_set())
         await self.alerts.stop()  # after the bots: their last trades are notified too
+        self.committer.close()
         if self._lease is not None:
             await release_lease(self.factory, self._lease)
             self._lease = None

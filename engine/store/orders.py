@@ -44,6 +44,7 @@ from engine.store.types import MONEY_CONTEXT, to_decimal
 
 __all__ = [
     "CLIENT_ID_PREFIX",
+    "SqliteOrderWriter",
     "apply_fill",
     "get_order",
     "insert_order_rows",
@@ -131,19 +132,24 @@ async def insert_order_rows(session: AsyncSession, rows: list[dict[str, Any]]) -
     cost ~3 ms for 25 rows and the driver takes ~0.5 ms."""
     if not rows:
         return
-    now = utcnow()
-    values = [{"created_at": now, "updated_at": now, **row} for row in rows]
     connection = await session.connection()
     if connection.dialect.name != "sqlite":
-        await session.execute(insert(Order), values)
+        now = utcnow()
+        await session.execute(insert(Order), [{"created_at": now, "updated_at": now, **row} for row in rows])
         return
-    sql, columns = _sqlite_order_insert(connection.dialect)
+    raw = await connection.get_raw_connection()
+    await raw.driver_connection.executemany(*_sqlite_statement(connection.dialect, rows))  # type: ignore[union-attr]
+
+
+def _sqlite_statement(dialect: Any, rows: list[dict[str, Any]]) -> tuple[str, list[tuple[Any, ...]]]:
+    """The INSERT and its parameters for ``rows``, converted as SQLAlchemy would store them."""
+    sql, columns = _sqlite_order_insert(dialect)
+    now = utcnow()
     params = [
         tuple(v.get(name) if process is None else process(v.get(name)) for name, process in columns)
-        for v in values
+        for v in ({"created_at": now, "updated_at": now, **row} for row in rows)
     ]
-    raw = await connection.get_raw_connection()
-    await raw.driver_connection.executemany(sql, params)  # type: ignore[union-attr]
+    return sql, params
 
 
 _SQLITE_INSERT: tuple[str, list[tuple[str, Any]]] | None = None
@@ -380,3 +386,55 @@ async def submit_order(
         async with factory() as session, session.begin():
             order = await mark_acknowledged(session, order.client_order_id, exchange_order_id)
     return order
+
+
+class SqliteOrderWriter:
+    """Inserts order rows on a connection of its own to a SQLite file, in one transaction and one trip to
+    a worker thread: the order intents of a close, where SQLAlchemy's pooled async connection costs
+    ~4 ms in round trips (BEGIN, executemany, COMMIT, reset) against ~0.8 ms here. Same PRAGMAs as the
+    engine's connections (``engine.store.db``), same stored text (the columns' bind processors)."""
+
+    def __init__(self, path: str, dialect: Any) -> None:
+        self.path = path
+        self.dialect = dialect
+        self._connection: Any = None
+
+    @classmethod
+    def for_factory(cls, factory: async_sessionmaker[AsyncSession]) -> SqliteOrderWriter | None:
+        """A writer for the SQLite file behind ``factory``; None for another database or in memory."""
+        engine = factory.kw.get("bind")
+        url = getattr(engine, "url", None)
+        if url is None or url.get_backend_name() != "sqlite":
+            return None
+        database = url.database or ""
+        if database in ("", ":memory:") or database.startswith("file:") or url.query.get("mode") == "memory":
+            return None
+        return cls(database, engine.dialect)
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        """Insert ``rows`` (values from :func:`order_intent_values`) and commit; blocking (call it in a
+        thread). On any error the transaction is rolled back and the error raised."""
+        import sqlite3
+
+        from engine.store.db import SQLITE_BUSY_TIMEOUT_MS
+
+        if self._connection is None:
+            connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            connection.execute("PRAGMA synchronous = FULL")
+            connection.execute("PRAGMA foreign_keys = ON")
+            self._connection = connection
+        sql, params = _sqlite_statement(self.dialect, rows)
+        connection = self._connection
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            connection.executemany(sql, params)
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None

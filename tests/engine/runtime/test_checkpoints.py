@@ -287,3 +287,54 @@ async def test_order_rows_inserted_at_once_are_stored_as_the_orm_stores_them(fac
     by_orm, by_rows = ({k: v for k, v in r.items() if k not in skip} for r in (stored[0], stored[1]))
     assert by_rows == by_orm
     assert type(stored[0]["created_at"]) is type(stored[1]["created_at"])
+
+
+async def test_a_rounds_order_rows_go_through_the_direct_writer_and_a_duplicate_still_fails_alone(
+    factory,  # type: ignore[no-untyped-def]
+    bot_id: int,
+    backend: str,
+) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    committer = Committer(factory)
+    assert (committer.direct is not None) == (backend == "sqlite")  # a file database: its own connection
+
+    def intent(cid: str) -> dict:
+        return order_intent_values(
+            OrderIntent(
+                bot_id=bot_id,
+                pair="ETH/USDT",
+                side=OrderSide.BUY,
+                type=OrderType.MARKET,
+                amount=0.25,
+                reason="open_long",
+                signal_time=datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
+                client_order_id=cid,
+            ),
+            OrderStatus.SENT,
+        )
+
+    await asyncio.gather(
+        *(committer.run(RowInsert(insert_order_rows, [intent(f"ye-d{k}")]), urgent=True) for k in range(3))
+    )
+    results = await asyncio.gather(
+        committer.run(RowInsert(insert_order_rows, [intent("ye-d9")]), urgent=True),
+        committer.run(RowInsert(insert_order_rows, [intent("ye-d0")]), urgent=True),
+        return_exceptions=True,
+    )
+    committer.close()
+    assert results[0] is None and isinstance(results[1], Exception)
+    # The same rows through the session, for the stored text.
+    async with factory() as session, session.begin():
+        await insert_order_rows(session, [intent("ye-s0")])
+    async with factory() as session:
+        stored = (
+            (await session.execute(text("SELECT * FROM orders ORDER BY client_order_id"))).mappings().all()
+        )
+    assert [r["client_order_id"] for r in stored] == ["ye-d0", "ye-d1", "ye-d2", "ye-d9", "ye-s0"]
+    skip = {"id", "client_order_id", "created_at", "updated_at"}
+    shapes = [{k: v for k, v in r.items() if k not in skip} for r in stored]
+    assert all(shape == shapes[-1] for shape in shapes)
+    assert len({type(r["created_at"]) for r in stored}) == 1
