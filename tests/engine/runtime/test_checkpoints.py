@@ -206,6 +206,23 @@ async def test_a_failing_urgent_job_fails_alone(factory) -> None:  # type: ignor
     assert messages == ["a", "c"]
 
 
+def _intent_row(bot_id: int, cid: str, *, amount: float, signal_time=None) -> dict:  # type: ignore[no-untyped-def]
+    """The row of a market buy decided on a close, saved as sent."""
+    return order_intent_values(
+        OrderIntent(
+            bot_id=bot_id,
+            pair="ETH/USDT",
+            side=OrderSide.BUY,
+            type=OrderType.MARKET,
+            amount=amount,
+            reason="open_long",
+            signal_time=signal_time,
+            client_order_id=cid,
+        ),
+        OrderStatus.SENT,
+    )
+
+
 async def test_order_intents_of_many_bots_are_one_insert_and_a_duplicate_fails_alone(
     factory,  # type: ignore[no-untyped-def]
     bot_id: int,
@@ -218,18 +235,7 @@ async def test_order_intents_of_many_bots_are_one_insert_and_a_duplicate_fails_a
         await insert_order_rows(session, rows)
 
     def intent(cid: str) -> dict:
-        return order_intent_values(
-            OrderIntent(
-                bot_id=bot_id,
-                pair="ETH/USDT",
-                side=OrderSide.BUY,
-                type=OrderType.MARKET,
-                amount=0.5,
-                reason="open_long",
-                client_order_id=cid,
-            ),
-            OrderStatus.SENT,
-        )
+        return _intent_row(bot_id, cid, amount=0.5)
 
     await asyncio.gather(
         *(committer.run(RowInsert(insert, [intent(f"ye-a{k}")]), urgent=True) for k in range(4))
@@ -302,19 +308,7 @@ async def test_a_rounds_order_rows_go_through_the_direct_writer_and_a_duplicate_
     assert (committer.direct is not None) == (backend == "sqlite")  # a file database: its own connection
 
     def intent(cid: str) -> dict:
-        return order_intent_values(
-            OrderIntent(
-                bot_id=bot_id,
-                pair="ETH/USDT",
-                side=OrderSide.BUY,
-                type=OrderType.MARKET,
-                amount=0.25,
-                reason="open_long",
-                signal_time=datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
-                client_order_id=cid,
-            ),
-            OrderStatus.SENT,
-        )
+        return _intent_row(bot_id, cid, amount=0.25, signal_time=datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC))
 
     await asyncio.gather(
         *(committer.run(RowInsert(insert_order_rows, [intent(f"ye-d{k}")]), urgent=True) for k in range(3))
