@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import tests.engine.runtime.test_live_feed as _live_feed
 from engine.runtime.feed import ReplayFeed
 from engine.runtime.live_feed import LiveFeed, MarketSource
 from tests.engine.runtime.test_live_feed import ManualTimer, client_factory, expected_row, ms, settle
+from tests.fakes.binance_market import FakeMarket, walk_candles
 from tests.fakes.binance_server import FakeBinance
 from tests.fakes.binance_ws import FakeBinanceStream
 
@@ -26,9 +26,16 @@ KLINES = "/api/v3/klines"
 WAIT = 15.0  # seconds of wall time a condition may take on a loaded machine (met at once otherwise)
 
 
-# The live feed tests' fake Binance (ETH/BTC and LTC/BTC walks).
-candles = _live_feed.candles
-server = _live_feed.server
+@pytest.fixture
+def candles() -> pd.DataFrame:
+    return walk_candles("2024-01-01", "2024-01-04")
+
+
+@pytest.fixture
+def server(candles):
+    ltc = walk_candles("2024-01-01", "2024-01-04", seed=2, start_price=0.002)
+    with FakeBinance([FakeMarket.spot("ETH/BTC", candles), FakeMarket.spot("LTC/BTC", ltc)]) as fake:
+        yield fake
 
 
 async def started(server, clock: str, warmups, factory=None, **options) -> tuple[LiveFeed, ManualTimer]:
