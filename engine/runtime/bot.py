@@ -92,6 +92,17 @@ class BotView:
     candles: int = 0
 
 
+@dataclass(slots=True)
+class _Prepared:
+    """What :meth:`BotRunner.prepare` computed for the bot's next candle."""
+
+    close_time: int
+    rows: dict
+    signals: dict
+    deferred: list[str]  # pairs whose candle is not in the window yet (signals taken from another bot)
+    cost: float  # seconds spent
+
+
 class BotRunner(ExchangeMode, CandleLedger):
     """Holds one bot's strategy, kernel state and database identity."""
 
@@ -126,8 +137,7 @@ class BotRunner(ExchangeMode, CandleLedger):
         # row stays pending until the candle that carries it out commits (a restart re-applies it).
         self._close_requests: dict[str, list[int]] = {}
         self._closing_commands: set[int] = set()  # taken by a candle not committed yet
-        # (close time, rows, signals, seconds spent) computed by prepare() for the next on_batch
-        self._prepared: tuple[int, dict, dict, float] | None = None
+        self._prepared: _Prepared | None = None  # computed by prepare() for the next on_batch
         self._exchange_refusals: list[tuple[str, str, str]] = []  # entries this close does not send
         self.factory = factory
         self.feed = feed
@@ -329,15 +339,27 @@ class BotRunner(ExchangeMode, CandleLedger):
         """Compute this bot's signals on ``batch`` ahead of :meth:`on_batch` (which then uses them) and
         say whether its candle may decide an order: the runtime hands the candle first to the bots that
         may, so their orders do not wait for the decisions of bots that cannot. Only for a bot that is
-        idle (every earlier candle taken) and has no reload staged; True when in doubt."""
+        idle (every earlier candle taken) and has no reload staged; True when in doubt.
+
+        Signals another bot computed on the same window are taken without appending the candle to this
+        bot's window: :meth:`on_batch` appends it. Three appends per bot are most of what prepare costs
+        a bot whose signals are shared, and all of it stands between the close and the first order."""
         if self._next is not None or self._prepared is not None:
             return True
         rows = self._rows(batch)
         if not rows:
             return False
         began = _time.perf_counter()
-        signals = {pair: self._signals(pair, *row) for pair, row in rows.items()}
-        self._prepared = (batch.close_time, rows, signals, _time.perf_counter() - began)
+        signals = {}
+        deferred = []
+        for pair, row in rows.items():
+            cached = self._shared_signals(pair, row[0])
+            if cached is None:
+                signals[pair] = self._compute_signals(pair, *row)
+            else:
+                signals[pair] = cached
+                deferred.append(pair)
+        self._prepared = _Prepared(batch.close_time, rows, signals, deferred, _time.perf_counter() - began)
         if self._close_requests:
             return True
         if self.execution is not None and (
@@ -355,15 +377,22 @@ class BotRunner(ExchangeMode, CandleLedger):
                 return True
         return False
 
+    def _take_prepared(self, batch: Batch) -> tuple[dict, dict, float]:
+        """This candle's rows, the signals prepare() computed (none without it) and their cost; the
+        candles prepare() did not append are appended now."""
+        prepared, self._prepared = self._prepared, None
+        if prepared is None or prepared.close_time != batch.close_time:
+            return self._rows(batch), {}, 0.0
+        for pair in prepared.deferred:
+            t, o, h, lo, c, v = prepared.rows[pair]
+            self.signals.append(pair, t, (o, h, lo, c, v))
+        return prepared.rows, prepared.signals, prepared.cost
+
     async def on_batch(self, batch: Batch, received: float | None = None) -> bool:
         """Process this bot's candles of ``batch``; False when it holds none (or they were done)."""
         from engine.trading.trader import Order
 
-        prepared, self._prepared = self._prepared, None
-        if prepared is not None and prepared[0] == batch.close_time:
-            _, rows, computed_signals, signals_cost = prepared
-        else:
-            rows, computed_signals, signals_cost = self._rows(batch), {}, 0.0
+        rows, computed_signals, signals_cost = self._take_prepared(batch)
         if not rows:
             return False
         began = _time.perf_counter()
@@ -374,6 +403,9 @@ class BotRunner(ExchangeMode, CandleLedger):
         reloaded = self._next is not None
         if reloaded:
             self._apply_replacement()
+            if computed_signals:
+                # Staged after prepare() judged this candle by the old rules: the new ones judge it.
+                computed_signals = {pair: self.signals.evaluate(pair) for pair in computed_signals}
         time_ns = next(iter(rows.values()))[0]
         decided = {}
         refused: list[tuple[str, str, str]] = []
@@ -497,17 +529,25 @@ class BotRunner(ExchangeMode, CandleLedger):
             self._closing_commands.difference_update(request.commands)
 
     def _signals(self, pair: str, t: int, o: float, h: float, lo: float, c: float, v: float):
+        cached = self._shared_signals(pair, t)
+        if cached is None:
+            return self._compute_signals(pair, t, o, h, lo, c, v)
+        # The window takes the candle without a one-row DataFrame (building one cost ~1.3 ms of the
+        # bot's ~1.5 ms per pair): the same append that ``seed`` and ``on_candle`` make.
+        self.signals.append(pair, t, (o, h, lo, c, v))
+        return cached
+
+    def _shared_signals(self, pair: str, t: int):
+        """Signals of a bot with the same strategy on the same window, counting the candle into this
+        bot's window length (None: nobody computed them; then :meth:`_compute_signals` must follow)."""
         length = min(self.window_len[pair] + 1, self.signals.capacity)
         self.window_len[pair] = length
-        cached = None if self.shared is None else self.shared.get(self.strategy_key, pair, t, length)
-        if cached is not None:
-            # The window takes the candle without a one-row DataFrame (building one cost ~1.3 ms of the
-            # bot's ~1.5 ms per pair): the same append that ``seed`` and ``on_candle`` make.
-            self.signals.append(pair, t, (o, h, lo, c, v))
-            return cached
+        return None if self.shared is None else self.shared.get(self.strategy_key, pair, t, length)
+
+    def _compute_signals(self, pair: str, t: int, o: float, h: float, lo: float, c: float, v: float):
         candle, signals = self.signals.on_candle(pair, t, o, h, lo, c, v)
         if self.shared is not None:
-            self.shared.put(self.strategy_key, pair, t, length, candle, signals)
+            self.shared.put(self.strategy_key, pair, t, self.window_len[pair], candle, signals)
         return candle, signals
 
     # --- views ----------------------------------------------------------------------------------

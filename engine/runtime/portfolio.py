@@ -81,15 +81,21 @@ class PortfolioRisk:
     halted_day: pd.Timestamp | None = None
     pending: dict[str, int] = field(default_factory=dict)  # entries decided, not yet filled, per bot
     lock_armed: bool = False
+    # Sums over the bots (equity, capital, open trades, notional), kept until a bot reports again: the
+    # bots entering on one close check the limits one after the other with no report in between, and
+    # summing 100 bots five times per check cost ~1 ms of every round that decided entries.
+    _sums: tuple[float, float, int, float] | None = field(default=None, init=False, repr=False)
 
     # --- bookkeeping ----------------------------------------------------------------------------
 
     def register(self, bot: str, capital: float, equity: float | None = None) -> None:
         self.bots[bot] = BotExposure(capital=capital, equity=capital if equity is None else equity)
+        self._sums = None
 
     def remove(self, bot: str) -> None:
         self.bots.pop(bot, None)
         self.pending.pop(bot, None)
+        self._sums = None
 
     def update(self, bot: str, *, equity: float, open_trades: int, notional: float, pending: int) -> None:
         entry = self.bots.get(bot)
@@ -97,6 +103,7 @@ class PortfolioRisk:
             return
         entry.equity, entry.open_trades, entry.notional = equity, open_trades, notional
         self.pending[bot] = pending
+        self._sums = None
         self._arm_lock()
 
     def _arm_lock(self) -> None:
@@ -118,17 +125,28 @@ class PortfolioRisk:
 
     # --- views ----------------------------------------------------------------------------------
 
+    def _totals(self) -> tuple[float, float, int, float]:
+        if self._sums is None:
+            bots = self.bots.values()
+            self._sums = (
+                sum(b.equity for b in bots),
+                sum(b.capital for b in bots),
+                sum(b.open_trades for b in bots),
+                sum(b.notional for b in bots),
+            )
+        return self._sums
+
     @property
     def total_equity(self) -> float:
-        return sum(b.equity for b in self.bots.values())
+        return self._totals()[0]
 
     @property
     def total_capital(self) -> float:
-        return sum(b.capital for b in self.bots.values())
+        return self._totals()[1]
 
     @property
     def open_trades(self) -> int:
-        return sum(b.open_trades for b in self.bots.values()) + sum(self.pending.values())
+        return self._totals()[2] + sum(self.pending.values())
 
     @property
     def halted(self) -> bool:
@@ -161,10 +179,10 @@ class PortfolioRisk:
                 return "portfolio_profit_lock"
         if limits.max_open_trades is not None and self.open_trades >= limits.max_open_trades:
             return "portfolio_max_open_trades"
-        capital = self.total_capital
-        notional = sum(b.notional for b in self.bots.values())
-        if limits.max_exposure is not None and capital > 0 and notional / capital >= limits.max_exposure:
-            return "portfolio_max_exposure"
+        if limits.max_exposure is not None:
+            _, capital, _, notional = self._totals()
+            if capital > 0 and notional / capital >= limits.max_exposure:
+                return "portfolio_max_exposure"
         return None
 
     def note_entry(self, bot: str) -> None:

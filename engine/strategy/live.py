@@ -42,13 +42,10 @@ class _Window:
         self.start = 0
         self.stop = 0
         self.candles_seen = 0
+        self.last_time: int | None = None  # open time of the newest candle (a Python int: read per append)
 
     def __len__(self) -> int:
         return self.stop - self.start
-
-    @property
-    def last_time(self) -> int | None:
-        return int(self.times[self.stop - 1]) if self.stop > self.start else None
 
     def append(self, time: int, row: Sequence[float]) -> None:
         if self.stop == len(self.times):
@@ -59,6 +56,7 @@ class _Window:
         if self.stop - self.start > self.capacity:
             self.start += 1
         self.candles_seen += 1
+        self.last_time = int(time)
 
     def extend(self, times: np.ndarray, rows: np.ndarray) -> None:
         """Append ``len(times)`` candles at once (``rows``: one row of the five columns per candle)."""
@@ -75,6 +73,8 @@ class _Window:
             self.stop += count
             self.start = max(self.start, self.stop - self.capacity)
         self.candles_seen += count
+        if count:
+            self.last_time = int(times[-1])
 
     def _compact(self, keep: int) -> None:
         keep = min(keep, len(self))
@@ -92,6 +92,7 @@ class _Window:
         window.values[:, :keep] = self.values[:, first : self.stop]
         window.stop = keep
         window.candles_seen = self.candles_seen
+        window.last_time = self.last_time if keep else None
         return window
 
     def arrays(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -183,6 +184,17 @@ class LiveSignals:
         """Append a closed candle and return it with the strategy's signals on it."""
         ns = int(pd.Timestamp(time).as_unit("ns").value) if not isinstance(time, int) else time
         window = self._append(pair, ns, (open_, high, low, close, volume))
+        return self._evaluate(pair, window, Candle(ns, open_, high, low, close))
+
+    def evaluate(self, pair: str) -> tuple[Candle, Signals]:
+        """The strategy's signals on the pair's newest candle, already in the window (a hot reload
+        judging the candle its bot took before the new rules arrived)."""
+        window = self._windows[pair]
+        last = window.stop - 1
+        o, h, lo, c = (float(x) for x in window.values[:4, last])
+        return self._evaluate(pair, window, Candle(int(window.times[last]), o, h, lo, c))
+
+    def _evaluate(self, pair: str, window: _Window, candle: Candle) -> tuple[Candle, Signals]:
         if self.arrays:
             last = last_signals(self.strategy, *window.arrays())
         else:
@@ -190,7 +202,6 @@ class LiveSignals:
             last = LastSignals(*(row[name] for name in LastSignals._fields))
         # The warm-up mask of the signals is relative to the window; a full window has been warm for long.
         warm = window.candles_seen > self.strategy.warmup
-        candle = Candle(ns, open_, high, low, close)
         return candle, Signals(
             entry_long=bool(last.entry_long) and warm,
             exit_long=bool(last.exit_long),
