@@ -290,6 +290,17 @@ class CcxtExchange:
                 result[asset] = Balance(asset, to_decimal(free or 0), to_decimal(used))
         return result
 
+    async def last_price(self, symbol: str) -> Decimal | None:
+        """The last traded price of ``symbol`` (its ticker); None when the exchange gives none. Used to
+        value fees paid in a third asset (:mod:`engine.exchanges.fee_rates`)."""
+        raw = await self._call("fetch_ticker", lambda: self.client.fetch_ticker(symbol), retry=False)
+        for key in ("last", "close"):
+            if raw.get(key):
+                return to_decimal(raw[key])
+        if raw.get("bid") and raw.get("ask"):
+            return (to_decimal(raw["bid"]) + to_decimal(raw["ask"])) / 2
+        return None
+
     def _order_params(self, request: OrderRequest) -> dict[str, Any]:
         key = "newClientOrderId" if self.name.startswith("binance") else "clientOrderId"
         params: dict[str, Any] = {key: request.client_order_id}

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time as _time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Any
@@ -40,6 +40,7 @@ from engine.exchanges.base import (
     RateLimited,
     TemporaryExchangeError,
 )
+from engine.exchanges.fee_rates import FeeRates
 from engine.observability import category_logger
 from engine.runtime.commit import Committer
 from engine.runtime.ids import client_order_id
@@ -86,6 +87,10 @@ def _utc(ns: int) -> pd.Timestamp:
     return pd.Timestamp(ns, tz="UTC")
 
 
+async def _no_price(symbol: str) -> Decimal | None:
+    return None  # an exchange without tickers: fees in a third asset stay unvalued
+
+
 class ExchangeStartError(ValueError):
     """The bot's exchange could not be prepared (wrong environment, credentials, unreachable): the bot
     does not start; the others do."""
@@ -117,6 +122,7 @@ class FillSummary:
     price: float
     amount: float
     fee: float
+    unvalued: tuple[str, ...] = ()  # fee assets without a price in the quote currency (counted as 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +130,7 @@ class SendResult:
     planned: PlannedOrder
     order: ExchangeOrder | None = None  # the exchange's answer (None when it failed)
     error: ExchangeError | None = None
+    fill: FillSummary | None = None  # the order's fills valued in the quote currency (None: none yet)
 
     @property
     def rejected(self) -> bool:
@@ -136,21 +143,27 @@ class SendResult:
         return isinstance(self.error, TemporaryExchangeError)
 
 
-def summarize_fills(order: ExchangeOrder, market: MarketInfo | None) -> FillSummary | None:
+def summarize_fills(
+    order: ExchangeOrder, market: MarketInfo | None, rates: Mapping[str, float | None] | None = None
+) -> FillSummary | None:
     """The order's fills as one (price, amount, quote fee); None when nothing filled."""
     if order.trades:
-        return summarize_trades(order.trades, order.side, market)
+        return summarize_trades(order.trades, order.side, market, rates)
     if order.filled <= 0 or order.average_price is None:
         return None
     return FillSummary(float(order.average_price), float(order.filled), 0.0)
 
 
 def summarize_trades(
-    trades: Sequence[ExchangeTrade], side: str, market: MarketInfo | None
+    trades: Sequence[ExchangeTrade],
+    side: str,
+    market: MarketInfo | None,
+    rates: Mapping[str, float | None] | None = None,
 ) -> FillSummary | None:
     """Fills of one order as (average price, amount, quote fee); None when there are none. A fee paid in
     the base asset (Binance spot buys) reduces the amount held and is valued at the fill price; a fee in
-    a third asset (BNB) is not converted and counts as 0."""
+    a third asset (BNB) is valued at ``rates[asset]`` (its price in the quote currency), and counts as 0,
+    named in ``unvalued``, when that has no price."""
     filled = sum((t.amount for t in trades), Decimal(0))
     if filled <= 0:
         return None
@@ -160,6 +173,7 @@ def summarize_trades(
     quote = market.quote if market else symbol.split("/")[-1].split(":")[0]
     fee = Decimal(0)
     held = filled
+    unvalued: list[str] = []
     for t in trades:
         if t.fee_asset == quote or not t.fee_asset:
             fee += t.fee
@@ -167,7 +181,21 @@ def summarize_trades(
             fee += t.fee * t.price
             if side == "buy":
                 held -= t.fee
-    return FillSummary(float(price), float(held), float(fee))
+        elif (rate := (rates or {}).get(t.fee_asset)) is not None:
+            fee += t.fee * Decimal(repr(float(rate)))
+        elif t.fee and t.fee_asset not in unvalued:
+            unvalued.append(t.fee_asset)
+    return FillSummary(float(price), float(held), float(fee), tuple(unvalued))
+
+
+def third_assets(trades: Sequence[ExchangeTrade], market: MarketInfo | None) -> set[str]:
+    """Fee assets of ``trades`` that are neither the market's base nor its quote (BNB)."""
+    if not trades:
+        return set()
+    symbol = trades[0].symbol
+    base = market.base if market else symbol.split("/")[0]
+    quote = market.quote if market else symbol.split("/")[-1].split(":")[0]
+    return {t.fee_asset for t in trades if t.fee and t.fee_asset and t.fee_asset not in (base, quote)}
 
 
 class ExchangeExecution:
@@ -190,6 +218,7 @@ class ExchangeExecution:
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.markets: dict[str, MarketInfo] = {}
+        self.fee_rates: FeeRates | None = None
 
     @property
     def account(self) -> str:
@@ -207,6 +236,34 @@ class ExchangeExecution:
             self.markets = await self.exchange.markets()
         except ExchangeError as error:
             raise ExchangeStartError(f"{self.exchange.name} {self.mode}: {error}") from error
+        price = getattr(self.exchange, "last_price", None)
+        self.fee_rates = FeeRates(price or _no_price, self.markets)
+
+    async def value_trades(self, trades: Sequence[ExchangeTrade], side: str, pair: str) -> FillSummary | None:
+        """:func:`summarize_trades` with fees paid in a third asset valued at its price in the pair's
+        quote currency (cached a minute); a fee without a price is counted as 0 and logged."""
+        market = self.markets.get(pair)
+        rates: dict[str, float | None] = {}
+        assets = third_assets(trades, market)
+        if assets and self.fee_rates is not None:
+            quote = market.quote if market else pair.split("/")[-1].split(":")[0]
+            rates = {asset: await self.fee_rates.rate(asset, quote) for asset in sorted(assets)}
+        filled = summarize_trades(trades, side, market, rates)
+        if filled is not None and filled.unvalued:
+            log.warning(
+                "[%s] %s %s: fee paid in %s has no price in the quote currency; counted as 0",
+                self.mode,
+                self.bot,
+                pair,
+                ", ".join(filled.unvalued),
+            )
+        return filled
+
+    async def value(self, order: ExchangeOrder, pair: str) -> FillSummary | None:
+        """The order's fills valued as :meth:`value_trades` does; None when nothing filled."""
+        if order.trades:
+            return await self.value_trades(order.trades, order.side, pair)
+        return summarize_fills(order, self.markets.get(pair))
 
     async def close(self) -> None:
         await self.exchange.close()
@@ -279,7 +336,7 @@ class ExchangeExecution:
                     planned.pair,
                     order.state,
                 )
-                return SendResult(planned, order=order)
+                return SendResult(planned, order=order, fill=await self.value(order, planned.pair))
 
     async def look_up(self, pair: str, client_order_id: str) -> ExchangeOrder | None:
         """The order as the exchange has it now; None when it does not know it or cannot be reached."""
@@ -430,7 +487,7 @@ class ExchangeMode:
                 self._unresolved[planned.client_order_id] = planned
                 continue
             self._unresolved.pop(planned.client_order_id, None)
-            filled = summarize_fills(result.order, self.execution.markets.get(planned.pair))
+            filled = result.fill or summarize_fills(result.order, self.execution.markets.get(planned.pair))
             if filled is None:
                 continue
             k = self._apply_fill(planned, filled.price, filled.amount, filled.fee, fill_ns)
@@ -487,7 +544,9 @@ class ExchangeMode:
                 continue
             except Exception:
                 continue  # still unreachable: next candle
-            results.append(SendResult(planned, order=order))
+            results.append(
+                SendResult(planned, order=order, fill=await self.execution.value(order, planned.pair))
+            )
         repriced = self._follow(results, self.last_time + self.step_ns)
         return results, repriced
 
@@ -507,6 +566,7 @@ class ExchangeMode:
         )
         n_trades = self.trader.state.n_trades
         repriced = []
+        unvalued: list[tuple[str, str, str]] = []
         async with self.factory() as session:
             rows = {
                 cid: await get_order(session, client_order_id=cid) for cid in summary.filled + summary.adopted
@@ -517,9 +577,10 @@ class ExchangeMode:
             if row is None or not trades or row.pair not in self.pairs:
                 continue
             planned = planned_from_row(row)
-            filled = summarize_trades(trades, row.side.value, self.execution.markets.get(row.pair))
+            filled = await self.execution.value_trades(trades, row.side.value, row.pair)
             if filled is None:
                 continue
+            unvalued.extend((cid, row.pair, asset) for asset in filled.unvalued)
             when = pd.Timestamp(row.signal_time) if row.signal_time else _utc(self.last_time)
             fill_ns = int(when.as_unit("ns").value) + self.step_ns
             k = self._apply_fill(planned, filled.price, filled.amount, filled.fee, fill_ns)
@@ -547,6 +608,8 @@ class ExchangeMode:
                     "unreachable": summary.unreachable,
                 },
             )
+            for cid, pair, asset in unvalued:
+                await self._record_unvalued_fee(session, cid, pair, asset)
 
     async def _record_results(
         self,
@@ -585,8 +648,16 @@ class ExchangeMode:
                     f"{planned.amount} {status}"
                     + (f" at {result.order.average_price}" if result.order.average_price else ""),
                     bot_id=bot_id,
-                    data={**data, "filled": result.order.filled, "price": result.order.average_price},
+                    data={
+                        **data,
+                        "filled": result.order.filled,
+                        "price": result.order.average_price,
+                        **({"fee": result.fill.fee} if result.fill is not None else {}),
+                    },
                 )
+                if new_fills and result.fill is not None:
+                    for asset in result.fill.unvalued:
+                        await self._record_unvalued_fee(session, cid, planned.pair, asset)
             elif result.unknown:
                 await record_event(
                     session,
@@ -631,6 +702,18 @@ class ExchangeMode:
                 await self._sync_position(session, pair)
         if checkpoint is not None and checkpoint > -(2**62):
             await self._save_checkpoint(session, checkpoint)
+
+    async def _record_unvalued_fee(self, session: AsyncSession, cid: str, pair: str, asset: str) -> None:
+        """A fee paid in ``asset`` that had no price in the quote currency: counted as 0, said here."""
+        await record_event(
+            session,
+            EventCategory.ORDER,
+            "fee_unvalued",
+            f"{self.name} [{self.mode}] {pair}: the fee of order {cid} was paid in {asset}, which has no "
+            "price in the quote currency; counted as 0 (profit is overstated by it)",
+            bot_id=self.bot_id,
+            data={"mode": self.mode, "pair": pair, "client_order_id": cid, "fee_asset": asset},
+        )
 
     async def _update_trade_row(self, session: AsyncSession, k: int) -> None:
         from engine.trading.state import trades_frame

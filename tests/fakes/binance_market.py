@@ -1,5 +1,5 @@
-"""Public market-data endpoints of the fake Binance: ping, time, exchangeInfo and klines, for spot
-(``/api/v3``) and USD-M perpetual futures (``/fapi/v1``).
+"""Public market-data endpoints of the fake Binance: ping, time, exchangeInfo, klines and the 24-hour
+ticker, for spot (``/api/v3``) and USD-M perpetual futures (``/fapi/v1``).
 
 Each market holds base candles (normally 1m, frame contract) and serves any interval that is a multiple of
 the base one, aggregated on request. The server clock decides what exists: candles opening after
@@ -128,6 +128,7 @@ class MarketData:
             router.add("GET", f"{prefix}/time", lambda request: {"serverTime": self.server.clock()})
             router.add("GET", f"{prefix}/exchangeInfo", self._exchange_info_handler(futures), weight=20)
             router.add("GET", f"{prefix}/klines", self._klines_handler(futures), weight=2)
+            router.add("GET", f"{prefix}/ticker/24hr", self._ticker_handler(futures), weight=2)
 
     # ---- exchangeInfo -------------------------------------------------------------------
 
@@ -199,6 +200,51 @@ class MarketData:
                 lo = max(0, hi - limit)
             step = INTERVALS_MS[interval]
             return [_kline(int(opens[i]), values[i], step) for i in range(lo, hi)]
+
+        return handler
+
+    # ---- ticker -------------------------------------------------------------------------
+
+    def _ticker_handler(self, futures: bool):
+        def handler(request: Request) -> dict[str, Any]:
+            symbol = request.query.get("symbol", "").upper()
+            if not symbol:
+                # Binance answers every symbol then; no test needs that (and it weighs 40/80).
+                raise BinanceError(
+                    400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."
+                )
+            key = (symbol, futures)
+            if key not in self.markets:
+                raise BinanceError(400, -1121, "Invalid symbol.")
+            opens, values, _ = self._arrays[key]
+            now = self.server.clock()
+            visible = int(np.searchsorted(opens, now, side="right"))
+            if visible == 0:
+                raise BinanceError(400, -1121, "Invalid symbol.")  # not listed yet
+            opens, values = opens[:visible], values[:visible]
+            day = values[opens >= now - 86_400_000]
+            day = day if len(day) else values[-1:]
+            last = float(values[-1, 3])
+            first = float(day[0, 0])
+            volume = float(day[:, 4].sum())
+            return {
+                "symbol": symbol,
+                "priceChange": f"{last - first:.8f}",
+                "priceChangePercent": f"{(last / first - 1) * 100 if first else 0:.3f}",
+                "weightedAvgPrice": f"{last:.8f}",
+                "lastPrice": f"{last:.8f}",
+                "lastQty": "1.00000000",
+                "openPrice": f"{first:.8f}",
+                "highPrice": f"{float(day[:, 1].max()):.8f}",
+                "lowPrice": f"{float(day[:, 2].min()):.8f}",
+                "volume": f"{volume:.8f}",
+                "quoteVolume": f"{volume * last:.8f}",
+                "openTime": now - 86_400_000,
+                "closeTime": now,
+                "firstId": 1,
+                "lastId": 2,
+                "count": 2,
+            }
 
         return handler
 

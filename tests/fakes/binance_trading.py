@@ -10,7 +10,9 @@ Orders: MARKET fills at once at the last visible candle's close (unless
 the limit price), else rests until :meth:`FakeTrading.fill`; STOP_LOSS_LIMIT rests. ``newClientOrderId``
 is unique among open orders and recent ones: a second order with the same id is refused with -2010
 "Duplicate order sent.", as Binance does. Balances move with fills (fee 0 unless ``fee_rate`` is set,
-taken in the quote asset); buy orders lock quote, sell orders lock base. Filters (LOT_SIZE step, NOTIONAL)
+taken in the quote asset; :meth:`FakeTrading.pay_fees_in` takes it in another asset such as BNB, as
+Binance's "pay fees with BNB" does, while that asset's balance covers it); buy orders lock quote, sell
+orders lock base. Filters (LOT_SIZE step, NOTIONAL)
 of the market are enforced with -1013. :meth:`FakeTrading.revoke` makes the key fail with -2015.
 Every other fault (429 + Retry-After, 5xx, dropped connections, delays) comes from ``server.faults``.
 """
@@ -59,6 +61,8 @@ class FakeTrading:
         self.locked: dict[str, Decimal] = {}
         self.orders: dict[int, FakeOrder] = {}
         self.fee_rate = Decimal(0)
+        self.fee_asset: str | None = None  # pay_fees_in
+        self.fee_asset_price: Decimal | None = None
         self.revoked = False
         self._next_order = 1000
         self._next_trade = 5000
@@ -100,6 +104,14 @@ class FakeTrading:
         """The next ``count`` MARKET orders are accepted but rest ``NEW`` (answered so), as on an exchange
         that matches asynchronously, until :meth:`fill` executes them."""
         self._resting_markets += count
+
+    def pay_fees_in(self, asset: str, price: str | Decimal | None = None) -> None:
+        """Charge commissions in ``asset`` (BNB) instead of the quote asset: the quote fee converted at
+        ``price`` (the asset's value in the quote currency) or, without one, at the last close of the
+        fake's ASSET/QUOTE market. A fill whose fee the asset's free balance cannot cover pays in the
+        quote asset, as on Binance."""
+        self.fee_asset = asset
+        self.fee_asset_price = Decimal(str(price)) if price is not None else None
 
     def revoke(self) -> None:
         self.revoked = True
@@ -299,7 +311,10 @@ class FakeTrading:
         market = self._market(order.symbol)
         qty = min(qty, order.quantity - order.executed)
         value = qty * price
-        fee = value * self.fee_rate
+        fee_asset, commission = self._commission(market, value * self.fee_rate)
+        fee = commission if fee_asset == market.quote else Decimal(0)
+        if fee_asset != market.quote:
+            self.free[fee_asset] -= commission
         if order.side == "BUY":
             spent = min(order.locked, value + fee)
             order.locked -= spent
@@ -321,8 +336,8 @@ class FakeTrading:
                 "price": _s(price),
                 "qty": _s(qty),
                 "quoteQty": _s(value),
-                "commission": _s(fee),
-                "commissionAsset": market.quote,
+                "commission": _s(commission),
+                "commissionAsset": fee_asset,
                 "time": self.server.clock(),
                 "isBuyer": order.side == "BUY",
                 "isMaker": order.type != "MARKET",
@@ -333,6 +348,19 @@ class FakeTrading:
         order.status = "FILLED" if order.executed >= order.quantity else "PARTIALLY_FILLED"
         if order.status == "FILLED":
             self._release(order)
+
+    def _commission(self, market: FakeMarket, quote_fee: Decimal) -> tuple[str, Decimal]:
+        """(asset, amount) of a fill's commission worth ``quote_fee`` in the quote asset."""
+        asset = self.fee_asset
+        if asset is None or asset == market.quote or not quote_fee:
+            return market.quote, quote_fee
+        rate = self.fee_asset_price
+        if rate is None:
+            rate = self._last_price(asset + market.quote)
+        commission = (quote_fee / rate).quantize(Decimal("1e-8"))
+        if self.free.get(asset, Decimal(0)) < commission:
+            return market.quote, quote_fee
+        return asset, commission
 
     def _release(self, order: FakeOrder) -> None:
         market = self._market(order.symbol)
