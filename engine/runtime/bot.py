@@ -147,6 +147,8 @@ class BotRunner(ExchangeMode, CandleLedger):
         self.pairs = tuple(loaded.model.pairs)
         self.timeframe = loaded.strategy.timeframe
         self.step_ns = timeframe_seconds(self.timeframe) * 1_000_000_000
+        # (pair, timeframe) of every pair: fixed for a runner (a reload changing them starts a new one)
+        self.series = tuple((pair, self.timeframe) for pair in self.pairs)
         self.bot_id: int | None = None
         self.last_time = -(2**62)  # open time (ns) of the last committed candle
         self.view = BotView(self.name, self.mode)
@@ -176,13 +178,10 @@ class BotRunner(ExchangeMode, CandleLedger):
 
         self.params = trading_params(loaded)
         self.signals = LiveSignals(loaded.strategy)
+        self.capacity = self.signals.capacity  # candles a window holds (read per pair and candle)
         self.strategy_key = strategy_key(loaded.strategy)
         self.window_len = dict.fromkeys(self.pairs, 0)  # candles held per pair (capped at capacity)
         self.trader = Trader(self.pairs, self.params, self.timeframe)
-
-    @property
-    def series(self) -> list[tuple[str, str]]:
-        return [(pair, self.timeframe) for pair in self.pairs]
 
     async def start(self) -> None:
         """Register the bot, reload its last checkpoint (restart recovery) and seed its windows. In the
@@ -315,6 +314,7 @@ class BotRunner(ExchangeMode, CandleLedger):
         self.hash = config_hash(loaded)
         self.params = trading_params(loaded)
         self.signals.replace_strategy(loaded.strategy)
+        self.capacity = self.signals.capacity
         self.strategy_key = strategy_key(loaded.strategy)
         self.window_len = {p: min(n, self.signals.capacity) for p, n in self.window_len.items()}
         # Open positions keep their entry; their stop and target are recalculated under the new rules
@@ -329,10 +329,11 @@ class BotRunner(ExchangeMode, CandleLedger):
 
     def _rows(self, batch: Batch) -> dict:
         rows = {}
-        for pair, tf in self.series:
-            row = batch.candles.get((pair, tf))
-            if row is not None and row[0] > self.last_time:
-                rows[pair] = row
+        candles, last = batch.candles, self.last_time
+        for key in self.series:
+            row = candles.get(key)
+            if row is not None and row[0] > last:
+                rows[key[0]] = row
         return rows
 
     def prepare(self, batch: Batch) -> bool:
@@ -362,9 +363,8 @@ class BotRunner(ExchangeMode, CandleLedger):
         self._prepared = _Prepared(batch.close_time, rows, signals, deferred, _time.perf_counter() - began)
         if self._close_requests:
             return True
-        if self.execution is not None and (
-            self._unresolved or any(self.trader.position(p) is not None for p in self.pairs)
-        ):
+        held_side = self.trader.held_side
+        if self.execution is not None and (self._unresolved or any(held_side(p) for p in self.pairs)):
             return True  # a stop touched inside the candle is sent as a market order at its close
         # The kernel decides orders for the next open from these flags only (kernel._decide): an exit
         # signal of the side held, or an entry signal (a position held may be stopped out inside the
@@ -372,8 +372,8 @@ class BotRunner(ExchangeMode, CandleLedger):
         for pair, (_, s) in signals.items():
             if s.entry_long or s.entry_short:
                 return True
-            held = self.trader.position(pair)
-            if held is not None and (s.exit_long if held["side"] == "long" else s.exit_short):
+            side = held_side(pair)
+            if side and (s.exit_long if side > 0 else s.exit_short):
                 return True
         return False
 
@@ -540,7 +540,7 @@ class BotRunner(ExchangeMode, CandleLedger):
     def _shared_signals(self, pair: str, t: int):
         """Signals of a bot with the same strategy on the same window, counting the candle into this
         bot's window length (None: nobody computed them; then :meth:`_compute_signals` must follow)."""
-        length = min(self.window_len[pair] + 1, self.signals.capacity)
+        length = min(self.window_len[pair] + 1, self.capacity)
         self.window_len[pair] = length
         return None if self.shared is None else self.shared.get(self.strategy_key, pair, t, length)
 

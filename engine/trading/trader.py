@@ -356,6 +356,11 @@ class Trader:
     def blocked(self) -> pd.DataFrame:
         return blocked_frame(self.state)
 
+    def held_side(self, pair: str) -> int:
+        """1 long, -1 short, 0 flat: :meth:`position`'s side without building its dict (read by every
+        bot for every pair at every close)."""
+        return int(self.state.pos_i[self._index[pair], L.Q_SIDE])
+
     def position(self, pair: str) -> dict[str, float | str] | None:
         p = self._pair_index(pair)
         side = int(self.state.pos_i[p, L.Q_SIDE])
