@@ -1,13 +1,26 @@
-"""Shared setup for the runtime tests: a database, a feed and a Runtime over a workspace."""
+"""Shared setup for the runtime tests: a database, a feed and a Runtime over a workspace; the clocks,
+clients and bot files of the live feed tests on the fake Binance; the testnet bot of the exchange tests.
+
+Plain functions and constants only: the fixtures built on them are in ``conftest.py`` (test modules do
+not import each other, nor share fixtures by assignment).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from contextlib import asynccontextmanager
+from decimal import Decimal as D
 from pathlib import Path
+
+import pandas as pd
 
 from engine.data import DataDirectory
 from engine.runtime import PortfolioLimits, ReplayFeed, Runtime, RuntimeConfig
+from engine.runtime.live_feed import MarketSource
 from engine.store import create_engine_for, session_factory, upgrade_async
+from tests.engine.exchanges.fake import API_KEY, SECRET
+from tests.fakes.binance_server import FakeBinance
 
 
 def db_url(root: Path) -> str:
@@ -76,3 +89,137 @@ async def db_events(factory, category: str | None = None, kind: str | None = Non
         if kind:
             query = query.where(Event.kind == kind)
         return list((await session.execute(query)).scalars())
+
+
+# --- live market data on the fake Binance ---------------------------------------------------------
+
+
+def ms(text: str) -> int:
+    return int(pd.Timestamp(text, tz="UTC").value // 1_000_000)
+
+
+class ManualTimer:
+    """A local clock the test moves by hand; the fake server's clock is ``skew`` ms ahead of it."""
+
+    def __init__(self, server: FakeBinance, server_ms: int, skew: int = 0) -> None:
+        self.t = float(server_ms - skew)
+        server.clock = lambda: int(self.t) + skew  # type: ignore[method-assign]
+
+    def set_server(self, server_ms: int, skew: int = 0) -> None:
+        self.t = float(server_ms - skew)
+
+    def now_ms(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        target = self.t + seconds * 1000
+        while self.t < target:
+            await asyncio.sleep(0.002)
+
+
+class FastTimer:
+    """Time running ``speed`` times faster than the wall clock, from ``start_ms``; drives the server too."""
+
+    def __init__(self, server: FakeBinance, start_ms: int, speed: float) -> None:
+        self.start, self.speed, self.wall = start_ms, speed, time.perf_counter()
+        server.clock = lambda: int(self.now_ms())  # type: ignore[method-assign]
+
+    def now_ms(self) -> float:
+        return self.start + (time.perf_counter() - self.wall) * 1000 * self.speed
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds) / self.speed)
+
+
+def client_factory(server: FakeBinance):
+    import ccxt.async_support as ccxt_async
+
+    def make(source: MarketSource):
+        client = ccxt_async.binance(server.ccxt_config())
+        client.enableLastResponseHeaders = True
+        return client
+
+    return make
+
+
+def expected_row(frame: pd.DataFrame, open_ms: int) -> tuple:
+    row = frame.loc[pd.Timestamp(open_ms * 1_000_000, tz="UTC")]
+    return (open_ms * 1_000_000, *(float(row[c]) for c in ("open", "high", "low", "close", "volume")))
+
+
+def five_minute(candles: pd.DataFrame) -> pd.DataFrame:
+    return candles.resample("5min", label="left", closed="left").agg(
+        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
+    )
+
+
+def live_run_options(root, server: FakeBinance, timer):  # type: ignore[no-untyped-def]
+    """``engine run`` options for the bots under ``root`` on live candles from the fake ``server``."""
+    from engine.runtime import RunOptions, RuntimeConfig
+
+    return RunOptions(
+        config=RuntimeConfig(bots_dir=root / "bots", strategies_dir=root / "strategies", backoff=0.01),
+        replay=None,
+        database_url=f"sqlite:///{root / 'engine.db'}",
+        signals=False,
+        live={"client_factory": client_factory(server), "timer": timer, "grace": 30.0},
+    )
+
+
+async def settle(condition, timeout: float = 3.0) -> None:
+    deadline = time.perf_counter() + timeout
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.01)
+
+
+FLIP_STRATEGY = """\
+strategy: flip
+description: enters on a rising candle, leaves on a falling one (trades often)
+timeframe: 1m
+entry:
+  long: close > open
+exit:
+  long: close < open
+"""
+
+FLIP_BOT = """\
+bot: flip
+strategy: ../strategies/flip.yaml
+exchange: {name: binance, mode: paper, market: spot}
+pairs: [ETH/BTC]
+capital: {initial: 1 BTC, max_per_trade: 10%}
+"""
+
+
+# --- a testnet bot on the signed fake Binance (the ``world`` fixture) ------------------------------
+
+ENV = {"FAKE_BINANCE_KEY": API_KEY, "FAKE_BINANCE_SECRET": SECRET}
+INITIAL = D(1000)
+
+STRATEGY = """\
+strategy: flip
+description: enters after two rising candles, leaves on a falling one (trades often)
+timeframe: 1m
+entry:
+  long: close > open and close[1] > open[1]
+exit:
+  long: close < open
+"""
+
+BOT = """\
+bot: eth-testnet
+strategy: ../strategies/flip.yaml
+exchange:
+  name: binance
+  mode: testnet
+  market: spot
+  credentials: {key: env:FAKE_BINANCE_KEY, secret: env:FAKE_BINANCE_SECRET}
+pairs: [ETH/USDT]
+capital:
+  initial: 1000 USDT
+  max_per_trade: 20%
+fees: {maker: 0.1%, taker: 0.1%}
+slippage: 0
+"""

@@ -4,7 +4,6 @@ state consistent, and a restart reconciles what happened while the engine was do
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -14,75 +13,18 @@ from sqlalchemy import select
 
 from engine.config import load_bot
 from engine.data import DataDirectory
-from engine.data.naming import candle_filename
 from engine.exchanges import make_exchange
 from engine.runtime import BotRunner, PortfolioLimits, PortfolioRisk, ReplayFeed
 from engine.store.models import Bot, Event, Fill, Order
 from engine.trading import layout as L
 from engine.trading.params import TradingParams
 from engine.trading.trader import Candle, Signals, Trader
-from tests.engine.exchanges.fake import API_KEY, SECRET
-from tests.engine.runtime.helpers import database
-from tests.fakes.binance_market import FakeMarket, walk_candles
+from tests.engine.exchanges.fake import API_KEY
+from tests.engine.runtime.helpers import ENV, INITIAL, database
 from tests.fakes.binance_server import FakeBinance
 from tests.fakes.binance_trading import FakeTrading
 
-ENV = {"FAKE_BINANCE_KEY": API_KEY, "FAKE_BINANCE_SECRET": SECRET}
 ORDER = "/api/v3/order"
-INITIAL = D(1000)
-
-STRATEGY = """\
-strategy: flip
-description: enters after two rising candles, leaves on a falling one (trades often)
-timeframe: 1m
-entry:
-  long: close > open and close[1] > open[1]
-exit:
-  long: close < open
-"""
-
-BOT = """\
-bot: eth-testnet
-strategy: ../strategies/flip.yaml
-exchange:
-  name: binance
-  mode: testnet
-  market: spot
-  credentials: {key: env:FAKE_BINANCE_KEY, secret: env:FAKE_BINANCE_SECRET}
-pairs: [ETH/USDT]
-capital:
-  initial: 1000 USDT
-  max_per_trade: 20%
-fees: {maker: 0.1%, taker: 0.1%}
-slippage: 0
-"""
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[Path, FakeBinance, FakeTrading]]:
-    """Bot and strategy files, replay candles that end now, and a fake Binance serving the same candles
-    (its market orders fill at the current candle's price)."""
-    (tmp_path / "strategies").mkdir()
-    (tmp_path / "bots").mkdir()
-    (tmp_path / "data").mkdir()
-    (tmp_path / "strategies" / "flip.yaml").write_text(STRATEGY)
-    (tmp_path / "bots" / "eth.yaml").write_text(BOT)
-    now = pd.Timestamp.now(tz="UTC").floor("min")
-    candles = walk_candles(
-        (now - pd.Timedelta(minutes=300)).isoformat(), (now + pd.Timedelta(minutes=60)).isoformat(),
-        start_price=2000.0, seed=7,
-    )  # fmt: skip
-    candles[candles.index < now - pd.Timedelta(minutes=1)].to_parquet(
-        tmp_path / "data" / candle_filename("ETH/USDT", "1m")
-    )
-    market = FakeMarket.spot("ETH/USDT", candles, tick_size="0.01", step_size="0.0001", min_notional="5")
-    server = FakeBinance([market]).start()
-    trading = FakeTrading.install(server, API_KEY, SECRET, {"USDT": "10000"})
-    trading.fee_rate = D("0.001")
-    try:
-        yield tmp_path, server, trading
-    finally:
-        server.stop()
 
 
 async def _runner(root: Path, factory, server: FakeBinance, *, replay_minutes: int = 60) -> BotRunner:

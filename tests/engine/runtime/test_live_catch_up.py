@@ -13,8 +13,7 @@ import pytest
 
 from engine.runtime.feed import ReplayFeed
 from engine.runtime.live_feed import LiveFeed, MarketSource
-from tests.engine.runtime.test_live_feed import ManualTimer, client_factory, expected_row, ms, settle
-from tests.fakes.binance_market import FakeMarket, walk_candles
+from tests.engine.runtime.helpers import ManualTimer, client_factory, expected_row, ms, settle
 from tests.fakes.binance_server import FakeBinance
 from tests.fakes.binance_ws import FakeBinanceStream
 
@@ -24,18 +23,6 @@ ETH_1M = ("ETH/BTC", "1m")
 LTC_1M = ("LTC/BTC", "1m")
 KLINES = "/api/v3/klines"
 WAIT = 15.0  # seconds of wall time a condition may take on a loaded machine (met at once otherwise)
-
-
-@pytest.fixture
-def candles() -> pd.DataFrame:
-    return walk_candles("2024-01-01", "2024-01-04")
-
-
-@pytest.fixture
-def server(candles):
-    ltc = walk_candles("2024-01-01", "2024-01-04", seed=2, start_price=0.002)
-    with FakeBinance([FakeMarket.spot("ETH/BTC", candles), FakeMarket.spot("LTC/BTC", ltc)]) as fake:
-        yield fake
 
 
 async def started(server, clock: str, warmups, factory=None, **options) -> tuple[LiveFeed, ManualTimer]:
@@ -237,7 +224,7 @@ async def test_a_restarted_engine_processes_the_candles_that_closed_while_it_was
     from engine.runtime import run_engine
     from engine.store import create_engine_for, session_factory
     from engine.store.models import EquitySnapshot
-    from tests.engine.runtime.test_live_feed import FLIP_BOT, FLIP_STRATEGY, FastTimer, live_run_options
+    from tests.engine.runtime.helpers import FLIP_BOT, FLIP_STRATEGY, FastTimer, live_run_options
 
     (tmp_path / "strategies").mkdir()
     (tmp_path / "bots").mkdir()

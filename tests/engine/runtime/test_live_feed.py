@@ -4,12 +4,23 @@ back-fill after an outage, paginated warm-up history, and ``run_engine`` without
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pandas as pd
 import pytest
 
 from engine.runtime.live_feed import LiveFeed, MarketDataError, MarketSource, make_market_client
+from tests.engine.runtime.helpers import (
+    FLIP_BOT,
+    FLIP_STRATEGY,
+    FastTimer,
+    ManualTimer,
+    client_factory,
+    expected_row,
+    five_minute,
+    live_run_options,
+    ms,
+    settle,
+)
 from tests.fakes.binance_market import FakeMarket, walk_candles
 from tests.fakes.binance_server import FakeBinance
 
@@ -17,66 +28,6 @@ MIN = 60_000
 ETH_1M = ("ETH/BTC", "1m")
 ETH_5M = ("ETH/BTC", "5m")
 LTC_1M = ("LTC/BTC", "1m")
-
-
-def ms(text: str) -> int:
-    return int(pd.Timestamp(text, tz="UTC").value // 1_000_000)
-
-
-class ManualTimer:
-    """A local clock the test moves by hand; the fake server's clock is ``skew`` ms ahead of it."""
-
-    def __init__(self, server: FakeBinance, server_ms: int, skew: int = 0) -> None:
-        self.t = float(server_ms - skew)
-        server.clock = lambda: int(self.t) + skew  # type: ignore[method-assign]
-
-    def set_server(self, server_ms: int, skew: int = 0) -> None:
-        self.t = float(server_ms - skew)
-
-    def now_ms(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        target = self.t + seconds * 1000
-        while self.t < target:
-            await asyncio.sleep(0.002)
-
-
-class FastTimer:
-    """Time running ``speed`` times faster than the wall clock, from ``start_ms``; drives the server too."""
-
-    def __init__(self, server: FakeBinance, start_ms: int, speed: float) -> None:
-        self.start, self.speed, self.wall = start_ms, speed, time.perf_counter()
-        server.clock = lambda: int(self.now_ms())  # type: ignore[method-assign]
-
-    def now_ms(self) -> float:
-        return self.start + (time.perf_counter() - self.wall) * 1000 * self.speed
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds) / self.speed)
-
-
-@pytest.fixture
-def candles() -> pd.DataFrame:
-    return walk_candles("2024-01-01", "2024-01-04")
-
-
-@pytest.fixture
-def server(candles):
-    ltc = walk_candles("2024-01-01", "2024-01-04", seed=2, start_price=0.002)
-    with FakeBinance([FakeMarket.spot("ETH/BTC", candles), FakeMarket.spot("LTC/BTC", ltc)]) as fake:
-        yield fake
-
-
-def client_factory(server: FakeBinance):
-    import ccxt.async_support as ccxt_async
-
-    def make(source: MarketSource):
-        client = ccxt_async.binance(server.ccxt_config())
-        client.enableLastResponseHeaders = True
-        return client
-
-    return make
 
 
 def make_feed(server: FakeBinance, timer, **options) -> LiveFeed:
@@ -87,38 +38,6 @@ def make_feed(server: FakeBinance, timer, **options) -> LiveFeed:
         timer=timer,
         **options,
     )
-
-
-def expected_row(frame: pd.DataFrame, open_ms: int) -> tuple:
-    row = frame.loc[pd.Timestamp(open_ms * 1_000_000, tz="UTC")]
-    return (open_ms * 1_000_000, *(float(row[c]) for c in ("open", "high", "low", "close", "volume")))
-
-
-def five_minute(candles: pd.DataFrame) -> pd.DataFrame:
-    return candles.resample("5min", label="left", closed="left").agg(
-        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
-    )
-
-
-def live_run_options(root, server: FakeBinance, timer):  # type: ignore[no-untyped-def]
-    """``engine run`` options for the bots under ``root`` on live candles from the fake ``server``."""
-    from engine.runtime import RunOptions, RuntimeConfig
-
-    return RunOptions(
-        config=RuntimeConfig(bots_dir=root / "bots", strategies_dir=root / "strategies", backoff=0.01),
-        replay=None,
-        database_url=f"sqlite:///{root / 'engine.db'}",
-        signals=False,
-        live={"client_factory": client_factory(server), "timer": timer, "grace": 30.0},
-    )
-
-
-async def settle(condition, timeout: float = 3.0) -> None:
-    deadline = time.perf_counter() + timeout
-    while not condition():
-        if time.perf_counter() > deadline:
-            raise AssertionError("condition not reached")
-        await asyncio.sleep(0.01)
 
 
 async def test_emits_closed_candles_only_one_batch_per_close_using_the_exchange_clock(server, candles):
@@ -289,25 +208,6 @@ async def test_connect_fails_clearly_when_the_exchange_is_unreachable_or_lacks_a
     with pytest.raises(MarketDataError, match="binance has no market DOGE/BTC"):
         await feed.connect()
     await feed.close()
-
-
-FLIP_STRATEGY = """\
-strategy: flip
-description: enters on a rising candle, leaves on a falling one (trades often)
-timeframe: 1m
-entry:
-  long: close > open
-exit:
-  long: close < open
-"""
-
-FLIP_BOT = """\
-bot: flip
-strategy: ../strategies/flip.yaml
-exchange: {name: binance, mode: paper, market: spot}
-pairs: [ETH/BTC]
-capital: {initial: 1 BTC, max_per_trade: 10%}
-"""
 
 
 async def test_run_engine_without_replay_trades_on_live_candles_until_stopped(tmp_path, server, candles):

@@ -10,7 +10,7 @@ import pytest
 
 from engine.runtime.live_feed import LiveFeed, MarketSource, make_market_client
 from engine.runtime.live_ws import StreamView
-from tests.engine.runtime.test_live_feed import ManualTimer, expected_row, five_minute, ms, settle
+from tests.engine.runtime.helpers import ManualTimer, expected_row, five_minute, ms, settle
 from tests.fakes.binance_market import FakeMarket, walk_candles
 from tests.fakes.binance_server import FakeBinance
 from tests.fakes.binance_ws import FakeBinanceStream

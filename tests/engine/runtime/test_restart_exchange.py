@@ -12,19 +12,16 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal as D
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from engine.data.naming import candle_filename
 from engine.runtime.checkpoint import load_state
 from engine.trading import layout as L
-from tests.engine.exchanges.fake import API_KEY, SECRET
-from tests.engine.runtime.test_exchange_mode import BOT, ENV, INITIAL, STRATEGY
-from tests.fakes.binance_market import FakeMarket, walk_candles
+from tests.engine.runtime.helpers import ENV, INITIAL
 from tests.fakes.binance_server import FakeBinance
 from tests.fakes.binance_trading import FakeTrading
 
@@ -52,32 +49,6 @@ def _quick(self, *args, **kwargs):
     self.retries, self.base_delay = 0, 0.01
 _execution.ExchangeExecution.__init__ = _quick
 """
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[Path, FakeBinance, FakeTrading]]:
-    """Bot and strategy files, two hours of replay candles ending now, and the fake Binance serving the
-    same walk (its market orders fill at the close of the candle of the wall clock)."""
-    for name in ("strategies", "bots", "data"):
-        (tmp_path / name).mkdir()
-    (tmp_path / "strategies" / "flip.yaml").write_text(STRATEGY)
-    (tmp_path / "bots" / "eth.yaml").write_text(BOT)
-    now = pd.Timestamp.now(tz="UTC").floor("min")
-    candles = walk_candles(
-        (now - pd.Timedelta(minutes=300)).isoformat(), (now + pd.Timedelta(minutes=60)).isoformat(),
-        start_price=2000.0, seed=7,
-    )  # fmt: skip
-    candles[candles.index < now - pd.Timedelta(minutes=1)].to_parquet(
-        tmp_path / "data" / candle_filename(PAIR, "1m")
-    )
-    market = FakeMarket.spot(PAIR, candles, tick_size="0.01", step_size="0.0001", min_notional="5")
-    server = FakeBinance([market]).start()
-    trading = FakeTrading.install(server, API_KEY, SECRET, {"USDT": "10000"})
-    trading.fee_rate = D("0.001")
-    try:
-        yield tmp_path, server, trading
-    finally:
-        server.stop()
 
 
 def _engine_run(root: Path, server: FakeBinance, *, timeout_ms: int, speed: str = "0") -> subprocess.Popen:
