@@ -75,7 +75,8 @@ def make_exchange(
     :class:`PaperExchange` funded with the bot's capital and charging its fees and slippage; ``testnet`` and
     ``live`` give a ccxt exchange whose credentials are resolved now, at run time, from ``env:`` variables or
     ``store:`` names of ``key_store`` (decrypted by :func:`engine.exchanges.keystore.load_key_store`); a
-    missing one is a ``DiagnosticError`` naming it, never showing a value."""
+    missing one is a ``DiagnosticError`` naming it, never showing a value. A futures bot's exchange sets
+    its pairs' margin mode and leverage when it starts."""
     config = bot_model.exchange
     if config.mode in ("paper", "backtest"):
         currency = bot_model.capital.currency or bot_model.pairs[0].split("/")[1].split(":")[0]
@@ -113,4 +114,13 @@ def make_exchange(
         password=password,
         api_urls=api_urls,
         options=options,
+        **(
+            {
+                "symbols": tuple(bot_model.pairs),
+                "leverage": config.leverage,
+                "margin_mode": config.margin_mode,
+            }
+            if config.market == "futures"
+            else {}
+        ),
     )

@@ -17,6 +17,11 @@ importing ccxt takes a second.
   order is looked up by its client order id a few times and adopted when found; only then is it placed
   again with the same client id (which the exchange refuses as a duplicate if it had it after all, and
   that refusal is answered by adopting the existing order).
+* **Futures settings.** A futures account is given its margin mode and leverage for every traded pair
+  at :meth:`CcxtExchange.start`, before any order (``set_margin_mode`` then ``set_leverage``; Binance's
+  "no need to change margin type" is success, so a restart is harmless). Defaults are the engine's
+  model: isolated, leverage 1. A refusal (leverage above the pair's bracket, margin type locked by an
+  open position) raises with the pair and the setting named, and the bot does not start.
 * **Secrets** are registered for log redaction and never put in exception messages.
 """
 
@@ -150,6 +155,9 @@ class CcxtExchange:
         retries: int = 4,
         lookup_checks: int = 3,
         lookup_delay: float = 0.5,
+        symbols: Sequence[str] = (),
+        leverage: float | None = None,
+        margin_mode: Literal["isolated", "cross"] | None = None,
     ) -> None:
         if mode not in ("testnet", "live"):
             raise ValueError(f"CcxtExchange mode must be testnet or live, not {mode!r}")
@@ -170,6 +178,9 @@ class CcxtExchange:
         self.retries = retries
         self.lookup_checks = lookup_checks
         self.lookup_delay = lookup_delay
+        self.symbols = tuple(symbols)  # futures: the pairs whose margin mode and leverage start() sets
+        self.leverage = leverage
+        self.margin_mode = margin_mode
         self.throttle = _throttle_for(f"{exchange_id}:{mode}:{_fingerprint(api_key)}")
         self._client: Any = None
         self._markets: dict[str, MarketInfo] | None = None
@@ -208,6 +219,45 @@ class CcxtExchange:
         self.check_environment()
         await self.markets()
         await self.balances()  # authenticates: a key of the other environment fails here, before any order
+        if self.market_type == "futures" and self.symbols:
+            await self.configure_futures()
+
+    async def configure_futures(self) -> None:
+        """Margin mode, then leverage, of every pair in :attr:`symbols` (isolated and 1 unless set)."""
+        margin = self.margin_mode or "isolated"
+        leverage = 1.0 if self.leverage is None else float(self.leverage)
+        if not leverage.is_integer():
+            raise InvalidOrder(f"{self.name}: leverage must be a whole number, not {leverage:g}")
+        self.check_environment()
+        client = self.client
+        for symbol in self.symbols:
+            if client.has.get("setMarginMode"):
+                try:
+                    await self._call(
+                        "set_margin_mode", lambda symbol=symbol: client.set_margin_mode(margin, symbol)
+                    )
+                except ExchangeError as error:
+                    if "-4046" not in str(error):  # "No need to change margin type."
+                        raise _named(error, f"cannot set {margin} margin on {symbol}") from None
+            elif self.margin_mode is not None:
+                raise InvalidOrder(f"{self.name}: ccxt cannot set the margin mode ({symbol})")
+            if client.has.get("setLeverage"):
+                try:
+                    await self._call(
+                        "set_leverage", lambda symbol=symbol: client.set_leverage(int(leverage), symbol)
+                    )
+                except ExchangeError as error:
+                    raise _named(error, f"cannot set leverage {leverage:g} on {symbol}") from None
+            elif self.leverage is not None:
+                raise InvalidOrder(f"{self.name}: ccxt cannot set the leverage ({symbol})")
+        log.info(
+            "%s %s: %s margin, leverage %g on %s",
+            self.name,
+            self.mode,
+            margin,
+            leverage,
+            ", ".join(self.symbols),
+        )
 
     async def close(self) -> None:
         if self._client is not None:
@@ -467,6 +517,11 @@ class CcxtExchange:
         )
         trades = tuple(_trade(t, order) for t in raw.get("trades") or () if t.get("id") is not None)
         return ExchangeOrder(**{**_fields(order), "trades": trades}) if trades else order
+
+
+def _named(error: ExchangeError, what: str) -> ExchangeError:
+    """``error`` (same class, so temporary stays temporary) with what was being done in its message."""
+    return type(error)(f"{what}: {error}")
 
 
 def _fields(order: ExchangeOrder) -> dict[str, Any]:

@@ -8,7 +8,7 @@ as ``sent`` (so a crash between the commit and the answer is found by :func:`rec
 start); the real fills (average price, amount, fee) then replace the kernel's simulated ones.
 
     execution = ExchangeExecution(exchange, bot="eth", mode="testnet")
-    await execution.start()                      # environment check, markets, authentication
+    await execution.start()                      # environment check, markets, authentication, futures settings
     amount, refusal = execution.round_entry("ETH/USDT", 0.01234567, price=2000.0)
     result = await execution.send(planned)       # never raises an ExchangeError: see SendResult
 """
@@ -235,6 +235,7 @@ class ExchangeExecution:
             await self.exchange.start()
             self.markets = await self.exchange.markets()
         except ExchangeError as error:
+            await self.exchange.close()  # the bot does not start: nothing else would release the client
             raise ExchangeStartError(f"{self.exchange.name} {self.mode}: {error}") from error
         price = getattr(self.exchange, "last_price", None)
         self.fee_rates = FeeRates(price or _no_price, self.markets)
