@@ -259,6 +259,13 @@ class CcxtExchange:
             ", ".join(self.symbols),
         )
 
+    @property
+    def price_scope(self) -> str:
+        """What this client's public prices are the prices of: one exchange environment (accounts and
+        bots on it share cached prices; see :mod:`engine.exchanges.fee_rates`)."""
+        api = self.client.urls["api"]
+        return f"{self.name}:{self.mode}:{_host(api.get('public') or next(iter(_urls_of(api)), ''))}"
+
     async def close(self) -> None:
         if self._client is not None:
             await self._client.close()

@@ -6,8 +6,10 @@
 
 Routes, first that answers: FEE/QUOTE, QUOTE/FEE inverted, then through a bridge currency (USDT, USDC,
 BTC): FEE/BRIDGE x BRIDGE/QUOTE, each leg direct or inverted. Only symbols the exchange lists are asked
-(a USD-M perpetual ``FEE/QUOTE:QUOTE`` stands in when the spot one is not loaded). Answers, a missing
-price included, are kept ``ttl`` seconds so a round of orders asks once.
+(a USD-M perpetual ``FEE/QUOTE:QUOTE`` stands in when the spot one is not loaded). Prices, a missing
+one included, are kept ``ttl`` seconds so a round of orders asks once; instances given the same
+``scope`` (one exchange environment: prices are public) share them, so 25 bots on one account ask once
+too.
 """
 
 from __future__ import annotations
@@ -25,11 +27,15 @@ log = category_logger("orders", "fees")
 BRIDGES = ("USDT", "USDC", "BTC")
 
 PriceOf = Callable[[str], Awaitable[Decimal | None]]
+_Prices = dict[str, tuple[float, float | None]]  # symbol -> (when asked, price or None)
+
+_SHARED: dict[str, _Prices] = {}
 
 
 class FeeRates:
     """Cached prices of fee assets in quote currencies, asked from ``price`` (a symbol's last price;
-    None or an exception when it has none) over the ``symbols`` the exchange lists."""
+    None or an exception when it has none) over the ``symbols`` the exchange lists; ``scope`` names
+    the price cache to share (None: this instance's own)."""
 
     def __init__(
         self,
@@ -38,22 +44,18 @@ class FeeRates:
         *,
         ttl: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        scope: str | None = None,
     ) -> None:
         self._price = price
         self._symbols = set(symbols)
         self.ttl = ttl
         self._clock = clock
-        self._rates: dict[tuple[str, str], tuple[float, float | None]] = {}
-        self._prices: dict[str, tuple[float, float | None]] = {}
+        self._prices: _Prices = {} if scope is None else _SHARED.setdefault(scope, {})
 
     async def rate(self, asset: str, quote: str) -> float | None:
         """The value of one ``asset`` in ``quote``; None when no listed market gives one."""
         if asset == quote:
             return 1.0
-        now = self._clock()
-        cached = self._rates.get((asset, quote))
-        if cached is not None and now - cached[0] < self.ttl:
-            return cached[1]
         value = await self._leg(asset, quote)
         if value is None:
             for bridge in BRIDGES:
@@ -64,9 +66,6 @@ class FeeRates:
                 if first is not None and second is not None:
                     value = first * second
                     break
-        if value is None:
-            log.warning("no %s/%s price to value fees paid in %s: counted as 0", asset, quote, asset)
-        self._rates[(asset, quote)] = (now, value)
         return value
 
     async def _leg(self, asset: str, quote: str) -> float | None:

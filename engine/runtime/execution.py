@@ -19,7 +19,7 @@ import asyncio
 import random
 import time as _time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -238,7 +238,8 @@ class ExchangeExecution:
             await self.exchange.close()  # the bot does not start: nothing else would release the client
             raise ExchangeStartError(f"{self.exchange.name} {self.mode}: {error}") from error
         price = getattr(self.exchange, "last_price", None)
-        self.fee_rates = FeeRates(price or _no_price, self.markets)
+        scope = getattr(self.exchange, "price_scope", None)
+        self.fee_rates = FeeRates(price or _no_price, self.markets, scope=scope)
 
     async def value_trades(self, trades: Sequence[ExchangeTrade], side: str, pair: str) -> FillSummary | None:
         """:func:`summarize_trades` with fees paid in a third asset valued at its price in the pair's
@@ -337,7 +338,17 @@ class ExchangeExecution:
                     planned.pair,
                     order.state,
                 )
-                return SendResult(planned, order=order, fill=await self.value(order, planned.pair))
+                return SendResult(planned, order=order)
+
+    async def valued(self, results: list[SendResult]) -> list[SendResult]:
+        """``results`` with their fills valued (:meth:`value`): after a round's orders are all sent, so
+        a price look-up for a fee never delays the next order."""
+        out = []
+        for result in results:
+            if result.order is not None and result.fill is None:
+                result = replace(result, fill=await self.value(result.order, result.planned.pair))
+            out.append(result)
+        return out
 
     async def look_up(self, pair: str, client_order_id: str) -> ExchangeOrder | None:
         """The order as the exchange has it now; None when it does not know it or cannot be reached."""
@@ -452,6 +463,7 @@ class ExchangeMode:
         returns the answers and the closed trades repriced."""
         assert self.execution is not None
         results = [await self.execution.send(order) for order in planned]
+        results = await self.execution.valued(results)
         return results, self._follow(results, time_ns + self.step_ns)
 
     async def _send(self, time_ns: int, planned: list[PlannedOrder], began: float) -> None:
@@ -460,6 +472,7 @@ class ExchangeMode:
         assert self.execution is not None
         results = [await self.execution.send(order) for order in planned]
         self.sent.append(_time.perf_counter() - began)
+        results = await self.execution.valued(results)
         n_trades = self.trader.state.n_trades
         repriced = self._follow(results, time_ns + self.step_ns)
         try:
@@ -545,9 +558,8 @@ class ExchangeMode:
                 continue
             except Exception:
                 continue  # still unreachable: next candle
-            results.append(
-                SendResult(planned, order=order, fill=await self.execution.value(order, planned.pair))
-            )
+            results.append(SendResult(planned, order=order))
+        results = await self.execution.valued(results)
         repriced = self._follow(results, self.last_time + self.step_ns)
         return results, repriced
 

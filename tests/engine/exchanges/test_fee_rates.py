@@ -106,3 +106,13 @@ async def test_last_price_and_bnb_commissions_on_the_fake() -> None:
     finally:
         await exchange.close()
         server.stop()
+
+
+async def test_instances_of_one_scope_share_their_prices() -> None:
+    prices = Prices(dict(PRICES))
+    bots = [FeeRates(prices, PRICES, scope="test-shared-scope") for _ in range(25)]
+    other = FeeRates(prices, PRICES, scope="another-environment")
+    for rates in bots:
+        assert await rates.rate("BNB", "USDT") == 600
+    assert await other.rate("BNB", "USDT") == 600
+    assert prices.asked == ["BNB/USDT", "BNB/USDT"]  # once per scope, not once per bot
