@@ -204,6 +204,11 @@ class CcxtExchange:
         options = dict(config.get("options") or {})
         if self.market_type == "futures":
             options.setdefault("defaultType", "future")
+            if self.mode == "testnet":
+                # ccxt refuses Binance's futures testnet (testnet.binancefuture.com) unless told to: it
+                # points users at Binance's demo trading instead. The futures testnet is still what a
+                # testnet profile means here, and the environment check below still guards its hosts.
+                options.setdefault("disableFuturesSandboxWarning", True)
         config["options"] = options
         client = cls(config)
         client.enableLastResponseHeaders = True

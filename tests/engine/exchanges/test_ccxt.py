@@ -238,3 +238,17 @@ async def test_5xx_on_placement_is_looked_up_then_placed_once(exchange: CcxtExch
     assert order.state == "open" and len(trading.orders) == 1
     methods = [(r.method, r.status) for r in server.calls(ORDER)]
     assert methods[0] == ("POST", 503) and ("GET", 400) in methods and methods[-1] == ("POST", 200)
+
+
+def test_futures_testnet_signs_private_requests_on_the_futures_testnet() -> None:
+    # ccxt raises NotSupported for testnet.binancefuture.com unless told otherwise (it steers users to
+    # Binance's demo trading); a testnet futures profile must still be able to sign its requests there.
+    ex = CcxtExchange("binance", "testnet", "futures", api_key=API_KEY, secret=SECRET)
+    ex.check_environment()
+    request = ex.client.sign("account", ["fapiPrivateV3"], "GET", {})
+    assert request["url"].startswith("https://testnet.binancefuture.com/fapi/v3/account?")
+    assert "signature=" in request["url"]
+    live = CcxtExchange("binance", "live", "futures", api_key=API_KEY, secret=SECRET)
+    assert live.client.sign("account", ["fapiPrivateV3"], "GET", {})["url"].startswith(
+        "https://fapi.binance.com/"
+    )
