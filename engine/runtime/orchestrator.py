@@ -11,14 +11,15 @@ Other bots never see it.
 
 The runtime also consumes the web app's commands (:mod:`engine.runtime.commands`), feeds the bots'
 notification channels from the event log (:mod:`engine.runtime.alerts`) and keeps one definition of
-"P&L today" per bot (:class:`engine.runtime.status.DayStart`).
+"P&L today" per bot (:class:`engine.runtime.status.DayStart`). Hot reload
+(:mod:`engine.runtime.hot_reload`) and starting/stopping bots by command
+(:mod:`engine.runtime.command_control`) are parts of :class:`Runtime` kept in modules of their own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import time
@@ -26,16 +27,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.config import LoadedBot
 from engine.runtime.alerts import Alerts
-from engine.runtime.bot import BotRunner, BotView, config_hash
-from engine.runtime.commands import CommandPump, Outcome
+from engine.runtime.bot import BotRunner, BotView
+from engine.runtime.command_control import CommandControl
+from engine.runtime.commands import CommandPump
 from engine.runtime.commit import Committer
 from engine.runtime.feed import Batch, ReplayFeed
+from engine.runtime.heap import settle_heap
+from engine.runtime.hot_reload import HotReload
 from engine.runtime.loader import BotFileCache, LoadResult
 from engine.runtime.portfolio import PortfolioLimits, PortfolioRisk
 from engine.runtime.shared_signals import SharedSignals
@@ -54,11 +57,8 @@ from engine.store import (
 
 __all__ = ["LEASE_NAME", "Runtime", "RuntimeConfig"]
 
-T = TypeVar("T")
-
 LEASE_NAME = "engine:runtime"
 log = logging.getLogger("engine.runtime")
-reload_log = logging.getLogger("engine.reload")
 error_log = logging.getLogger("engine.errors")
 
 
@@ -88,15 +88,7 @@ class _Slot:
     busy: bool = False  # taking a candle (its queue may be empty meanwhile)
 
 
-def _settle_heap() -> None:
-    """Move what is alive now (compiled strategies, windows, kernel states) out of the garbage
-    collector's sight: full collections over it stalled the event loop for 100-145 ms every few candles
-    with 100 bots, the largest part of the p99 from candle close to order sent (docs/runtime.md)."""
-    gc.collect()
-    gc.freeze()
-
-
-class Runtime:
+class Runtime(HotReload, CommandControl):
     def __init__(
         self, config: RuntimeConfig, factory: async_sessionmaker[AsyncSession], feed: ReplayFeed
     ) -> None:
@@ -192,7 +184,7 @@ class Runtime:
                 "engine_started",
                 f"engine started with {len(self.slots)} bot(s)",
             )
-        _settle_heap()
+        settle_heap()
 
     async def stop(self) -> None:
         """Stop every bot after its current candle (all queued ones when the feed simply ended), then
@@ -448,155 +440,6 @@ class Runtime:
                 return
             except Exception:
                 error_log.exception("lease renewal failed")
-
-    # --- hot reload ---------------------------------------------------------------------------------
-
-    async def _watch(self) -> None:
-        from watchfiles import awatch
-
-        paths = [
-            p for p in (self.config.bots_dir, self.config.strategies_dir) if p is not None and p.exists()
-        ]
-        async for _changes in awatch(*paths, stop_event=self._stop, debounce=200, step=50):
-            try:
-                await self.reload()
-            except Exception:
-                error_log.exception("reload failed")
-
-    async def reload(self) -> LoadResult:
-        """Validate the bot files again (only what changed, see :class:`BotFileCache`) and apply only the
-        differences (bot id + configuration hash)."""
-        loaded = await asyncio.to_thread(self.cache.load, self.config.bots_dir)
-        async with self.control_lock:
-            await self._apply_reload(loaded)
-        return loaded
-
-    async def _apply_reload(self, loaded: LoadResult) -> None:
-        await self._report_file_errors(loaded)
-        broken_names = {self.files[path] for path in loaded.errors if path in self.files}
-        staged: list[str] = []
-        for name, bot in loaded.bots.items():
-            self.loaded[name] = bot
-            if name in self.held:
-                continue  # stopped by a command: the new file applies when it is started again
-            slot = self.slots.get(name)
-            if slot is None:
-                if await self._try_start(bot):
-                    await self._reload_event(name, "started", f"{name}: new bot started")
-                continue
-            runner = slot.runner
-            if config_hash(bot) == runner.hash:
-                continue
-            if bot.model.pairs == list(runner.pairs) and bot.strategy.timeframe == runner.timeframe:
-                runner.replace(bot)
-                staged.append(name)
-            else:
-                await self._stop_bot(name)
-                if not await self._try_start(bot):
-                    continue
-                await self._reload_event(
-                    name, "restarted", f"{name}: pairs or timeframe changed, bot restarted"
-                )
-        if staged:
-            # One transaction for every staged bot: a strategy shared by 100 bots is one commit, not 100.
-            async with self.factory() as session, session.begin():
-                for name in staged:
-                    message = f"{name}: new configuration validated, applies at the next candle close"
-                    reload_log.info(message)
-                    bot_id = self.slots[name].runner.bot_id
-                    await record_event(session, EventCategory.RELOAD, "staged", message, bot_id=bot_id)
-        for name in list(self.slots):
-            if name not in loaded.bots and name not in broken_names:
-                await self._stop_bot(name)
-                await self._reload_event(
-                    name, "removed", f"{name}: bot file removed, bot stopped (positions kept)"
-                )
-        self.files = {**{p: n for p, n in self.files.items() if p in loaded.errors}, **loaded.files}
-        await self._configure_alerts()
-        _settle_heap()
-
-    async def _reload_event(self, name: str, kind: str, message: str) -> None:
-        reload_log.info(message)
-        slot = self.slots.get(name)
-        bot_id = slot.runner.bot_id if slot else None
-        async with self.factory() as session, session.begin():
-            await record_event(session, EventCategory.RELOAD, kind, message, bot_id=bot_id)
-
-    async def _report_file_errors(self, loaded: LoadResult) -> None:
-        new = {p: e for p, e in loaded.errors.items() if self.file_errors.get(p) != e}
-        self.file_errors = dict(loaded.errors)
-        for path, message in new.items():
-            reload_log.error("invalid bot file, not (re)loaded: %s", message)
-            name = self.files.get(path)
-            slot = self.slots.get(name) if name else None
-            if slot is not None:
-                slot.runner.view.last_error = message
-            async with self.factory() as session, session.begin():
-                await record_event(
-                    session,
-                    EventCategory.RELOAD,
-                    "invalid",
-                    message,
-                    bot_id=slot.runner.bot_id if slot else None,
-                    data={"file": str(path)},
-                )
-
-    # --- commands (engine.runtime.commands) ---------------------------------------------------------
-
-    async def write(self, work: Callable[[], Awaitable[T]]) -> T:
-        """Run ``work`` (a write transaction) behind the bots' SQLite write lock, when there is one."""
-        if self._write_lock is None:
-            return await work()
-        async with self._write_lock:
-            return await work()
-
-    async def start_by_command(self, name: str) -> Outcome:
-        """Start a bot that is not running (a paused one included) from its current file."""
-        from dsl.errors import DiagnosticError
-        from engine.config import load_bot
-
-        path = next((p for p, n in self.files.items() if n == name), None)
-        if path is None or path in self.file_errors:
-            why = self.file_errors.get(path) if path is not None else None
-            message = f"{name}: no valid bot file" + (f": {why}" if why else f" in {self.config.bots_dir}")
-            return Outcome(message, error=message)
-        try:
-            bot = await asyncio.to_thread(load_bot, path, self.config.profile)
-        except (DiagnosticError, OSError, ValueError) as error:
-            text = (
-                "; ".join(d.headline() for d in error.diagnostics)
-                if isinstance(error, DiagnosticError)
-                else str(error)
-            )
-            return Outcome(f"{name}: {text}", error=f"{name}: cannot start: {text}")
-        self.held.discard(name)
-        if not await self._try_start(bot):
-            message = self.file_errors.get(bot.path, f"{name}: cannot start")
-            return Outcome(message, error=message)
-        await self._configure_alerts()
-        return Outcome(f"{name}: started by command")
-
-    async def stop_by_command(self, name: str, finish: Callable[[AsyncSession], Awaitable[None]]) -> None:
-        """Stop a running bot after its current candle and keep it stopped (``paused``) across reloads
-        and restarts; ``finish`` runs in the transaction that records the status."""
-        self.held.add(name)
-        await self._stop_bot(name, drain=False, status=BotStatus.PAUSED, finish=finish)
-
-    async def _paused_by_command(self, bots: dict[str, LoadedBot]) -> set[str]:
-        from sqlalchemy import select
-
-        from engine.store.models import Bot
-
-        async with self.factory() as session:
-            rows = await session.execute(select(Bot.name).where(Bot.status == BotStatus.PAUSED))
-            return {name for (name,) in rows if name in bots}
-
-    def _hold_view(self, bot: LoadedBot) -> None:
-        name = bot.model.bot
-        view = self.stopped.get(name) or BotView(name, "paper")
-        view.status = BotStatus.PAUSED.value
-        self.stopped[name] = view
-        log.info("bot %s stays stopped (paused by a command; a start command resumes it)", name)
 
     # --- P&L today, portfolio profit lock, notifications ------------------------------------------------
 
