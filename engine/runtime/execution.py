@@ -43,6 +43,7 @@ from engine.exchanges.base import (
 from engine.exchanges.fee_rates import FeeRates
 from engine.observability import category_logger
 from engine.runtime.commit import Committer
+from engine.runtime.exit_retry import INSIDE_EXITS, ExitRetry
 from engine.runtime.ids import client_order_id
 from engine.store import (
     CLIENT_ID_PREFIX,
@@ -79,8 +80,7 @@ __all__ = [
 log = category_logger("orders")
 
 ENTRY_ACTIONS = ("open_long", "open_short")
-# Exits the kernel finds inside a candle; on an exchange they are market orders sent at its close.
-INSIDE_EXITS = ("stop_loss", "take_profit", "trailing_stop", "daily_limit", "end_of_data")
+# Exits the kernel finds inside a candle (INSIDE_EXITS, from exit_retry) are market orders sent at its close.
 
 
 def _utc(ns: int) -> pd.Timestamp:
@@ -364,11 +364,12 @@ def planned_from_row(row: OrderRow) -> PlannedOrder:
     return PlannedOrder(row.client_order_id, row.pair, row.side.value, row.amount, row.reason or "adopted")
 
 
-class ExchangeMode:
+class ExchangeMode(ExitRetry):
     """The exchange side of :class:`~engine.runtime.bot.BotRunner` (a mixin: it uses the runner's
     ``trader``, ``execution``, ``factory``, ``committer``, ``signals`` and identity attributes): planning
     the market orders of a close, sending them, making the kernel follow their fills, looking up orders
-    without an answer, reconciling at start, and storing all of it."""
+    without an answer, reconciling at start, and storing all of it. Exits the exchange refused or filled
+    in part are handled by :class:`~engine.runtime.exit_retry.ExitRetry`."""
 
     name: str
     mode: str
@@ -410,6 +411,8 @@ class ExchangeMode:
         assert self.execution is not None
         st = self.trader.state
         plan: list[PlannedOrder] = []
+        if self._exit_retries:
+            self._retry_orders(time_ns, events)
         for k in range(n_trades, st.n_trades):
             reason = L.EXIT_REASONS[int(st.tr_i[k, L.U_REASON])]
             if reason == "exit_signal":
@@ -462,7 +465,7 @@ class ExchangeMode:
         """Send the committed orders and make the kernel follow their fills (nothing stored yet);
         returns the answers and the closed trades repriced."""
         assert self.execution is not None
-        results = [await self.execution.send(order) for order in planned]
+        results = await self._send_round(planned)
         results = await self.execution.valued(results)
         return results, self._follow(results, time_ns + self.step_ns)
 
@@ -470,7 +473,7 @@ class ExchangeMode:
         """Send the committed orders, make the kernel follow their fills, and store what happened
         (after the whole candle was committed: the order without intent-first)."""
         assert self.execution is not None
-        results = [await self.execution.send(order) for order in planned]
+        results = await self._send_round(planned)
         self.sent.append(_time.perf_counter() - began)
         results = await self.execution.valued(results)
         n_trades = self.trader.state.n_trades
@@ -486,7 +489,8 @@ class ExchangeMode:
     def _follow(self, results: list[SendResult], fill_ns: int) -> list[int]:
         """Apply the exchange's fills to the kernel; returns the closed trades repriced."""
         assert self.execution is not None
-        repriced = []
+        repriced: list[int] = []
+        refused: list[tuple[PlannedOrder, str]] = []
         for result in results:
             planned = result.planned
             if result.order is None:
@@ -494,6 +498,7 @@ class ExchangeMode:
                     self._unresolved[planned.client_order_id] = planned
                 else:
                     self.view.last_error = f"{planned.action} {planned.pair} refused: {result.error}"
+                    refused.append((planned, str(result.error)))
                 continue
             if result.order.state == "open" and not result.order.trades and result.order.filled <= 0:
                 # Accepted, not executed yet (an exchange that matches later): looked up at every
@@ -503,10 +508,18 @@ class ExchangeMode:
             self._unresolved.pop(planned.client_order_id, None)
             filled = result.fill or summarize_fills(result.order, self.execution.markets.get(planned.pair))
             if filled is None:
+                if result.order.state in ("cancelled", "expired", "rejected"):
+                    refused.append((planned, f"{result.order.state} with nothing filled"))
                 continue
             k = self._apply_fill(planned, filled.price, filled.amount, filled.fee, fill_ns)
             if k is not None:
                 repriced.append(k)
+        # Refused inside exits last, latest trade first: undoing a trade renumbers the ones after it.
+        refused.sort(key=lambda item: -item[0].trade)
+        for planned, error in refused:
+            removed = self._exit_refused(planned, error, fill_ns)
+            if removed is not None:
+                repriced = [k - (k > removed) for k in repriced if k != removed]
         return repriced
 
     def _apply_fill(self, planned: PlannedOrder, price: float, amount: float, fee: float, fill_ns: int):
@@ -519,14 +532,19 @@ class ExchangeMode:
                     planned.pair, price=price, amount=amount, fee=fee, time=fill_ns, side=side
                 )
             return None
+        short = amount < float(planned.amount) * (1 - 1e-9)  # the exchange sold less than asked
         if planned.action == "close":
             if held is not None:
                 self.trader.apply_external_fill(
                     planned.pair, price=price, amount=amount, fee=fee, time=fill_ns
                 )
+                if short:
+                    self._close_partial(planned, amount, fill_ns)
             return None
         if planned.action not in INSIDE_EXITS:
             return None  # adopted or unknown orders: stored, not followed by the kernel
+        if short:
+            return self._exit_partial(planned, price, amount, fee, fill_ns)
         k = planned.trade if planned.trade >= 0 else self._trade_of(planned)
         if k is not None:
             self.trader.reprice_exit(k, price=price, fee=fee)
@@ -582,7 +600,8 @@ class ExchangeMode:
         unvalued: list[tuple[str, str, str]] = []
         async with self.factory() as session:
             rows = {
-                cid: await get_order(session, client_order_id=cid) for cid in summary.filled + summary.adopted
+                cid: await get_order(session, client_order_id=cid)
+                for cid in summary.filled + summary.adopted + summary.failed
             }
         for cid in summary.filled:
             row = rows.get(cid)
@@ -599,7 +618,17 @@ class ExchangeMode:
             k = self._apply_fill(planned, filled.price, filled.amount, filled.fee, fill_ns)
             if k is not None:
                 repriced.append(k)
+        for cid in summary.failed:
+            # An exit the exchange never got (the engine stopped first): its amount is still held.
+            row = rows.get(cid)
+            if row is not None and row.pair in self.pairs:
+                error = row.error or "not found on the exchange"
+                fill_ns = self.last_time + self.step_ns
+                removed = self._exit_refused(planned_from_row(row), error, fill_ns)
+                if removed is not None:
+                    repriced = [k - (k > removed) for k in repriced if k != removed]
         async with self.factory() as session, session.begin():
+            await self._retries_from_store(session)
             open_orders = await list_open_orders(session, self.bot_id)
             self._unresolved = {o.client_order_id: planned_from_row(o) for o in open_orders}
             await self._record_results(session, [], n_trades, repriced, checkpoint=self.last_time)
@@ -641,6 +670,7 @@ class ExchangeMode:
 
         bot_id = self.bot_id
         assert bot_id is not None
+        await self._record_exit_notes(session)
         for result in results:
             planned = result.planned
             cid = planned.client_order_id

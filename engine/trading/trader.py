@@ -297,6 +297,85 @@ class Trader:
         f[L.T_EQUITY_AFTER] += moved
         return self._closed_fills(trade)[0]
 
+    def reopen(self, trade: int, amount: float) -> None:
+        """Give ``amount`` (base units) of closed trade number ``trade`` back to its pair as the open
+        position: the exchange refused its exit (all of it) or filled only part of it. The trade keeps
+        the rest (removed when nothing of it was sold; later trades move down one number); the cash
+        gets back the simulated proceeds of the part not sold. The position takes the trade's side,
+        entry price and time, and the stop, target, trailing and profit-lock levels it had when it
+        closed (left in the pair's row by the close; NaN when a later position overwrote them). The
+        protections keep counting the trade as they did. Reprice the sold part after this."""
+        from engine.trading.kernel import _equity
+
+        st = self.state
+        if not 0 <= trade < st.n_trades:
+            raise ValueError(f"no closed trade number {trade}")
+        f, i = st.tr_f[trade], st.tr_i[trade]
+        p = int(i[L.U_PAIR])
+        if st.pos_i[p, L.Q_SIDE] != 0:
+            raise ValueError(f"{st.pairs[p]}: a position is open; trade {trade} cannot be reopened")
+        full = float(f[L.T_AMOUNT])
+        if not 0 < amount <= full * (1 + 1e-9):
+            raise ValueError(f"{st.pairs[p]}: cannot reopen {amount} of a trade of {full}")
+        amount = min(amount, full)
+        share = amount / full
+        side = int(i[L.U_SIDE])
+        entry, close = float(f[L.T_OPEN_PRICE]), float(f[L.T_CLOSE_PRICE])
+        fee_in, fee_out = float(f[L.T_FEE_IN]), float(f[L.T_FEE_OUT])
+        # Undo the close of the part given back: its margin, gross result and exit fee.
+        st.acct_f[L.A_CASH] -= amount * entry + side * amount * (close - entry) - share * fee_out
+        st.acct_f[L.A_REALIZED] -= share * float(f[L.T_PROFIT_ABS])
+        st.acct_f[L.A_FEES] -= share * fee_out  # the entry fee of the part stays paid (with the position)
+        same = int(st.pos_i[p, L.Q_ENTRY_TIME]) == int(i[L.U_OPEN_TIME])
+        if not same:
+            for col in (L.P_STOP, L.P_TP, L.P_TRAIL, L.P_LOCK):
+                st.pos_f[p, col] = np.nan
+            st.pos_f[p, L.P_BEST] = entry
+            st.pos_i[p, L.Q_ENTRY_TIME] = int(i[L.U_OPEN_TIME])
+        st.pos_i[p, L.Q_SIDE] = side
+        st.pos_f[p, L.P_AMOUNT] = amount
+        st.pos_f[p, L.P_ENTRY] = entry
+        st.pos_f[p, L.P_FEE_IN] = share * fee_in
+        if not st.pos_f[p, L.P_MARK] > 0:
+            st.pos_f[p, L.P_MARK] = close
+        st.acct_i[L.B_N_OPEN] += 1
+        if amount >= full * (1 - 1e-12):
+            n = st.n_trades
+            st.tr_f[trade : n - 1] = st.tr_f[trade + 1 : n].copy()
+            st.tr_i[trade : n - 1] = st.tr_i[trade + 1 : n].copy()
+            st.tr_f[n - 1] = 0.0
+            st.tr_i[n - 1] = 0
+            st.acct_i[L.B_N_TRADES] = n - 1
+        else:
+            keep = 1.0 - share
+            f[L.T_AMOUNT] = full - amount
+            f[L.T_FEE_IN] = fee_in * keep
+            f[L.T_FEE_OUT] = fee_out * keep
+            f[L.T_PROFIT_ABS] *= keep
+        st.acct_f[L.A_EQUITY] = _equity(st.acct_f, st.pos_f, st.pos_i)
+
+    def write_off(self, pair: str, *, time: TimeLike, reason: str = "exit_signal") -> Fill | None:
+        """Close ``pair``'s position as a trade with no proceeds: an amount the exchange will never take
+        (below its minimum amount or order value, "dust"). A long's coins stay on the exchange account
+        and nothing is credited to the cash, which so stays equal to the account's; a short is settled
+        at its last close (its margin comes back). None when flat."""
+        from engine.trading.kernel import _close, _equity
+
+        p = self._pair_index(pair)
+        st = self.state
+        if st.pos_i[p, L.Q_SIDE] == 0:
+            return None
+        code = next((k for k, v in L.EXIT_REASONS.items() if v == reason), L.EXIT_SIGNAL)
+        price = 0.0 if st.pos_i[p, L.Q_SIDE] > 0 else float(st.pos_f[p, L.P_MARK])
+        st.reserve(1)
+        _close(
+            st.acct_f, st.acct_i, st.pos_f, st.pos_i, st.ring, st.tr_f, st.tr_i, st.prm_i, st.prm_f,
+            p, price, _ns(time), code, 0.0,
+        )  # fmt: skip
+        st.pos_i[p, L.Q_PEND_EXIT] = 0
+        st.acct_f[L.A_EQUITY] = _equity(st.acct_f, st.pos_f, st.pos_i)
+        return self._closed_fills(st.n_trades - 1)[0]
+
     def cancel_pending(self, pair: str, *, entry: bool = True, exit: bool = True) -> bool:
         """Forget the entry and/or exit decided for ``pair``'s next open (executed elsewhere, or refused
         by the exchange); True when there was one."""

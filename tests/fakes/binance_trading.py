@@ -14,6 +14,8 @@ taken in the quote asset; :meth:`FakeTrading.pay_fees_in` takes it in another as
 Binance's "pay fees with BNB" does, while that asset's balance covers it); buy orders lock quote, sell
 orders lock base. Filters (LOT_SIZE step, NOTIONAL)
 of the market are enforced with -1013. :meth:`FakeTrading.revoke` makes the key fail with -2015.
+:meth:`FakeTrading.refuse` refuses the next orders of a side (insufficient balance, market closed...);
+:meth:`FakeTrading.partial_market` fills only part of the next market orders of a side, then EXPIRED.
 Every other fault (429 + Retry-After, 5xx, dropped connections, delays) comes from ``server.faults``.
 """
 
@@ -22,7 +24,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Any
 
 from tests.fakes.binance_server import BinanceError, Request
@@ -70,6 +72,8 @@ class FakeTrading:
         self._placements = 0
         self.held = 0
         self._resting_markets = 0
+        self._refusals: list[list[Any]] = []  # [side, times left, code, message]
+        self._partial_markets: list[list[Any]] = []  # [side, times left, share filled]
         self._lock = threading.RLock()
 
     @classmethod
@@ -104,6 +108,24 @@ class FakeTrading:
         """The next ``count`` MARKET orders are accepted but rest ``NEW`` (answered so), as on an exchange
         that matches asynchronously, until :meth:`fill` executes them."""
         self._resting_markets += count
+
+    def refuse(
+        self,
+        side: str,
+        *,
+        times: int = 1,
+        code: int = -2010,
+        msg: str = "Account has insufficient balance for requested action.",
+    ) -> None:
+        """Refuse the next ``times`` orders of ``side`` (BUY | SELL) with Binance error ``code`` and
+        ``msg`` (default -2010, insufficient balance; -1013 with "Market is closed." for a halted
+        market), before any other check: the order does not exist afterwards."""
+        self._refusals.append([side.upper(), times, code, msg])
+
+    def partial_market(self, side: str, share: str | Decimal, *, times: int = 1) -> None:
+        """The next ``times`` MARKET orders of ``side`` fill only ``share`` of their quantity (floored to
+        the market's step) and end ``EXPIRED``, as a market order that ran out of liquidity does."""
+        self._partial_markets.append([side.upper(), times, Decimal(str(share))])
 
     def pay_fees_in(self, asset: str, price: str | Decimal | None = None) -> None:
         """Charge commissions in ``asset`` (BNB) instead of the quote asset: the quote fee converted at
@@ -210,6 +232,9 @@ class FakeTrading:
         if kind not in ("MARKET", "LIMIT", "STOP_LOSS", "STOP_LOSS_LIMIT"):
             raise BinanceError(400, -1116, "Invalid orderType.")
         side = params.get("side", "")
+        refusal = _take(self._refusals, side)
+        if refusal is not None:
+            raise BinanceError(400, refusal[2], refusal[3])
         quantity = Decimal(params.get("quantity", "0"))
         price = Decimal(params["price"]) if params.get("price") else None
         stop = Decimal(params["stopPrice"]) if params.get("stopPrice") else None
@@ -235,8 +260,17 @@ class FakeTrading:
         order.locked = lock_amount
         self.orders[order.order_id] = order
         last = self._last_price(market.id)
+        partial = _take(self._partial_markets, side) if kind == "MARKET" else None
         if kind == "MARKET" and self._resting_markets > 0:
             self._resting_markets -= 1
+        elif partial is not None:
+            part = quantity * partial[2]
+            if step:
+                part = (part / step).to_integral_value(ROUND_DOWN) * step
+            if part > 0:
+                self._execute(order, part, last)
+            order.status = "EXPIRED"
+            self._release(order)
         elif kind == "MARKET":
             self._execute(order, quantity, last)
         elif (
@@ -417,6 +451,17 @@ def _with_stop_loss(handler: Any) -> Any:
         return answer
 
     return wrapped
+
+
+def _take(queue: list[list[Any]], side: str) -> list[Any] | None:
+    """The first entry of ``queue`` for ``side``, counted down (removed when used up)."""
+    for entry in queue:
+        if entry[0] == side:
+            entry[1] -= 1
+            if entry[1] <= 0:
+                queue.remove(entry)
+            return entry
+    return None
 
 
 def _s(value: Decimal) -> str:

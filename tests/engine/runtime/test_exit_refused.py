@@ -1,0 +1,389 @@
+"""Exits the exchange refuses or fills only in part (issue 4): the kernel gets the unsold amount back as
+its position and sells it again at the next close, writes off dust, and the store, the kernel and the
+exchange account agree, across a restart too. Against the signed fake Binance through the real ccxt
+client (the ``world`` fixture), with the fake's ``refuse`` and ``partial_market`` faults."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from engine.config import load_bot
+from engine.data import DataDirectory
+from engine.exchanges import make_exchange
+from engine.runtime import BotRunner, PortfolioLimits, PortfolioRisk, ReplayFeed
+from engine.store.models import Event, Order, Position, PositionStatus, Trade
+from engine.trading import layout as L
+from engine.trading.params import TradingParams
+from engine.trading.trader import Candle, Signals, Trader
+from tests.engine.runtime.helpers import ENV, INITIAL, database
+from tests.fakes.binance_server import FakeBinance
+from tests.fakes.binance_trading import FakeTrading
+
+PAIR = "ETH/USDT"
+
+# Enters after two rising candles; never leaves on a signal: every exit is the bot's 0.2% stop.
+STOP_STRATEGY = """\
+strategy: flip
+description: enters after two rising candles; exits only by the stop
+timeframe: 1m
+entry:
+  long: close > open and close[1] > open[1]
+exit:
+  long: close < 0
+"""
+
+
+def _with_stop(root: Path) -> None:
+    (root / "strategies" / "flip.yaml").write_text(STOP_STRATEGY)
+    bot = root / "bots" / "eth.yaml"
+    bot.write_text(bot.read_text() + "risk:\n  stop_loss: 0.2%\n")
+
+
+# --- the kernel: Trader.reopen / write_off ----------------------------------------------------------
+
+
+def _stopped_trader() -> tuple[Trader, float]:
+    """A trader whose long position (0.1 at 100) was stopped out inside a candle; returns it and the
+    cash before the entry."""
+    params = TradingParams(initial_capital=1000.0, max_per_trade=0.01, fee_taker=0.001, stop_loss=0.02)
+    trader = Trader([PAIR, "BTC/USDT"], params, "1m")
+    t0 = pd.Timestamp("2024-01-01", tz="UTC")
+    trader.on_candle(PAIR, Candle(t0, 100, 100, 100, 100), Signals(entry_long=True))
+    trader.on_candle(PAIR, Candle(t0 + pd.Timedelta(minutes=1), 100, 101, 99.5, 100.5), Signals())
+    trader.on_candle(PAIR, Candle(t0 + pd.Timedelta(minutes=2), 100, 100, 90, 95), Signals())
+    assert trader.state.n_trades == 1 and trader.position(PAIR) is None
+    return trader, 1000.0
+
+
+def test_reopen_undoes_a_whole_trade_and_restores_the_position() -> None:
+    trader, initial = _stopped_trader()
+    st = trader.state
+    entry_fee = float(st.tr_f[0, L.T_FEE_IN])
+    amount, entry = float(st.tr_f[0, L.T_AMOUNT]), float(st.tr_f[0, L.T_OPEN_PRICE])
+    stop = float(st.pos_f[0, L.P_STOP])
+    trader.reopen(0, amount)
+    held = trader.position(PAIR)
+    assert st.n_trades == 0 and held is not None
+    assert held["amount"] == pytest.approx(amount) and held["entry_price"] == pytest.approx(entry)
+    assert held["stop"] == pytest.approx(stop) and held["side"] == "long"
+    # Only the entry was paid: cash as right after it; nothing realised.
+    assert st.cash == pytest.approx(initial - amount * entry - entry_fee)
+    assert st.acct_f[L.A_REALIZED] == pytest.approx(0.0, abs=1e-12)
+    assert st.acct_f[L.A_FEES] == pytest.approx(entry_fee)
+    assert st.acct_i[L.B_N_OPEN] == 1
+    assert int(st.pos_i[0, L.Q_ENTRY_TIME]) == int(pd.Timestamp("2024-01-01 00:01", tz="UTC").value)
+
+
+def test_reopen_part_of_a_trade_then_reprice_credits_only_what_was_sold() -> None:
+    trader, initial = _stopped_trader()
+    st = trader.state
+    amount, entry = float(st.tr_f[0, L.T_AMOUNT]), float(st.tr_f[0, L.T_OPEN_PRICE])
+    entry_fee = float(st.tr_f[0, L.T_FEE_IN])
+    sold = amount * 0.25
+    trader.reopen(0, amount - sold)
+    fill = trader.reprice_exit(0, price=97.0, fee=0.01)
+    assert fill.amount == pytest.approx(sold) and st.n_trades == 1
+    assert trader.position(PAIR)["amount"] == pytest.approx(amount - sold)  # type: ignore[index]
+    assert st.cash == pytest.approx(initial - amount * entry - entry_fee + sold * 97.0 - 0.01)
+    assert st.tr_f[0, L.T_FEE_IN] == pytest.approx(entry_fee * 0.25)
+    assert st.tr_f[0, L.T_PROFIT_ABS] == pytest.approx(sold * (97.0 - entry) - entry_fee * 0.25 - 0.01)
+
+
+def test_reopen_renumbers_later_trades_and_refuses_a_held_pair() -> None:
+    trader, _ = _stopped_trader()
+    t = pd.Timestamp("2024-01-01 00:03", tz="UTC")
+    trader.on_candle("BTC/USDT", Candle(t, 50, 50, 50, 50), Signals(entry_long=True))
+    trader.on_candle("BTC/USDT", Candle(t + pd.Timedelta(minutes=1), 50, 50, 40, 45), Signals())
+    st = trader.state
+    assert st.n_trades == 2
+    second = st.tr_f[1].copy()
+    trader.reopen(0, float(st.tr_f[0, L.T_AMOUNT]) / 2)  # part of ETH's: it stays trade 0
+    assert st.n_trades == 2
+    with pytest.raises(ValueError, match="position is open"):
+        trader.reopen(0, 0.001)  # ETH/USDT is held again
+    trader.write_off(PAIR, time=t + pd.Timedelta(minutes=2))
+    trader.reopen(0, float(st.tr_f[0, L.T_AMOUNT]))  # the rest of ETH's first trade: removed
+    assert st.n_trades == 2 and np.array_equal(st.tr_f[0], second)
+
+
+def test_write_off_closes_a_long_with_no_proceeds() -> None:
+    trader, _ = _stopped_trader()
+    st = trader.state
+    trader.reopen(0, float(st.tr_f[0, L.T_AMOUNT]))
+    cash = st.cash
+    fill = trader.write_off(PAIR, time=pd.Timestamp("2024-01-01 00:03", tz="UTC"), reason="stop_loss")
+    assert fill is not None and fill.price == 0.0 and fill.reason == "stop_loss"
+    assert trader.position(PAIR) is None and st.cash == pytest.approx(cash)
+    assert trader.write_off(PAIR, time=pd.Timestamp("2024-01-01 00:04", tz="UTC")) is None
+
+
+# --- the runtime against the fake Binance -----------------------------------------------------------
+
+
+async def _runner(root: Path, factory, server: FakeBinance, *, replay_minutes: int = 90) -> BotRunner:
+    loaded = load_bot(root / "bots" / "eth.yaml")
+    config = server.ccxt_config()
+    exchange = make_exchange(
+        loaded.model,
+        session_factory=factory,
+        api_urls=server.ccxt_urls(),
+        environ=ENV,
+        options={"options": config["options"], "rateLimit": 1, "timeout": 1500},
+    )
+    exchange.lookup_delay = 0.05  # type: ignore[attr-defined]
+    start = pd.Timestamp.now(tz="UTC").floor("min") - pd.Timedelta(minutes=replay_minutes)
+    feed = ReplayFeed(DataDirectory(root / "data"), start=start)
+    runner = BotRunner(loaded, factory, feed, PortfolioRisk(PortfolioLimits()), exchange=exchange)
+    for key in runner.series:
+        feed.add(key)
+    await runner.start()
+    assert runner.execution is not None
+    runner.execution.base_delay = 0.01
+    return runner
+
+
+async def _play(runner: BotRunner, stop=None) -> bool:
+    """Candles until ``stop()`` holds after one (True) or the feed ends (False)."""
+    async for batch in runner.feed.batches():
+        await runner.on_batch(batch)
+        if stop is not None and stop():
+            return True
+    return False
+
+
+def _account(trading: FakeTrading) -> tuple[D, D]:
+    """The fake account's USDT and ETH (free + locked)."""
+
+    def total(asset: str) -> D:
+        return trading.free.get(asset, D(0)) + trading.locked.get(asset, D(0))
+
+    return total("USDT"), total("ETH")
+
+
+def _assert_kernel_is_the_account(runner: BotRunner, trading: FakeTrading, dust: D = D(0)) -> None:
+    usdt, eth = _account(trading)
+    assert runner.trader.state.cash == pytest.approx(float(usdt - D(10000) + INITIAL), abs=1e-6)
+    held = runner.trader.position(PAIR)
+    assert (float(held["amount"]) if held else 0.0) == pytest.approx(float(eth - dust), abs=1e-9)
+    ids = [o.client_order_id for o in trading.orders.values()]
+    assert len(ids) == len(set(ids))
+
+
+async def _assert_store_is_the_kernel(factory, runner: BotRunner) -> None:
+    async with factory() as session:
+        trades = list((await session.execute(select(Trade).order_by(Trade.close_time, Trade.id))).scalars())
+        open_rows = list(
+            (await session.execute(select(Position).where(Position.status == PositionStatus.OPEN))).scalars()
+        )
+    kernel = runner.trader.trades()
+    assert len(trades) == len(kernel)
+    for row, (_, k) in zip(trades, kernel.iterrows(), strict=True):
+        assert float(row.amount) == pytest.approx(k["amount"], rel=1e-9)
+        assert float(row.close_price) == pytest.approx(k["close_price"], rel=1e-9)
+        assert row.exit_reason == k["exit_reason"]
+    held = runner.trader.position(PAIR)
+    assert len(open_rows) == (1 if held else 0)
+    if held:
+        assert float(open_rows[0].amount) == pytest.approx(held["amount"], rel=1e-9)
+
+
+async def _orders(factory) -> list[Order]:
+    async with factory() as session:
+        return list((await session.execute(select(Order).order_by(Order.id))).scalars())
+
+
+async def _events(factory, kind: str) -> list[Event]:
+    async with factory() as session:
+        return list(
+            (await session.execute(select(Event).where(Event.kind == kind).order_by(Event.id))).scalars()
+        )
+
+
+def _same(a: dict | None, b: dict | None) -> bool:
+    """Two positions equal, NaN levels included."""
+    if a is None or b is None:
+        return a is b
+    return a.keys() == b.keys() and all(
+        a[k] == b[k] or (isinstance(a[k], float) and np.isnan(a[k]) and np.isnan(b[k])) for k in a
+    )
+
+
+def _held(runner: BotRunner) -> bool:
+    return runner.trader.position(PAIR) is not None
+
+
+async def test_a_stop_exit_refused_once_is_sold_at_the_next_close(world) -> None:  # type: ignore[no-untyped-def]
+    root, server, trading = world
+    _with_stop(root)
+    async with database(root) as factory:
+        runner = await _runner(root, factory, server)
+        try:
+            assert await _play(runner, stop=lambda: _held(runner))
+            entry = runner.trader.position(PAIR)
+            trades = runner.trader.state.n_trades
+            trading.refuse("SELL")
+            assert await _play(runner, stop=lambda: bool(runner._exit_retries))
+            # The stop's trade is undone: the position is back as it was, the sale was not credited.
+            assert _same(runner.trader.position(PAIR), entry)
+            assert runner.trader.state.n_trades == trades
+            assert "refused" in runner.view.last_error
+            _assert_kernel_is_the_account(runner, trading)
+            await _assert_store_is_the_kernel(factory, runner)
+            placed = trading.placements
+            assert await _play(runner, stop=lambda: trading.placements > placed)
+            _assert_kernel_is_the_account(runner, trading)
+            await _assert_store_is_the_kernel(factory, runner)
+        finally:
+            await runner.close()
+        orders = await _orders(factory)
+        retry = await _events(factory, "exit_retry")
+    rejected = [o for o in orders if o.status.value == "rejected"]
+    assert [o.reason for o in rejected] == ["stop_loss"]
+    after = orders[orders.index(rejected[0]) + 1]
+    # Sold at the next close under a new client id: a close order, or the stop again when the price is
+    # still past it (the restored position keeps its stop, so the kernel finds it touched again).
+    assert after.reason in ("close", "stop_loss") and after.client_order_id != rejected[0].client_order_id
+    assert after.status.value == "filled" and after.side.value == "sell"
+    assert float(after.amount) == pytest.approx(float(rejected[0].amount))
+    assert len(retry) == 1 and retry[0].data["pair"] == PAIR  # type: ignore[index]
+
+
+async def test_a_stop_exit_partly_filled_keeps_the_rest_and_sells_it_at_the_next_close(world) -> None:  # type: ignore[no-untyped-def]
+    root, server, trading = world
+    _with_stop(root)
+    async with database(root) as factory:
+        runner = await _runner(root, factory, server)
+        try:
+            assert await _play(runner, stop=lambda: _held(runner))
+            amount = float(runner.trader.position(PAIR)["amount"])  # type: ignore[index]
+            trades = runner.trader.state.n_trades
+            trading.partial_market("SELL", "0.5")
+            assert await _play(runner, stop=lambda: bool(runner._exit_retries))
+            # The trade keeps the half sold, at the exchange's price; the other half is held again.
+            held = runner.trader.position(PAIR)
+            assert held is not None and held["amount"] == pytest.approx(amount / 2)
+            assert runner.trader.state.n_trades == trades + 1
+            last = runner.trader.trades().iloc[-1]
+            assert last["amount"] == pytest.approx(amount / 2) and last["exit_reason"] == "stop_loss"
+            _assert_kernel_is_the_account(runner, trading)
+            await _assert_store_is_the_kernel(factory, runner)
+            placed = trading.placements
+            assert await _play(runner, stop=lambda: trading.placements > placed)
+            _assert_kernel_is_the_account(runner, trading)
+            await _assert_store_is_the_kernel(factory, runner)
+        finally:
+            await runner.close()
+        orders = await _orders(factory)
+        partial = await _events(factory, "partial")
+    short = [o for o in orders if o.status.value == "cancelled" and o.filled < o.amount]
+    assert len(short) == 1 and short[0].reason == "stop_loss" and short[0].error == "expired"
+    after = orders[orders.index(short[0]) + 1]
+    assert after.side.value == "sell" and after.status.value == "filled"
+    assert float(after.amount) == pytest.approx(amount / 2)
+    assert len(partial) == 1 and partial[0].data["amount"] == pytest.approx(amount / 2)  # type: ignore[index]
+    assert "filled" in partial[0].message and "sold again at the next close" in partial[0].message
+
+
+async def test_a_close_exit_refused_is_sent_again_at_the_next_close(world) -> None:  # type: ignore[no-untyped-def]
+    root, server, trading = world  # the flip strategy: leaves on a falling candle, no stop
+    async with database(root) as factory:
+        runner = await _runner(root, factory, server)
+        try:
+            assert await _play(runner, stop=lambda: _held(runner))
+            entry = runner.trader.position(PAIR)
+            trading.refuse("SELL", code=-1013, msg="Market is closed.")
+            assert await _play(runner, stop=lambda: bool(runner._exit_retries))
+            assert _same(runner.trader.position(PAIR), entry)
+            assert "Market is closed" in runner.view.last_error
+            _assert_kernel_is_the_account(runner, trading)
+            await _assert_store_is_the_kernel(factory, runner)
+            placed = trading.placements
+            assert await _play(runner, stop=lambda: trading.placements > placed)
+            assert not runner._exit_retries
+            _assert_kernel_is_the_account(runner, trading)
+            await _assert_store_is_the_kernel(factory, runner)
+            await _play(runner)  # to the end of the replay: still in step
+            _assert_kernel_is_the_account(runner, trading)
+            await _assert_store_is_the_kernel(factory, runner)
+        finally:
+            await runner.close()
+        orders = await _orders(factory)
+        retry = await _events(factory, "exit_retry")
+        failed = await _events(factory, "failed")
+    # ccxt maps Binance's "Market is closed." to MarketClosed: refused, not an invalid order.
+    (refused,) = [o for o in orders if o.status.value == "failed"]
+    assert refused.reason == "close" and "Market is closed" in (refused.error or "")
+    after = orders[orders.index(refused) + 1]
+    assert after.reason == "close" and after.status.value == "filled"
+    assert after.client_order_id != refused.client_order_id
+    assert after.signal_time > refused.signal_time  # type: ignore[operator]
+    assert len(retry) == 1 and len(failed) == 1 and "Market is closed" in failed[0].message
+
+
+async def test_dust_left_by_a_partial_exit_is_written_off_and_not_retried(world) -> None:  # type: ignore[no-untyped-def]
+    root, server, trading = world
+    _with_stop(root)
+    async with database(root) as factory:
+        runner = await _runner(root, factory, server)
+        try:
+            assert await _play(runner, stop=lambda: _held(runner))
+            trading.partial_market("SELL", "0.99")  # 1% of ~0.1 ETH left: ~2 USDT, below the 5 USDT minimum
+            placed = trading.placements
+            assert await _play(runner, stop=lambda: trading.placements > placed)
+            _, eth = _account(trading)
+            assert D(0) < eth < D("0.002")
+            assert runner.trader.position(PAIR) is None and not runner._exit_retries
+            assert "min_notional" in runner.view.last_error and "can never be sold" in runner.view.last_error
+            _assert_kernel_is_the_account(runner, trading, dust=eth)
+            await _assert_store_is_the_kernel(factory, runner)
+            written_off = runner.trader.trades().iloc[-1]
+            assert written_off["close_price"] == 0.0 and written_off["amount"] == pytest.approx(float(eth))
+            await _play(runner)  # later trades leave the dust where it is
+            _assert_kernel_is_the_account(runner, trading, dust=eth)
+            await _assert_store_is_the_kernel(factory, runner)
+        finally:
+            await runner.close()
+        dust = await _events(factory, "dust")
+    assert len(dust) == 1 and dust[0].category.value == "risk"
+    assert dust[0].data["reason"] == "dust" and dust[0].data["rule"] == "min_notional"  # type: ignore[index]
+    assert dust[0].data["amount"] == pytest.approx(float(eth))  # type: ignore[index]
+
+
+async def test_a_restart_between_the_refusal_and_the_retry_keeps_everything_in_step(world) -> None:  # type: ignore[no-untyped-def]
+    root, server, trading = world
+    _with_stop(root)
+    async with database(root) as factory:
+        runner = await _runner(root, factory, server)
+        try:
+            assert await _play(runner, stop=lambda: _held(runner))
+            entry = runner.trader.position(PAIR)
+            trading.refuse("SELL")
+            assert await _play(runner, stop=lambda: bool(runner._exit_retries))
+        finally:
+            await runner.close()
+        # The engine goes down here; the restart restores the checkpoint and reconciles.
+        restarted = await _runner(root, factory, server)
+        try:
+            assert _same(restarted.trader.position(PAIR), entry)
+            assert restarted._exit_retries == {PAIR: "close"}
+            _assert_kernel_is_the_account(restarted, trading)
+            await _assert_store_is_the_kernel(factory, restarted)
+            placed = trading.placements
+            assert await _play(restarted, stop=lambda: trading.placements > placed)
+            _assert_kernel_is_the_account(restarted, trading)
+            await _assert_store_is_the_kernel(factory, restarted)
+            await _play(restarted)
+            _assert_kernel_is_the_account(restarted, trading)
+            await _assert_store_is_the_kernel(factory, restarted)
+        finally:
+            await restarted.close()
+        orders = await _orders(factory)
+    ids = [o.client_order_id for o in orders]
+    assert len(ids) == len(set(ids))
+    assert {o.client_order_id for o in trading.orders.values()} <= set(ids)
