@@ -423,6 +423,7 @@ class BotRunner(ExchangeMode, CandleLedger):
             decided[pair] = (candle, signals)
         n_trades = self.trader.state.n_trades
         late = await self._look_up_unresolved() if self._unresolved else ([], [])
+        n_trades -= self._take_stored_undone()  # exits found refused undo stored trades (exit_retry)
         events = self.trader.on_candles(decided)
         if reloaded:
             # Positions held across the reload take the new rules' stop and target from this close on.

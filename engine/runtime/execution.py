@@ -511,7 +511,8 @@ class ExchangeMode(ExitRetry):
                 if result.order.state in ("cancelled", "expired", "rejected"):
                     refused.append((planned, f"{result.order.state} with nothing filled"))
                 continue
-            k = self._apply_fill(planned, filled.price, filled.amount, filled.fee, fill_ns)
+            ended = result.order.state not in ("open", "partially_filled")
+            k = self._apply_fill(planned, filled.price, filled.amount, filled.fee, fill_ns, ended=ended)
             if k is not None:
                 repriced.append(k)
         # Refused inside exits last, latest trade first: undoing a trade renumbers the ones after it.
@@ -522,8 +523,18 @@ class ExchangeMode(ExitRetry):
                 repriced = [k - (k > removed) for k in repriced if k != removed]
         return repriced
 
-    def _apply_fill(self, planned: PlannedOrder, price: float, amount: float, fee: float, fill_ns: int):
-        """One order's fills into the kernel. Returns the trade number when a closed trade was repriced."""
+    def _apply_fill(
+        self,
+        planned: PlannedOrder,
+        price: float,
+        amount: float,
+        fee: float,
+        fill_ns: int,
+        *,
+        ended: bool = True,
+    ):
+        """One order's fills into the kernel. Returns the trade number when a closed trade was repriced.
+        An exit that ``ended`` with less than its amount leaves the rest held (see exit_retry)."""
         held = self.trader.position(planned.pair)
         if planned.entry:
             if held is None:
@@ -532,7 +543,7 @@ class ExchangeMode(ExitRetry):
                     planned.pair, price=price, amount=amount, fee=fee, time=fill_ns, side=side
                 )
             return None
-        short = amount < float(planned.amount) * (1 - 1e-9)  # the exchange sold less than asked
+        short = ended and amount < float(planned.amount) * (1 - 1e-9)  # the exchange sold less than asked
         if planned.action == "close":
             if held is not None:
                 self.trader.apply_external_fill(
@@ -615,7 +626,8 @@ class ExchangeMode(ExitRetry):
             unvalued.extend((cid, row.pair, asset) for asset in filled.unvalued)
             when = pd.Timestamp(row.signal_time) if row.signal_time else _utc(self.last_time)
             fill_ns = int(when.as_unit("ns").value) + self.step_ns
-            k = self._apply_fill(planned, filled.price, filled.amount, filled.fee, fill_ns)
+            ended = row.status not in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED, OrderStatus.SENT)
+            k = self._apply_fill(planned, filled.price, filled.amount, filled.fee, fill_ns, ended=ended)
             if k is not None:
                 repriced.append(k)
         for cid in summary.failed:
@@ -627,6 +639,7 @@ class ExchangeMode(ExitRetry):
                 removed = self._exit_refused(planned_from_row(row), error, fill_ns)
                 if removed is not None:
                     repriced = [k - (k > removed) for k in repriced if k != removed]
+        n_trades -= self._take_stored_undone()
         async with self.factory() as session, session.begin():
             await self._retries_from_store(session)
             open_orders = await list_open_orders(session, self.bot_id)

@@ -246,6 +246,13 @@ class ExitRetry:
         close_ns = int(st.tr_i[k, L.U_CLOSE_TIME])
         if close_ns < self.last_time + self.step_ns:
             self._trade_fixes.append((st.pairs[int(st.tr_i[k, L.U_PAIR])], close_ns, amount))
+            if amount is None:
+                self.__dict__["_stored_undone_"] = self.__dict__.get("_stored_undone_", 0) + 1
+
+    def _take_stored_undone(self) -> int:
+        """How many stored trades were undone since the last call: the trades after them moved down, so
+        a caller's count of the trades already stored shrinks by as many."""
+        return self.__dict__.pop("_stored_undone_", 0)
 
     def _retry_orders(self, time_ns: int, events: list) -> None:
         """Close decisions for the pairs whose exit did not complete, on this close of theirs (added to

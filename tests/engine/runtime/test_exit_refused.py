@@ -6,6 +6,7 @@ client (the ``world`` fixture), with the fake's ``refuse`` and ``partial_market`
 from __future__ import annotations
 
 from decimal import Decimal as D
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -290,22 +291,23 @@ async def test_a_stop_exit_partly_filled_keeps_the_rest_and_sells_it_at_the_next
     assert "filled" in partial[0].message and "sold again at the next close" in partial[0].message
 
 
-async def test_a_close_exit_refused_is_sent_again_at_the_next_close(world) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("times", [1, 2])
+async def test_a_close_exit_refused_is_sent_again_at_every_next_close(world, times: int) -> None:  # type: ignore[no-untyped-def]
     root, server, trading = world  # the flip strategy: leaves on a falling candle, no stop
     async with database(root) as factory:
         runner = await _runner(root, factory, server)
         try:
             assert await _play(runner, stop=lambda: _held(runner))
             entry = runner.trader.position(PAIR)
-            trading.refuse("SELL", code=-1013, msg="Market is closed.")
+            trading.refuse("SELL", times=times, code=-1013, msg="Market is closed.")
             assert await _play(runner, stop=lambda: bool(runner._exit_retries))
             assert _same(runner.trader.position(PAIR), entry)
             assert "Market is closed" in runner.view.last_error
             _assert_kernel_is_the_account(runner, trading)
             await _assert_store_is_the_kernel(factory, runner)
-            placed = trading.placements
-            assert await _play(runner, stop=lambda: trading.placements > placed)
-            assert not runner._exit_retries
+            accepted = len(trading.orders)
+            assert await _play(runner, stop=lambda: len(trading.orders) > accepted)
+            assert not runner._exit_retries and runner.trader.position(PAIR) is None
             _assert_kernel_is_the_account(runner, trading)
             await _assert_store_is_the_kernel(factory, runner)
             await _play(runner)  # to the end of the replay: still in step
@@ -317,13 +319,47 @@ async def test_a_close_exit_refused_is_sent_again_at_the_next_close(world) -> No
         retry = await _events(factory, "exit_retry")
         failed = await _events(factory, "failed")
     # ccxt maps Binance's "Market is closed." to MarketClosed: refused, not an invalid order.
-    (refused,) = [o for o in orders if o.status.value == "failed"]
-    assert refused.reason == "close" and "Market is closed" in (refused.error or "")
-    after = orders[orders.index(refused) + 1]
+    refused = [o for o in orders if o.status.value == "failed"]
+    assert len(refused) == times and all(o.reason == "close" for o in refused)
+    assert all("Market is closed" in (o.error or "") for o in refused)
+    after = orders[orders.index(refused[-1]) + 1]
     assert after.reason == "close" and after.status.value == "filled"
-    assert after.client_order_id != refused.client_order_id
-    assert after.signal_time > refused.signal_time  # type: ignore[operator]
-    assert len(retry) == 1 and len(failed) == 1 and "Market is closed" in failed[0].message
+    # One decision per close: each retry has its own client id and a later signal candle.
+    tries = [*refused, after]
+    assert len({o.client_order_id for o in tries}) == len(tries)
+    assert all(a.signal_time < b.signal_time for a, b in pairwise(tries))  # type: ignore[operator]
+    assert len(retry) == times and len(failed) == times and "Market is closed" in failed[0].message
+
+
+async def test_an_entry_behind_a_refused_exit_of_its_pair_is_held_back() -> None:
+    from engine.exchanges.base import ExchangeOrder, InsufficientFunds
+    from engine.runtime.execution import PlannedOrder, SendResult
+    from engine.runtime.exit_retry import EntryHeldBack, ExitRetry
+
+    sent: list[str] = []
+
+    class Execution:
+        async def send(self, order: PlannedOrder) -> SendResult:
+            sent.append(order.client_order_id)
+            if order.pair == PAIR:
+                return SendResult(order, error=InsufficientFunds("no ETH"))
+            filled = ExchangeOrder("1", order.client_order_id, order.pair, order.side, "market",  # type: ignore[arg-type]
+                                   order.amount, order.amount, D(1), "filled")  # fmt: skip
+            return SendResult(order, order=filled)
+
+    class Runner(ExitRetry):
+        execution = Execution()  # type: ignore[assignment]
+
+    plan = [
+        PlannedOrder("a", PAIR, "sell", D("0.1"), "stop_loss", trade=0),
+        PlannedOrder("b", "BTC/USDT", "sell", D("0.1"), "take_profit", trade=1),
+        PlannedOrder("c", PAIR, "buy", D("0.1"), "open_long"),
+        PlannedOrder("d", "BTC/USDT", "buy", D("0.1"), "open_long"),
+    ]
+    results = await Runner()._send_round(plan)
+    assert sent == ["a", "b", "d"]
+    assert isinstance(results[2].error, EntryHeldBack) and not results[2].rejected
+    assert results[3].order is not None
 
 
 async def test_dust_left_by_a_partial_exit_is_written_off_and_not_retried(world) -> None:  # type: ignore[no-untyped-def]
@@ -387,3 +423,38 @@ async def test_a_restart_between_the_refusal_and_the_retry_keeps_everything_in_s
     ids = [o.client_order_id for o in orders]
     assert len(ids) == len(set(ids))
     assert {o.client_order_id for o in trading.orders.values()} <= set(ids)
+
+
+async def test_a_stop_exit_that_never_reached_the_exchange_is_undone_when_the_look_up_finds_nothing(
+    world,
+) -> None:  # type: ignore[no-untyped-def]
+    root, server, trading = world
+    _with_stop(root)
+    async with database(root) as factory:
+        runner = await _runner(root, factory, server)
+        runner.execution.retries = 0  # type: ignore[union-attr]
+        runner.execution.exchange.retries = 0  # type: ignore[union-attr]
+        runner.execution.exchange.lookup_checks = 1  # type: ignore[union-attr]
+        try:
+            assert await _play(runner, stop=lambda: _held(runner))
+            entry = runner.trader.position(PAIR)
+            trades = runner.trader.state.n_trades
+            # The stop's order never arrives (503): its candle stores the trade with the order `sent`.
+            server.faults.add("/api/v3/order", status=503, times=1, method="POST")
+            assert await _play(runner, stop=lambda: bool(runner._unresolved))
+            assert runner.trader.position(PAIR) is None and runner.trader.state.n_trades == trades + 1
+            await _assert_store_is_the_kernel(factory, runner)
+            # The next candle's look-up finds no such order: the stored trade is undone, the position
+            # is held again (and sold at that close or the next).
+            assert await _play(runner, stop=lambda: not runner._unresolved)
+            _assert_kernel_is_the_account(runner, trading)
+            await _assert_store_is_the_kernel(factory, runner)
+            await _play(runner)
+            _assert_kernel_is_the_account(runner, trading)
+            await _assert_store_is_the_kernel(factory, runner)
+        finally:
+            await runner.close()
+        orders = await _orders(factory)
+    lost = [o for o in orders if o.status.value == "failed" and o.reason == "stop_loss"]
+    assert len(lost) == 1 and entry is not None
+    assert trading.by_client_id(lost[0].client_order_id) is None
