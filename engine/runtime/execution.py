@@ -18,13 +18,12 @@ from __future__ import annotations
 import asyncio
 import random
 import time as _time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.exchanges.base import (
@@ -43,27 +42,19 @@ from engine.exchanges.base import (
 from engine.exchanges.fee_rates import FeeRates
 from engine.observability import category_logger
 from engine.runtime.commit import Committer
+from engine.runtime.exchange_ledger import ExchangeLedger
 from engine.runtime.exit_retry import INSIDE_EXITS, ExitRetry
+from engine.runtime.fills import FillSummary, summarize_fills, summarize_trades, third_assets
 from engine.runtime.ids import client_order_id
 from engine.store import (
     CLIENT_ID_PREFIX,
     EventCategory,
-    OrderIntent,
-    OrderSide,
     OrderStatus,
-    OrderType,
-    close_position,
     get_order,
     list_open_orders,
-    mark_closed,
-    mark_sent,
     record_event,
-    record_trade,
-    save_order_intent,
-    trades_from_frame,
 )
 from engine.store.models import Order as OrderRow
-from engine.store.models import Trade as TradeRow
 
 __all__ = [
     "ExchangeExecution",
@@ -115,17 +106,6 @@ class PlannedOrder:
 
 
 @dataclass(frozen=True, slots=True)
-class FillSummary:
-    """What an order did, in the terms of the kernel: average price, base amount now held (or sold)
-    and the fee in the quote currency."""
-
-    price: float
-    amount: float
-    fee: float
-    unvalued: tuple[str, ...] = ()  # fee assets without a price in the quote currency (counted as 0)
-
-
-@dataclass(frozen=True, slots=True)
 class SendResult:
     planned: PlannedOrder
     order: ExchangeOrder | None = None  # the exchange's answer (None when it failed)
@@ -141,61 +121,6 @@ class SendResult:
     def unknown(self) -> bool:
         """The retries ran out: the order may or may not exist; it stays ``sent`` for a later look-up."""
         return isinstance(self.error, TemporaryExchangeError)
-
-
-def summarize_fills(
-    order: ExchangeOrder, market: MarketInfo | None, rates: Mapping[str, float | None] | None = None
-) -> FillSummary | None:
-    """The order's fills as one (price, amount, quote fee); None when nothing filled."""
-    if order.trades:
-        return summarize_trades(order.trades, order.side, market, rates)
-    if order.filled <= 0 or order.average_price is None:
-        return None
-    return FillSummary(float(order.average_price), float(order.filled), 0.0)
-
-
-def summarize_trades(
-    trades: Sequence[ExchangeTrade],
-    side: str,
-    market: MarketInfo | None,
-    rates: Mapping[str, float | None] | None = None,
-) -> FillSummary | None:
-    """Fills of one order as (average price, amount, quote fee); None when there are none. A fee paid in
-    the base asset (Binance spot buys) reduces the amount held and is valued at the fill price; a fee in
-    a third asset (BNB) is valued at ``rates[asset]`` (its price in the quote currency), and counts as 0,
-    named in ``unvalued``, when that has no price."""
-    filled = sum((t.amount for t in trades), Decimal(0))
-    if filled <= 0:
-        return None
-    price = sum((t.amount * t.price for t in trades), Decimal(0)) / filled
-    symbol = trades[0].symbol
-    base = market.base if market else symbol.split("/")[0]
-    quote = market.quote if market else symbol.split("/")[-1].split(":")[0]
-    fee = Decimal(0)
-    held = filled
-    unvalued: list[str] = []
-    for t in trades:
-        if t.fee_asset == quote or not t.fee_asset:
-            fee += t.fee
-        elif t.fee_asset == base:
-            fee += t.fee * t.price
-            if side == "buy":
-                held -= t.fee
-        elif (rate := (rates or {}).get(t.fee_asset)) is not None:
-            fee += t.fee * Decimal(repr(float(rate)))
-        elif t.fee and t.fee_asset not in unvalued:
-            unvalued.append(t.fee_asset)
-    return FillSummary(float(price), float(held), float(fee), tuple(unvalued))
-
-
-def third_assets(trades: Sequence[ExchangeTrade], market: MarketInfo | None) -> set[str]:
-    """Fee assets of ``trades`` that are neither the market's base nor its quote (BNB)."""
-    if not trades:
-        return set()
-    symbol = trades[0].symbol
-    base = market.base if market else symbol.split("/")[0]
-    quote = market.quote if market else symbol.split("/")[-1].split(":")[0]
-    return {t.fee_asset for t in trades if t.fee and t.fee_asset and t.fee_asset not in (base, quote)}
 
 
 class ExchangeExecution:
@@ -364,12 +289,13 @@ def planned_from_row(row: OrderRow) -> PlannedOrder:
     return PlannedOrder(row.client_order_id, row.pair, row.side.value, row.amount, row.reason or "adopted")
 
 
-class ExchangeMode(ExitRetry):
+class ExchangeMode(ExitRetry, ExchangeLedger):
     """The exchange side of :class:`~engine.runtime.bot.BotRunner` (a mixin: it uses the runner's
     ``trader``, ``execution``, ``factory``, ``committer``, ``signals`` and identity attributes): planning
     the market orders of a close, sending them, making the kernel follow their fills, looking up orders
-    without an answer, reconciling at start, and storing all of it. Exits the exchange refused or filled
-    in part are handled by :class:`~engine.runtime.exit_retry.ExitRetry`."""
+    without an answer and reconciling at start. Storing it is
+    :class:`~engine.runtime.exchange_ledger.ExchangeLedger`'s job; exits the exchange refused or filled
+    in part are :class:`~engine.runtime.exit_retry.ExitRetry`'s."""
 
     name: str
     mode: str
@@ -665,165 +591,3 @@ class ExchangeMode(ExitRetry):
             )
             for cid, pair, asset in unvalued:
                 await self._record_unvalued_fee(session, cid, pair, asset)
-
-    async def _record_results(
-        self,
-        session: AsyncSession,
-        results: list[SendResult],
-        n_trades: int,
-        repriced: list[int],
-        *,
-        checkpoint: int | None,
-        trades: bool = True,
-    ) -> None:
-        """Store the exchange's answers and what the kernel did with them, in the caller's transaction
-        (``trades=False``: the answers only, the caller stores the kernel's changes)."""
-        from engine.exchanges.orders import apply_exchange_order
-        from engine.trading.state import trades_frame
-
-        bot_id = self.bot_id
-        assert bot_id is not None
-        await self._record_exit_notes(session)
-        for result in results:
-            planned = result.planned
-            cid = planned.client_order_id
-            data = {"mode": self.mode, "pair": planned.pair, "client_order_id": cid, "action": planned.action}
-            if result.order is not None:
-                before = await get_order(session, client_order_id=cid)
-                was = before.status if before is not None else None
-                new_fills = await apply_exchange_order(session, cid, result.order)
-                stored = await get_order(session, client_order_id=cid)
-                if stored is not None and stored.status == was and not new_fills:
-                    continue  # a look-up that found nothing new (an order still resting): no event
-                status = stored.status.value if stored is not None else result.order.state
-                await record_event(
-                    session,
-                    EventCategory.ORDER,
-                    status,
-                    f"{self.name} [{self.mode}] {planned.action} {planned.pair}: {planned.side} "
-                    f"{planned.amount} {status}"
-                    + (f" at {result.order.average_price}" if result.order.average_price else ""),
-                    bot_id=bot_id,
-                    data={
-                        **data,
-                        "filled": result.order.filled,
-                        "price": result.order.average_price,
-                        **({"fee": result.fill.fee} if result.fill is not None else {}),
-                    },
-                )
-                if new_fills and result.fill is not None:
-                    for asset in result.fill.unvalued:
-                        await self._record_unvalued_fee(session, cid, planned.pair, asset)
-            elif result.unknown:
-                await record_event(
-                    session,
-                    EventCategory.ORDER,
-                    "unknown",
-                    f"{self.name} [{self.mode}] {planned.action} {planned.pair}: no answer ({result.error}); "
-                    "looked up again at the next candle",
-                    bot_id=bot_id,
-                    data={**data, "error": str(result.error)},
-                )
-            else:
-                status = OrderStatus.REJECTED if result.rejected else OrderStatus.FAILED
-                error = f"{type(result.error).__name__}: {result.error}"
-                await mark_closed(session, cid, status, error=error)
-                await record_event(
-                    session,
-                    EventCategory.ORDER,
-                    status.value,
-                    f"{self.name} [{self.mode}] {planned.action} {planned.pair} {status.value}: {error}",
-                    bot_id=bot_id,
-                    data={**data, "error": error},
-                )
-                await record_event(
-                    session,
-                    EventCategory.ERROR,
-                    "order_" + status.value,
-                    f"{self.name} [{self.mode}] {planned.action} {planned.pair}: {error}",
-                    bot_id=bot_id,
-                    data=data,
-                )
-        if not trades:
-            return
-        # Most candles close no trade: no frame to build then (~2 ms of pandas).
-        closed = trades_frame(self.trader.state, n_trades) if self.trader.state.n_trades > n_trades else None
-        for trade in trades_from_frame(closed) if closed is not None else ():
-            position = await close_position(session, bot_id, trade.pair, trade.close_time)
-            await record_trade(session, bot_id, trade, position_id=position.id if position else None)
-        for k in repriced:
-            await self._update_trade_row(session, k)
-        for pair in self.pairs:
-            if self.trader.position(pair) is not None:
-                await self._sync_position(session, pair)
-        if checkpoint is not None and checkpoint > -(2**62):
-            await self._save_checkpoint(session, checkpoint)
-
-    async def _record_unvalued_fee(self, session: AsyncSession, cid: str, pair: str, asset: str) -> None:
-        """A fee paid in ``asset`` that had no price in the quote currency: counted as 0, said here."""
-        await record_event(
-            session,
-            EventCategory.ORDER,
-            "fee_unvalued",
-            f"{self.name} [{self.mode}] {pair}: the fee of order {cid} was paid in {asset}, which has no "
-            "price in the quote currency; counted as 0 (profit is overstated by it)",
-            bot_id=self.bot_id,
-            data={"mode": self.mode, "pair": pair, "client_order_id": cid, "fee_asset": asset},
-        )
-
-    async def _update_trade_row(self, session: AsyncSession, k: int) -> None:
-        from engine.trading.state import trades_frame
-
-        row = trades_frame(self.trader.state, k).iloc[0]
-        stored = (
-            await session.execute(
-                select(TradeRow)
-                .where(
-                    TradeRow.bot_id == self.bot_id,
-                    TradeRow.pair == row["pair"],
-                    TradeRow.close_time == row["close_time"].to_pydatetime(),
-                )
-                .order_by(TradeRow.id.desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-        if stored is None:
-            return
-        stored.close_price = Decimal(repr(float(row["close_price"])))
-        stored.profit_abs = Decimal(repr(float(row["profit_abs"])))
-        stored.profit_ratio = float(row["profit_ratio"])
-        stored.fees = Decimal(repr(float(row["fees"])))
-        await session.flush()
-
-    async def _exit_inside(self, session: AsyncSession, fill, planned: PlannedOrder) -> None:
-        """Exchange modes: a stop, target or trailing exit the kernel found inside the candle becomes a
-        market order sent at this close (no stop order rests on the exchange)."""
-        await self._save_exit_intent(session, fill, planned)
-        await record_event(
-            session,
-            EventCategory.TRADE,
-            "exit_triggered",
-            f"{self.name} [{self.mode}] {fill.pair}: {fill.reason} touched at {fill.price:g}; "
-            "market order sent at the close",
-            bot_id=self.bot_id,
-            data={"pair": fill.pair, "reason": fill.reason, "level": fill.price, "mode": self.mode},
-            time=fill.time.to_pydatetime(),
-        )
-
-    async def _save_exit_intent(self, session: AsyncSession, fill, planned: PlannedOrder) -> None:
-        """The market order of an exit found inside the candle, saved as sent (once per client id)."""
-        if await get_order(session, client_order_id=planned.client_order_id) is None:
-            await save_order_intent(
-                session,
-                OrderIntent(
-                    bot_id=self.bot_id,  # type: ignore[arg-type]
-                    pair=fill.pair,
-                    side=OrderSide(planned.side),
-                    type=OrderType.MARKET,
-                    amount=planned.amount,
-                    reason=fill.reason,
-                    signal_time=fill.time.to_pydatetime(),
-                    client_order_id=planned.client_order_id,
-                ),
-            )
-            await mark_sent(session, planned.client_order_id)
