@@ -66,6 +66,14 @@ class ExitNote:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class _Pending:
+    owner: Any  # the Trader these changes were made to
+    notes: list[ExitNote] = field(default_factory=list)
+    fixes: list[tuple[str, int, float | None]] = field(default_factory=list)
+    undone: int = 0
+
+
 def _utc(ns: int) -> pd.Timestamp:
     return pd.Timestamp(ns, tz="UTC")
 
@@ -102,17 +110,27 @@ class ExitRetry:
     # Created on first use: the runner's constructor does not know this mixin.
     @property
     def _exit_retries(self) -> dict[str, str]:
-        """pair -> the exit action to retry at the pair's next close."""
+        """pair -> the exit action to retry at the pair's next close (kept by a restore: a pair found
+        flat at its close is dropped)."""
         return self.__dict__.setdefault("_exit_retries_", {})
 
     @property
+    def _exit_pending(self) -> _Pending:
+        """What the kernel did that the next bookkeeping stores. It belongs to the kernel it was done
+        to: a restore builds a new Trader, and the changes of the failed attempt are dropped with it."""
+        pending = self.__dict__.get("_exit_pending_")
+        if pending is None or pending.owner is not self.trader:
+            pending = self.__dict__["_exit_pending_"] = _Pending(self.trader)
+        return pending
+
+    @property
     def _exit_notes(self) -> list[ExitNote]:
-        return self.__dict__.setdefault("_exit_notes_", [])
+        return self._exit_pending.notes
 
     @property
     def _trade_fixes(self) -> list[tuple[str, int, float | None]]:
         """Stored trade rows to change: (pair, close time ns, amount left; None: delete the row)."""
-        return self.__dict__.setdefault("_trade_fixes_", [])
+        return self._exit_pending.fixes
 
     # --- sending --------------------------------------------------------------------------------
 
@@ -180,7 +198,7 @@ class ExitRetry:
         self.trader.reopen(k, rest)
         self.trader.reprice_exit(k, price=price, fee=fee)
         what = f"{planned.action} filled {sold:g} of {full:g}"
-        self._after_short(planned.pair, rest, fill_ns, planned.action, what, "partial")
+        self._after_short(planned.pair, rest, fill_ns, planned.action, what, "partial", sold=sold)
         return k
 
     def _close_partial(self, planned: PlannedOrder, sold: float, fill_ns: int) -> None:
@@ -190,9 +208,11 @@ class ExitRetry:
             return
         rest = float(held["amount"])
         what = f"close filled {sold:g} of {sold + rest:g}"
-        self._after_short(planned.pair, rest, fill_ns, "exit_signal", what, "partial")
+        self._after_short(planned.pair, rest, fill_ns, "exit_signal", what, "partial", sold=sold)
 
-    def _after_short(self, pair: str, amount: float, when: int, reason: str, what: str, kind: str) -> None:
+    def _after_short(
+        self, pair: str, amount: float, when: int, reason: str, what: str, kind: str, *, sold: float = 0.0
+    ) -> None:
         """The kernel holds ``amount`` of ``pair`` that an exit did not sell: retried at the pair's next
         close, or written off as dust at ``when`` (the exit's fill time: after the trade it leaves, so the
         stored rows of the two never share a close time)."""
@@ -200,7 +220,7 @@ class ExitRetry:
         self._synced.pop(pair, None)  # the position row is written again
         price = self._closes.get(pair, 0.0)
         why = dust_reason(self.execution, pair, amount, price)
-        data = {"pair": pair, "mode": self.mode, "amount": amount, "what": what}
+        data = {"pair": pair, "mode": self.mode, "amount": amount, "sold": sold, "what": what}
         if why is not None:
             self.trader.write_off(pair, time=when, reason=reason)
             self._exit_retries.pop(pair, None)
@@ -247,12 +267,14 @@ class ExitRetry:
         if close_ns < self.last_time + self.step_ns:
             self._trade_fixes.append((st.pairs[int(st.tr_i[k, L.U_PAIR])], close_ns, amount))
             if amount is None:
-                self.__dict__["_stored_undone_"] = self.__dict__.get("_stored_undone_", 0) + 1
+                self._exit_pending.undone += 1
 
     def _take_stored_undone(self) -> int:
         """How many stored trades were undone since the last call: the trades after them moved down, so
         a caller's count of the trades already stored shrinks by as many."""
-        return self.__dict__.pop("_stored_undone_", 0)
+        pending = self._exit_pending
+        undone, pending.undone = pending.undone, 0
+        return undone
 
     def _retry_orders(self, time_ns: int, events: list) -> None:
         """Close decisions for the pairs whose exit did not complete, on this close of theirs (added to

@@ -288,6 +288,7 @@ async def test_a_stop_exit_partly_filled_keeps_the_rest_and_sells_it_at_the_next
     assert after.side.value == "sell" and after.status.value == "filled"
     assert float(after.amount) == pytest.approx(amount / 2)
     assert len(partial) == 1 and partial[0].data["amount"] == pytest.approx(amount / 2)  # type: ignore[index]
+    assert partial[0].data["sold"] == pytest.approx(amount / 2)  # type: ignore[index]
     assert "filled" in partial[0].message and "sold again at the next close" in partial[0].message
 
 
