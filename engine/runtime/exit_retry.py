@@ -243,16 +243,24 @@ class ExitRetry:
         log.warning("%s", message)
 
     def _exit_trade(self, planned: PlannedOrder) -> int | None:
-        """The kernel's closed trade of an inside exit: the planned number, else (after a restart) the
-        pair's last trade when it closed for that reason and the pair is still flat."""
+        """The kernel's closed trade of an inside exit: the planned number while it still is that trade,
+        else the pair's last trade when it closed for that reason (after a restart, or when an undone
+        trade renumbered the later ones). None while the pair holds a position again: that one is what
+        the account holds now (logged)."""
         from engine.trading import layout as L
 
         st = self.trader.state
-        if planned.trade >= 0:
-            return planned.trade
         p = st.pairs.index(planned.pair)
         if st.pos_i[p, L.Q_SIDE] != 0:
+            log.error(
+                "%s [%s] %s: %s not sold but a position is held again; left as it is",
+                self.name, self.mode, planned.pair, planned.action,
+            )  # fmt: skip
             return None
+        k = planned.trade
+        reason = L.EXIT_REASONS.get(int(st.tr_i[k, L.U_REASON])) if 0 <= k < st.n_trades else None
+        if reason == planned.action and st.tr_i[k, L.U_PAIR] == p:
+            return k
         for k in range(st.n_trades - 1, -1, -1):
             if st.tr_i[k, L.U_PAIR] == p:
                 return k if L.EXIT_REASONS[int(st.tr_i[k, L.U_REASON])] == planned.action else None
