@@ -459,3 +459,34 @@ async def test_a_stop_exit_that_never_reached_the_exchange_is_undone_when_the_lo
     lost = [o for o in orders if o.status.value == "failed" and o.reason == "stop_loss"]
     assert len(lost) == 1 and entry is not None
     assert trading.by_client_id(lost[0].client_order_id) is None
+
+
+async def test_a_stop_exit_lost_before_a_restart_is_undone_by_the_reconciliation(world) -> None:  # type: ignore[no-untyped-def]
+    root, server, trading = world
+    _with_stop(root)
+    async with database(root) as factory:
+        runner = await _runner(root, factory, server)
+        runner.execution.retries = 0  # type: ignore[union-attr]
+        runner.execution.exchange.retries = 0  # type: ignore[union-attr]
+        try:
+            assert await _play(runner, stop=lambda: _held(runner))
+            entry = runner.trader.position(PAIR)
+            trades = runner.trader.state.n_trades
+            server.faults.add("/api/v3/order", status=503, times=1, method="POST")
+            assert await _play(runner, stop=lambda: bool(runner._unresolved))
+        finally:
+            await runner.close()  # down before any look-up
+        restarted = await _runner(root, factory, server)
+        try:
+            # The reconciliation finds no such order: the stop's stored trade is undone.
+            assert _same(restarted.trader.position(PAIR), entry)
+            assert restarted.trader.state.n_trades == trades and restarted._exit_retries == {PAIR: "close"}
+            _assert_kernel_is_the_account(restarted, trading)
+            await _assert_store_is_the_kernel(factory, restarted)
+            await _play(restarted)
+            _assert_kernel_is_the_account(restarted, trading)
+            await _assert_store_is_the_kernel(factory, restarted)
+        finally:
+            await restarted.close()
+        retry = await _events(factory, "exit_retry")
+    assert len(retry) == 1 and "stop_loss refused" in retry[0].message
