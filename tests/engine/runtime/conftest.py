@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from decimal import Decimal as D
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from engine.data.naming import candle_filename
-from tests.engine.exchanges.fake import API_KEY, SECRET
-from tests.engine.runtime.helpers import BOT, STRATEGY
+from tests.engine.runtime.helpers import build_testnet_world
 from tests.fakes.binance_market import FakeMarket, walk_candles
 from tests.fakes.binance_server import FakeBinance
 from tests.fakes.binance_trading import FakeTrading
@@ -63,23 +60,7 @@ def world(tmp_path: Path) -> Iterator[tuple[Path, FakeBinance, FakeTrading]]:
     helpers.ENV) and its strategy under ``root``; replay candles in ``root/data`` closed by a minute ago;
     a signed fake Binance serving the same walk (up to an hour past now) with a 10000 USDT account, fee
     0.1%, whose market orders fill at the close of the wall clock's candle."""
-    (tmp_path / "strategies").mkdir()
-    (tmp_path / "bots").mkdir()
-    (tmp_path / "data").mkdir()
-    (tmp_path / "strategies" / "flip.yaml").write_text(STRATEGY)
-    (tmp_path / "bots" / "eth.yaml").write_text(BOT)
-    now = pd.Timestamp.now(tz="UTC").floor("min")
-    candles = walk_candles(
-        (now - pd.Timedelta(minutes=300)).isoformat(), (now + pd.Timedelta(minutes=60)).isoformat(),
-        start_price=2000.0, seed=7,
-    )  # fmt: skip
-    candles[candles.index < now - pd.Timedelta(minutes=1)].to_parquet(
-        tmp_path / "data" / candle_filename("ETH/USDT", "1m")
-    )
-    market = FakeMarket.spot("ETH/USDT", candles, tick_size="0.01", step_size="0.0001", min_notional="5")
-    server = FakeBinance([market]).start()
-    trading = FakeTrading.install(server, API_KEY, SECRET, {"USDT": "10000"})
-    trading.fee_rate = D("0.001")
+    server, trading = build_testnet_world(tmp_path)
     try:
         yield tmp_path, server, trading
     finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal as D
 from pathlib import Path
@@ -20,7 +21,9 @@ from engine.runtime import PortfolioLimits, ReplayFeed, Runtime, RuntimeConfig
 from engine.runtime.live_feed import MarketSource
 from engine.store import create_engine_for, session_factory, upgrade_async
 from tests.engine.exchanges.fake import API_KEY, SECRET
+from tests.fakes.binance_market import FakeMarket, walk_candles
 from tests.fakes.binance_server import FakeBinance
+from tests.fakes.binance_trading import FakeTrading
 
 
 def db_url(root: Path) -> str:
@@ -223,3 +226,71 @@ capital:
 fees: {maker: 0.1%, taker: 0.1%}
 slippage: 0
 """
+
+
+def build_testnet_world(
+    root: Path,
+    *,
+    more_markets: Callable[[pd.DataFrame], list[FakeMarket]] | None = None,
+    balances: dict[str, str] | None = None,
+) -> tuple[FakeBinance, FakeTrading]:
+    """The ``world`` fixture's setting under ``root``: the testnet bot ``bots/eth.yaml`` (:data:`BOT`) and
+    its strategy, replay candles in ``root/data`` closed by a minute ago, and a started signed fake Binance
+    serving the same walk (up to an hour past now) with fee 0.1% on ``balances`` (10000 USDT). Markets
+    built by ``more_markets`` from the ETH/USDT candles are served beside it. The caller stops the server."""
+    from engine.data.naming import candle_filename
+
+    for name in ("strategies", "bots", "data"):
+        (root / name).mkdir()
+    (root / "strategies" / "flip.yaml").write_text(STRATEGY)
+    (root / "bots" / "eth.yaml").write_text(BOT)
+    now = pd.Timestamp.now(tz="UTC").floor("min")
+    candles = walk_candles(
+        (now - pd.Timedelta(minutes=300)).isoformat(), (now + pd.Timedelta(minutes=60)).isoformat(),
+        start_price=2000.0, seed=7,
+    )  # fmt: skip
+    candles[candles.index < now - pd.Timedelta(minutes=1)].to_parquet(
+        root / "data" / candle_filename("ETH/USDT", "1m")
+    )
+    market = FakeMarket.spot("ETH/USDT", candles, tick_size="0.01", step_size="0.0001", min_notional="5")
+    server = FakeBinance([market, *(more_markets(candles) if more_markets else [])]).start()
+    trading = FakeTrading.install(server, API_KEY, SECRET, balances or {"USDT": "10000"})
+    trading.fee_rate = D("0.001")
+    return server, trading
+
+
+async def start_testnet_bot(root: Path, factory, server: FakeBinance, *, replay_minutes: int = 60):  # type: ignore[no-untyped-def]
+    """A started BotRunner of ``root/bots/eth.yaml`` on ``server`` through the real ccxt client, replaying
+    the last ``replay_minutes`` of ``root/data`` (short retry delays)."""
+    from engine.config import load_bot
+    from engine.exchanges import make_exchange
+    from engine.runtime import BotRunner, PortfolioRisk
+
+    loaded = load_bot(root / "bots" / "eth.yaml")
+    config = server.ccxt_config()
+    exchange = make_exchange(
+        loaded.model,
+        session_factory=factory,
+        api_urls=server.ccxt_urls(),
+        environ=ENV,
+        options={"options": config["options"], "rateLimit": 1, "timeout": 1500},
+    )
+    exchange.lookup_delay = 0.05  # type: ignore[attr-defined]
+    start = pd.Timestamp.now(tz="UTC").floor("min") - pd.Timedelta(minutes=replay_minutes)
+    feed = ReplayFeed(DataDirectory(root / "data"), start=start)
+    runner = BotRunner(loaded, factory, feed, PortfolioRisk(PortfolioLimits()), exchange=exchange)
+    for key in runner.series:
+        feed.add(key)
+    await runner.start()
+    assert runner.execution is not None
+    runner.execution.base_delay = 0.01
+    return runner
+
+
+async def play(runner, stop=None) -> bool:  # type: ignore[no-untyped-def]
+    """Feed ``runner`` its candles until ``stop()`` holds after one (True) or the feed ends (False)."""
+    async for batch in runner.feed.batches():
+        await runner.on_batch(batch)
+        if stop is not None and stop():
+            return True
+    return False

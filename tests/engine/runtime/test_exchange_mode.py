@@ -5,7 +5,6 @@ state consistent, and a restart reconciles what happened while the engine was do
 from __future__ import annotations
 
 from decimal import Decimal as D
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,47 +12,16 @@ from sqlalchemy import select
 
 from engine.config import load_bot
 from engine.data import DataDirectory
-from engine.exchanges import make_exchange
 from engine.runtime import BotRunner, PortfolioLimits, PortfolioRisk, ReplayFeed
 from engine.store.models import Bot, Event, Fill, Order
 from engine.trading import layout as L
 from engine.trading.params import TradingParams
 from engine.trading.trader import Candle, Signals, Trader
 from tests.engine.exchanges.fake import API_KEY
-from tests.engine.runtime.helpers import ENV, INITIAL, database
-from tests.fakes.binance_server import FakeBinance
+from tests.engine.runtime.helpers import INITIAL, database, play, start_testnet_bot
 from tests.fakes.binance_trading import FakeTrading
 
 ORDER = "/api/v3/order"
-
-
-async def _runner(root: Path, factory, server: FakeBinance, *, replay_minutes: int = 60) -> BotRunner:
-    loaded = load_bot(root / "bots" / "eth.yaml")
-    config = server.ccxt_config()
-    exchange = make_exchange(
-        loaded.model,
-        session_factory=factory,
-        api_urls=server.ccxt_urls(),
-        environ=ENV,
-        options={"options": config["options"], "rateLimit": 1, "timeout": 1500},
-    )
-    exchange.lookup_delay = 0.05  # type: ignore[attr-defined]
-    start = pd.Timestamp.now(tz="UTC").floor("min") - pd.Timedelta(minutes=replay_minutes)
-    feed = ReplayFeed(DataDirectory(root / "data"), start=start)
-    runner = BotRunner(loaded, factory, feed, PortfolioRisk(PortfolioLimits()), exchange=exchange)
-    for key in runner.series:
-        feed.add(key)
-    await runner.start()
-    assert runner.execution is not None
-    runner.execution.base_delay = 0.01
-    return runner
-
-
-async def _play(runner: BotRunner, stop=None) -> None:
-    async for batch in runner.feed.batches():
-        await runner.on_batch(batch)
-        if stop is not None and stop():
-            return
 
 
 def _fake_flows(trading: FakeTrading) -> tuple[D, D]:
@@ -93,9 +61,9 @@ async def _events(factory, kind: str) -> list[Event]:
 async def test_entries_and_exits_reach_the_exchange_and_the_kernel_follows_the_fills(world) -> None:  # type: ignore[no-untyped-def]
     root, server, trading = world
     async with database(root) as factory:
-        runner = await _runner(root, factory, server)
+        runner = await start_testnet_bot(root, factory, server)
         try:
-            await _play(runner)
+            await play(runner)
         finally:
             await runner.close()
         orders = await _orders(factory)
@@ -121,9 +89,9 @@ async def test_an_entry_refused_for_insufficient_funds_leaves_the_state_consiste
     root, server, trading = world
     trading.free["USDT"] = D("6")  # above the minimum notional, far below the 200 USDT entries
     async with database(root) as factory:
-        runner = await _runner(root, factory, server, replay_minutes=20)
+        runner = await start_testnet_bot(root, factory, server, replay_minutes=20)
         try:
-            await _play(runner)
+            await play(runner)
         finally:
             await runner.close()
         orders = await _orders(factory)
@@ -143,9 +111,9 @@ async def test_an_entry_below_the_minimum_notional_is_not_sent(world) -> None:  
     bot = root / "bots" / "eth.yaml"
     bot.write_text(bot.read_text().replace("initial: 1000 USDT", "initial: 20 USDT"))  # 20% = 4 < 5 USDT
     async with database(root) as factory:
-        runner = await _runner(root, factory, server, replay_minutes=20)
+        runner = await start_testnet_bot(root, factory, server, replay_minutes=20)
         try:
-            await _play(runner)
+            await play(runner)
         finally:
             await runner.close()
         orders = await _orders(factory)
@@ -166,9 +134,9 @@ async def test_exchange_faults_never_duplicate_an_order(world, fault: str) -> No
     else:
         trading.slow_ack(2.0)  # accepted, answered after the client gave up (timeout 1.5 s)
     async with database(root) as factory:
-        runner = await _runner(root, factory, server, replay_minutes=30)
+        runner = await start_testnet_bot(root, factory, server, replay_minutes=30)
         try:
-            await _play(runner)
+            await play(runner)
         finally:
             await runner.close()
         orders = await _orders(factory)
@@ -181,17 +149,17 @@ async def test_exchange_faults_never_duplicate_an_order(world, fault: str) -> No
 async def test_restart_reconciles_an_order_filled_while_the_engine_was_down(world) -> None:  # type: ignore[no-untyped-def]
     root, server, trading = world
     async with database(root) as factory:
-        runner = await _runner(root, factory, server)
+        runner = await start_testnet_bot(root, factory, server)
         runner.execution.retries = 0  # type: ignore[union-attr]
         runner.execution.exchange.retries = 0  # type: ignore[union-attr]
         runner.execution.exchange.lookup_checks = 1  # type: ignore[union-attr]
         try:
-            await _play(runner, stop=lambda: runner.trader.position("ETH/USDT") is not None)
+            await play(runner, stop=lambda: runner.trader.position("ETH/USDT") is not None)
             # The next order reaches the exchange and fills, but every answer and look-up fails: the
             # engine goes down not knowing it.
             trading.slow_ack(2.0)  # accepted and filled; the answer comes after the client's timeout
             server.faults.add(ORDER, status=503, times=1000, after=1)  # then look-ups and resends fail
-            await _play(runner, stop=lambda: bool(runner._unresolved))
+            await play(runner, stop=lambda: bool(runner._unresolved))
         finally:
             await runner.close()
         (cid,) = runner._unresolved
@@ -200,12 +168,12 @@ async def test_restart_reconciles_an_order_filled_while_the_engine_was_down(worl
         server.faults.clear()
         placed = trading.placements
 
-        again = await _runner(root, factory, server)
+        again = await start_testnet_bot(root, factory, server)
         try:
             assert trading.placements == placed  # recovery places nothing
             assert again.trader.position("ETH/USDT") is None  # the exit filled while down, applied
             _assert_follows_exchange(again, trading)
-            await _play(again)
+            await play(again)
         finally:
             await again.close()
         orders = await _orders(factory)
@@ -219,7 +187,7 @@ async def test_restart_reconciles_an_order_filled_while_the_engine_was_down(worl
 async def test_crash_between_commit_and_send_is_marked_failed_at_restart(world) -> None:  # type: ignore[no-untyped-def]
     root, server, trading = world
     async with database(root) as factory:
-        runner = await _runner(root, factory, server)
+        runner = await start_testnet_bot(root, factory, server)
 
         async def crash(planned):  # type: ignore[no-untyped-def]
             raise SystemExit("killed before sending")
@@ -227,13 +195,13 @@ async def test_crash_between_commit_and_send_is_marked_failed_at_restart(world) 
         runner.execution.send = crash  # type: ignore[method-assign,union-attr]
         try:
             with pytest.raises(SystemExit):
-                await _play(runner)
+                await play(runner)
         finally:
             await runner.close()
         (pending,) = [o for o in await _orders(factory) if o.status.value == "sent"]
         assert trading.by_client_id(pending.client_order_id) is None
 
-        again = await _runner(root, factory, server, replay_minutes=5)
+        again = await start_testnet_bot(root, factory, server, replay_minutes=5)
         await again.close()
         (after,) = [o for o in await _orders(factory) if o.client_order_id == pending.client_order_id]
     assert after.status.value == "failed" and "not found" in (after.error or "")
@@ -244,12 +212,12 @@ async def test_crash_between_commit_and_send_is_marked_failed_at_restart(world) 
 async def test_request_close_exits_at_the_next_close(world) -> None:  # type: ignore[no-untyped-def]
     root, server, trading = world
     async with database(root) as factory:
-        runner = await _runner(root, factory, server)
+        runner = await start_testnet_bot(root, factory, server)
         try:
             assert runner.request_close("ETH/USDT") is False  # nothing held
-            await _play(runner, stop=lambda: runner.trader.position("ETH/USDT") is not None)
+            await play(runner, stop=lambda: runner.trader.position("ETH/USDT") is not None)
             assert runner.request_close("ETH/USDT") is True
-            await _play(runner, stop=lambda: True)  # one more candle
+            await play(runner, stop=lambda: True)  # one more candle
             assert runner.trader.position("ETH/USDT") is None
         finally:
             await runner.close()
@@ -274,11 +242,11 @@ async def test_paper_request_close_fills_at_the_following_open_like_an_exit_sign
             state = runner.trader.state
             return runner.trader.position("ETH/USDT") is not None and not state.pos_i[0, L.Q_PEND_EXIT]
 
-        await _play(runner, stop=held_without_exit)
+        await play(runner, stop=held_without_exit)
         assert runner.request_close("ETH/USDT") is True
-        await _play(runner, stop=lambda: True)  # the close where the exit is decided
+        await play(runner, stop=lambda: True)  # the close where the exit is decided
         decided = runner.view.last_candle
-        await _play(runner, stop=lambda: True)  # the open where it fills
+        await play(runner, stop=lambda: True)  # the open where it fills
         async with factory() as session:
             rows = list((await session.execute(select(Order).where(Order.reason == "close"))).scalars())
         requested = await _events(factory, "close_requested")
@@ -351,7 +319,7 @@ async def test_late_candles_back_filled_after_an_outage_send_no_entries(world) -
 
     root, server, trading = world
     async with database(root) as factory:
-        runner = await _runner(root, factory, server, replay_minutes=20)
+        runner = await start_testnet_bot(root, factory, server, replay_minutes=20)
         try:
             async for batch in runner.feed.batches():
                 await runner.on_batch(replace(batch, late=True))
@@ -369,7 +337,7 @@ async def test_late_candles_still_send_exits(world) -> None:  # type: ignore[no-
 
     root, server, _trading = world
     async with database(root) as factory:
-        runner = await _runner(root, factory, server)
+        runner = await start_testnet_bot(root, factory, server)
         try:
             held = False
             async for batch in runner.feed.batches():

@@ -14,16 +14,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from engine.config import load_bot
-from engine.data import DataDirectory
-from engine.exchanges import make_exchange
-from engine.runtime import BotRunner, PortfolioLimits, PortfolioRisk, ReplayFeed
+from engine.runtime import BotRunner
 from engine.store.models import Event, Order, Position, PositionStatus, Trade
 from engine.trading import layout as L
 from engine.trading.params import TradingParams
 from engine.trading.trader import Candle, Signals, Trader
-from tests.engine.runtime.helpers import ENV, INITIAL, database
-from tests.fakes.binance_server import FakeBinance
+from tests.engine.runtime.helpers import INITIAL, database, play, start_testnet_bot
 from tests.fakes.binance_trading import FakeTrading
 
 PAIR = "ETH/USDT"
@@ -127,37 +123,6 @@ def test_write_off_closes_a_long_with_no_proceeds() -> None:
 # --- the runtime against the fake Binance -----------------------------------------------------------
 
 
-async def _runner(root: Path, factory, server: FakeBinance, *, replay_minutes: int = 90) -> BotRunner:
-    loaded = load_bot(root / "bots" / "eth.yaml")
-    config = server.ccxt_config()
-    exchange = make_exchange(
-        loaded.model,
-        session_factory=factory,
-        api_urls=server.ccxt_urls(),
-        environ=ENV,
-        options={"options": config["options"], "rateLimit": 1, "timeout": 1500},
-    )
-    exchange.lookup_delay = 0.05  # type: ignore[attr-defined]
-    start = pd.Timestamp.now(tz="UTC").floor("min") - pd.Timedelta(minutes=replay_minutes)
-    feed = ReplayFeed(DataDirectory(root / "data"), start=start)
-    runner = BotRunner(loaded, factory, feed, PortfolioRisk(PortfolioLimits()), exchange=exchange)
-    for key in runner.series:
-        feed.add(key)
-    await runner.start()
-    assert runner.execution is not None
-    runner.execution.base_delay = 0.01
-    return runner
-
-
-async def _play(runner: BotRunner, stop=None) -> bool:
-    """Candles until ``stop()`` holds after one (True) or the feed ends (False)."""
-    async for batch in runner.feed.batches():
-        await runner.on_batch(batch)
-        if stop is not None and stop():
-            return True
-    return False
-
-
 def _account(trading: FakeTrading) -> tuple[D, D]:
     """The fake account's USDT and ETH (free + locked)."""
 
@@ -223,13 +188,13 @@ async def test_a_stop_exit_refused_once_is_sold_at_the_next_close(world) -> None
     root, server, trading = world
     _with_stop(root)
     async with database(root) as factory:
-        runner = await _runner(root, factory, server)
+        runner = await start_testnet_bot(root, factory, server, replay_minutes=90)
         try:
-            assert await _play(runner, stop=lambda: _held(runner))
+            assert await play(runner, stop=lambda: _held(runner))
             entry = runner.trader.position(PAIR)
             trades = runner.trader.state.n_trades
             trading.refuse("SELL")
-            assert await _play(runner, stop=lambda: bool(runner._exit_retries))
+            assert await play(runner, stop=lambda: bool(runner._exit_retries))
             # The stop's trade is undone: the position is back as it was, the sale was not credited.
             assert _same(runner.trader.position(PAIR), entry)
             assert runner.trader.state.n_trades == trades
@@ -237,7 +202,7 @@ async def test_a_stop_exit_refused_once_is_sold_at_the_next_close(world) -> None
             _assert_kernel_is_the_account(runner, trading)
             await _assert_store_is_the_kernel(factory, runner)
             placed = trading.placements
-            assert await _play(runner, stop=lambda: trading.placements > placed)
+            assert await play(runner, stop=lambda: trading.placements > placed)
             _assert_kernel_is_the_account(runner, trading)
             await _assert_store_is_the_kernel(factory, runner)
         finally:
@@ -259,13 +224,13 @@ async def test_a_stop_exit_partly_filled_keeps_the_rest_and_sells_it_at_the_next
     root, server, trading = world
     _with_stop(root)
     async with database(root) as factory:
-        runner = await _runner(root, factory, server)
+        runner = await start_testnet_bot(root, factory, server, replay_minutes=90)
         try:
-            assert await _play(runner, stop=lambda: _held(runner))
+            assert await play(runner, stop=lambda: _held(runner))
             amount = float(runner.trader.position(PAIR)["amount"])  # type: ignore[index]
             trades = runner.trader.state.n_trades
             trading.partial_market("SELL", "0.5")
-            assert await _play(runner, stop=lambda: bool(runner._exit_retries))
+            assert await play(runner, stop=lambda: bool(runner._exit_retries))
             # The trade keeps the half sold, at the exchange's price; the other half is held again.
             held = runner.trader.position(PAIR)
             assert held is not None and held["amount"] == pytest.approx(amount / 2)
@@ -275,7 +240,7 @@ async def test_a_stop_exit_partly_filled_keeps_the_rest_and_sells_it_at_the_next
             _assert_kernel_is_the_account(runner, trading)
             await _assert_store_is_the_kernel(factory, runner)
             placed = trading.placements
-            assert await _play(runner, stop=lambda: trading.placements > placed)
+            assert await play(runner, stop=lambda: trading.placements > placed)
             _assert_kernel_is_the_account(runner, trading)
             await _assert_store_is_the_kernel(factory, runner)
         finally:
@@ -296,22 +261,22 @@ async def test_a_stop_exit_partly_filled_keeps_the_rest_and_sells_it_at_the_next
 async def test_a_close_exit_refused_is_sent_again_at_every_next_close(world, times: int) -> None:  # type: ignore[no-untyped-def]
     root, server, trading = world  # the flip strategy: leaves on a falling candle, no stop
     async with database(root) as factory:
-        runner = await _runner(root, factory, server)
+        runner = await start_testnet_bot(root, factory, server, replay_minutes=90)
         try:
-            assert await _play(runner, stop=lambda: _held(runner))
+            assert await play(runner, stop=lambda: _held(runner))
             entry = runner.trader.position(PAIR)
             trading.refuse("SELL", times=times, code=-1013, msg="Market is closed.")
-            assert await _play(runner, stop=lambda: bool(runner._exit_retries))
+            assert await play(runner, stop=lambda: bool(runner._exit_retries))
             assert _same(runner.trader.position(PAIR), entry)
             assert "Market is closed" in runner.view.last_error
             _assert_kernel_is_the_account(runner, trading)
             await _assert_store_is_the_kernel(factory, runner)
             accepted = len(trading.orders)
-            assert await _play(runner, stop=lambda: len(trading.orders) > accepted)
+            assert await play(runner, stop=lambda: len(trading.orders) > accepted)
             assert not runner._exit_retries and runner.trader.position(PAIR) is None
             _assert_kernel_is_the_account(runner, trading)
             await _assert_store_is_the_kernel(factory, runner)
-            await _play(runner)  # to the end of the replay: still in step
+            await play(runner)  # to the end of the replay: still in step
             _assert_kernel_is_the_account(runner, trading)
             await _assert_store_is_the_kernel(factory, runner)
         finally:
@@ -367,12 +332,12 @@ async def test_dust_left_by_a_partial_exit_is_written_off_and_not_retried(world)
     root, server, trading = world
     _with_stop(root)
     async with database(root) as factory:
-        runner = await _runner(root, factory, server)
+        runner = await start_testnet_bot(root, factory, server, replay_minutes=90)
         try:
-            assert await _play(runner, stop=lambda: _held(runner))
+            assert await play(runner, stop=lambda: _held(runner))
             trading.partial_market("SELL", "0.99")  # 1% of ~0.1 ETH left: ~2 USDT, below the 5 USDT minimum
             placed = trading.placements
-            assert await _play(runner, stop=lambda: trading.placements > placed)
+            assert await play(runner, stop=lambda: trading.placements > placed)
             _, eth = _account(trading)
             assert D(0) < eth < D("0.002")
             assert runner.trader.position(PAIR) is None and not runner._exit_retries
@@ -381,7 +346,7 @@ async def test_dust_left_by_a_partial_exit_is_written_off_and_not_retried(world)
             await _assert_store_is_the_kernel(factory, runner)
             written_off = runner.trader.trades().iloc[-1]
             assert written_off["close_price"] == 0.0 and written_off["amount"] == pytest.approx(float(eth))
-            await _play(runner)  # later trades leave the dust where it is
+            await play(runner)  # later trades leave the dust where it is
             _assert_kernel_is_the_account(runner, trading, dust=eth)
             await _assert_store_is_the_kernel(factory, runner)
         finally:
@@ -396,26 +361,26 @@ async def test_a_restart_between_the_refusal_and_the_retry_keeps_everything_in_s
     root, server, trading = world
     _with_stop(root)
     async with database(root) as factory:
-        runner = await _runner(root, factory, server)
+        runner = await start_testnet_bot(root, factory, server, replay_minutes=90)
         try:
-            assert await _play(runner, stop=lambda: _held(runner))
+            assert await play(runner, stop=lambda: _held(runner))
             entry = runner.trader.position(PAIR)
             trading.refuse("SELL")
-            assert await _play(runner, stop=lambda: bool(runner._exit_retries))
+            assert await play(runner, stop=lambda: bool(runner._exit_retries))
         finally:
             await runner.close()
         # The engine goes down here; the restart restores the checkpoint and reconciles.
-        restarted = await _runner(root, factory, server)
+        restarted = await start_testnet_bot(root, factory, server, replay_minutes=90)
         try:
             assert _same(restarted.trader.position(PAIR), entry)
             assert restarted._exit_retries == {PAIR: "close"}
             _assert_kernel_is_the_account(restarted, trading)
             await _assert_store_is_the_kernel(factory, restarted)
             placed = trading.placements
-            assert await _play(restarted, stop=lambda: trading.placements > placed)
+            assert await play(restarted, stop=lambda: trading.placements > placed)
             _assert_kernel_is_the_account(restarted, trading)
             await _assert_store_is_the_kernel(factory, restarted)
-            await _play(restarted)
+            await play(restarted)
             _assert_kernel_is_the_account(restarted, trading)
             await _assert_store_is_the_kernel(factory, restarted)
         finally:
@@ -432,25 +397,25 @@ async def test_a_stop_exit_that_never_reached_the_exchange_is_undone_when_the_lo
     root, server, trading = world
     _with_stop(root)
     async with database(root) as factory:
-        runner = await _runner(root, factory, server)
+        runner = await start_testnet_bot(root, factory, server, replay_minutes=90)
         runner.execution.retries = 0  # type: ignore[union-attr]
         runner.execution.exchange.retries = 0  # type: ignore[union-attr]
         runner.execution.exchange.lookup_checks = 1  # type: ignore[union-attr]
         try:
-            assert await _play(runner, stop=lambda: _held(runner))
+            assert await play(runner, stop=lambda: _held(runner))
             entry = runner.trader.position(PAIR)
             trades = runner.trader.state.n_trades
             # The stop's order never arrives (503): its candle stores the trade with the order `sent`.
             server.faults.add("/api/v3/order", status=503, times=1, method="POST")
-            assert await _play(runner, stop=lambda: bool(runner._unresolved))
+            assert await play(runner, stop=lambda: bool(runner._unresolved))
             assert runner.trader.position(PAIR) is None and runner.trader.state.n_trades == trades + 1
             await _assert_store_is_the_kernel(factory, runner)
             # The next candle's look-up finds no such order: the stored trade is undone, the position
             # is held again (and sold at that close or the next).
-            assert await _play(runner, stop=lambda: not runner._unresolved)
+            assert await play(runner, stop=lambda: not runner._unresolved)
             _assert_kernel_is_the_account(runner, trading)
             await _assert_store_is_the_kernel(factory, runner)
-            await _play(runner)
+            await play(runner)
             _assert_kernel_is_the_account(runner, trading)
             await _assert_store_is_the_kernel(factory, runner)
         finally:
@@ -465,25 +430,25 @@ async def test_a_stop_exit_lost_before_a_restart_is_undone_by_the_reconciliation
     root, server, trading = world
     _with_stop(root)
     async with database(root) as factory:
-        runner = await _runner(root, factory, server)
+        runner = await start_testnet_bot(root, factory, server, replay_minutes=90)
         runner.execution.retries = 0  # type: ignore[union-attr]
         runner.execution.exchange.retries = 0  # type: ignore[union-attr]
         try:
-            assert await _play(runner, stop=lambda: _held(runner))
+            assert await play(runner, stop=lambda: _held(runner))
             entry = runner.trader.position(PAIR)
             trades = runner.trader.state.n_trades
             server.faults.add("/api/v3/order", status=503, times=1, method="POST")
-            assert await _play(runner, stop=lambda: bool(runner._unresolved))
+            assert await play(runner, stop=lambda: bool(runner._unresolved))
         finally:
             await runner.close()  # down before any look-up
-        restarted = await _runner(root, factory, server)
+        restarted = await start_testnet_bot(root, factory, server, replay_minutes=90)
         try:
             # The reconciliation finds no such order: the stop's stored trade is undone.
             assert _same(restarted.trader.position(PAIR), entry)
             assert restarted.trader.state.n_trades == trades and restarted._exit_retries == {PAIR: "close"}
             _assert_kernel_is_the_account(restarted, trading)
             await _assert_store_is_the_kernel(factory, restarted)
-            await _play(restarted)
+            await play(restarted)
             _assert_kernel_is_the_account(restarted, trading)
             await _assert_store_is_the_kernel(factory, restarted)
         finally:

@@ -14,49 +14,15 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from engine.config import load_bot
-from engine.data import DataDirectory
-from engine.data.naming import candle_filename
-from engine.exchanges import make_exchange
-from engine.runtime import BotRunner, PortfolioLimits, PortfolioRisk, ReplayFeed
 from engine.store.models import Event, Fill, Trade
-from tests.engine.exchanges.fake import API_KEY, SECRET
-from tests.engine.runtime.helpers import database
-from tests.fakes.binance_market import FakeMarket, walk_candles
+from tests.engine.runtime.helpers import INITIAL, build_testnet_world, database, play, start_testnet_bot
+from tests.fakes.binance_market import FakeMarket
 from tests.fakes.binance_server import FakeBinance
 from tests.fakes.binance_trading import FakeTrading
 
-ENV = {"FAKE_BINANCE_KEY": API_KEY, "FAKE_BINANCE_SECRET": SECRET}
 ORDER = "/api/v3/order"
 TICKER = "/api/v3/ticker/24hr"
-INITIAL = D(1000)
 BNB_PRICE = D(600)
-
-STRATEGY = """\
-strategy: flip
-description: enters after two rising candles, leaves on a falling one (trades often)
-timeframe: 1m
-entry:
-  long: close > open and close[1] > open[1]
-exit:
-  long: close < open
-"""
-
-BOT = """\
-bot: eth-bnb-fees
-strategy: ../strategies/flip.yaml
-exchange:
-  name: binance
-  mode: testnet
-  market: spot
-  credentials: {key: env:FAKE_BINANCE_KEY, secret: env:FAKE_BINANCE_SECRET}
-pairs: [ETH/USDT]
-capital:
-  initial: 1000 USDT
-  max_per_trade: 20%
-fees: {maker: 0.1%, taker: 0.1%}
-slippage: 0
-"""
 
 
 def _flat(index: pd.DatetimeIndex, price: float) -> pd.DataFrame:
@@ -69,57 +35,18 @@ def _flat(index: pd.DatetimeIndex, price: float) -> pd.DataFrame:
 def world(tmp_path: Path) -> Iterator[tuple[Path, FakeBinance, FakeTrading]]:
     """Bot files, replay candles ending now, and a fake Binance with ETH/USDT and a flat BNB/USDT market
     whose account pays its 0.1% commissions in BNB."""
-    for name in ("strategies", "bots", "data"):
-        (tmp_path / name).mkdir()
-    (tmp_path / "strategies" / "flip.yaml").write_text(STRATEGY)
-    (tmp_path / "bots" / "eth.yaml").write_text(BOT)
-    now = pd.Timestamp.now(tz="UTC").floor("min")
-    candles = walk_candles(
-        (now - pd.Timedelta(minutes=300)).isoformat(), (now + pd.Timedelta(minutes=60)).isoformat(),
-        start_price=2000.0, seed=7,
-    )  # fmt: skip
-    candles[candles.index < now - pd.Timedelta(minutes=1)].to_parquet(
-        tmp_path / "data" / candle_filename("ETH/USDT", "1m")
+    server, trading = build_testnet_world(
+        tmp_path,
+        more_markets=lambda candles: [
+            FakeMarket.spot("BNB/USDT", _flat(candles.index, float(BNB_PRICE)), tick_size="0.01")
+        ],
+        balances={"USDT": "10000", "BNB": "5"},
     )
-    eth = FakeMarket.spot("ETH/USDT", candles, tick_size="0.01", step_size="0.0001", min_notional="5")
-    bnb = FakeMarket.spot("BNB/USDT", _flat(candles.index, float(BNB_PRICE)), tick_size="0.01")
-    server = FakeBinance([eth, bnb]).start()
-    trading = FakeTrading.install(server, API_KEY, SECRET, {"USDT": "10000", "BNB": "5"})
-    trading.fee_rate = D("0.001")
     trading.pay_fees_in("BNB")
     try:
         yield tmp_path, server, trading
     finally:
         server.stop()
-
-
-async def _runner(root: Path, factory, server: FakeBinance, *, replay_minutes: int = 60) -> BotRunner:  # type: ignore[no-untyped-def]
-    loaded = load_bot(root / "bots" / "eth.yaml")
-    config = server.ccxt_config()
-    exchange = make_exchange(
-        loaded.model,
-        session_factory=factory,
-        api_urls=server.ccxt_urls(),
-        environ=ENV,
-        options={"options": config["options"], "rateLimit": 1, "timeout": 1500},
-    )
-    exchange.lookup_delay = 0.05  # type: ignore[attr-defined]
-    start = pd.Timestamp.now(tz="UTC").floor("min") - pd.Timedelta(minutes=replay_minutes)
-    feed = ReplayFeed(DataDirectory(root / "data"), start=start)
-    runner = BotRunner(loaded, factory, feed, PortfolioRisk(PortfolioLimits()), exchange=exchange)
-    for key in runner.series:
-        feed.add(key)
-    await runner.start()
-    assert runner.execution is not None
-    runner.execution.base_delay = 0.01
-    return runner
-
-
-async def _play(runner: BotRunner, stop=None) -> None:  # type: ignore[no-untyped-def]
-    async for batch in runner.feed.batches():
-        await runner.on_batch(batch)
-        if stop is not None and stop():
-            return
 
 
 def _flows(trading: FakeTrading, asset: str) -> tuple[D, D, D]:
@@ -147,9 +74,9 @@ async def _events(factory, kind: str) -> list[Event]:  # type: ignore[no-untyped
 async def test_fees_paid_in_bnb_are_charged_at_the_bnb_price(world) -> None:  # type: ignore[no-untyped-def]
     root, server, trading = world
     async with database(root) as factory:
-        runner = await _runner(root, factory, server)
+        runner = await start_testnet_bot(root, factory, server)
         try:
-            await _play(runner)
+            await play(runner)
         finally:
             await runner.close()
         async with factory() as session:
@@ -183,9 +110,9 @@ async def test_a_fee_asset_without_a_price_counts_as_zero_and_says_so(world, cap
     trading.pay_fees_in("XYZ", price="2")  # the fake knows its value; the exchange lists no XYZ market
     caplog.set_level(logging.WARNING, logger="engine")
     async with database(root) as factory:
-        runner = await _runner(root, factory, server, replay_minutes=30)
+        runner = await start_testnet_bot(root, factory, server, replay_minutes=30)
         try:
-            await _play(runner)
+            await play(runner)
         finally:
             await runner.close()
         unvalued = await _events(factory, "fee_unvalued")
@@ -204,22 +131,22 @@ async def test_a_fee_asset_without_a_price_counts_as_zero_and_says_so(world, cap
 async def test_a_bnb_fee_filled_while_down_is_valued_the_same_at_restart(world) -> None:  # type: ignore[no-untyped-def]
     root, server, trading = world
     async with database(root) as factory:
-        runner = await _runner(root, factory, server)
+        runner = await start_testnet_bot(root, factory, server)
         runner.execution.retries = 0  # type: ignore[union-attr]
         runner.execution.exchange.retries = 0  # type: ignore[union-attr]
         runner.execution.exchange.lookup_checks = 1  # type: ignore[union-attr]
         try:
-            await _play(runner, stop=lambda: runner.trader.position("ETH/USDT") is not None)
+            await play(runner, stop=lambda: runner.trader.position("ETH/USDT") is not None)
             # The exit reaches the exchange and fills, but its answer and every look-up fail.
             trading.slow_ack(2.0)
             server.faults.add(ORDER, status=503, times=1000, after=1)
-            await _play(runner, stop=lambda: bool(runner._unresolved))
+            await play(runner, stop=lambda: bool(runner._unresolved))
         finally:
             await runner.close()
         (cid,) = runner._unresolved
         assert trading.by_client_id(cid).status == "FILLED"  # type: ignore[union-attr]
         server.faults.clear()
-        again = await _runner(root, factory, server, replay_minutes=1)
+        again = await start_testnet_bot(root, factory, server, replay_minutes=1)
         await again.close()
         reconciled = await _events(factory, "reconciled")
     assert cid in reconciled[-1].data["filled"]  # type: ignore[index]
