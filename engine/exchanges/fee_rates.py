@@ -8,12 +8,13 @@ Routes, first that answers: FEE/QUOTE, QUOTE/FEE inverted, then through a bridge
 BTC): FEE/BRIDGE x BRIDGE/QUOTE, each leg direct or inverted. Only symbols the exchange lists are asked
 (a USD-M perpetual ``FEE/QUOTE:QUOTE`` stands in when the spot one is not loaded). Prices, a missing
 one included, are kept ``ttl`` seconds so a round of orders asks once; instances given the same
-``scope`` (one exchange environment: prices are public) share them, so 25 bots on one account ask once
-too.
+``scope`` (one exchange environment: prices are public) share them and their requests in flight, so
+25 bots on one account ask once too, even at the same moment.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Collection
 from decimal import Decimal
@@ -30,6 +31,7 @@ PriceOf = Callable[[str], Awaitable[Decimal | None]]
 _Prices = dict[str, tuple[float, float | None]]  # symbol -> (when asked, price or None)
 
 _SHARED: dict[str, _Prices] = {}
+_ASKING: dict[str, dict[str, asyncio.Future[float | None]]] = {}  # scope -> requests in flight
 
 
 class FeeRates:
@@ -51,6 +53,9 @@ class FeeRates:
         self.ttl = ttl
         self._clock = clock
         self._prices: _Prices = {} if scope is None else _SHARED.setdefault(scope, {})
+        self._asking: dict[str, asyncio.Future[float | None]] = (
+            {} if scope is None else _ASKING.setdefault(scope, {})
+        )
 
     async def rate(self, asset: str, quote: str) -> float | None:
         """The value of one ``asset`` in ``quote``; None when no listed market gives one."""
@@ -86,6 +91,17 @@ class FeeRates:
         cached = self._prices.get(symbol)
         if cached is not None and now - cached[0] < self.ttl:
             return cached[1]
+        # Bots valuing their fills at the same moment share one request for a symbol: the first asks,
+        # the others await its answer (the cache only helps once that answer is in).
+        asking = self._asking.get(symbol)
+        if asking is None or asking.get_loop() is not asyncio.get_running_loop():  # (a new engine's loop)
+            asking = self._asking[symbol] = asyncio.ensure_future(self._ask(symbol, now))
+            asking.add_done_callback(
+                lambda done: self._asking.pop(symbol) if self._asking.get(symbol) is done else None
+            )
+        return await asyncio.shield(asking)
+
+    async def _ask(self, symbol: str, now: float) -> float | None:
         try:
             raw = await self._price(symbol)
         except Exception as error:  # a price look-up must never block or fail a fill

@@ -116,3 +116,24 @@ async def test_instances_of_one_scope_share_their_prices() -> None:
         assert await rates.rate("BNB", "USDT") == 600
     assert await other.rate("BNB", "USDT") == 600
     assert prices.asked == ["BNB/USDT", "BNB/USDT"]  # once per scope, not once per bot
+
+
+async def test_bots_asking_at_the_same_moment_share_one_request() -> None:
+    import asyncio
+
+    release = asyncio.Event()
+
+    class Slow(Prices):
+        async def __call__(self, symbol: str) -> D | None:
+            self.asked.append(symbol)
+            await release.wait()
+            return self.prices[symbol]
+
+    prices = Slow(dict(PRICES))
+    bots = [FeeRates(prices, PRICES, scope="test-same-moment") for _ in range(25)]
+    pending = [asyncio.ensure_future(rates.rate("BNB", "USDT")) for rates in bots]
+    await asyncio.sleep(0.01)
+    assert prices.asked == ["BNB/USDT"]  # the other 24 wait for that answer
+    release.set()
+    assert await asyncio.gather(*pending) == [600] * 25
+    assert prices.asked == ["BNB/USDT"]
