@@ -80,6 +80,16 @@ async def db_trades(factory) -> list[tuple]:
         return [tuple(r) for r in rows]
 
 
+async def db_orders(factory):  # type: ignore[no-untyped-def]
+    """Every stored order, in the order they were stored."""
+    from sqlalchemy import select
+
+    from engine.store.models import Order
+
+    async with factory() as session:
+        return list((await session.execute(select(Order).order_by(Order.id))).scalars())
+
+
 async def db_events(factory, category: str | None = None, kind: str | None = None):
     from sqlalchemy import select
 

@@ -13,12 +13,12 @@ from sqlalchemy import select
 from engine.config import load_bot
 from engine.data import DataDirectory
 from engine.runtime import BotRunner, PortfolioLimits, PortfolioRisk, ReplayFeed
-from engine.store.models import Bot, Event, Fill, Order
+from engine.store.models import Bot, Fill, Order
 from engine.trading import layout as L
 from engine.trading.params import TradingParams
 from engine.trading.trader import Candle, Signals, Trader
 from tests.engine.exchanges.fake import API_KEY
-from tests.engine.runtime.helpers import INITIAL, database, play, start_testnet_bot
+from tests.engine.runtime.helpers import INITIAL, database, db_events, db_orders, play, start_testnet_bot
 from tests.fakes.binance_trading import FakeTrading
 
 ORDER = "/api/v3/order"
@@ -48,16 +48,6 @@ def _assert_follows_exchange(runner: BotRunner, trading: FakeTrading) -> None:
     assert len(ids) == len(set(ids)) and all(i.startswith("ye") for i in ids)
 
 
-async def _orders(factory) -> list[Order]:
-    async with factory() as session:
-        return list((await session.execute(select(Order).order_by(Order.id))).scalars())
-
-
-async def _events(factory, kind: str) -> list[Event]:
-    async with factory() as session:
-        return list((await session.execute(select(Event).where(Event.kind == kind))).scalars())
-
-
 async def test_entries_and_exits_reach_the_exchange_and_the_kernel_follows_the_fills(world) -> None:  # type: ignore[no-untyped-def]
     root, server, trading = world
     async with database(root) as factory:
@@ -66,7 +56,7 @@ async def test_entries_and_exits_reach_the_exchange_and_the_kernel_follows_the_f
             await play(runner)
         finally:
             await runner.close()
-        orders = await _orders(factory)
+        orders = await db_orders(factory)
         async with factory() as session:
             bot = (await session.execute(select(Bot))).scalar_one()
             fills = list((await session.execute(select(Fill))).scalars())
@@ -94,9 +84,9 @@ async def test_an_entry_refused_for_insufficient_funds_leaves_the_state_consiste
             await play(runner)
         finally:
             await runner.close()
-        orders = await _orders(factory)
-        rejected = await _events(factory, "rejected")
-        errors = await _events(factory, "order_rejected")
+        orders = await db_orders(factory)
+        rejected = await db_events(factory, kind="rejected")
+        errors = await db_events(factory, kind="order_rejected")
     assert orders and all(o.status.value == "rejected" for o in orders)
     assert all("InsufficientFunds" in (o.error or "") for o in orders)
     assert rejected and errors and all(e.data["mode"] == "testnet" for e in rejected)  # type: ignore[index]
@@ -116,8 +106,8 @@ async def test_an_entry_below_the_minimum_notional_is_not_sent(world) -> None:  
             await play(runner)
         finally:
             await runner.close()
-        orders = await _orders(factory)
-        blocked = await _events(factory, "blocked")
+        orders = await db_orders(factory)
+        blocked = await db_events(factory, kind="blocked")
     assert orders == [] and trading.placements == 0
     assert blocked and all(e.data["reason"] == "min_notional" for e in blocked)  # type: ignore[index]
     assert all("not sent" in e.message and "[testnet]" in e.message for e in blocked)
@@ -139,7 +129,7 @@ async def test_exchange_faults_never_duplicate_an_order(world, fault: str) -> No
             await play(runner)
         finally:
             await runner.close()
-        orders = await _orders(factory)
+        orders = await db_orders(factory)
     assert orders and server.faults.pending() == 0
     assert {o.client_order_id for o in orders} == {o.client_order_id for o in trading.orders.values()}
     assert trading.placements >= len(trading.orders)
@@ -176,8 +166,8 @@ async def test_restart_reconciles_an_order_filled_while_the_engine_was_down(worl
             await play(again)
         finally:
             await again.close()
-        orders = await _orders(factory)
-        reconciled = await _events(factory, "reconciled")
+        orders = await db_orders(factory)
+        reconciled = await db_events(factory, kind="reconciled")
     assert cid in reconciled[-1].data["filled"]  # type: ignore[index]
     assert {o.client_order_id for o in orders} == {o.client_order_id for o in trading.orders.values()}
     assert [o.status.value for o in orders if o.client_order_id == cid] == ["filled"]
@@ -198,12 +188,12 @@ async def test_crash_between_commit_and_send_is_marked_failed_at_restart(world) 
                 await play(runner)
         finally:
             await runner.close()
-        (pending,) = [o for o in await _orders(factory) if o.status.value == "sent"]
+        (pending,) = [o for o in await db_orders(factory) if o.status.value == "sent"]
         assert trading.by_client_id(pending.client_order_id) is None
 
         again = await start_testnet_bot(root, factory, server, replay_minutes=5)
         await again.close()
-        (after,) = [o for o in await _orders(factory) if o.client_order_id == pending.client_order_id]
+        (after,) = [o for o in await db_orders(factory) if o.client_order_id == pending.client_order_id]
     assert after.status.value == "failed" and "not found" in (after.error or "")
     assert trading.orders == {}
     assert again.trader.position("ETH/USDT") is None
@@ -221,7 +211,7 @@ async def test_request_close_exits_at_the_next_close(world) -> None:  # type: ig
             assert runner.trader.position("ETH/USDT") is None
         finally:
             await runner.close()
-        requested = await _events(factory, "close_requested")
+        requested = await db_events(factory, kind="close_requested")
     assert len(requested) == 1 and requested[0].data["mode"] == "testnet"  # type: ignore[index]
     _assert_follows_exchange(runner, trading)
 
@@ -249,7 +239,7 @@ async def test_paper_request_close_fills_at_the_following_open_like_an_exit_sign
         await play(runner, stop=lambda: True)  # the open where it fills
         async with factory() as session:
             rows = list((await session.execute(select(Order).where(Order.reason == "close"))).scalars())
-        requested = await _events(factory, "close_requested")
+        requested = await db_events(factory, kind="close_requested")
     assert trading.placements == 0  # paper: nothing reaches an exchange
     assert len(requested) == 1 and requested[0].data["mode"] == "paper"  # type: ignore[index]
     last = runner.trader.trades().iloc[-1]
@@ -325,8 +315,8 @@ async def test_late_candles_back_filled_after_an_outage_send_no_entries(world) -
                 await runner.on_batch(replace(batch, late=True))
         finally:
             await runner.close()
-        orders = await _orders(factory)
-        blocked = await _events(factory, "blocked")
+        orders = await db_orders(factory)
+        blocked = await db_events(factory, kind="blocked")
     assert orders == [] and trading.placements == 0
     assert blocked and all(e.data["reason"] == "late_candle" for e in blocked)  # type: ignore[index]
     assert runner.trader.position("ETH/USDT") is None and runner.trader.state.cash == pytest.approx(1000.0)
@@ -347,6 +337,6 @@ async def test_late_candles_still_send_exits(world) -> None:  # type: ignore[no-
                     break  # the position was closed on a late candle
         finally:
             await runner.close()
-        orders = await _orders(factory)
+        orders = await db_orders(factory)
     assert held and runner.trader.position("ETH/USDT") is None
     assert [o.side.value for o in orders] == ["buy", "sell"]  # the entry on time, the exit though late

@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import select
 
 from engine.runtime import BotRunner
-from engine.store.models import Event, Order, Position, PositionStatus, Trade
+from engine.store.models import Position, PositionStatus, Trade
 from engine.trading import layout as L
 from engine.trading.params import TradingParams
 from engine.trading.trader import Candle, Signals, Trader
-from tests.engine.runtime.helpers import INITIAL, database, play, start_testnet_bot
+from tests.engine.runtime.helpers import INITIAL, database, db_events, db_orders, play, start_testnet_bot
 from tests.fakes.binance_trading import FakeTrading
 
 PAIR = "ETH/USDT"
@@ -159,18 +159,6 @@ async def _assert_store_is_the_kernel(factory, runner: BotRunner) -> None:
         assert float(open_rows[0].amount) == pytest.approx(held["amount"], rel=1e-9)
 
 
-async def _orders(factory) -> list[Order]:
-    async with factory() as session:
-        return list((await session.execute(select(Order).order_by(Order.id))).scalars())
-
-
-async def _events(factory, kind: str) -> list[Event]:
-    async with factory() as session:
-        return list(
-            (await session.execute(select(Event).where(Event.kind == kind).order_by(Event.id))).scalars()
-        )
-
-
 def _same(a: dict | None, b: dict | None) -> bool:
     """Two positions equal, NaN levels included."""
     if a is None or b is None:
@@ -207,8 +195,8 @@ async def test_a_stop_exit_refused_once_is_sold_at_the_next_close(world) -> None
             await _assert_store_is_the_kernel(factory, runner)
         finally:
             await runner.close()
-        orders = await _orders(factory)
-        retry = await _events(factory, "exit_retry")
+        orders = await db_orders(factory)
+        retry = await db_events(factory, kind="exit_retry")
     rejected = [o for o in orders if o.status.value == "rejected"]
     assert [o.reason for o in rejected] == ["stop_loss"]
     after = orders[orders.index(rejected[0]) + 1]
@@ -245,8 +233,8 @@ async def test_a_stop_exit_partly_filled_keeps_the_rest_and_sells_it_at_the_next
             await _assert_store_is_the_kernel(factory, runner)
         finally:
             await runner.close()
-        orders = await _orders(factory)
-        partial = await _events(factory, "partial")
+        orders = await db_orders(factory)
+        partial = await db_events(factory, kind="partial")
     short = [o for o in orders if o.status.value == "cancelled" and o.filled < o.amount]
     assert len(short) == 1 and short[0].reason == "stop_loss" and short[0].error == "expired"
     after = orders[orders.index(short[0]) + 1]
@@ -281,9 +269,9 @@ async def test_a_close_exit_refused_is_sent_again_at_every_next_close(world, tim
             await _assert_store_is_the_kernel(factory, runner)
         finally:
             await runner.close()
-        orders = await _orders(factory)
-        retry = await _events(factory, "exit_retry")
-        failed = await _events(factory, "failed")
+        orders = await db_orders(factory)
+        retry = await db_events(factory, kind="exit_retry")
+        failed = await db_events(factory, kind="failed")
     # ccxt maps Binance's "Market is closed." to MarketClosed: refused, not an invalid order.
     refused = [o for o in orders if o.status.value == "failed"]
     assert len(refused) == times and all(o.reason == "close" for o in refused)
@@ -351,7 +339,7 @@ async def test_dust_left_by_a_partial_exit_is_written_off_and_not_retried(world)
             await _assert_store_is_the_kernel(factory, runner)
         finally:
             await runner.close()
-        dust = await _events(factory, "dust")
+        dust = await db_events(factory, kind="dust")
     assert len(dust) == 1 and dust[0].category.value == "risk"
     assert dust[0].data["reason"] == "dust" and dust[0].data["rule"] == "min_notional"  # type: ignore[index]
     assert dust[0].data["amount"] == pytest.approx(float(eth))  # type: ignore[index]
@@ -385,7 +373,7 @@ async def test_a_restart_between_the_refusal_and_the_retry_keeps_everything_in_s
             await _assert_store_is_the_kernel(factory, restarted)
         finally:
             await restarted.close()
-        orders = await _orders(factory)
+        orders = await db_orders(factory)
     ids = [o.client_order_id for o in orders]
     assert len(ids) == len(set(ids))
     assert {o.client_order_id for o in trading.orders.values()} <= set(ids)
@@ -420,7 +408,7 @@ async def test_a_stop_exit_that_never_reached_the_exchange_is_undone_when_the_lo
             await _assert_store_is_the_kernel(factory, runner)
         finally:
             await runner.close()
-        orders = await _orders(factory)
+        orders = await db_orders(factory)
     lost = [o for o in orders if o.status.value == "failed" and o.reason == "stop_loss"]
     assert len(lost) == 1 and entry is not None
     assert trading.by_client_id(lost[0].client_order_id) is None
@@ -453,5 +441,5 @@ async def test_a_stop_exit_lost_before_a_restart_is_undone_by_the_reconciliation
             await _assert_store_is_the_kernel(factory, restarted)
         finally:
             await restarted.close()
-        retry = await _events(factory, "exit_retry")
+        retry = await db_events(factory, kind="exit_retry")
     assert len(retry) == 1 and "stop_loss refused" in retry[0].message

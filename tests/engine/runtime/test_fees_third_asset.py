@@ -14,8 +14,15 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from engine.store.models import Event, Fill, Trade
-from tests.engine.runtime.helpers import INITIAL, build_testnet_world, database, play, start_testnet_bot
+from engine.store.models import Fill, Trade
+from tests.engine.runtime.helpers import (
+    INITIAL,
+    build_testnet_world,
+    database,
+    db_events,
+    play,
+    start_testnet_bot,
+)
 from tests.fakes.binance_market import FakeMarket
 from tests.fakes.binance_server import FakeBinance
 from tests.fakes.binance_trading import FakeTrading
@@ -66,11 +73,6 @@ def _flows(trading: FakeTrading, asset: str) -> tuple[D, D, D]:
     return cash, base, other
 
 
-async def _events(factory, kind: str) -> list[Event]:  # type: ignore[no-untyped-def]
-    async with factory() as session:
-        return list((await session.execute(select(Event).where(Event.kind == kind))).scalars())
-
-
 async def test_fees_paid_in_bnb_are_charged_at_the_bnb_price(world) -> None:  # type: ignore[no-untyped-def]
     root, server, trading = world
     async with database(root) as factory:
@@ -82,7 +84,7 @@ async def test_fees_paid_in_bnb_are_charged_at_the_bnb_price(world) -> None:  # 
         async with factory() as session:
             trades = list((await session.execute(select(Trade))).scalars())
             fills = list((await session.execute(select(Fill))).scalars())
-        unvalued = await _events(factory, "fee_unvalued")
+        unvalued = await db_events(factory, kind="fee_unvalued")
     cash, base, bnb = _flows(trading, "BNB")
     commissions = [t for o in trading.orders.values() for t in o.trades]
     assert trades and bnb > 0
@@ -115,7 +117,7 @@ async def test_a_fee_asset_without_a_price_counts_as_zero_and_says_so(world, cap
             await play(runner)
         finally:
             await runner.close()
-        unvalued = await _events(factory, "fee_unvalued")
+        unvalued = await db_events(factory, kind="fee_unvalued")
     cash, base, xyz = _flows(trading, "XYZ")
     assert xyz > 0 and trading.orders
     # Every fill was applied; its fee counted as 0.
@@ -148,7 +150,7 @@ async def test_a_bnb_fee_filled_while_down_is_valued_the_same_at_restart(world) 
         server.faults.clear()
         again = await start_testnet_bot(root, factory, server, replay_minutes=1)
         await again.close()
-        reconciled = await _events(factory, "reconciled")
+        reconciled = await db_events(factory, kind="reconciled")
     assert cid in reconciled[-1].data["filled"]  # type: ignore[index]
     assert again.trader.position("ETH/USDT") is None
     cash, _, bnb = _flows(trading, "BNB")
