@@ -58,6 +58,8 @@ __all__ = [
     "EngineLease",
     "EquitySnapshot",
     "Event",
+    "FeedHealth",
+    "FeedObservation",
     "Fill",
     "Order",
     "Position",
@@ -467,4 +469,41 @@ class Checkpoint(Base):
     timeframe: Mapped[str] = mapped_column(String(8))
     state: Mapped[str] = mapped_column(Text)  # the kernel's arrays, compressed npz as base64
     config_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class FeedObservation(Base):
+    """One point-in-time observation of an external series (``engine.feeds``): the time it describes and
+    the first time a running bot could have known it, both int64 ns UTC. A re-fetch of the same value for
+    the same time is a no-op (unique key); a revised value is a new row, visible from its own
+    ``available_at``."""
+
+    __tablename__ = "feed_observations"
+    __table_args__ = (
+        UniqueConstraint("series", "event_time", "value"),
+        Index(None, "series", "available_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    series: Mapped[str] = mapped_column(String(200))
+    event_time: Mapped[int] = mapped_column(BigInteger)
+    available_at: Mapped[int] = mapped_column(BigInteger)
+    value: Mapped[float]
+    source: Mapped[str] = mapped_column(String(64))
+    fetched_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class FeedHealth(Base):
+    """The last known state of one feed source (``engine feeds status``, the web app, alerts)."""
+
+    __tablename__ = "feed_health"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))  # ok | degraded | down
+    last_success: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
+    down_since: Mapped[datetime | None]
+    calls: Mapped[int] = mapped_column(BigInteger, default=0)
+    failures: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
