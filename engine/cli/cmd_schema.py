@@ -14,7 +14,10 @@ from engine.cli import app
 @app.command("schema")
 def schema_command(
     out: Annotated[
-        Path, typer.Option("--out", help="Directory for strategy.schema.json and bot.schema.json.")
+        Path,
+        typer.Option(
+            "--out", help="Directory for strategy.schema.json, bot.schema.json and model.schema.json."
+        ),
     ] = Path("schema"),
     docs: Annotated[
         Path | None,
@@ -24,7 +27,7 @@ def schema_command(
         bool, typer.Option("--check", help="Write nothing; exit 1 when a file is out of date.")
     ] = False,
 ) -> None:
-    """Generate the JSON Schema of strategy and bot files from the configuration models."""
+    """Generate the JSON Schema of strategy, bot and model files from the configuration models."""
     from engine.config._reference import SCHEMA_FILES, schema_text, update_reference, write_schemas
 
     stale: list[Path] = []

@@ -2,6 +2,7 @@
 file position, JSON Schema for editors, and ``env:`` secrets resolved at run time.
 
     strategy = load_strategy("strategies/ema_rsi.yaml")          # model + compiled dsl.Plan
+    model = load_model("models/btc_direction.yaml")               # ML model spec + feature plan
     bot = load_bot("bots/eth_btc.yaml", profile="testnet")        # profile overlay applied
     diagnostics = validate_files(["bots", "strategies"])          # [] when everything is valid
 
@@ -34,6 +35,8 @@ from engine.config._load import (
     validate_files,
     validate_report,
 )
+from engine.config._model import Model
+from engine.config._model_load import LoadedModel, load_model
 from engine.config._secrets import resolve_secret
 from engine.config._session import display_path
 from engine.config._strategy import (
@@ -61,9 +64,11 @@ __all__ = [
     "FloatInput",
     "IntInput",
     "LoadedBot",
+    "LoadedModel",
     "LoadedStrategy",
     "LowProfitPairs",
     "MaxDrawdown",
+    "Model",
     "ProfitLock",
     "Protections",
     "Risk",
@@ -82,6 +87,7 @@ __all__ = [
     "detect_kind",
     "display_path",
     "load_bot",
+    "load_model",
     "load_strategy",
     "parse_yaml",
     "read_yaml_file",

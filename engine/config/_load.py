@@ -282,6 +282,8 @@ def validate_report(
             found.extend(session.strategy(path).diagnostics)
         elif kind == "bot":
             found = session.check_bot(path)
+        elif kind == "model":
+            found.extend(session.model(path).diagnostics)
         collected.extend(_sorted(_unique(found), document.path))
     report.diagnostics = _unique(collected)
     for document in session.documents.values():

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from engine.config._bot import Bot
+from engine.config._model import Model
 from engine.config._strategy import Strategy
 from engine.config._types import TYPE_LABELS, format_ratio, schema_key
 
@@ -23,7 +24,11 @@ __all__ = [
     "write_schemas",
 ]
 
-SCHEMA_FILES: dict[str, type[BaseModel]] = {"strategy.schema.json": Strategy, "bot.schema.json": Bot}
+SCHEMA_FILES: dict[str, type[BaseModel]] = {
+    "strategy.schema.json": Strategy,
+    "bot.schema.json": Bot,
+    "model.schema.json": Model,
+}
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
 BEGIN = "<!-- BEGIN GENERATED KEY REFERENCE: engine schema --docs docs/config.md -->"
 END = "<!-- END GENERATED KEY REFERENCE -->"

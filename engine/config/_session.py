@@ -13,6 +13,7 @@ from dsl.errors import did_you_mean
 from engine.config._bot import Bot
 from engine.config._bot_check import apply_overlay, check_bot_meaning, check_params
 from engine.config._errors import validation_diagnostics
+from engine.config._model_check import ModelAnalysis, analyse_model
 from engine.config._strategy_check import InputValue, StrategyAnalysis, analyse_strategy, compile_strategy
 from engine.config._yaml import YamlDocument, YamlNode, read_yaml_file
 
@@ -37,7 +38,7 @@ def display_path(path: Path, relative_to: Path) -> str:
 
 
 def detect_kind(document: YamlDocument) -> tuple[str | None, list[Diagnostic]]:
-    """'strategy' or 'bot' from the top-level key, or None with the reason."""
+    """'strategy', 'bot' or 'model' from the top-level key, or None with the reason."""
     root, file = document.root, document.path
     if document.diagnostics and root is None:
         return None, []
@@ -63,6 +64,8 @@ def detect_kind(document: YamlDocument) -> tuple[str | None, list[Diagnostic]]:
         return "bot", []
     if "strategy" in root.items:
         return "strategy", []
+    if "model" in root.items:
+        return "model", []
     for key, (key_node, _) in root.items.items():
         hint = did_you_mean(key, ("strategy", "bot"))
         if hint:
@@ -84,6 +87,7 @@ class Session:
         self.relative_to = relative_to or Path.cwd()
         self.documents: dict[Path, YamlDocument] = {}
         self.analyses: dict[Path, StrategyAnalysis] = {}
+        self.models: dict[Path, ModelAnalysis] = {}
         self.compiled: dict[
             tuple[Path, tuple[tuple[str, InputValue], ...]], tuple[Plan | None, list[Diagnostic]]
         ] = {}
@@ -105,6 +109,12 @@ class Session:
         if key not in self.analyses:
             self.analyses[key] = analyse_strategy(self.document(path), self.registry)
         return self.analyses[key]
+
+    def model(self, path: Path) -> ModelAnalysis:
+        key = path.resolve()
+        if key not in self.models:
+            self.models[key] = analyse_model(self.document(path), self.registry)
+        return self.models[key]
 
     def compile(
         self, path: Path, overrides: Mapping[str, InputValue]

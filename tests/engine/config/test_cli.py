@@ -102,6 +102,7 @@ def test_schema_check_write_and_docs(tmp_path):
     written = runner.invoke(app, ["schema", "--out", str(out)])
     assert written.exit_code == 0 and sorted(p.name for p in out.iterdir()) == [
         "bot.schema.json",
+        "model.schema.json",
         "strategy.schema.json",
     ]
     assert runner.invoke(app, ["schema", "--out", str(out)]).output == ""  # nothing changed, nothing written

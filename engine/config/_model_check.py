@@ -1,0 +1,130 @@
+"""The second phase for model files: meaning (window lengths against the timeframe and the label) and
+the features compiled through the DSL, every error at its file position."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from dsl import Diagnostic, DiagnosticError, Plan, Registry, compile_rules
+from dsl.plan import SERIES_NAMES
+from dsl.timeframes import SUPPORTED_TIMEFRAMES, parse_duration, timeframe_seconds
+from engine.config._errors import validation_diagnostics
+from engine.config._model import Model
+from engine.config._sources import LineIndex, scalar_source
+from engine.config._yaml import YamlDocument, YamlNode
+
+__all__ = ["ModelAnalysis", "analyse_model"]
+
+
+@dataclass
+class ModelAnalysis:
+    """A model document checked: its typed model and compiled feature plan when valid."""
+
+    document: YamlDocument
+    model: Model | None = None
+    plan: Plan | None = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def _features(root: YamlNode) -> dict[str, YamlNode]:
+    section = root.get("features")
+    if section is None or section.kind != "map":
+        return {}
+    return {
+        name: node
+        for name, (_, node) in section.items.items()
+        if node.kind == "scalar" and node.value is not None
+    }
+
+
+def _compile(document: YamlDocument, registry: Registry) -> tuple[Plan | None, list[Diagnostic]]:
+    root = document.root
+    assert root is not None
+    timeframe = root.get("timeframe")
+    if timeframe is None or timeframe.value not in SUPPORTED_TIMEFRAMES:
+        return None, []
+    lines = LineIndex(document.text)
+    nodes = {name: node for name, node in _features(root).items() if name not in SERIES_NAMES}
+    sources = {
+        name: scalar_source(
+            node,
+            node.value if isinstance(node.value, str) else document.text[node.start : node.end],
+            document.path,
+            document.text,
+            lines,
+        )
+        for name, node in nodes.items()
+    }
+    try:
+        return compile_rules(sources, {}, {}, registry, str(timeframe.value)), []
+    except DiagnosticError as exc:
+        return None, list(exc.diagnostics)
+
+
+def _check_meaning(analysis: ModelAnalysis, model: Model, root: YamlNode) -> None:
+    file = analysis.document.path
+    add = analysis.diagnostics.append
+    section = root.get("features")
+    if section is not None and section.kind == "map":
+        for name, (key, _) in section.items.items():
+            if name in SERIES_NAMES:
+                add(
+                    Diagnostic(
+                        "CFG002",
+                        f"feature name '{name}' is a candle series; choose another name",
+                        key.span(file),
+                    )
+                )
+    seconds = timeframe_seconds(model.timeframe)
+    windows = root.get("windows")
+    assert windows is not None
+    for name in ("train", "step"):
+        value = parse_duration(getattr(model.windows, name))
+        node = windows.get(name)
+        if value % seconds and node is not None:
+            add(
+                Diagnostic(
+                    "CFG002",
+                    f"windows.{name}: {getattr(model.windows, name)} is not a whole number of {model.timeframe} candles",
+                    node.span(file),
+                )
+            )
+    train = parse_duration(model.windows.train) // seconds
+    step = parse_duration(model.windows.step) // seconds
+    horizon = model.label.horizon
+    purge = model.windows.purge if model.windows.purge is not None else horizon
+    label = root.get("label")
+    anchor = label.get("horizon") if label is not None else None
+    if horizon + purge + model.windows.embargo >= train and anchor is not None:
+        add(
+            Diagnostic(
+                "CFG002",
+                f"label.horizon: {horizon} candles plus purge {purge} and embargo {model.windows.embargo} "
+                f"leave no training rows in a {model.windows.train} window ({train} candles)",
+                anchor.span(file),
+            )
+        )
+    node = windows.get("step")
+    if step < 1 and node is not None:
+        add(Diagnostic("CFG002", "windows.step is shorter than one candle", node.span(file)))
+    pairs = root.get("pairs")
+    if pairs is not None and len(set(model.pairs)) != len(model.pairs):
+        add(Diagnostic("CFG002", "pairs: a pair is listed twice", pairs.span(file)))
+
+
+def analyse_model(document: YamlDocument, registry: Registry) -> ModelAnalysis:
+    """Validate a model document: structure (pydantic), meaning, then the features through the DSL."""
+    analysis = ModelAnalysis(document)
+    root = document.root
+    assert root is not None and root.kind == "map"
+    try:
+        analysis.model = Model.model_validate(root.to_python())
+    except ValidationError as exc:
+        analysis.diagnostics.extend(validation_diagnostics(exc, root, document.path, Model))
+    if analysis.model is not None:
+        _check_meaning(analysis, analysis.model, root)
+    analysis.plan, errors = _compile(document, registry)
+    analysis.diagnostics.extend(errors)
+    return analysis
