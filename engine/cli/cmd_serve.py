@@ -177,6 +177,7 @@ def serve(options: ServeOptions) -> None:
     _ensure_admin(options.url, options.admin, options.no_admin_hint)
     ctx.bots_dir = options.bots_dir or Path("bots")
     ctx.strategies_dir = _strategies_dir(options)
+    ctx.data_dir = options.replay  # the chart, the editor and the valuation read what the bots replay
 
     from nicegui import app as web_app
     from nicegui import ui

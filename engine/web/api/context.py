@@ -29,3 +29,6 @@ class WebContext:
     secure_cookies: bool = True
     bots_dir: Path = Path("bots")
     strategies_dir: Path = Path("strategies")
+    # Candle files the bots run on (``--replay``): the bot chart, the editor's backtest and the
+    # valuation read them before the candle store. None: the candle store only.
+    data_dir: Path | None = None
