@@ -14,7 +14,16 @@ from dsl.registry import Registry
 __all__ = ["CURATED_MODULES", "build_registry", "default_registry"]
 
 # Registration order: hand-written specs first, so their names win over pandas-ta's.
-CURATED_MODULES = ("_math", "_curated", "_trend", "_patterns", "_levels")
+CURATED_MODULES = (
+    "_math",
+    "_curated",
+    "_trend",
+    "_patterns",
+    "_levels",
+    "_time",
+    "_chart_reversal",
+    "_chart_continuation",
+)
 
 
 def build_registry() -> Registry:

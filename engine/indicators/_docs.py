@@ -33,6 +33,7 @@ CATEGORIES: dict[str, str] = {
     "cycle": "Cycles",
     "candle": "Candles",
     "performance": "Returns",
+    "time": "Time of day",
 }
 
 
