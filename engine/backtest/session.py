@@ -53,9 +53,12 @@ def load_pair_inputs(
     end: Any = None,
     detail: str | None = None,
     progress: Callable[[str], None] | None = None,
+    reader: Any = None,
 ) -> tuple[dict[str, Any], dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
     """PairInputs for every pair of ``bot`` from ``source`` (a engine.data CandleSource).
-    ``progress`` is called with a short description before each step (for a progress bar)."""
+    ``progress`` is called with a short description before each step (for a progress bar).
+    ``reader`` (an engine.feeds SeriesReader) supplies the point-in-time series the rules read; by
+    default the engine's store, when the strategy reads any."""
     from engine.backtest.inputs import PairInput
     from engine.strategy import compute_signals
 
@@ -68,6 +71,9 @@ def load_pair_inputs(
     candles_by_pair: dict[str, pd.DataFrame] = {}
     signals_by_pair: dict[str, pd.DataFrame] = {}
     problems: list[Diagnostic] = []
+    from engine.feeds.context import contexts_for
+
+    context_for = contexts_for(strategy.plan, bot.model.exchange.name, reader)
     for pair in bot.model.pairs:
         if progress is not None:
             progress(f"{pair}: candles and signals")
@@ -76,7 +82,7 @@ def load_pair_inputs(
         except DiagnosticError as error:
             problems.extend(error.diagnostics)
             continue
-        signals = compute_signals(strategy, candles, features=True)
+        signals = compute_signals(strategy, candles, features=True, context=context_for(pair))
         if start_ts is not None:
             keep = candles.index >= start_ts
             candles, signals = candles[keep], signals[keep]

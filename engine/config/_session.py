@@ -20,12 +20,12 @@ from engine.config._yaml import YamlDocument, YamlNode, read_yaml_file
 __all__ = ["Session", "detect_kind", "with_note"]
 
 
-def _default_registry() -> Registry:
-    try:
-        from engine.indicators import default_registry
-    except ImportError as exc:  # pragma: no cover - the indicator library ships with the engine
-        raise RuntimeError(f"the indicator registry (engine.indicators) is not available: {exc}") from exc
-    return default_registry()
+def _default_registry(path: Path | None = None) -> Registry:
+    """The registry a file compiles against: its project's (built-in functions plus the project's
+    feeds, models and sentiment namespaces), found from the file's folder."""
+    from engine.config._project import find_project_root, project_registry
+
+    return project_registry(find_project_root(path if path is not None else Path.cwd()))
 
 
 def display_path(path: Path, relative_to: Path) -> str:
@@ -92,6 +92,10 @@ class Session:
             tuple[Path, tuple[tuple[str, InputValue], ...]], tuple[Plan | None, list[Diagnostic]]
         ] = {}
 
+    def registry_for(self, path: Path) -> Registry:
+        """The given registry, else the project registry of ``path``'s folder."""
+        return self._registry if self._registry is not None else _default_registry(path)
+
     @property
     def registry(self) -> Registry:
         if self._registry is None:
@@ -107,7 +111,7 @@ class Session:
     def strategy(self, path: Path) -> StrategyAnalysis:
         key = path.resolve()
         if key not in self.analyses:
-            self.analyses[key] = analyse_strategy(self.document(path), self.registry)
+            self.analyses[key] = analyse_strategy(self.document(path), self.registry_for(path))
         return self.analyses[key]
 
     def model(self, path: Path) -> ModelAnalysis:
@@ -127,7 +131,7 @@ class Session:
             return analysis.plan, []
         key = (path.resolve(), tuple(sorted(changed.items())))
         if key not in self.compiled:
-            self.compiled[key] = compile_strategy(analysis, self.registry, changed)
+            self.compiled[key] = compile_strategy(analysis, self.registry_for(path), changed)
         return self.compiled[key]
 
     # ----- bots -----------------------------------------------------------------------------------

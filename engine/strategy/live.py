@@ -13,8 +13,9 @@ is the live hot path, where building a DataFrame per candle cost ten times the i
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -113,6 +114,8 @@ class LiveSignals:
     min_history: int = 500
     max_history: int | None = None  # None: derived from the warm-up
     arrays: bool = True
+    # pair -> what the rule namespaces of external series read (engine.feeds.EvalContext); None: nothing.
+    context_for: Callable[[str], Any] | None = None
     _windows: dict[str, _Window] = field(default_factory=dict, init=False)
 
     @property
@@ -195,10 +198,11 @@ class LiveSignals:
         return self._evaluate(pair, window, Candle(int(window.times[last]), o, h, lo, c))
 
     def _evaluate(self, pair: str, window: _Window, candle: Candle) -> tuple[Candle, Signals]:
+        context = self.context_for(pair) if self.context_for is not None else None
         if self.arrays:
-            last = last_signals(self.strategy, *window.arrays())
+            last = last_signals(self.strategy, *window.arrays(), context)
         else:
-            row = compute_signals(self.strategy, self.frame(pair)).iloc[-1]
+            row = compute_signals(self.strategy, self.frame(pair), context=context).iloc[-1]
             last = LastSignals(*(row[name] for name in LastSignals._fields))
         # The warm-up mask of the signals is relative to the window; a full window has been warm for long.
         warm = window.candles_seen > self.strategy.warmup

@@ -56,14 +56,15 @@ def _distance(strategy: LoadedStrategy, outputs: Outputs, count: int, name: str)
 
 
 def compute_signals(
-    strategy: LoadedStrategy, candles: pd.DataFrame, *, features: bool = False
+    strategy: LoadedStrategy, candles: pd.DataFrame, *, features: bool = False, context: Any = None
 ) -> pd.DataFrame:
     """The signals frame on ``candles.index``: SIGNAL_COLUMNS (plus the strategy's features if asked).
 
-    No entry fires during the plan's warm-up (the first ``strategy.warmup`` candles): indicator values
+    ``context`` reaches the rule namespaces of external series (``engine.feeds.EvalContext``: the pair
+    and the point-in-time series of the run). No entry fires during the plan's warm-up (the first ``strategy.warmup`` candles): indicator values
     there depend on where the data starts, so they would differ between a backtest and a live bot.
     """
-    outputs = strategy.plan.evaluate(candles)
+    outputs = strategy.plan.evaluate(candles, context)
     count = len(outputs)
     frame = pd.DataFrame(
         {
@@ -97,7 +98,7 @@ class LastSignals(NamedTuple):
 
 
 def last_signals(
-    strategy: LoadedStrategy, columns: Mapping[str, np.ndarray], times: np.ndarray
+    strategy: LoadedStrategy, columns: Mapping[str, np.ndarray], times: np.ndarray, context: Any = None
 ) -> LastSignals:
     """The last row of ``compute_signals`` on these candles, from arrays and without the frame.
 
@@ -105,7 +106,7 @@ def last_signals(
     (int64 ns), as :meth:`dsl.Plan.evaluate_arrays` takes them. The whole plan still runs on the
     window (recursive indicators need it); only the rules are applied to the last candle alone.
     """
-    outputs = strategy.plan.evaluate_arrays(columns, times)
+    outputs = strategy.plan.evaluate_arrays(columns, times, context)
     last = {name: values[-1:] for name, values in outputs.items()}
     # compute_signals masks entries on the first `warmup` rows of what it is given.
     warm = len(times) > strategy.warmup

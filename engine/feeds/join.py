@@ -1,0 +1,46 @@
+"""The one as-of join between candles and point-in-time series, shared by backtests and live bots.
+
+At a decision time ``t`` (a candle's close) a rule sees the last observation with ``available_at <= t``
+and nothing newer; an observation whose ``event_time`` is more than ``max_age`` before ``t`` is stale and
+reads as NaN, so a rule on it is false.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.feeds.observations import SeriesArrays
+
+__all__ = ["asof", "decision_times"]
+
+
+def decision_times(open_times_ns: np.ndarray, timeframe_ns: int) -> np.ndarray:
+    """Candle open times -> the moments their signals are decided (the close)."""
+    return np.asarray(open_times_ns, dtype=np.int64) + np.int64(timeframe_ns)
+
+
+def asof(times_ns: np.ndarray, series: SeriesArrays, max_age_ns: int | None) -> np.ndarray:
+    """The value of ``series`` known at each of ``times_ns`` (sorted or not), NaN where none is.
+
+    Among the observations known at ``t``, the one describing the latest ``event_time`` wins, and of
+    several for that time (revisions) the one that became known last; a late revision of an older point
+    never hides a newer point."""
+    times = np.asarray(times_ns, dtype=np.int64)
+    out = np.full(times.shape, np.nan)
+    if len(series) == 0 or times.size == 0:
+        return out
+    index = np.searchsorted(series.available_at, times, side="right") - 1
+    known = index >= 0
+    picked = _best_so_far(series.event_time)[np.where(known, index, 0)]
+    out[known] = series.value[picked[known]]
+    if max_age_ns is not None:
+        stale = known & (times - series.event_time[picked] > max_age_ns)
+        out[stale] = np.nan
+    return out
+
+
+def _best_so_far(event_time: np.ndarray) -> np.ndarray:
+    """For each prefix of the available_at-sorted observations, the index of the one with the latest
+    event_time (ties: the later row, a revision)."""
+    is_best = event_time >= np.maximum.accumulate(event_time)
+    return np.maximum.accumulate(np.where(is_best, np.arange(len(event_time)), 0))

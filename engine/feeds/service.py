@@ -1,0 +1,217 @@
+"""Refreshing feeds: each feed's fallback chain of sources, writes to the point-in-time store, source
+health, and the events a user sees when a source degrades, goes down or recovers.
+
+One ``FeedService`` serves ``engine feeds fetch`` (backfill) and the runtime's scheduler alike. A source
+that fails is marked degraded, the next source of the chain is tried for the members still missing, and
+nothing stops: a bot never stops because a feed failed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from engine.config._feeds import LoadedFeeds, ResolvedFeed
+from engine.config._secrets import resolve_secret
+from engine.feeds.http import FeedError, FeedHttpClient, RateLimiter
+from engine.feeds.namespace import series_for
+from engine.feeds.observations import Observation
+from engine.feeds.sources.base import SOURCE_MODULES, FetchRequest, Source, SourceSetup, build_source
+from engine.feeds.store import last_event_time, save_health, write_observations
+from engine.observability import category_logger, log_event
+from engine.store.enums import EventCategory
+from engine.store.events import record_event
+
+__all__ = ["FeedService", "RefreshResult"]
+
+log = logging.getLogger("engine.feeds")
+api_log = category_logger("api_calls")
+
+
+@dataclass(slots=True)
+class RefreshResult:
+    feed: str
+    added: int = 0
+    observations: list[Observation] = field(default_factory=list)
+    used: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing
+
+
+class FeedService:
+    """The sources of one project, with one HTTP client and rate limiter per service."""
+
+    def __init__(
+        self,
+        feeds: LoadedFeeds,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        root: Path,
+        store_secrets: Mapping[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        base_urls: Mapping[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], int] = time.time_ns,
+        retries: int = 3,
+        backoff: float = 1.0,
+        notify: Callable[[str, str, Mapping[str, Any]], Any] | None = None,
+    ):
+        self.feeds = feeds
+        self.sessions = sessions
+        self.root = root
+        self.store_secrets = dict(store_secrets or {})
+        self.environ = environ if environ is not None else os.environ
+        self.base_urls = dict(base_urls or {})
+        self.transport = transport
+        self.clock = clock
+        self.retries = retries
+        self.backoff = backoff
+        self.notify = notify
+        self._http: dict[str, FeedHttpClient] = {}
+        self._sources: dict[str, Source] = {}
+        self._states: dict[str, str] = {}
+        self.down_after_s = float(_seconds(feeds.alerts.down_after))
+
+    # ----- sources -----------------------------------------------------------------------------
+    def key_for(self, kind: str) -> str | None:
+        ref = self.feeds.service(kind).key
+        if ref is None:
+            return None
+        return resolve_secret(ref, environ=self.environ, store=self.store_secrets, what=f"the {kind} API key")
+
+    def source(self, kind: str) -> Source:
+        if kind not in self._sources:
+            module = importlib.import_module(SOURCE_MODULES[kind]) if kind in SOURCE_MODULES else None
+            service = self.feeds.service(kind)
+            key = self.key_for(kind)
+            http = None
+            base = self.base_urls.get(kind) or service.base_url or getattr(module, "BASE_URL", None)
+            if base:
+                per_minute = float(service.calls_per_minute or getattr(module, "CALLS_PER_MINUTE", 30))
+                http = FeedHttpClient(
+                    kind,
+                    base,
+                    per_minute=per_minute,
+                    timeout=float(_seconds(service.timeout)) if service.timeout else 20.0,
+                    retries=self.retries,
+                    backoff=self.backoff,
+                    secrets=(key,) if key else (),
+                    limiter=RateLimiter(per_minute),
+                    transport=self.transport,
+                )
+                self._http[kind] = http
+            self._sources[kind] = build_source(SourceSetup(kind, service, key, http, str(self.root)))
+        return self._sources[kind]
+
+    def calls_used(self, kind: str) -> tuple[int, float] | None:
+        """(calls in the last minute, limit per minute) for a service with an HTTP client."""
+        http = self._http.get(kind)
+        return None if http is None else (http.limiter.used, http.limiter.per_minute)
+
+    async def aclose(self) -> None:
+        for source in self._sources.values():
+            await source.aclose()
+        for http in self._http.values():
+            await http.aclose()
+        self._sources.clear()
+        self._http.clear()
+
+    # ----- refresh -----------------------------------------------------------------------------
+    async def refresh(
+        self, name: str, *, backfill: bool = False, scopes: tuple[str, ...] = ()
+    ) -> RefreshResult:
+        feed = self.feeds.feeds[name]
+        result = RefreshResult(name)
+        wanted = list(feed.members)
+        since = await self._since(feed, wanted, scopes)
+        for kind in feed.kinds:
+            members = tuple(m for m in wanted if m in (kind.members or feed.members))
+            if not members:
+                continue
+            request = FetchRequest(feed, members, since, self.clock(), backfill, scopes)
+            try:
+                source = self.source(kind.name)
+                observations = await source.fetch(request)
+            except (FeedError, LookupError) as exc:
+                message = str(exc)
+                result.errors[kind.name] = message
+                log_event(api_log, "feed source failed", feed=name, source=kind.name, error=message)
+                await self._health(kind.name, ok=False, error=message, feed=name)
+                continue
+            except Exception as exc:  # a source bug must not stop the others
+                message = f"{kind.name}: unexpected {type(exc).__name__}: {exc}"
+                log.exception("feed source %s crashed", kind.name)
+                result.errors[kind.name] = message
+                await self._health(kind.name, ok=False, error=message, feed=name)
+                continue
+            got = {o.series for o in observations}
+            covered = [
+                m for m in members if any(s.startswith(f"{name}.{m}") for s in got) or not observations
+            ]
+            async with self.sessions() as session, session.begin():
+                result.added += await write_observations(session, observations)
+            result.observations.extend(observations)
+            result.used.append(kind.name)
+            await self._health(kind.name, ok=True, feed=name)
+            wanted = [m for m in wanted if m not in covered]
+            if not wanted:
+                break
+        result.missing = tuple(wanted)
+        return result
+
+    async def _since(self, feed: ResolvedFeed, members: list[str], scopes: tuple[str, ...]) -> int | None:
+        async with self.sessions() as session:
+            times = [
+                await last_event_time(session, series_for(feed, m, scope))
+                for m in members
+                for scope in (scopes or (None,))
+            ]
+        known = [t for t in times if t is not None]
+        # Resume from the member that is furthest behind.
+        return min(known) if len(known) == len(times) and known else None
+
+    async def _health(self, kind: str, *, ok: bool, error: str | None = None, feed: str = "") -> None:
+        calls = self._http[kind].calls if kind in self._http else 0
+        async with self.sessions() as session, session.begin():
+            row = await save_health(
+                session, kind, ok=ok, error=error, calls=calls, down_after_s=self.down_after_s
+            )
+            if kind in self._http:
+                self._http[kind].calls = 0
+            before = self._states.get(kind, "ok")
+            self._states[kind] = row.state
+            if row.state != before:
+                text = {
+                    "ok": f"feed source {kind} recovered",
+                    "degraded": f"feed source {kind} degraded: {error}",
+                    "down": f"feed source {kind} down since {row.down_since:%Y-%m-%d %H:%M} UTC: {error}",
+                }[row.state]
+                data = {"source": kind, "feed": feed, "state": row.state}
+                category = EventCategory.SYSTEM if row.state == "ok" else EventCategory.ERROR
+                await record_event(session, category, f"feed_{row.state}", text, data=data)
+                if (
+                    self.notify is not None and row.state in ("down", "ok") and before == "down"
+                ) or row.state == "down":
+                    self.notify(f"feed_{row.state}", text, data)
+
+    def states(self) -> dict[str, str]:
+        return dict(self._states)
+
+
+def _seconds(duration: str | None) -> int:
+    from dsl.timeframes import parse_duration
+
+    return parse_duration(duration) if duration else 0

@@ -1,0 +1,215 @@
+"""Point-in-time observations in the engine's SQL store, and the in-memory series a run reads.
+
+One table (``feed_observations``) holds history and live values alike, so a backtest reads exactly what a
+live bot stored. Writes are idempotent: the same (series, event_time, value) is stored once, keeping the
+first ``available_at`` seen; a revised value is a new row. Malformed values are refused, never stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from engine.feeds.observations import Observation, SeriesArrays, check_observation, to_arrays
+from engine.store._sql import upsert_insert
+from engine.store.models import FeedHealth, FeedObservation
+
+__all__ = [
+    "SeriesReader",
+    "last_event_time",
+    "list_series",
+    "read_health",
+    "read_series",
+    "save_health",
+    "store_reader",
+    "write_observations",
+]
+
+log = logging.getLogger("engine.feeds")
+# SQLite allows 32,766 bound parameters per statement; 6 columns a row.
+_CHUNK = 4000
+
+
+async def write_observations(session: AsyncSession, observations: Iterable[Observation]) -> int:
+    """Store the valid observations (a malformed one is logged and skipped); returns rows added."""
+    fetched = time.time_ns()
+    rows = []
+    for obs in observations:
+        problem = check_observation(obs)
+        if problem:
+            log.warning("feed value refused: %s", problem)
+            continue
+        rows.append(
+            {
+                "series": obs.series,
+                "event_time": obs.event_time,
+                "available_at": obs.available_at,
+                "value": float(obs.value),
+                "source": obs.source,
+                "fetched_at": fetched,
+            }
+        )
+    added = 0
+    table = FeedObservation.__table__
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start : start + _CHUNK]
+        statement = upsert_insert(session, table).values(chunk).on_conflict_do_nothing()
+        added += len((await session.execute(statement.returning(table.c.id))).all())
+    return added
+
+
+async def read_series(session: AsyncSession, series: str, until_available: int | None = None) -> SeriesArrays:
+    statement = select(FeedObservation.event_time, FeedObservation.available_at, FeedObservation.value).where(
+        FeedObservation.series == series
+    )
+    if until_available is not None:
+        statement = statement.where(FeedObservation.available_at <= until_available)
+    rows = (await session.execute(statement)).all()
+    return to_arrays(Observation(series, int(e), int(a), float(v), "") for e, a, v in rows)
+
+
+async def last_event_time(session: AsyncSession, series: str) -> int | None:
+    value = await session.scalar(
+        select(func.max(FeedObservation.event_time)).where(FeedObservation.series == series)
+    )
+    return None if value is None else int(value)
+
+
+async def list_series(session: AsyncSession) -> list[tuple[str, int, int, int]]:
+    """(series, observations, first event_time, last available_at) for every stored series."""
+    statement = select(
+        FeedObservation.series,
+        func.count(),
+        func.min(FeedObservation.event_time),
+        func.max(FeedObservation.available_at),
+    ).group_by(FeedObservation.series)
+    return [(s, int(n), int(a), int(b)) for s, n, a, b in (await session.execute(statement)).all()]
+
+
+async def save_health(
+    session: AsyncSession,
+    source: str,
+    *,
+    ok: bool,
+    error: str | None = None,
+    calls: int = 0,
+    down_after_s: float | None = None,
+) -> FeedHealth:
+    """Record a success or a failure of ``source``; returns the row (``state`` is ok/degraded/down)."""
+    now = datetime.now(UTC)
+    row = await session.get(FeedHealth, source)
+    if row is None:
+        row = FeedHealth(source=source, state="ok", calls=0, failures=0)
+        session.add(row)
+    row.calls = (row.calls or 0) + calls
+    if ok:
+        row.state, row.last_success, row.down_since = "ok", now, None
+    else:
+        row.failures = (row.failures or 0) + 1
+        row.last_error, row.last_error_at = (error or "failed")[:2000], now
+        row.down_since = row.down_since or now
+        age = (now - row.down_since).total_seconds()
+        row.state = "down" if down_after_s is not None and age >= down_after_s else "degraded"
+    row.updated_at = now
+    await session.flush()
+    return row
+
+
+async def read_health(session: AsyncSession) -> list[FeedHealth]:
+    return list((await session.scalars(select(FeedHealth).order_by(FeedHealth.source))).all())
+
+
+class SeriesReader:
+    """The series one run reads, loaded once from the store and extended in place by live refreshes.
+
+    Backtests load everything up front (``preload``); the live runtime appends what its scheduler
+    stores (``extend``), so both go through the same arrays and the same join."""
+
+    def __init__(
+        self,
+        series: dict[str, SeriesArrays] | None = None,
+        loader: Callable[[str], SeriesArrays] | None = None,
+    ):
+        self._series: dict[str, SeriesArrays] = dict(series or {})
+        self._loader = loader
+
+    def series(self, key: str) -> SeriesArrays:
+        found = self._series.get(key)
+        if found is None:
+            found = self._loader(key) if self._loader is not None else SeriesArrays.empty()
+            self._series[key] = found
+        return found
+
+    def keys(self) -> list[str]:
+        return sorted(self._series)
+
+    async def preload(self, session: AsyncSession, keys: Sequence[str]) -> None:
+        for key in keys:
+            self._series[key] = await read_series(session, key)
+
+    def extend(self, observations: Iterable[Observation]) -> None:
+        """Add newly stored observations (live): arrays stay sorted by available_at."""
+        by_series: dict[str, list[Observation]] = {}
+        for obs in observations:
+            by_series.setdefault(obs.series, []).append(obs)
+        for key, new in by_series.items():
+            if key not in self._series and self._loader is not None:
+                continue  # loaded from the store (which already holds these) on first use
+            old = self.series(key)
+            fresh = to_arrays(new)
+            merged = SeriesArrays(
+                np.concatenate([old.event_time, fresh.event_time]),
+                np.concatenate([old.available_at, fresh.available_at]),
+                np.concatenate([old.value, fresh.value]),
+            )
+            if len(old) and len(fresh) and fresh.available_at[0] < old.available_at[-1]:
+                order = np.lexsort((merged.event_time, merged.available_at))
+                merged = SeriesArrays(
+                    merged.event_time[order], merged.available_at[order], merged.value[order]
+                )
+            self._series[key] = merged
+
+
+def store_reader(url: str | None = None) -> SeriesReader:
+    """A reader that loads each series from the store at ``url`` (default: the engine's) on first use.
+
+    Works from synchronous code and from inside a running event loop (the read runs on a private loop
+    in a worker thread), so backtests, the editor and the runtime share it."""
+    import asyncio
+    import threading
+
+    from engine.store.db import create_engine_for, session_factory
+
+    def load(key: str) -> SeriesArrays:
+        result: list[SeriesArrays] = []
+        failure: list[BaseException] = []
+
+        async def read() -> None:
+            engine = create_engine_for(url)
+            try:
+                async with session_factory(engine, for_reading=True)() as session:
+                    result.append(await read_series(session, key))
+            finally:
+                await engine.dispose()
+
+        def run() -> None:
+            try:
+                asyncio.run(read())
+            except BaseException as exc:  # re-raised in the caller's thread
+                failure.append(exc)
+
+        thread = threading.Thread(target=run, name="feed-series-read")
+        thread.start()
+        thread.join()
+        if failure:
+            log.warning("feed series %s could not be read from the store: %s", key, failure[0])
+            return SeriesArrays.empty()
+        return result[0]
+
+    return SeriesReader(loader=load)
