@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Double,
     Enum,
     ForeignKey,
     Index,
@@ -61,9 +62,12 @@ __all__ = [
     "FeedHealth",
     "FeedObservation",
     "Fill",
+    "NewsItem",
     "Order",
     "Position",
     "RefreshToken",
+    "SentimentBudget",
+    "SentimentModelCache",
     "Trade",
     "User",
     "WebSetting",
@@ -507,3 +511,59 @@ class FeedHealth(Base):
     calls: Mapped[int] = mapped_column(BigInteger, default=0)
     failures: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class NewsItem(Base):
+    """One news item (``engine.sentiment``), stored once across sources: ``url_key`` is the canonical URL,
+    ``title_key`` the normalised title used to find the same story from another outlet (``also_from``).
+    Times are int64 ns UTC; ``available_at`` is when a running bot could have known the local score."""
+
+    __tablename__ = "news_items"
+    __table_args__ = (Index(None, "published_at"), Index(None, "title_key"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    url_key: Mapped[str] = mapped_column(String(500), unique=True)
+    title_key: Mapped[str] = mapped_column(String(300))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(100))
+    source_kind: Mapped[str] = mapped_column(String(24))
+    external_id: Mapped[str | None] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text)
+    lang: Mapped[str | None] = mapped_column(String(8))
+    published_at: Mapped[int] = mapped_column(BigInteger)
+    fetched_at: Mapped[int] = mapped_column(BigInteger)
+    available_at: Mapped[int] = mapped_column(BigInteger)
+    coins: Mapped[list[str]]
+    also_from: Mapped[list[str]]
+    local_score: Mapped[float] = mapped_column(Double)
+    local_why: Mapped[str] = mapped_column(Text)
+    model_score: Mapped[float | None] = mapped_column(Double)
+    model_confidence: Mapped[float | None] = mapped_column(Double)
+    model_at: Mapped[int | None] = mapped_column(BigInteger)
+    model_why: Mapped[str | None] = mapped_column(Text)
+    model_status: Mapped[str] = mapped_column(String(24))
+    events: Mapped[list[str]]
+
+
+class SentimentModelCache(Base):
+    """The model's validated answer per (content hash, model): the same text is never paid for twice."""
+
+    __tablename__ = "sentiment_model_cache"
+
+    content_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(100), primary_key=True)
+    answer: Mapped[dict[str, Any]]
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class SentimentBudget(Base):
+    """Model calls, tokens and estimated cost spent per UTC day; reserved before each call."""
+
+    __tablename__ = "sentiment_budget"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    calls: Mapped[int] = mapped_column(BigInteger)
+    tokens: Mapped[int] = mapped_column(BigInteger)
+    cost_usd: Mapped[float] = mapped_column(Double)
