@@ -38,7 +38,11 @@ def _spec(feed: ResolvedFeed) -> FeedSpec:
             # Evaluated without a run's data (e.g. `engine eval`): nothing was known.
             return np.full(len(candles), np.nan)
         index = candles.index
-        opens = index.asi8 if isinstance(index, pd.DatetimeIndex) else np.asarray(index, dtype=np.int64)
+        opens = (
+            index.as_unit("ns").asi8
+            if isinstance(index, pd.DatetimeIndex)
+            else np.asarray(index, dtype=np.int64)
+        )
         times = decision_times(opens, timeframe_seconds(ctx.timeframe) * NS_PER_SECOND)
         key = series_for(feed, path[0], user.scope)
         return asof(times, user.reader.series(key), max_age_ns)
