@@ -115,7 +115,7 @@ FEED_KINDS: dict[str, FeedKind] = {
             "Public trades of each traded pair through ccxt, per candle: taker buy and sell volume, their "
             "ratio, trade count and large trades. Recorded live only.",
             ("taker_buy_volume", "taker_sell_volume", "taker_buy_ratio", "trade_count", "large_trades"),
-            optional=frozenset({"exchange", "large_trade", "pair"}),
+            optional=frozenset({"exchange", "large_trade", "pair", "bucket"}),
             per_pair=True,
             history=False,
             refresh="1m",

@@ -69,6 +69,8 @@ class Feed(ConfigModel):
     depth: Int | None = Field(default=None, ge=1, le=5000)
     band: Number | None = Field(default=None, gt=0, le=50)
     large_trade: Number | None = Field(default=None, gt=0)
+    # trades: the bucket trades are summed over (the candle timeframe of the strategies reading it).
+    bucket: Duration | None = None
     path: str | None = None
     events: list[str] | None = None
     token: str | None = None
