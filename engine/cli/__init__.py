@@ -37,6 +37,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cmd_status",
     "cmd_serve",
     "cmd_users",
+    "cmd_feeds",
 )
 
 

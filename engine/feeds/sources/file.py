@@ -67,7 +67,8 @@ def read_series_file(
     times = _times(frame["time"], "time")
     lag_ns = int(lag_s * NS_PER_SECOND)
     if "available_at" in frame.columns:
-        available = _times(frame["available_at"], "available_at")
+        # An empty cell means "no better knowledge": the time plus the lag, like a file without the column.
+        available = _times(frame["available_at"], "available_at").fillna(times + pd.Timedelta(lag_ns, "ns"))
     else:
         available = times + pd.Timedelta(lag_ns, "ns")
     event_ns = times.to_numpy(dtype="datetime64[ns]").astype(np.int64)
