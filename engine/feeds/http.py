@@ -39,6 +39,10 @@ class FeedError(Exception):
     """A source could not deliver. ``retry`` says whether trying again later may help."""
 
     retry = True
+    # The HTTP status and the (masked) start of the body, when the error is an HTTP answer; sources
+    # read them to name a service's own error shape (Yahoo's 404 for an unknown symbol).
+    status: int | None = None
+    body: str = ""
 
     def __init__(self, service: str, message: str):
         super().__init__(f"{service}: {message}")
@@ -142,6 +146,12 @@ class FeedHttpClient:
     async def aclose(self) -> None:
         await self._client.aclose()
 
+    def add_secret(self, secret: str | None) -> None:
+        """Mask one more secret (a per-feed key) in this client's messages and in every log."""
+        if secret and secret not in self.secrets:
+            self.secrets = (*self.secrets, secret)
+            register_secret(secret)
+
     def mask(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, "***")
@@ -154,7 +164,9 @@ class FeedHttpClient:
         try:
             return json.loads(text)
         except ValueError:
-            raise BadResponse(self.service, f"{path}: the answer is not JSON ({_excerpt(text)})") from None
+            raise BadResponse(
+                self.service, f"{self.mask(path)}: the answer is not JSON ({self.mask(_excerpt(text))})"
+            ) from None
 
     async def get_text(
         self, path: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None
@@ -200,19 +212,26 @@ class FeedHttpClient:
         body = response.content[: self.max_bytes + 1]
         if len(body) > self.max_bytes:
             raise BadResponse(self.service, f"{shown}: answer larger than {self.max_bytes} bytes")
-        text = body.decode(response.encoding or "utf-8", errors="replace")
+        # A service may echo the request (and its key) back: mask before anything quotes the body.
+        text = self.mask(body.decode(response.encoding or "utf-8", errors="replace"))
         if status == 429:
             raise RateLimited(
-                self.service, f"HTTP 429 rate limited ({_excerpt(text)})", _retry_after(response.headers)
+                self.service,
+                f"HTTP 429 rate limited ({self.mask(_excerpt(text))})",
+                _retry_after(response.headers),
             )
         if status in (418, 403):
             seconds = _retry_after(response.headers) or 300.0
             self.limiter.block_for(seconds)
-            raise Banned(self.service, f"HTTP {status}: refused for {seconds:.0f} s ({_excerpt(text)})")
+            raise Banned(
+                self.service, f"HTTP {status}: refused for {seconds:.0f} s ({self.mask(_excerpt(text))})"
+            )
         if status >= 500:
-            raise ServerError(self.service, f"HTTP {status} ({_excerpt(text)})")
+            raise ServerError(self.service, f"HTTP {status} ({self.mask(_excerpt(text))})")
         if status >= 400:
-            raise BadResponse(self.service, f"HTTP {status} for {shown} ({self.mask(_excerpt(text))})")
+            error = BadResponse(self.service, f"HTTP {status} for {shown} ({self.mask(_excerpt(text))})")
+            error.status, error.body = status, self.mask(_excerpt(text, 2000))
+            raise error
         return text
 
 

@@ -30,6 +30,7 @@ from engine.feeds.store import last_event_time, save_health, write_observations
 from engine.observability import category_logger, log_event
 from engine.store.enums import EventCategory
 from engine.store.events import record_event
+from engine.store.models import FeedHealth
 
 __all__ = ["FeedService", "RefreshResult"]
 
@@ -186,26 +187,29 @@ class FeedService:
     async def _health(self, kind: str, *, ok: bool, error: str | None = None, feed: str = "") -> None:
         calls = self._http[kind].calls if kind in self._http else 0
         async with self.sessions() as session, session.begin():
+            previous = await session.get(FeedHealth, kind)
+            # The state survives restarts: a source already down stays down without a second alert.
+            before = previous.state if previous is not None else "ok"
             row = await save_health(
                 session, kind, ok=ok, error=error, calls=calls, down_after_s=self.down_after_s
             )
             if kind in self._http:
                 self._http[kind].calls = 0
-            before = self._states.get(kind, "ok")
             self._states[kind] = row.state
-            if row.state != before:
-                text = {
-                    "ok": f"feed source {kind} recovered",
-                    "degraded": f"feed source {kind} degraded: {error}",
-                    "down": f"feed source {kind} down since {row.down_since:%Y-%m-%d %H:%M} UTC: {error}",
-                }[row.state]
-                data = {"source": kind, "feed": feed, "state": row.state}
-                category = EventCategory.SYSTEM if row.state == "ok" else EventCategory.ERROR
-                await record_event(session, category, f"feed_{row.state}", text, data=data)
-                if (
-                    self.notify is not None and row.state in ("down", "ok") and before == "down"
-                ) or row.state == "down":
-                    self.notify(f"feed_{row.state}", text, data)
+            if row.state == before:
+                return
+            if row.state == "ok":
+                text = f"feed source {kind} recovered"
+            elif row.state == "degraded":
+                text = f"feed source {kind} degraded: {error}"
+            else:
+                since = row.down_since.strftime("%Y-%m-%d %H:%M") if row.down_since else "?"
+                text = f"feed source {kind} down since {since} UTC: {error}"
+            data = {"source": kind, "feed": feed, "state": row.state}
+            category = EventCategory.SYSTEM if row.state == "ok" else EventCategory.ERROR
+            await record_event(session, category, f"feed_{row.state}", text, data=data)
+        if self.notify is not None and (row.state == "down" or before == "down"):
+            self.notify(f"feed_{row.state}", text, data)
 
     def states(self) -> dict[str, str]:
         return dict(self._states)
