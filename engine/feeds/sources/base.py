@@ -16,6 +16,11 @@ __all__ = ["SOURCE_MODULES", "FetchRequest", "Source", "SourceSetup", "build_sou
 SOURCE_MODULES: dict[str, str] = {
     "fear_greed": "engine.feeds.sources.fear_greed",
     "file": "engine.feeds.sources.file",
+    "orderbook": "engine.feeds.sources.orderbook",
+    "trades": "engine.feeds.sources.trades",
+    "exchange": "engine.feeds.sources.exchange",
+    "etherscan": "engine.feeds.sources.etherscan",
+    "whale_alert": "engine.feeds.sources.whale_alert",
 }
 
 
