@@ -33,6 +33,9 @@ CATEGORIES: dict[str, str] = {
     "cycle": "Cycles",
     "candle": "Candles",
     "performance": "Returns",
+    "chart": "Chart patterns",
+    "divergence": "Divergences",
+    "anomaly": "Anomalies",
     "time": "Time of day",
 }
 

@@ -312,8 +312,16 @@ def _check(name: str, candles: pd.DataFrame) -> None:
         np.testing.assert_array_equal(values, want, err_msg=f"{name}.{member}", strict=True)
 
 
+# Written on arrays from the start (no earlier pandas formula to hold them to); their own tests check them.
+NATIVE_CATEGORIES = {"chart", "divergence", "anomaly"}
+
+
 def test_every_converted_function_is_covered():
-    converted = {name for name, spec in default_registry().functions.items() if spec.arrays}
+    converted = {
+        name
+        for name, spec in default_registry().functions.items()
+        if spec.arrays and spec.category not in NATIVE_CATEGORIES
+    }
     assert converted == set(CASES)
 
 

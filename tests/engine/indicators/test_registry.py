@@ -24,6 +24,10 @@ DATA_DEPENDENT_START = {
     "vwap": "undefined for the first, partial UTC session",
 }
 
+# Chart patterns whose numbers exist only on breakout candles, and which the default settings may not
+# find in 20 days of these two pairs (tests/engine/indicators/test_chart_patterns.py shows them firing).
+RARE_EVENTS = {"bull_flag", "bear_flag", "bull_pennant", "bear_pennant", "symmetric_triangle"}
+
 
 def test_registry_has_the_required_functions(registry):
     required = [
@@ -143,6 +147,8 @@ def test_runs_on_real_candles_with_declared_outputs(registry, eth, ada, name):
             assert values.dtype == np.float64, column
             array = values.to_numpy()
             assert not np.isinf(array).any(), column
+            if name in RARE_EVENTS and np.isnan(array).all():
+                continue
             assert not np.isnan(array).all(), f"{column} is all NaN"
             lead = leading_nan(array)
             if lead is not None and name not in DATA_DEPENDENT_START:
