@@ -23,6 +23,7 @@ CURATED_MODULES = (
     "_time",
     "_chart_reversal",
     "_chart_continuation",
+    "_divergence",
 )
 
 
