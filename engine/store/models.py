@@ -62,6 +62,7 @@ __all__ = [
     "FeedHealth",
     "FeedObservation",
     "Fill",
+    "MLModel",
     "NewsItem",
     "Order",
     "Position",
@@ -567,3 +568,29 @@ class SentimentBudget(Base):
     calls: Mapped[int] = mapped_column(BigInteger)
     tokens: Mapped[int] = mapped_column(BigInteger)
     cost_usd: Mapped[float] = mapped_column(Double)
+
+
+class MLModel(Base):
+    """One trained model version in the registry (``engine.ml.registry``): its identity (spec hash and
+    data range), where its files are, its out-of-sample metrics, and its status: candidate, production
+    (at most one per name) or retired."""
+
+    __tablename__ = "ml_models"
+    __table_args__ = (UniqueConstraint("name", "version"), Index(None, "name", "status"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(32))
+    spec_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    learner: Mapped[str] = mapped_column(String(16))
+    data_start: Mapped[int] = mapped_column(BigInteger)  # first candle open time (ns) of the training data
+    data_end: Mapped[int] = mapped_column(BigInteger)
+    path: Mapped[str] = mapped_column(Text)
+    checksum: Mapped[str] = mapped_column(String(64))  # SHA-256 of the version's meta.json
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONDoc())
+    params: Mapped[dict[str, Any]] = mapped_column(JSONDoc())
+    importance: Mapped[dict[str, Any]] = mapped_column(JSONDoc())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    promoted_by: Mapped[str | None] = mapped_column(String(100))
+    promoted_at: Mapped[datetime | None]
