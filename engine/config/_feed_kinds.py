@@ -55,7 +55,7 @@ FEED_KINDS: dict[str, FeedKind] = {
             "the whole market's capitalisation (dominance, %).",
             ("price", "market_cap", "volume_24h", "change_24h", "dominance"),
             required=frozenset({"coin"}),
-            optional=frozenset({"vs"}),
+            optional=frozenset({"vs", "symbol"}),
             key="optional",
             refresh="5m",
             max_age="2h",
@@ -79,6 +79,8 @@ FEED_KINDS: dict[str, FeedKind] = {
             required=frozenset({"symbol"}),
             refresh="1h",
             max_age="4d",
+            # Many exchanges' quotes reach Yahoo 15 minutes late; the official close settles after it.
+            lag="15m",
         ),
         FeedKind(
             "exchange",
@@ -149,7 +151,7 @@ FEED_KINDS: dict[str, FeedKind] = {
             "value sit in the answer, an auth header or query key, a schedule and a lag.",
             None,
             required=frozenset({"url", "time", "values"}),
-            optional=frozenset({"items", "query", "headers", "key_param", "key_header", "time_unit"}),
+            optional=frozenset({"items", "query", "headers", "key_param", "key_header", "time_unit", "key"}),
             key="optional",
         ),
         FeedKind(

@@ -87,6 +87,9 @@ class Feed(ConfigModel):
     headers: dict[str, str] | None = None
     key_param: str | None = None
     key_header: str | None = None
+    # http_json: this feed's own key (several http_json feeds may call services with different keys);
+    # the service's `services: {http_json: {key: ...}}` otherwise.
+    key: SecretRef | None = None
 
     def sources(self) -> tuple[str, ...]:
         return (self.source,) if isinstance(self.source, str) else tuple(self.source)
@@ -162,8 +165,9 @@ class LoadedFeeds:
         return self.services.get(kind) or Service()
 
     def key_of(self, feed: ResolvedFeed, kind: str) -> str | None:
-        """The key reference a kind uses for this feed (the service's), never the secret itself."""
-        return self.service(kind).key
+        """The key reference a kind uses for this feed (its own ``key:``, else the service's), never the
+        secret itself."""
+        return feed.model.key or self.service(kind).key
 
 
 def load_feeds(root: Path | None, display: str | None = None) -> LoadedFeeds:
@@ -279,6 +283,8 @@ def _check_feed(
                     _span(node, file),
                 )
             )
+        if kind.name == "http_json":
+            out.extend(_check_key_use(name, feed, node, model, file))
         if kind.key == "required" and (model.services.get(kind.name) or Service()).key is None:
             out.append(
                 Diagnostic(
@@ -289,6 +295,35 @@ def _check_feed(
                 )
             )
     return out
+
+
+def _check_key_use(
+    name: str, feed: Feed, node: YamlNode | None, model: FeedsFile, file: str
+) -> list[Diagnostic]:
+    """An http_json key must be sent somewhere, and where one is sent a key must exist."""
+    placeholders = [v for v in (*(feed.query or {}).values(), *(feed.headers or {}).values()) if "{key}" in v]
+    sends = bool(feed.key_param or feed.key_header or placeholders)
+    has_key = feed.key is not None or (model.services.get("http_json") or Service()).key is not None
+    if feed.key is not None and not sends:
+        key_node = node.items["key"][0] if node is not None and "key" in node.items else None
+        return [
+            Diagnostic(
+                "FEED006",
+                f"feed '{name}': 'key' is sent nowhere: add key_param: NAME (query), key_header: NAME, or "
+                "{key} in a query/headers value",
+                _span(key_node, file),
+            )
+        ]
+    if sends and not has_key:
+        return [
+            Diagnostic(
+                "FEED006",
+                f"feed '{name}': it sends a key but none is set: add key: env:VARIABLE to the feed (or "
+                "services: {http_json: {key: env:VARIABLE}})",
+                _span(node, file),
+            )
+        ]
+    return []
 
 
 def feeds_document_kind(document: YamlDocument) -> bool:

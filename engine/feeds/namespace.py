@@ -12,6 +12,7 @@ from dsl.timeframes import timeframe_seconds
 from dsl.types import NUMBER, Type
 from engine.config._feeds import ResolvedFeed
 from engine.config._project import Project
+from engine.feeds.calendar_join import CALENDAR_SERIES, calendar_values
 from engine.feeds.join import asof, decision_times
 from engine.feeds.observations import NS_PER_SECOND, series_key
 
@@ -19,12 +20,16 @@ __all__ = ["register", "series_for"]
 
 
 def series_for(feed: ResolvedFeed, member: str, scope: str | None) -> str:
+    if feed.kinds[0].name == "calendar":
+        # Every calendar member is computed from the one stored schedule (engine/feeds/calendar_join.py).
+        return series_key(feed.name, CALENDAR_SERIES)
     return series_key(feed.name, member, scope if feed.per_pair else None)
 
 
 def _spec(feed: ResolvedFeed) -> FeedSpec:
     members = feed.members
     max_age_ns = int(feed.max_age_s * NS_PER_SECOND)
+    calendar = feed.kinds[0].name == "calendar"
 
     def resolve(path: tuple[str, ...]) -> Type:
         if len(path) == 1 and path[0] in members:
@@ -45,6 +50,8 @@ def _spec(feed: ResolvedFeed) -> FeedSpec:
         )
         times = decision_times(opens, timeframe_seconds(ctx.timeframe) * NS_PER_SECOND)
         key = series_for(feed, path[0], user.scope)
+        if calendar:
+            return calendar_values(times, user.reader.series(key), path[0])
         return asof(times, user.reader.series(key), max_age_ns)
 
     sources = " / ".join(k.name for k in feed.kinds)

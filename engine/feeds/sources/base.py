@@ -16,6 +16,11 @@ __all__ = ["SOURCE_MODULES", "FetchRequest", "Source", "SourceSetup", "build_sou
 SOURCE_MODULES: dict[str, str] = {
     "fear_greed": "engine.feeds.sources.fear_greed",
     "file": "engine.feeds.sources.file",
+    "coingecko": "engine.feeds.sources.coingecko",
+    "cryptocompare": "engine.feeds.sources.cryptocompare",
+    "yahoo": "engine.feeds.sources.yahoo",
+    "http_json": "engine.feeds.sources.http_json",
+    "calendar": "engine.feeds.sources.calendar",
     "orderbook": "engine.feeds.sources.orderbook",
     "trades": "engine.feeds.sources.trades",
     "exchange": "engine.feeds.sources.exchange",
