@@ -1,0 +1,240 @@
+"""Walk-forward training and out-of-sample prediction.
+
+For each test window: the training rows are those of the preceding ``train`` period whose label
+interval ends before the window starts minus the embargo (:func:`engine.ml.windows.purge_mask`),
+after each pair's warm-up, with a known label. One model per window (and per pair when the model file
+says ``per_pair: true``) predicts the window's rows. Jobs run in worker processes forked from this one
+(they share the feature arrays copy-on-write; nothing is pickled but the small results).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import threading
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dsl.timeframes import parse_duration, timeframe_seconds
+from engine.config._model import Model
+from engine.ml.errors import MLError
+from engine.ml.features import usable_columns
+from engine.ml.labels import CLASSES, UNKNOWN
+from engine.ml.learners import Fitted, fit
+from engine.ml.windows import Window, _iso, plan_windows, purge_mask
+
+__all__ = ["JobResult", "PairData", "WalkForward", "run_walkforward", "train_rows"]
+
+_NS = 1_000_000_000
+
+
+@dataclass
+class PairData:
+    """One pair's rows: candle open times (int64 ns), features (float32), labels, closes."""
+
+    pair: str
+    times: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    close: np.ndarray
+    warmup: int = 0
+
+
+@dataclass
+class JobResult:
+    window: int
+    pairs: tuple[int, ...]
+    # Per pair in the group: (pair index, first test row, end test row) into that pair's arrays.
+    spans: list[tuple[int, int, int]]
+    proba: np.ndarray  # (rows, 3) float32, rows in span order
+    baseline: np.ndarray  # (3,) class frequencies of the training labels
+    train_rows: int
+    dropped: list[int]  # feature columns unusable in this window (constant or all missing)
+    fitted: Fitted | None  # kept for the last window only (the newest model)
+
+
+@dataclass
+class WalkForward:
+    """The outcome: every job's result in window order, the windows and the spec's timing."""
+
+    windows: list[Window]
+    results: list[JobResult]
+    pairs: list[PairData]
+    timeframe_ns: int
+    warnings: list[str] = field(default_factory=list)
+
+    def latest(self) -> list[JobResult]:
+        last = self.windows[-1].index
+        return [r for r in self.results if r.window == last]
+
+
+def train_rows(
+    data: PairData, window: Window, timeframe_ns: int, horizon: int, purge: int, embargo: int
+) -> np.ndarray:
+    """Indexes of ``data``'s rows that may train the model of ``window``."""
+    lo = int(np.searchsorted(data.times, window.train_start))
+    hi = int(np.searchsorted(data.times, window.test_start))
+    times = data.times[lo:hi]
+    # The label interval spans `horizon` candles; `purge` may widen it (never narrow: checked on load).
+    ends = times + max(horizon, purge) * timeframe_ns
+    keep = purge_mask(times, ends, window.test_start, window.test_end - 1, embargo * timeframe_ns)
+    keep &= data.y[lo:hi] != UNKNOWN
+    if data.warmup > lo:
+        keep[: data.warmup - lo] = False
+    return lo + np.flatnonzero(keep)
+
+
+@dataclass(frozen=True)
+class _Job:
+    window: Window
+    group: tuple[int, ...]
+    keep_model: bool
+
+
+# Set in this process and in each worker (by _init); a forked worker shares the arrays, not a copy.
+_STATE: dict[str, object] = {}
+
+
+def _init(spec: Model, pairs: list[PairData], tf_ns: int) -> None:
+    _STATE.update(spec=spec, pairs=pairs, tf_ns=tf_ns)
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """fork while it is safe (no other thread, and OpenMP not started by an earlier LightGBM run in
+    this process, which libgomp does not survive in a child); a fork server otherwise."""
+    if "lightgbm" not in sys.modules and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("forkserver")
+
+
+def _run_job(job: _Job) -> JobResult:
+    spec: Model = _STATE["spec"]  # type: ignore[assignment]
+    pairs: list[PairData] = _STATE["pairs"]  # type: ignore[assignment]
+    tf_ns: int = _STATE["tf_ns"]  # type: ignore[assignment]
+    window = job.window
+    horizon = spec.label.horizon
+    purge = spec.windows.purge if spec.windows.purge is not None else horizon
+    xs, ys = [], []
+    for i in job.group:
+        rows = train_rows(pairs[i], window, tf_ns, horizon, purge, spec.windows.embargo)
+        xs.append(pairs[i].x[rows])
+        ys.append(pairs[i].y[rows])
+    x = xs[0] if len(xs) == 1 else np.concatenate(xs)
+    y = ys[0] if len(ys) == 1 else np.concatenate(ys)
+    where = _where(window, [pairs[i].pair for i in job.group])
+    if len(y) < spec.windows.min_train_rows:
+        raise MLError(
+            "ML003",
+            f"too little data for the windows: {len(y)} labelled training rows {where} "
+            f"(windows.min_train_rows is {spec.windows.min_train_rows})",
+        )
+    classes = np.unique(y)
+    if len(classes) < 2:
+        raise MLError(
+            "ML004",
+            f"the training labels {where} are all {CLASSES[int(classes[0])].upper()}: a model needs two "
+            "classes at least (a wider window, a smaller dead band or other pairs)",
+        )
+    columns, missing, constant = usable_columns(x)
+    if len(columns) == 0:
+        raise MLError("ML005", f"every feature is constant or missing {where}: nothing left to learn from")
+    fitted = fit(spec.learner, x, y, columns, spec.seed)
+    spans: list[tuple[int, int, int]] = []
+    tests = []
+    for i in job.group:
+        data = pairs[i]
+        a = int(np.searchsorted(data.times, window.test_start))
+        b = int(np.searchsorted(data.times, window.test_end))
+        spans.append((i, a, b))
+        tests.append(data.x[a:b])
+    test = tests[0] if len(tests) == 1 else np.concatenate(tests)
+    proba = fitted.predict_proba(test) if len(test) else np.zeros((0, len(CLASSES)), np.float32)
+    counts = np.bincount(y.astype(np.int64), minlength=len(CLASSES)).astype(np.float64)
+    return JobResult(
+        window.index,
+        job.group,
+        spans,
+        proba,
+        counts / counts.sum(),
+        len(y),
+        sorted(missing + constant),
+        fitted.detached() if job.keep_model else None,
+    )
+
+
+def _where(window: Window, pairs: Sequence[str]) -> str:
+    shown = ", ".join(pairs[:3]) + (" ..." if len(pairs) > 3 else "")
+    return f"for window {window.index + 1} (test from {_iso(window.test_start)}, {shown})"
+
+
+def default_workers() -> int:
+    return max(1, min(len(os.sched_getaffinity(0)), 8))
+
+
+def run_walkforward(
+    spec: Model,
+    pairs: list[PairData],
+    *,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> WalkForward:
+    """Train and predict every window; raises :class:`MLError` for bad input (see docs/ml.md)."""
+    if not pairs:
+        raise MLError("ML003", "no candles to train on")
+    tf_ns = timeframe_seconds(spec.timeframe) * _NS
+    for data in pairs:
+        usable = int(np.count_nonzero(data.y != UNKNOWN))
+        if usable == 0:
+            raise MLError(
+                "ML002",
+                f"{data.pair}: the label horizon ({spec.label.horizon} candles) is longer than the data "
+                f"({len(data.times)} candles): no row has a known label",
+            )
+    first = min(int(d.times[0]) for d in pairs)
+    last = max(int(d.times[-1]) for d in pairs)
+    windows = plan_windows(
+        first,
+        last,
+        train_ns=parse_duration(spec.windows.train) * _NS,
+        step_ns=parse_duration(spec.windows.step) * _NS,
+        start_ns=start_ns,
+        end_ns=end_ns,
+    )
+    groups = [(i,) for i in range(len(pairs))] if spec.per_pair else [tuple(range(len(pairs)))]
+    jobs = [_Job(w, g, w is windows[-1]) for w in windows for g in groups]
+    _init(spec, pairs, tf_ns)
+    workers = default_workers() if workers is None else max(1, workers)
+    results: list[JobResult] = []
+    try:
+        if workers == 1 or len(jobs) == 1:
+            for n, job in enumerate(jobs, 1):
+                results.append(_run_job(job))
+                if progress:
+                    progress(n, len(jobs))
+        else:
+            context = _context()
+            with warnings.catch_warnings():
+                # Python warns about fork() whenever native libraries run threads (OpenBLAS's pool);
+                # _context() already falls back to a fork server where it matters (OpenMP, Python threads).
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pool = context.Pool(min(workers, len(jobs)), _init, (spec, pairs, tf_ns))
+            with pool:
+                for n, result in enumerate(pool.imap(_run_job, jobs, chunksize=1), 1):
+                    results.append(result)
+                    if progress:
+                        progress(n, len(jobs))
+    finally:
+        _STATE.clear()
+    out = WalkForward(windows, results, pairs, tf_ns)
+    dropped = sorted({c for r in results for c in r.dropped})
+    if dropped:
+        out.warnings.append(
+            f"feature columns {dropped} were constant or missing in some windows and left out there"
+        )
+    return out
