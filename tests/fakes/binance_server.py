@@ -196,6 +196,10 @@ class FakeBinance:
         self.now_ms = now_ms
         self.market_data = binance_market.MarketData(self, markets)
         self.market_data.register(self.router)
+        from tests.fakes import binance_book
+
+        self.book = binance_book.BookData(self)  # order book and public trades
+        self.book.register(self.router)
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
