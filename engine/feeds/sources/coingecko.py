@@ -111,7 +111,7 @@ def parse_simple_price(
         raise BadResponse(SERVICE, "/simple/price: expected a JSON object")
     row = body.get(coin)
     if not isinstance(row, dict) or not row:
-        raise BadResponse(SERVICE, f"/simple/price: no data for coin id '{coin}' (unknown id?)")
+        raise BadResponse(SERVICE, f"unknown coin id '{coin}' (/simple/price has no data for it)")
     updated = number(row.get("last_updated_at"))
     event = now_ns if updated is None else min(now_ns, int(updated) * NS_PER_SECOND)
     fields = {
