@@ -24,6 +24,7 @@ CURATED_MODULES = (
     "_chart_reversal",
     "_chart_continuation",
     "_divergence",
+    "_anomaly",
 )
 
 

@@ -4,7 +4,7 @@
   positive baseline.
 - :func:`shape`: one chart pattern drawn through anchor points with noise, and the candle on which its
   breakout is expected (where the noiseless path first closes beyond the breakout line).
-- Pump-and-dump episodes live in ``engine.indicators.anomaly_synthetic``.
+- :func:`pump_and_dump`: a random walk with one pump and dump of known start candles.
 
 Everything takes a ``numpy.random.Generator`` so a seed reproduces a case exactly.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["SHAPES", "Shape", "candles", "random_walk", "shape"]
+__all__ = ["SHAPES", "Episode", "Shape", "candles", "pump_and_dump", "random_walk", "shape"]
 
 START = pd.Timestamp("2024-01-01", tz="UTC")
 
@@ -174,3 +174,44 @@ SHAPES: dict[str, tuple[str, Shape]] = {
         ),
     ),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    """A generated pump and dump: candles, the candle its pump starts on and the candle its dump starts on."""
+
+    candles: pd.DataFrame
+    pump_start: int
+    dump_start: int
+
+
+def pump_and_dump(
+    n: int,
+    start: int,
+    rng: np.random.Generator,
+    *,
+    rise: float = 0.15,
+    rise_candles: int = 4,
+    top_candles: int = 3,
+    fall: float = 0.2,
+    fall_candles: int = 6,
+    burst: float = 8.0,
+    sigma: float = 0.002,
+    price: float = 100.0,
+) -> Episode:
+    """A random walk (``sigma`` per candle, lognormal volume around 1000) with one pump and dump: from
+    candle ``start`` the price climbs ``rise`` over ``rise_candles`` on volume ``burst`` times the usual,
+    stays near the top for ``top_candles`` on half that burst, then falls ``fall`` over ``fall_candles``
+    on half the burst, and walks on. The episode's moves carry the walk's own noise."""
+    steps = rng.normal(0.0, sigma, n)
+    volume = 1000.0 * rng.lognormal(0.0, 0.3, n)
+    up = slice(start, start + rise_candles)
+    top = slice(up.stop, up.stop + top_candles)
+    down = slice(top.stop, top.stop + fall_candles)
+    steps[up] += np.log1p(rise) / rise_candles
+    steps[down] += np.log1p(-fall) / fall_candles
+    volume[up] *= burst
+    volume[top] *= burst / 2
+    volume[down] *= burst / 2
+    closes = price * np.exp(np.cumsum(steps))
+    return Episode(candles(closes, rng, wick=price * sigma * 0.5, volume=volume), start, down.start)
