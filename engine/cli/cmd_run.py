@@ -70,6 +70,12 @@ def run_command(
     retry_backoff: float = typer.Option(
         0.5, "--retry-backoff", min=0.0, help="First retry delay after a bot fails."
     ),
+    refresh_feeds: bool = typer.Option(
+        True,
+        "--feeds/--no-feeds",
+        help="Refresh the feeds the bots' rules read (feeds.yaml) on their schedules; never on a --replay, "
+        "which reads what the store recorded.",
+    ),
 ) -> None:
     """Run the bots of BOTS_DIR on their exchanges' live closed candles (or a --replay directory): one task
     per bot, shared portfolio risk, state in the database."""
@@ -107,6 +113,7 @@ def run_command(
             watch=watch,
             backoff=retry_backoff,
             lease_ttl=lease_ttl,
+            refresh_feeds=refresh_feeds,
         ),
         replay=replay,
         speed=speed,

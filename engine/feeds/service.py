@@ -8,6 +8,8 @@ nothing stops: a bot never stops because a feed failed.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import logging
 import os
@@ -69,6 +71,7 @@ class FeedService:
         retries: int = 3,
         backoff: float = 1.0,
         notify: Callable[[str, str, Mapping[str, Any]], Any] | None = None,
+        write_lock: asyncio.Lock | None = None,
     ):
         self.feeds = feeds
         self.sessions = sessions
@@ -81,6 +84,8 @@ class FeedService:
         self.retries = retries
         self.backoff = backoff
         self.notify = notify
+        # The runtime's SQLite write lock: a feed write never holds the database while orders wait.
+        self.write_lock = write_lock
         self._http: dict[str, FeedHttpClient] = {}
         self._sources: dict[str, Source] = {}
         self._states: dict[str, str] = {}
@@ -162,7 +167,7 @@ class FeedService:
             covered = [
                 m for m in members if any(s.startswith(f"{name}.{m}") for s in got) or not observations
             ]
-            async with self.sessions() as session, session.begin():
+            async with self._writing(), self.sessions() as session, session.begin():
                 result.added += await write_observations(session, observations)
             result.observations.extend(observations)
             result.used.append(kind.name)
@@ -186,7 +191,7 @@ class FeedService:
 
     async def _health(self, kind: str, *, ok: bool, error: str | None = None, feed: str = "") -> None:
         calls = self._http[kind].calls if kind in self._http else 0
-        async with self.sessions() as session, session.begin():
+        async with self._writing(), self.sessions() as session, session.begin():
             previous = await session.get(FeedHealth, kind)
             # The state survives restarts: a source already down stays down without a second alert.
             before = previous.state if previous is not None else "ok"
@@ -210,6 +215,9 @@ class FeedService:
             await record_event(session, category, f"feed_{row.state}", text, data=data)
         if self.notify is not None and (row.state == "down" or before == "down"):
             self.notify(f"feed_{row.state}", text, data)
+
+    def _writing(self) -> Any:
+        return self.write_lock if self.write_lock is not None else contextlib.nullcontext()
 
     def states(self) -> dict[str, str]:
         return dict(self._states)

@@ -28,6 +28,7 @@ import asyncio
 import math
 import time as _time
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -120,8 +121,11 @@ class BotRunner(ExchangeMode, CandleLedger):
         *,
         committer: Committer | None = None,
         exchange: Exchange | None = None,
+        feed_reader: Any = None,
     ) -> None:
         self.shared = shared
+        # The point-in-time series the rules read (engine.feeds SeriesReader), shared by every bot.
+        self.feed_reader = feed_reader
         self.loaded = loaded
         # SQLite has one writer: queueing the bots' transactions here is far cheaper than letting
         # them collide on the database lock and back off.
@@ -177,11 +181,18 @@ class BotRunner(ExchangeMode, CandleLedger):
         from engine.trading.trader import Trader
 
         self.params = trading_params(loaded)
-        self.signals = LiveSignals(loaded.strategy)
+        self.signals = LiveSignals(loaded.strategy, context_for=self._context_for(loaded))
         self.capacity = self.signals.capacity  # candles a window holds (read per pair and candle)
         self.strategy_key = strategy_key(loaded.strategy)
         self.window_len = dict.fromkeys(self.pairs, 0)  # candles held per pair (capped at capacity)
         self.trader = Trader(self.pairs, self.params, self.timeframe)
+
+    def _context_for(self, loaded: LoadedBot) -> Any:
+        from engine.feeds.context import contexts_for, uses_external_series
+
+        if not uses_external_series(loaded.strategy.plan):
+            return None
+        return contexts_for(loaded.strategy.plan, loaded.model.exchange.name, self.feed_reader)
 
     async def start(self) -> None:
         """Register the bot, reload its last checkpoint (restart recovery) and seed its windows. In the
@@ -314,6 +325,7 @@ class BotRunner(ExchangeMode, CandleLedger):
         self.hash = config_hash(loaded)
         self.params = trading_params(loaded)
         self.signals.replace_strategy(loaded.strategy)
+        self.signals.context_for = self._context_for(loaded)
         self.capacity = self.signals.capacity
         self.strategy_key = strategy_key(loaded.strategy)
         self.window_len = {p: min(n, self.signals.capacity) for p, n in self.window_len.items()}

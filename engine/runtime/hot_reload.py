@@ -86,6 +86,7 @@ class HotReload:
                 continue
             if bot.model.pairs == list(runner.pairs) and bot.strategy.timeframe == runner.timeframe:
                 runner.replace(bot)
+                self._follow_feeds(name, bot)
                 staged.append(name)
             else:
                 await self._stop_bot(name)

@@ -37,6 +37,7 @@ from engine.runtime.command_control import CommandControl
 from engine.runtime.commands import CommandPump
 from engine.runtime.commit import Committer
 from engine.runtime.feed import Batch, ReplayFeed
+from engine.runtime.feed_refresh import FeedsControl
 from engine.runtime.heap import settle_heap
 from engine.runtime.hot_reload import HotReload
 from engine.runtime.loader import BotFileCache, LoadResult
@@ -78,6 +79,8 @@ class RuntimeConfig:
     # Hand a candle first to the bots whose signals may decide an order, and to the others once those
     # orders are written (see Runtime.dispatch).
     orders_first: bool = True
+    # Refresh the feeds the bots read on their schedules (live market data only; never on a replay).
+    refresh_feeds: bool = True
 
 
 @dataclass
@@ -88,7 +91,7 @@ class _Slot:
     busy: bool = False  # taking a candle (its queue may be empty meanwhile)
 
 
-class Runtime(HotReload, CommandControl):
+class Runtime(HotReload, CommandControl, FeedsControl):
     def __init__(
         self, config: RuntimeConfig, factory: async_sessionmaker[AsyncSession], feed: ReplayFeed
     ) -> None:
@@ -158,6 +161,7 @@ class Runtime(HotReload, CommandControl):
         try:
             await self.alerts.start()  # from here on, every event may become a notification
             await self._restore_profit_lock()
+            await self._start_feeds()
             if loaded is None:
                 loaded = await asyncio.to_thread(self.cache.load, self.config.bots_dir)
             else:
@@ -196,6 +200,7 @@ class Runtime(HotReload, CommandControl):
         for name in list(self.slots):
             await self._stop_bot(name, drain=not self._stop.is_set())
         await self.alerts.stop()  # after the bots: their last trades are notified too
+        await self._stop_feeds()
         self.committer.close()
         if self._lease is not None:
             await release_lease(self.factory, self._lease)
@@ -270,6 +275,7 @@ class Runtime(HotReload, CommandControl):
             self.shared,
             committer=self.committer,
             exchange=await self._stored_key_exchange(loaded),
+            feed_reader=self.feed_reader,
         )
         for key in runner.series:
             self.feed.add(key)
@@ -285,6 +291,7 @@ class Runtime(HotReload, CommandControl):
             await set_bot_status(session, runner.bot_id, BotStatus.RUNNING)  # type: ignore[arg-type]
         runner.view.status = "running"
         slot.task = asyncio.create_task(self._bot_loop(slot), name=f"bot:{runner.name}")
+        self._follow_feeds(runner.name, loaded)
         log.info("bot %s started (%s, %s)", runner.name, ", ".join(runner.pairs), runner.timeframe)
 
     async def _stored_key_exchange(self, loaded):
@@ -342,6 +349,7 @@ class Runtime(HotReload, CommandControl):
         Open positions stay open and recorded; they resume when the bot starts again. ``finish`` runs
         in the transaction that records the new ``status``."""
         slot = self.slots.pop(name, None)
+        self._unfollow_feeds(name)
         if slot is None:
             return
         if not drain:
