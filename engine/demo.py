@@ -35,6 +35,7 @@ DEMO_DAYS = 60
 # seconds and keep trading for hours of watching.
 DEMO_REPLAY_FROM = "2024-01-08"
 DEMO_SPEED = 300.0
+VALUATION_CURRENCY = "USDT"  # the conversion pairs written beside the bots' pairs (BTC/USDT, ...)
 
 
 @dataclass
@@ -57,13 +58,17 @@ def write_demo_data(bot_files: list[Path], target: Path, *, days: int = DEMO_DAY
     target.mkdir(parents=True, exist_ok=True)
     start = pd.Timestamp(DEMO_START, tz="UTC")
     end = start + pd.Timedelta(days=days)
+    wanted: set[tuple[str, str]] = set()
     for path in bot_files:
         bot = load_bot(path)
-        for pair in bot.model.pairs:
-            file = target / candle_filename(pair, bot.strategy.timeframe)
-            if not file.exists():
-                candles = synth_candles(pair, bot.strategy.timeframe, start, end, seed=seed)
-                candles.to_parquet(file)
+        wanted.update((pair, bot.strategy.timeframe) for pair in bot.model.pairs)
+    # The dashboard values BTC-quoted bots in USDT at a conversion pair's closes: write those too.
+    quotes = {pair.split(":")[0].split("/")[1] for pair, _ in wanted}
+    wanted.update((f"{quote}/{VALUATION_CURRENCY}", "5m") for quote in quotes - {VALUATION_CURRENCY})
+    for pair, timeframe in sorted(wanted):
+        file = target / candle_filename(pair, timeframe)
+        if not file.exists():
+            synth_candles(pair, timeframe, start, end, seed=seed).to_parquet(file)
     marker = target / "SYNTHETIC.txt"
     marker.write_text("These candles are synthetic (engine demo), not market data.\n")
     return target

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ __all__ = [
     "candle_chart",
     "indicator_series",
     "load_bot_chart",
+    "missing_candles_note",
     "resolve_config",
 ]
 
@@ -150,8 +152,15 @@ def candle_chart(
     series.append({"type": "scatter", "name": "exits", "symbol": "diamond", "symbolSize": 11, "data": exits})
     return {
         "animation": False,
-        "title": {"text": pair, "textStyle": {"fontSize": 14}},
-        "legend": {"top": 5, "right": 30, "data": [s["name"] for s in series[1:]]},
+        "title": {"text": pair, "left": 0, "textStyle": {"fontSize": 14}},
+        # A scrolling legend stays on one line beside the title, however narrow the screen.
+        "legend": {
+            "type": "scroll",
+            "top": 0,
+            "left": 90,
+            "right": 10,
+            "data": [s["name"] for s in series[1:]],
+        },
         "tooltip": {"trigger": "axis", "axisPointer": {"type": "cross"}},
         "grid": grids,
         "xAxis": x_axes,
@@ -235,11 +244,31 @@ def _load_config(path: Path) -> tuple[LoadedBot | None, str | None, tuple[str, .
     return loaded, loaded.text, ()
 
 
+def missing_candles_note(exchange: str, pair: str, timeframe: str, places: list[str]) -> str:
+    """Said once, to a browser user: what is missing, where it was looked for, and what an admin runs."""
+    where = " or ".join(places) if places else "the candle store"
+    return (
+        f"No {timeframe} candles of {pair} ({exchange}) in {where}, so there is no chart. "
+        f"An admin can fetch them on the server with: engine data download -e {exchange} "
+        f"--pairs {pair} --timeframe {timeframe}"
+    )
+
+
 def load_bot_chart(
-    config_path: str | None, bots_dir: Path, pair: str | None, trades: list[Trade]
+    config_path: str | None,
+    bots_dir: Path,
+    pair: str | None,
+    trades: list[Trade],
+    data_dir: Path | None = None,
+    until: datetime | None = None,
 ) -> BotChart:
-    """Load the bot's file, its candles for ``pair`` (default: its first pair) and build the chart."""
-    from engine.data import DataError, open_source
+    """Load the bot's file, its candles for ``pair`` (default: its first pair) from the candle files
+    the bots run on (``data_dir``, then the candle store) and build the chart. ``until`` (UTC): the
+    bot's last candle; a replay's file also holds candles the bot has not reached, left out."""
+    import pandas as pd
+
+    from engine.data import DataError
+    from engine.web.prices import candle_sources
 
     path = resolve_config(config_path, bots_dir)
     if path is None:
@@ -256,15 +285,22 @@ def load_bot_chart(
     timeframe = strategy.timeframe
     exchange = loaded.model.exchange.name
     base = BotChart(pairs=pairs, config_text=text)
-    try:
-        candles = open_source(exchange=exchange).load(pair, timeframe)
-    except DataError as exc:
-        reason = exc.diagnostics[0].message if exc.diagnostics else str(exc)
-        return dataclasses.replace(
-            base, note=f"No {timeframe} candles stored for {exchange} {pair}: {reason}"
-        )
-    if candles.empty:
-        return dataclasses.replace(base, note=f"No {timeframe} candles stored for {exchange} {pair}.")
+    candles = None
+    places = candle_sources(data_dir, exchange)
+    for place in places:
+        try:
+            found = place.source.load(pair, timeframe)
+        except (DataError, OSError, ValueError):
+            continue
+        if until is not None:
+            last = pd.Timestamp(until)
+            found = found[found.index <= (last.tz_localize("UTC") if last.tzinfo is None else last)]
+        if not found.empty:
+            candles = found
+            break
+    if candles is None:
+        note = missing_candles_note(exchange, pair, timeframe, [p.label for p in places])
+        return dataclasses.replace(base, note=note)
     window = candles.tail(
         DISPLAY_CANDLES + 3 * strategy.warmup + 100
     )  # indicators settle before the shown part

@@ -313,12 +313,27 @@ class Screen:
         self.type("Code", self.server.code(username))
         self.click("Verify")
         self.wait(lambda: self.driver.current_url.rstrip("/") == self.server.base, what="the dashboard")
-        self.wait_for_text(f"Signed in as {username}")
+        self.wait_for_text(f"{username} (")  # the header says who is signed in
 
     def shoot(self, name: str) -> Path:
         path = self.shots / f"{name}.png"
         self.driver.save_screenshot(str(path))
         return path
+
+    def size(self, width: int, height: int) -> None:
+        """The window's size (a phone is 390 x 844); the page lays itself out again."""
+        self.driver.set_window_size(width, height)
+        inner = self.driver.execute_script("return window.innerWidth")
+        if inner != width:  # the window's frame: make the page itself that wide
+            self.driver.set_window_size(2 * width - inner, height)
+
+    def overflows(self) -> int:
+        """How many pixels the page is wider than the window (0: nothing scrolls sideways)."""
+        return int(
+            self.driver.execute_script(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+        )
 
     def console_errors(self) -> list[str]:
         return [entry["message"] for entry in self.driver.get_log("browser") if entry["level"] == "SEVERE"]
@@ -344,7 +359,9 @@ def screen(e2e_server: E2EServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
     errors_before = len(e2e_server.errors())
-    screen = Screen(driver, e2e_server, tmp_path)
+    shots = Path(os.environ.get("E2E_SHOTS") or tmp_path)  # E2E_SHOTS=dir keeps the screenshots
+    shots.mkdir(parents=True, exist_ok=True)
+    screen = Screen(driver, e2e_server, shots)
     try:
         yield screen
         console = screen.console_errors()

@@ -20,8 +20,11 @@ from sqlalchemy import select
 
 from engine.store.enums import EventCategory
 from engine.store.models import Bot, BotCommand, EquitySnapshot, Event, Trade
+from engine.web import formatting as fmt
 from engine.web.api.context import WebContext
 from engine.web.bot_chart import BotChart, load_bot_chart
+from engine.web.portfolio import bot_currencies
+from engine.web.prices import bot_prices
 from engine.web.queries import (
     alerts_query,
     bot_by_ref,
@@ -30,7 +33,9 @@ from engine.web.queries import (
     trade_totals,
     trades_query,
 )
-from engine.web.ui.dashboard import REFRESH_SECONDS, bot_path, columns, money, request_bot_command, when
+from engine.web.ui._bot_cards import CommandWatch, allowed_actions, bot_path, request_bot_command, status_text
+from engine.web.ui._tables import data_table
+from engine.web.ui.dashboard import REFRESH_SECONDS
 from engine.web.ui.shell import action_user, allowed, browser_id, current_user, frame, page_user
 
 __all__ = ["performance", "register"]
@@ -49,9 +54,14 @@ PERFORMANCE_COLUMNS = (
 # ---- performance -------------------------------------------------------------------------------
 
 
-def performance(trades: Sequence[Sequence[Any]], equity: Sequence[tuple[Any, float]]) -> dict[str, str]:
+SHARPE_MIN_TRADES = 30  # below this a Sharpe ratio says little: shown with a caveat
+
+
+def performance(
+    trades: Sequence[Sequence[Any]], equity: Sequence[tuple[Any, float]], currency: str | None = None
+) -> dict[str, str]:
     """The backtest report's headline numbers on the bot's closed trades (rows of PERFORMANCE_COLUMNS)
-    and its equity snapshots."""
+    and its equity snapshots, amounts in ``currency``."""
     import pandas as pd
 
     from engine.backtest.metrics import compute_metrics
@@ -68,48 +78,74 @@ def performance(trades: Sequence[Sequence[Any]], equity: Sequence[tuple[Any, flo
     )
     m = compute_metrics(frame, curve, float(curve.iloc[0]))
 
-    def pct(x: float) -> str:
-        return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:+.2%}"
-
     def num(x: float) -> str:
-        return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
+        return fmt.DASH if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
 
+    count = int(m["trades"])
+    sharpe = num(m["sharpe"])
+    if count < SHARPE_MIN_TRADES:
+        sharpe = f"{sharpe} (only {count} trades: not meaningful yet)"
     return {
-        "Equity": money(m["final_equity"]),
-        "Return": pct(m["total_return"]),
-        "Max drawdown": pct(-m["max_drawdown"]),
-        "Sharpe": num(m["sharpe"]),
-        "Trades": str(m["trades"]),
-        "Win rate": pct(m["win_rate"]).lstrip("+"),
+        "Equity": fmt.money(m["final_equity"], currency),
+        "Return": fmt.percent(m["total_return"]),
+        "Max drawdown": fmt.percent(-m["max_drawdown"]),
+        "Sharpe": sharpe,
+        "Trades": str(count),
+        "Win rate": fmt.percent(m["win_rate"], signed=False),
         "Profit factor": num(m["profit_factor"]),
-        "Fees": money(m["fees_paid"]),
+        "Fees": fmt.money(m["fees_paid"], currency),
     }
 
 
 # ---- pages -------------------------------------------------------------------------------------
 
 
+EVENT_COLUMNS = (("time", "Time (UTC)", True), ("kind", "Kind", False), ("message", "Message", True))
+TRADE_COLUMNS = (
+    ("pair", "Pair", True),
+    ("side", "Side", False),
+    ("opened", "Opened (UTC)", False),
+    ("closed", "Closed (UTC)", True),
+    ("open", "Entry", False),
+    ("close", "Exit price", False),
+    ("amount", "Amount", False),
+    ("profit", "Profit", True),
+    ("profit_pct", "Profit %", True),
+    ("reason", "Exit", False),
+)
+BOT_COLUMNS = (
+    ("name", "Bot", True),
+    ("mode", "Mode", False),
+    ("status", "Status", True),
+    ("last", "Last candle (UTC)", False),
+    ("trades", "Trades", False),
+    ("profit", "Realised P&L", True),
+)
+
+
 def _event_row(event: Event) -> dict[str, Any]:
     return {
         "id": event.id,
-        "time": when(event.time),
+        "time": fmt.when(event.time),
         "kind": f"{event.category}/{event.kind}",
         "message": event.message,
     }
 
 
 def _trade_row(trade: Trade) -> dict[str, Any]:
+    currency = fmt.quote_currency(trade.pair)
     return {
         "id": trade.id,
         "pair": trade.pair,
         "side": str(trade.side),
-        "opened": when(trade.open_time),
-        "closed": when(trade.close_time),
-        "open": money(trade.open_price),
-        "close": money(trade.close_price),
-        "amount": money(trade.amount),
-        "profit": money(trade.profit_abs, signed=True),
-        "ratio": f"{trade.profit_ratio:+.2%}",
+        "opened": fmt.when(trade.open_time),
+        "closed": fmt.when(trade.close_time),
+        "open": fmt.price(trade.open_price),
+        "close": fmt.price(trade.close_price),
+        "amount": fmt.amount(trade.amount),
+        "profit": fmt.money(trade.profit_abs, currency, signed=True),
+        "profit_pct": fmt.percent(trade.profit_ratio),
+        "tone": fmt.tone(trade.profit_abs),
         "reason": trade.exit_reason,
     }
 
@@ -119,20 +155,32 @@ async def _bots_list(ctx: WebContext) -> None:
         bots = list((await db.scalars(select(Bot).order_by(Bot.name))).all())
         totals = await trade_totals(db)
         last = await last_snapshot_times(db)
-    if not bots:
-        ui.label("No bots yet.")
-        return
-    with ui.grid(columns=6).classes("gap-x-6 gap-y-1 items-center"):
-        for head in ("Bot", "Mode", "Status", "Last candle", "Trades", "Profit"):
-            ui.label(head).classes("font-bold")
-        for bot in bots:
-            total = totals.get(bot.id)
-            ui.link(bot.name, bot_path(bot.id))  # the name as text
-            ui.label(str(bot.mode))
-            ui.label(str(bot.status))
-            ui.label(when(last.get(bot.id)))
-            ui.label(str(total.trades if total else 0))
-            ui.label(money(total.profit if total else 0, signed=True))
+        currencies = await bot_currencies(db, await bot_prices(db))
+    rows = []
+    for bot in bots:
+        total = totals.get(bot.id)
+        profit = total.profit if total else 0
+        rows.append(
+            {
+                "id": bot.id,
+                "name": bot.name,
+                "link": bot_path(bot.id),
+                "mode": str(bot.mode),
+                "status": status_text(bot).split(" · ")[0],
+                "last": fmt.when(last.get(bot.id)),
+                "trades": str(total.trades if total else 0),
+                "profit": fmt.money(profit, currencies.get(bot.id), signed=True),
+                "tone": fmt.tone(profit),
+            }
+        )
+    table = data_table(
+        BOT_COLUMNS, rows, empty="No bots yet.", toned={"profit": "tone"}, right=("trades", "profit")
+    ).mark("bots")
+    # The name as the link's text (Vue escapes interpolated text).
+    table.add_slot(
+        "body-cell-name",
+        '<q-td :props="props"><a :href="props.row.link" class="text-primary">{{ props.value }}</a></q-td>',
+    )
 
 
 async def _bot_detail(ctx: WebContext, bot: Bot, can_control: bool) -> None:
@@ -153,31 +201,42 @@ async def _bot_detail(ctx: WebContext, bot: Bot, can_control: bool) -> None:
             (await db.scalars(events_query(bot_id=bot.id, category=EventCategory.RELOAD).limit(50))).all()
         )
         problems = list((await db.scalars(alerts_query(bot_id=bot.id).limit(50))).all())
-    bot_id, config_path = bot.id, bot.config_path
+        currency = (await bot_currencies(db, await bot_prices(db, [bot.id]))).get(bot.id)
+    bot_id, config_path, name = bot.id, bot.config_path, bot.name
+    last_candle = equity_rows[-1][0] if equity_rows else None
+    watch = CommandWatch()
 
-    with ui.row().classes("items-center gap-6"):
-        status_label = ui.label(f"{bot.status} ({bot.mode})").classes("text-subtitle1")
+    with ui.row().classes("items-center gap-x-6 gap-y-2"):
+        status_label = ui.label(status_text(bot)).classes("text-subtitle1").mark("bot-status")
         if bot.account:
             ui.label(f"Account: {bot.account}")
-        pending_box = ui.row()
+        buttons: dict[str, Any] = {}
 
-        def show_pending(commands: list[BotCommand]) -> None:
-            pending_box.clear()
-            with pending_box:
-                for command in commands:
-                    ui.label(f"Pending: {command.command} (requested {when(command.requested_at)})").classes(
-                        "text-warning"
-                    )
-
-        show_pending(pending)
-
-        async def command(name: str) -> None:
-            if await request_bot_command(ctx, bot_id, name) is not None:
+        async def command(action: str) -> None:
+            row = await request_bot_command(ctx, bot_id, action)
+            if row is not None:
+                watch.add(row, name)
                 await tick()
 
         if can_control:
-            ui.button("Start", on_click=lambda: command("start")).props("dense")
-            ui.button("Stop", on_click=lambda: command("stop")).props("dense color=negative")
+            buttons["start"] = ui.button("Start", on_click=lambda: command("start")).props("dense")
+            buttons["stop"] = ui.button("Stop", on_click=lambda: command("stop")).props(
+                "dense color=negative"
+            )
+        pending_box = ui.row()
+
+    def show_state(status: str, commands: list[BotCommand]) -> None:
+        pending_box.clear()
+        with pending_box:
+            for item in commands:
+                ui.label(f"Pending: {item.command} (requested {fmt.when(item.requested_at)} UTC)").classes(
+                    "text-warning"
+                )
+        actions = allowed_actions(status, bool(commands))
+        for action, button in buttons.items():
+            button.set_enabled(action in actions)
+
+    show_state(bot.status, pending)
     error_label = ui.label(f"Last error: {bot.last_error}" if bot.last_error else "").classes("text-negative")
 
     ui.label("Chart").classes("text-h6")
@@ -185,13 +244,17 @@ async def _bot_detail(ctx: WebContext, bot: Bot, can_control: bool) -> None:
     chart_box = ui.column().classes("w-full")
 
     async def show_chart(pair: str | None) -> BotChart:
-        result = await asyncio.to_thread(load_bot_chart, config_path, ctx.bots_dir, pair, trades)
+        result = await asyncio.to_thread(
+            load_bot_chart, config_path, ctx.bots_dir, pair, trades, ctx.data_dir, last_candle
+        )
         chart_box.clear()
         with chart_box:
             if result.options is not None:
-                ui.echart(result.options).classes("w-full").style("height: 480px")
+                ui.echart(result.options).classes("w-full").style("height: min(480px, 70vh)").mark(
+                    "bot-chart"
+                )
             if result.note:
-                ui.label(result.note).classes("text-italic")
+                ui.label(result.note).classes("text-grey-8").mark("chart-note")
         return result
 
     first = await show_chart(None)
@@ -206,39 +269,41 @@ async def _bot_detail(ctx: WebContext, bot: Bot, can_control: bool) -> None:
             ui.select(list(first.pairs), value=first.pairs[0], label="Pair", on_change=switch).classes("w-48")
 
     ui.label("Performance").classes("text-h6")
-    numbers = await asyncio.to_thread(performance, all_trades, [(t, float(e)) for t, e in equity_rows])
+    numbers = await asyncio.to_thread(
+        performance, all_trades, [(t, float(e)) for t, e in equity_rows], currency
+    )
     if numbers:
-        with ui.grid(columns=8).classes("gap-x-6"):
-            for key in numbers:
-                ui.label(key).classes("text-caption")
-            for value in numbers.values():
-                ui.label(value).classes("text-subtitle1")
+        with (
+            ui.element("div")
+            .classes("w-full grid grid-cols-2 sm:grid-cols-4 gap-x-6 gap-y-3")
+            .mark("performance")
+        ):
+            for key, value in numbers.items():
+                with ui.column().classes("gap-0 min-w-0"):
+                    ui.label(key).classes("text-caption text-grey-7")
+                    ui.label(value).classes("text-subtitle1 break-words")
     else:
-        ui.label("No equity recorded yet.")
+        ui.label("No equity recorded yet.").classes("text-grey-7")
 
     ui.label(f"Trades (latest {TRADE_ROWS})").classes("text-h6")
-    trades_table = ui.table(
-        columns=columns(
-            "pair", "side", "opened", "closed", "open", "close", "amount", "profit", "ratio", "reason"
-        ),
-        rows=[_trade_row(t) for t in trades],
-        row_key="id",
-    ).classes("w-full")
+    trades_table = data_table(
+        TRADE_COLUMNS,
+        [_trade_row(t) for t in trades],
+        empty="No closed trades yet.",
+        toned={"profit": "tone", "profit_pct": "tone"},
+        right=("open", "close", "amount", "profit", "profit_pct"),
+    ).mark("trades")
 
-    with ui.row().classes("w-full no-wrap gap-4"):
-        with ui.column().classes("w-1/2"):
+    with ui.element("div").classes("w-full grid grid-cols-1 lg:grid-cols-2 gap-4"):
+        with ui.column().classes("w-full min-w-0"):
             ui.label("Reloads").classes("text-h6")
-            ui.table(
-                columns=columns("time", "kind", "message"),
-                rows=[_event_row(e) for e in reloads],
-                row_key="id",
-            ).mark("reloads")
-        with ui.column().classes("w-1/2"):
+            data_table(EVENT_COLUMNS, [_event_row(e) for e in reloads], empty="No reloads yet.").mark(
+                "reloads"
+            )
+        with ui.column().classes("w-full min-w-0"):
             ui.label("Errors and alerts").classes("text-h6")
-            alerts_table = ui.table(
-                columns=columns("time", "kind", "message"),
-                rows=[_event_row(e) for e in problems],
-                row_key="id",
+            alerts_table = data_table(
+                EVENT_COLUMNS, [_event_row(e) for e in problems], empty="No errors or alerts."
             ).mark("alerts")
 
     seen = {
@@ -264,11 +329,12 @@ async def _bot_detail(ctx: WebContext, bot: Bot, can_control: bool) -> None:
             commands = await ctx.control.pending(db, bot_id)
             new_trades = list((await db.scalars(trades_query(bot_id=bot_id, after_id=seen["trade"]))).all())
             new_alerts = list((await db.scalars(alerts_query(bot_id=bot_id, after_id=seen["alert"]))).all())
+            outcomes = await watch.check(db)
         if fresh is None:
             return
-        status_label.set_text(f"{fresh.status} ({fresh.mode})")
+        status_label.set_text(status_text(fresh))
         error_label.set_text(f"Last error: {fresh.last_error}" if fresh.last_error else "")
-        show_pending(commands)
+        show_state(fresh.status, commands)
         for table, rows, key, to_row in (
             (trades_table, new_trades, "trade", _trade_row),
             (alerts_table, new_alerts, "alert", _event_row),
@@ -277,6 +343,8 @@ async def _bot_detail(ctx: WebContext, bot: Bot, can_control: bool) -> None:
                 seen[key] = max(seen[key], *(r.id for r in rows))
                 table.rows = ([to_row(r) for r in rows] + list(table.rows))[:TRADE_ROWS]
                 table.update()
+        for message, failed in outcomes:
+            ui.notify(message, type="negative" if failed else "positive")
 
     timer = ui.timer(REFRESH_SECONDS, tick, immediate=False)
 
@@ -287,7 +355,7 @@ async def _bot_detail(ctx: WebContext, bot: Bot, can_control: bool) -> None:
         ui.label("The bot's file is not available.")
     elif "```" in first.config_text:
         # ui.code renders through a Markdown fence that such text could close: show it as plain text.
-        ui.label(first.config_text).classes("font-mono whitespace-pre")
+        ui.label(first.config_text).classes("font-mono whitespace-pre overflow-x-auto w-full")
     else:
         ui.code(first.config_text, language="yaml").classes("w-full")
 

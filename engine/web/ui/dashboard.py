@@ -1,5 +1,7 @@
-"""The dashboard at ``/``: portfolio equity and drawdown, P&L, a card per bot (start/stop for traders),
-open positions, the newest closed trades and the alerts, kept current by a timer without a reload.
+"""The dashboard at ``/``: the portfolio valued in one currency the user picks (USDT by default) with
+the figures of each quote currency beside it, equity and drawdown, a card per bot (start/stop for
+traders), open positions with their live P&L, the newest closed trades and the alerts, kept current
+by a timer without a reload. Every amount carries its unit (:mod:`engine.web.formatting`).
 
 The timer reads only what is new (rows with an id above the last one seen) for trades, alerts and
 equity; the bot cards and the open positions are small and are re-read whole.
@@ -10,15 +12,16 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
-from nicegui import ui
+from nicegui import app, ui
 from sqlalchemy import select
 
-from engine.store.models import Bot, BotCommand, Event, Position, Trade
+from engine.store.models import Bot, BotCommand, Event, Trade
+from engine.web import formatting as fmt
 from engine.web.api.context import WebContext
-from engine.web.auth.accounts import audit
+from engine.web.portfolio import VALUATION_CURRENCIES, bot_currencies, load_positions, newest, valuate
+from engine.web.position_lines import position_cells
 from engine.web.queries import (
     Point,
     alerts_query,
@@ -30,52 +33,33 @@ from engine.web.queries import (
     last_snapshot_times,
     pending_by_bot,
     pnl_summary,
-    portfolio_pnl,
-    positions_query,
-    total_equity,
+    trade_totals,
     trades_query,
 )
-from engine.web.ui.shell import (
-    action_user,
-    allowed,
-    browser_id,
-    client_address,
-    current_user,
-    frame,
-    page_user,
-)
+from engine.web.ui._bot_cards import CardFacts, CommandWatch, bot_card, bot_path, request_bot_command
+from engine.web.ui._tables import data_table, figure, positions_table
+from engine.web.ui.shell import allowed, browser_id, current_user, frame, page_user
+from engine.web.valuation import Valuation
 
 __all__ = ["REFRESH_SECONDS", "bot_path", "register", "request_bot_command"]
 
 REFRESH_SECONDS = 3.0
 EQUITY_DAYS = 30
 FEED_LENGTH = 20
+DEFAULT_VALUATION = "USDT"
 
 
-def bot_path(bot_id: int) -> str:
-    """The bot page. Not ``/bots/{id}``: that path is the REST API's (registered first, it would answer)."""
-    return f"/bot/{bot_id}"
-
-
-def money(value: float | Decimal | None, *, signed: bool = False) -> str:
-    if value is None:
-        return "-"
-    return f"{float(value):{'+' if signed else ''}.6g}"
-
-
-def when(value: datetime | None) -> str:
-    return "-" if value is None else f"{value:%Y-%m-%d %H:%M}"
-
-
-def line_chart(title: str, points: list[Point], *, percent: bool = False, color: str = "#2563eb") -> dict:
+def line_chart(
+    title: str, points: list[Point], *, unit: str = "", percent: bool = False, color: str = "#2563eb"
+) -> dict:
     """ECharts options for one time series."""
     data = [[t.isoformat(), round(v * 100, 4) if percent else v] for t, v in downsample(points)]
     return {
         "title": {"text": title, "textStyle": {"fontSize": 14}},
         "tooltip": {"trigger": "axis"},
-        "grid": {"left": 60, "right": 20, "top": 40, "bottom": 30},
+        "grid": {"left": 70, "right": 16, "top": 40, "bottom": 30},
         "xAxis": {"type": "time"},
-        "yAxis": {"type": "value", "scale": True, "name": "%" if percent else ""},
+        "yAxis": {"type": "value", "scale": True, "name": "%" if percent else unit},
         "series": [
             {
                 "type": "line",
@@ -89,62 +73,84 @@ def line_chart(title: str, points: list[Point], *, percent: bool = False, color:
     }
 
 
+TRADE_COLUMNS = (
+    ("pair", "Pair", True),
+    ("bot", "Bot", False),
+    ("side", "Side", False),
+    ("closed", "Closed (UTC)", False),
+    ("profit", "Profit", True),
+    ("profit_pct", "Profit %", True),
+    ("reason", "Exit", False),
+)
+ALERT_COLUMNS = (
+    ("time", "Time (UTC)", True),
+    ("bot", "Bot", False),
+    ("kind", "Kind", False),
+    ("message", "Message", True),
+)
+CURRENCY_COLUMNS = (
+    ("currency", "Currency", True),
+    ("bots", "Bots", False),
+    ("equity", "Equity", True),
+    ("today", "Today", False),
+    ("week", "This week", False),
+    ("all", "All time", True),
+    ("rate", "Rate", False),
+)
+
+
 def trade_row(trade: Trade, names: dict[int, str]) -> dict[str, Any]:
+    currency = fmt.quote_currency(trade.pair)
     return {
         "id": trade.id,
         "bot": names.get(trade.bot_id, str(trade.bot_id)),
         "pair": trade.pair,
         "side": str(trade.side),
-        "closed": when(trade.close_time),
-        "profit": money(trade.profit_abs, signed=True),
-        "ratio": f"{trade.profit_ratio:+.2%}",
+        "closed": fmt.when(trade.close_time),
+        "profit": fmt.money(trade.profit_abs, currency, signed=True),
+        "profit_pct": fmt.percent(trade.profit_ratio),
+        "tone": fmt.tone(trade.profit_abs),
         "reason": trade.exit_reason,
-    }
-
-
-def position_row(position: Position, names: dict[int, str]) -> dict[str, Any]:
-    return {
-        "id": position.id,
-        "bot": names.get(position.bot_id, str(position.bot_id)),
-        "pair": position.pair,
-        "side": str(position.side),
-        "amount": money(position.amount),
-        "entry": money(position.entry_price),
-        "stop": money(position.stop),
-        "opened": when(position.opened_at),
     }
 
 
 def alert_row(event: Event, names: dict[int, str]) -> dict[str, Any]:
     return {
         "id": event.id,
-        "time": when(event.time),
+        "time": fmt.when(event.time),
         "bot": names.get(event.bot_id, "") if event.bot_id is not None else "",
         "kind": f"{event.category}/{event.kind}",
         "message": event.message,
     }
 
 
-def columns(*names: str) -> list[dict[str, Any]]:
-    return [{"name": n, "label": n.capitalize(), "field": n, "align": "left"} for n in names]
-
-
-async def request_bot_command(ctx: WebContext, bot_id: int, command: str) -> BotCommand | None:
-    """The start/stop handler: checks the session and ``bots:control`` first (it runs over the socket,
-    later than the page was built), then queues the command for the runtime and audits it."""
-    user = await action_user(ctx, "bots:control")
-    if user is None:
-        return None
-    async with ctx.sessions() as db, db.begin():
-        bot = await db.get(Bot, bot_id)
-        if bot is None:
-            ui.notify("this bot no longer exists", type="negative")
-            return None
-        row = await ctx.control.request(db, bot_id, command, user_id=user.id)
-        await audit(db, f"bot.{command}", user_id=user.id, target=f"bot:{bot_id}", address=client_address())
-        name = bot.name
-    ui.notify(f"{command} requested for {name}")
-    return row
+def currency_rows(valuation: Valuation, names: dict[int, str]) -> list[dict[str, Any]]:
+    rows = []
+    for item in valuation.per_currency:
+        c, rate = item.currency, item.rate
+        if rate is None:
+            rate_text = f"no {c}/{valuation.currency} price"
+        elif c == valuation.currency:
+            rate_text = "="
+        else:
+            stale = " (stale)" if rate.stale else ""
+            rate_text = f"{fmt.price(rate.value)} {valuation.currency}{stale}, {fmt.when(rate.as_of)} UTC, {rate.source}"
+        rows.append(
+            {
+                "id": c,
+                "currency": c,
+                "bots": ", ".join(names.get(b, str(b)) for b in item.bots),
+                "equity": fmt.money(item.equity, c),
+                "today": fmt.money(item.pnl.today, c, signed=True),
+                "week": fmt.money(item.pnl.week, c, signed=True),
+                "all": fmt.money(item.pnl.all_time, c, signed=True),
+                "tone_today": fmt.tone(item.pnl.today),
+                "tone_week": fmt.tone(item.pnl.week),
+                "tone_all": fmt.tone(item.pnl.all_time),
+                "rate": rate_text,
+            }
+        )
+    return rows
 
 
 @dataclass
@@ -153,6 +159,7 @@ class _Dashboard:
 
     ctx: WebContext
     can_control: bool
+    valuation: str = DEFAULT_VALUATION
     series: dict[int, list[Point]] = field(default_factory=dict)
     last_snapshot: int = 0
     last_trade: int = 0
@@ -161,43 +168,63 @@ class _Dashboard:
     shown_cards: list[tuple[Any, ...]] | None = None
     first: dict[int, float] = field(default_factory=dict)
     elements: dict[str, Any] = field(default_factory=dict)
+    watch: CommandWatch = field(default_factory=CommandWatch)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def build(self) -> None:
-        with ui.row().classes("gap-8"):
-            for key, label in (("today", "P&L today"), ("week", "P&L this week"), ("all", "P&L all time")):
-                with ui.column().classes("gap-0"):
-                    ui.label(label).classes("text-caption")
-                    self.elements[key] = ui.label("-").classes("text-h6")
-            with ui.column().classes("gap-0"):
-                ui.label("Equity").classes("text-caption")
-                self.elements["equity"] = ui.label("-").classes("text-h6")
-        self.elements["as_of"] = ui.label("").classes("text-caption")
-        with ui.row().classes("w-full no-wrap"):
-            self.elements["equity_chart"] = ui.echart(line_chart("Total equity", [])).classes("w-1/2 h-64")
-            self.elements["drawdown_chart"] = ui.echart(
+        el = self.elements
+        with ui.row().classes("w-full items-end gap-x-8 gap-y-2"):
+            el["value_in"] = (
+                ui.select(
+                    list(VALUATION_CURRENCIES), value=self.valuation, label="Value in", on_change=self.revalue
+                )
+                .classes("w-28")
+                .mark("valuation")
+            )
+            el["equity"] = figure("Equity", mark="equity")
+            el["today"] = figure("P&L today", mark="pnl-today")
+            el["week"] = figure("P&L this week", mark="pnl-week")
+            el["all"] = figure("P&L all time", mark="pnl-all")
+        el["as_of"] = ui.label("").classes("text-caption text-grey-7")
+        el["notes"] = ui.label("").classes("text-caption text-warning")
+        el["currencies"] = data_table(
+            CURRENCY_COLUMNS,
+            [],
+            empty="No equity recorded yet.",
+            toned={"today": "tone_today", "week": "tone_week", "all": "tone_all"},
+            right=("equity", "today", "week", "all"),
+        ).mark("per-currency")
+        with ui.element("div").classes("w-full grid grid-cols-1 lg:grid-cols-2 gap-4"):
+            el["equity_chart"] = ui.echart(line_chart("Total equity", [])).classes("w-full h-64")
+            el["drawdown_chart"] = ui.echart(
                 line_chart("Drawdown", [], percent=True, color="#dc2626")
-            ).classes("w-1/2 h-64")
+            ).classes("w-full h-64")
         ui.label("Bots").classes("text-h6")
-        self.elements["cards"] = ui.row().classes("gap-4")
+        el["cards"] = ui.element("div").classes("w-full grid grid-cols-1 sm:grid-cols-2 xl:grid-cols-3 gap-4")
         ui.label("Open positions").classes("text-h6")
-        self.elements["positions"] = ui.table(
-            columns=columns("bot", "pair", "side", "amount", "entry", "stop", "opened"), rows=[], row_key="id"
-        ).classes("w-full")
-        with ui.row().classes("w-full no-wrap gap-4"):
-            with ui.column().classes("w-1/2"):
+        el["positions"] = positions_table([])
+        with ui.element("div").classes("w-full grid grid-cols-1 xl:grid-cols-2 gap-4"):
+            with ui.column().classes("w-full min-w-0"):
                 ui.label("Latest trades").classes("text-h6")
-                self.elements["trades"] = ui.table(
-                    columns=columns("bot", "pair", "side", "closed", "profit", "ratio", "reason"),
-                    rows=[],
-                    row_key="id",
-                ).classes("w-full")
-            with ui.column().classes("w-1/2"):
+                el["trades"] = data_table(
+                    TRADE_COLUMNS,
+                    [],
+                    empty="No closed trades yet.",
+                    toned={"profit": "tone", "profit_pct": "tone"},
+                    right=("profit", "profit_pct"),
+                ).mark("latest-trades")
+            with ui.column().classes("w-full min-w-0"):
                 ui.label("Alerts").classes("text-h6")
-                self.elements["alerts"] = ui.table(
-                    columns=columns("time", "bot", "kind", "message"), rows=[], row_key="id"
-                ).classes("w-full")
+                el["alerts"] = data_table(ALERT_COLUMNS, [], empty="No alerts.").mark("alerts")
         await self.refresh()
+
+    async def revalue(self, event: Any) -> None:
+        if await current_user(self.ctx) is None:
+            ui.navigate.to("/login")
+            return
+        self.valuation = str(event.value or DEFAULT_VALUATION)
+        app.storage.user["valuation"] = self.valuation  # a display preference, no secret
+        await self._show_equity()
 
     async def refresh(self) -> None:
         # The timer and a button's handler may both refresh: one at a time, or both would add the
@@ -220,26 +247,34 @@ class _Dashboard:
                 carried = await equity_before(db, since)
             new_series, self.last_snapshot = await equity_by_bot(db, after_id=self.last_snapshot, since=since)
             pending = await pending_by_bot(db)
-            positions = list((await db.scalars(positions_query())).all())
+            lines, prices = await load_positions(db, self.names)
+            self.currencies = await bot_currencies(db, prices)
+            totals = await trade_totals(db)
             trades = list((await db.scalars(trades_query(after_id=self.last_trade).limit(FEED_LENGTH))).all())
             alerts = list((await db.scalars(alerts_query(after_id=self.last_alert).limit(FEED_LENGTH))).all())
+            outcomes = await self.watch.check(db)
+        self.prices = prices
         for owner, equity in carried.items():
             new_series.setdefault(owner, []).insert(0, (since, equity))
-        if new_series or not self.series:
+        if new_series or not self.series or not hasattr(self, "shown_valuation"):
             for owner, points in new_series.items():
                 self.series.setdefault(owner, []).extend(points)
                 self.series[owner].sort(key=lambda p: p[0])
             self._trim()
-            self._show_equity()
-        self._show_cards(bots, pending, last_candles, positions)
-        self.elements["positions"].rows = [position_row(p, self.names) for p in positions]
-        self.elements["positions"].update()
+            await self._show_equity()
+        self._show_cards(bots, pending, last_candles, lines, totals)
+        now = newest(prices) or max(last_candles.values(), default=None)
+        table = self.elements["positions"]
+        table.rows = [position_cells(line, now) for line in lines]
+        table.update()
         self._prepend("trades", [trade_row(t, self.names) for t in trades])
         self._prepend("alerts", [alert_row(e, self.names) for e in alerts])
         if trades:
             self.last_trade = max(self.last_trade, *(t.id for t in trades))
         if alerts:
             self.last_alert = max(self.last_alert, *(e.id for e in alerts))
+        for message, failed in outcomes:
+            ui.notify(message, type="negative" if failed else "positive")
 
     def _trim(self) -> None:
         """Keep the window: points older than EQUITY_DAYS before the latest go, except each bot's
@@ -260,23 +295,35 @@ class _Dashboard:
         table.rows = (rows + list(table.rows))[:FEED_LENGTH]
         table.update()
 
-    def _show_equity(self) -> None:
-        curve = total_equity(self.series)
-        pnl = portfolio_pnl(self.series, self.first)
-        self.elements["today"].set_text(money(pnl.today, signed=True))
-        self.elements["week"].set_text(money(pnl.week, signed=True))
-        self.elements["all"].set_text(money(pnl.all_time, signed=True))
-        self.elements["equity"].set_text(money(curve[-1][1]) if curve else "-")
-        self.elements["as_of"].set_text(
-            f"as of the last candle, {when(pnl.as_of)} UTC; charts: the last {EQUITY_DAYS} days"
-            if pnl.as_of
-            else "no equity recorded yet"
+    async def _show_equity(self) -> None:
+        v = await valuate(
+            self.series, getattr(self, "currencies", {}), self.valuation, getattr(self, "prices", {}),
+            self.ctx.data_dir, self.first,
+        )  # fmt: skip
+        self.shown_valuation = v.currency
+        el, unit = self.elements, v.currency
+        for key, value in (("today", v.pnl.today), ("week", v.pnl.week), ("all", v.pnl.all_time)):
+            el[key].set_text(fmt.money(value, unit, signed=True))
+            el[key].classes(
+                remove="text-positive text-negative",
+                add={"gain": "text-positive", "loss": "text-negative"}.get(fmt.tone(value), ""),
+            )
+        el["equity"].set_text(fmt.money(v.equity, unit))
+        el["as_of"].set_text(
+            f"As of the bots' last candle, {fmt.when(v.pnl.as_of)} UTC (replay time when replaying); "
+            f"other currencies converted at the rates below; charts: the last {EQUITY_DAYS} days in {unit}"
+            if v.pnl.as_of
+            else "No equity recorded yet."
         )
-        chart = self.elements["equity_chart"]
-        chart.options.update(line_chart("Total equity", curve))
+        el["notes"].set_text("; ".join(v.notes))
+        table = el["currencies"]
+        table.rows = currency_rows(v, self.names)
+        table.update()
+        chart = el["equity_chart"]
+        chart.options.update(line_chart(f"Total equity ({unit})", v.curve, unit=unit))
         chart.update()
-        chart = self.elements["drawdown_chart"]
-        chart.options.update(line_chart("Drawdown", drawdown(curve), percent=True, color="#dc2626"))
+        chart = el["drawdown_chart"]
+        chart.options.update(line_chart("Drawdown", drawdown(v.curve), percent=True, color="#dc2626"))
         chart.update()
 
     def _show_cards(
@@ -284,27 +331,27 @@ class _Dashboard:
         bots: list[Bot],
         pending: dict[int, list[BotCommand]],
         last_candles: dict[int, datetime],
-        positions: list[Position],
+        lines: list[Any],
+        totals: dict[int, Any],
     ) -> None:
         # "Today" is the portfolio's day (of its latest candle) for every card: a bot that stopped
         # yesterday made nothing today.
         ends = [points[-1][0] for points in self.series.values() if points]
         now = max(ends) if ends else None
         cards = [
-            (
+            CardFacts(
                 bot,
-                pending.get(bot.id, []),
+                self.currencies.get(bot.id),
+                tuple(pending.get(bot.id, [])),
                 last_candles.get(bot.id),
-                sum(1 for p in positions if p.bot_id == bot.id),
+                sum(1 for line in lines if line.bot_id == bot.id),
                 pnl_summary(self.series.get(bot.id, []), now).today,
+                totals.get(bot.id),
             )
             for bot in bots
         ]
         # Rebuild only on a change: the buttons stay put under the user's pointer between ticks.
-        shown = [
-            (b.id, b.name, b.status, b.mode, b.last_error, [c.id for c in p], last, n, today)
-            for b, p, last, n, today in cards
-        ]
+        shown = [card.key() for card in cards]
         if shown == self.shown_cards:
             return
         self.shown_cards = shown
@@ -312,39 +359,14 @@ class _Dashboard:
         container.clear()
         with container:
             if not bots:
-                ui.label("No bots yet.")
+                ui.label("No bots yet.").classes("text-grey-7")
             for card in cards:
-                self._card(*card)
-
-    def _card(
-        self,
-        bot: Bot,
-        pending: list[BotCommand],
-        last_candle: datetime | None,
-        open_count: int,
-        today: float | None,
-    ) -> None:
-        with ui.card().classes("w-72").mark(f"bot-{bot.id}"):
-            ui.link(bot.name, bot_path(bot.id)).classes("text-subtitle1 font-bold")  # text, not HTML
-            ui.label(f"{bot.status} ({bot.mode})")
-            ui.label(f"Open positions: {open_count}")
-            ui.label(f"P&L today: {money(today, signed=True)}")
-            ui.label(f"Last candle: {when(last_candle)}")
-            if bot.last_error:
-                ui.label(f"Error: {bot.last_error}").classes("text-negative")
-            for command in pending:
-                ui.label(f"Pending: {command.command} (requested {when(command.requested_at)})").classes(
-                    "text-warning"
-                )
-            if self.can_control:
-                with ui.row():
-                    ui.button("Start", on_click=lambda b=bot.id: self._command(b, "start")).props("dense")
-                    ui.button("Stop", on_click=lambda b=bot.id: self._command(b, "stop")).props(
-                        "dense color=negative"
-                    )
+                bot_card(card, self.can_control, self._command)
 
     async def _command(self, bot_id: int, command: str) -> None:
-        if await request_bot_command(self.ctx, bot_id, command) is not None:
+        row = await request_bot_command(self.ctx, bot_id, command)
+        if row is not None:
+            self.watch.add(row, self.names.get(bot_id, str(bot_id)))
             await self.refresh()
 
 
@@ -355,8 +377,12 @@ def register(ctx: WebContext) -> None:
         if user is None:
             return
         with frame(user, "Dashboard"):
-            ui.label(f"Signed in as {user.username} ({user.role})")
-            view = _Dashboard(ctx, can_control=allowed(user, "bots:control"))
+            chosen = app.storage.user.get("valuation", DEFAULT_VALUATION)
+            view = _Dashboard(
+                ctx,
+                can_control=allowed(user, "bots:control"),
+                valuation=chosen if chosen in VALUATION_CURRENCIES else DEFAULT_VALUATION,
+            )
             await view.build()
             browser = browser_id()
 

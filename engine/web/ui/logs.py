@@ -16,8 +16,9 @@ from engine.store.enums import EventCategory
 from engine.store.models import Event
 from engine.web.api.context import WebContext
 from engine.web.queries import events_query
+from engine.web.ui._tables import data_table
 from engine.web.ui.shell import current_user, frame, page_user
-from engine.web.ui.trades import REFRESH_SECONDS, bot_names, columns, when
+from engine.web.ui.trades import REFRESH_SECONDS, bot_names, when
 
 __all__ = ["TAIL", "register"]
 
@@ -48,7 +49,7 @@ class _LogsView:
     async def build(self) -> None:
         async with self.ctx.sessions() as db:
             self.names = await bot_names(db)
-        with ui.row().classes("items-end gap-4"):
+        with ui.row().classes("items-end gap-x-4 gap-y-1"):
             self.elements["category"] = (
                 ui.select(
                     {ALL: "all categories", **{c.value: c.value for c in EventCategory}},
@@ -64,12 +65,22 @@ class _LogsView:
                 .classes("min-w-[12rem]")
                 .mark("filter-bot")
             )
-        ui.label(f"Newest first, the last {TAIL} events of the store (not the JSON log files).").classes(
-            "text-caption"
-        )
-        self.elements["table"] = ui.table(
-            columns=columns("time", "bot", "category", "kind", "message"), rows=[], row_key="id"
-        ).classes("w-full")
+        ui.label(
+            f"Newest first, the last {TAIL} events of the store (not the JSON log files). Times are UTC: "
+            "what a bot decided on a candle (trades, risk blocks) carries that candle's time, which in a "
+            "replay is the replayed time; everything else (starts, reloads, commands, errors) the wall clock."
+        ).classes("text-caption text-grey-7")
+        self.elements["table"] = data_table(
+            (
+                ("time", "Time (UTC)", True),
+                ("bot", "Bot", False),
+                ("category", "Category", False),
+                ("kind", "Kind", False),
+                ("message", "Message", True),
+            ),
+            [],
+            empty="No events match.",
+        ).mark("events")
         await self.load()
         ui.timer(REFRESH_SECONDS, self.follow)
 

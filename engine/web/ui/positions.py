@@ -1,5 +1,6 @@
-"""The positions page at ``/positions``: the open positions, re-read by a timer, and for a TRADER or
-ADMIN a "Close" button per position that asks for confirmation, then queues a ``close_position``
+"""The positions page at ``/positions``: the open positions in the dashboard's table (current price,
+unrealised P&L, stop and take-profit with their distance, age), re-read by a timer, and for a TRADER
+or ADMIN a "Close" button per position that asks for confirmation, then queues a ``close_position``
 command for the runtime (the same function as ``POST /positions/{id}/close``). The runtime closes it
 at market; the page shows the pending request until the position is gone."""
 
@@ -11,12 +12,14 @@ from typing import Any
 from nicegui import ui
 from sqlalchemy import select
 
-from engine.store.models import BotCommand, Position
+from engine.store.models import BotCommand
 from engine.web import admin_actions
 from engine.web.api.context import WebContext
-from engine.web.queries import positions_query
+from engine.web.portfolio import load_positions, newest
+from engine.web.position_lines import position_cells
+from engine.web.ui._tables import positions_table
 from engine.web.ui.shell import action_user, allowed, client_address, current_user, frame, page_user
-from engine.web.ui.trades import REFRESH_SECONDS, bot_names, money, when
+from engine.web.ui.trades import REFRESH_SECONDS, bot_names
 
 __all__ = ["register", "request_close"]
 
@@ -53,7 +56,11 @@ class _PositionsView:
                 with ui.row():
                     ui.button("Close at market", on_click=self.confirm).props("color=negative")
                     ui.button("Cancel", on_click=self.dialog.close).props("flat")
-        self.box = ui.column().classes("w-full gap-1")
+        ui.label(
+            "Price: each bot's last close of the pair (the price it marks the position to); "
+            "P&L before the exit fee; distances from that price; times UTC."
+        ).classes("text-caption text-grey-7")
+        self.box = positions_table([], on_close=self.ask if self.can_close else None)
         await self.refresh()
         ui.timer(REFRESH_SECONDS, self.tick)
 
@@ -65,8 +72,8 @@ class _PositionsView:
 
     async def refresh(self) -> None:
         async with self.ctx.sessions() as db:
-            positions = (await db.scalars(positions_query())).all()
             names = await bot_names(db)
+            lines, prices = await load_positions(db, names)
             pending = (
                 await db.scalars(
                     select(BotCommand.position_id).where(
@@ -75,36 +82,23 @@ class _PositionsView:
                 )
             ).all()
         closing = set(pending)
-        state = tuple(
-            (p.id, p.amount, p.stop, p.take_profit, names.get(p.bot_id), p.id in closing) for p in positions
-        )
+        now = newest(prices)
+        rows = [{**position_cells(line, now), "closing": line.id in closing} for line in lines]
+        state = tuple(tuple(row.values()) for row in rows)
         if state == self.shown:
-            return  # nothing changed: leave the page (and any open dialog) alone
+            return  # nothing changed: leave the table (and any open dialog) alone
         self.shown = state
-        self.box.clear()
-        with self.box:
-            if not positions:
-                ui.label("No open positions.")
-            for p in positions:
-                bot = names.get(p.bot_id, str(p.bot_id))
-                with ui.row().classes("items-center gap-4").mark(f"position-{p.id}"):
-                    ui.label(f"#{p.id}").classes("font-mono")
-                    ui.label(bot).classes("font-bold")
-                    ui.label(f"{p.pair} {p.side}")
-                    ui.label(f"amount {money(p.amount)} @ {money(p.entry_price)}")
-                    ui.label(f"stop {money(p.stop)}  take profit {money(p.take_profit)}")
-                    ui.label(f"opened {when(p.opened_at)}")
-                    if p.id in closing:
-                        ui.label("close requested").classes("text-warning")
-                    elif self.can_close:
-                        ui.button("Close", on_click=lambda p=p, bot=bot: self.ask(p, bot)).props(
-                            "color=negative outline"
-                        )
+        self.box.rows = rows
+        self.box.update()
 
-    def ask(self, position: Position, bot: str) -> None:
-        self.target = position.id
+    def ask(self, row: dict[str, Any]) -> None:
+        # The row came from the browser: only its id is used, and the server checks it again.
+        try:
+            self.target = int(row["id"])
+        except (KeyError, TypeError, ValueError):
+            return
         self.question.set_text(
-            f"Close position #{position.id} ({position.pair} {position.side}, {bot}) at market?"
+            f"Close position #{self.target} ({row.get('pair')} {row.get('side')}, {row.get('bot')}) at market?"
         )
         self.dialog.open()
 

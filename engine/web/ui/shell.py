@@ -135,16 +135,26 @@ async def action_user(ctx: WebContext, permission: str) -> User | None:
 
 @contextmanager
 def frame(user: User, title: str) -> Iterator[ui.column]:
-    """The page chrome: a header with the navigation the user may use, the user and sign-out; yields
-    the content column."""
-    with ui.header().classes("items-center gap-4 bg-slate-800"):
+    """The page chrome: a header with the navigation the user may use (links on a wide screen, a menu
+    on a phone), who is signed in and sign-out; the tab's title; yields the content column."""
+    ui.page_title(f"{title} · engine")
+    links = [(path, label) for path, label, permission in NAV if allowed(user, permission)]
+    with ui.header().classes("items-center gap-4 bg-slate-800 no-wrap"):
+        menu_button = ui.button(icon="menu").props("flat round color=white aria-label=Menu").classes("lt-md")
+        with menu_button, ui.menu().mark("nav-menu"):
+            for path, label in links:
+                ui.menu_item(label, lambda p=path: ui.navigate.to(p))
+            ui.separator()
+            ui.menu_item("Sign out", lambda: ui.navigate.to("/logout"))
         ui.label("engine").classes("text-lg font-bold")
-        for path, label, permission in NAV:
-            if allowed(user, permission):
-                ui.link(label, path).classes("text-white no-underline")
+        with ui.row().classes("gt-sm items-center gap-4 no-wrap"):
+            for path, label in links:
+                ui.link(label, path).classes("text-white no-underline whitespace-nowrap")
         ui.space()
-        ui.label(f"{user.username} ({user.role})").classes("text-sm")
-        ui.button("Sign out", on_click=lambda: ui.navigate.to("/logout")).props("flat color=white")
-    with ui.column().classes("w-full p-4 gap-4") as content:
+        ui.label(f"{user.username} ({user.role})").classes("text-sm whitespace-nowrap").mark("signed-in")
+        ui.button("Sign out", on_click=lambda: ui.navigate.to("/logout")).props("flat color=white").classes(
+            "gt-sm"
+        )
+    with ui.column().classes("w-full p-2 sm:p-4 gap-4") as content:
         ui.label(title).classes("text-h5")
         yield content

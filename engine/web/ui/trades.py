@@ -20,9 +20,11 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.store.models import Bot, Trade
+from engine.web import formatting as fmt
 from engine.web.api.context import WebContext
 from engine.web.api.schemas import TradeOut
 from engine.web.queries import trades_query
+from engine.web.ui._tables import data_table
 from engine.web.ui.shell import action_user, current_user, frame, page_user
 
 __all__ = [
@@ -97,26 +99,40 @@ def trades_csv(trades: Iterable[Trade]) -> str:
 
 
 def trade_row(trade: Trade, names: dict[int, str]) -> dict[str, Any]:
+    currency = fmt.quote_currency(trade.pair)
     return {
         "id": trade.id,
         "bot": names.get(trade.bot_id, str(trade.bot_id)),
         "pair": trade.pair,
         "side": str(trade.side),
-        "opened": when(trade.open_time),
-        "closed": when(trade.close_time),
-        "amount": money(trade.amount),
-        "open_price": money(trade.open_price),
-        "close_price": money(trade.close_price),
-        "profit": f"{float(trade.profit_abs):+.8g}",
-        "ratio": f"{trade.profit_ratio:+.2%}",
-        "fees": money(trade.fees),
+        "opened": fmt.when(trade.open_time),
+        "closed": fmt.when(trade.close_time),
+        "amount": fmt.amount(trade.amount),
+        "open_price": fmt.price(trade.open_price),
+        "close_price": fmt.price(trade.close_price),
+        "profit": fmt.money(trade.profit_abs, currency, signed=True),
+        "profit_pct": fmt.percent(trade.profit_ratio),
+        "tone": fmt.tone(trade.profit_abs),
+        "fees": fmt.money(trade.fees, currency),
         "reason": trade.exit_reason,
     }
 
 
-TABLE_COLUMNS = columns(
-    "id", "bot", "pair", "side", "opened", "closed", "amount", "open_price", "close_price", "profit", "ratio"
-) + columns("fees", "reason")
+TABLE_COLUMNS = (
+    ("id", "#", False),
+    ("pair", "Pair", True),
+    ("bot", "Bot", False),
+    ("side", "Side", False),
+    ("opened", "Opened (UTC)", False),
+    ("closed", "Closed (UTC)", True),
+    ("amount", "Amount", False),
+    ("open_price", "Entry", False),
+    ("close_price", "Exit price", False),
+    ("profit", "Profit", True),
+    ("profit_pct", "Profit %", True),
+    ("fees", "Fees", False),
+    ("reason", "Exit", False),
+)
 
 
 @dataclass
@@ -132,7 +148,7 @@ class _TradesView:
     async def build(self) -> None:
         async with self.ctx.sessions() as db:
             self.names = await bot_names(db)
-        with ui.row().classes("items-end gap-4"):
+        with ui.row().classes("items-end gap-x-4 gap-y-1"):
             self.elements["bot"] = (
                 ui.select({ALL: "all bots", **self.names}, value=ALL, label="Bot")
                 .classes("min-w-[12rem]")
@@ -143,7 +159,13 @@ class _TradesView:
             ui.button("Apply", on_click=self.apply)
             ui.button("Export CSV", on_click=self.export).props("outline")
         self.elements["error"] = ui.label("").classes("text-negative")
-        self.elements["table"] = ui.table(columns=TABLE_COLUMNS, rows=[], row_key="id").classes("w-full")
+        self.elements["table"] = data_table(
+            TABLE_COLUMNS,
+            [],
+            empty="No closed trades match.",
+            toned={"profit": "tone", "profit_pct": "tone"},
+            right=("amount", "open_price", "close_price", "profit", "profit_pct", "fees"),
+        ).mark("trades")
         with ui.row().classes("items-center gap-4"):
             ui.button("Previous", on_click=lambda: self.turn(-1)).props("flat")
             self.elements["range"] = ui.label("")

@@ -81,7 +81,7 @@ async def seed(web: Web, bot_file: Path) -> int:
             )
         )
         for i, equity in enumerate((1.0, 1.001, 1.002)):
-            when = (candle_at(450) + pd.Timedelta(hours=i)).to_pydatetime()
+            when = candle_at(597 + i).to_pydatetime()  # the bot's last candle is the store's last
             db.add(EquitySnapshot(bot_id=bot.id, time=when, equity=equity, cash=equity))
         db.add(
             Event(
@@ -137,7 +137,8 @@ async def test_bot_page_chart_indicators_markers_and_text(web: Web, bot_file: Pa
         trades = next(t for t in tables if any(c["name"] == "reason" for c in t.columns))
         assert [(r["pair"], r["reason"]) for r in trades.rows] == [("ETH/BTC", "take_profit")]
         await user.should_see("Win rate", retries=50)
-        await user.should_see("+0.20%", retries=50)  # 1.0 -> 1.002
+        await user.should_see("+0.20 %", retries=50)  # 1.0 -> 1.002
+        await user.should_see("0.00010000 BTC", retries=50)  # fees, with the unit
         (reloads,) = user.find(marker="reloads").elements
         assert [r["message"] for r in reloads.rows] == ["new configuration in effect"]
         (alerts,) = user.find(marker="alerts").elements
@@ -149,7 +150,8 @@ async def test_bot_page_chart_indicators_markers_and_text(web: Web, bot_file: Pa
 
         # The other pair has no stored candles: a clear note, no chart.
         user.find(ui.select).elements.pop().set_value("LTC/BTC")
-        await user.should_see("No 5m candles stored for binance LTC/BTC", retries=50)
+        await user.should_see("No 5m candles of LTC/BTC (binance) in the candle store", retries=50)
+        await user.should_see("engine data download -e binance --pairs LTC/BTC --timeframe 5m", retries=5)
         await user.should_not_see(ui.echart)
 
 
@@ -166,22 +168,24 @@ async def test_bots_list_links_and_trader_start(web: Web, bot_file: Path) -> Non
         assert "html" in (await user.http_client.get(f"/bot/{bot_id}")).headers["content-type"]
         await sign_in(user, web, "tom")
         await user.open("/bots")
-        await user.should_see("other", retries=20)
-        links = {link.text: link.props["href"] for link in user.find(ui.link).elements}
-        assert links[EVIL] == f"/bot/{bot_id}"
+        (bots,) = user.find(marker="bots").elements
+        links = {row["name"]: row["link"] for row in bots.rows}
+        assert links == {EVIL: f"/bot/{bot_id}", "other": f"/bot/{bot_id + 1}"}
+        assert [row["profit"] for row in bots.rows] == ["+0.00200000 BTC", "0.000000"]
         await user.open(f"/bot/{bot_id}")
         await user.should_see(f"Bot {EVIL}", retries=50)
-        await user.should_see(kind=ui.button, content="Start", retries=50)
-        user.find(kind=ui.button, content="Start").click()
-        await user.should_see("Pending: start", retries=20)
+        await user.should_see(kind=ui.button, content="Stop", retries=50)
+        assert not user.find(kind=ui.button, content="Start").elements.pop().enabled  # it runs
+        user.find(kind=ui.button, content="Stop").click()
+        await user.should_see("Pending: stop", retries=20)
         async with web.ctx.sessions() as db:
             rows = (await db.scalars(select(BotCommand))).all()
-        assert [(r.bot_id, r.command, r.status) for r in rows] == [(bot_id, "start", "pending")]
+        assert [(r.bot_id, r.command, r.status) for r in rows] == [(bot_id, "stop", "pending")]
 
         # The runtime handles it and a trade closes: the open page follows at the next tick.
         async with web.ctx.sessions() as db, db.begin():
             await db.execute(update(BotCommand).values(status="done"))
-            await db.execute(update(Bot).where(Bot.id == bot_id).values(status=BotStatus.STOPPED))
+            await db.execute(update(Bot).where(Bot.id == bot_id).values(status=BotStatus.PAUSED))
             db.add(
                 Trade(
                     bot_id=bot_id,
@@ -199,8 +203,9 @@ async def test_bots_list_links_and_trader_start(web: Web, bot_file: Path) -> Non
                 )
             )
         await run_timers(user)
-        await user.should_see("stopped (paper)", retries=20)
-        await user.should_not_see("Pending: start")
+        await user.should_see("stopped by a user (Start resumes it) · paper", retries=20)
+        await user.should_not_see("Pending: stop")
+        assert user.find(kind=ui.button, content="Start").elements.pop().enabled
         (trades,) = (t for t in user.find(ui.table).elements if any(c["name"] == "reason" for c in t.columns))
         assert [r["reason"] for r in trades.rows] == ["stop_loss", "take_profit"]
 
@@ -291,8 +296,10 @@ def test_performance_uses_every_trade_given() -> None:
     equity = [(opened + pd.Timedelta(hours=i), v) for i, v in enumerate((1.0, 1.02, 1.01, 1.04))]
     numbers = performance(rows, equity)
     assert numbers["Trades"] == "3"
-    assert numbers["Win rate"] == "66.67%"
-    assert numbers["Return"] == "+4.00%"
+    assert numbers["Win rate"] == "66.67 %"
+    assert numbers["Return"] == "+4.00 %"
+    assert numbers["Sharpe"].endswith("(only 3 trades: not meaningful yet)")
+    assert performance(rows, equity, "BTC")["Fees"] == "0.00300000 BTC"
     assert numbers["Profit factor"] == "5.00"
     assert performance(rows, []) == {}
 

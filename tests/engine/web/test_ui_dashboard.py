@@ -157,34 +157,46 @@ async def commands(web: Web) -> list[BotCommand]:
 async def test_dashboard_shows_the_store_and_follows_new_trades(web: Web) -> None:
     require_sqlite(web)
     ids = await seed(web)
+    async with web.ctx.sessions() as db, db.begin():  # the evil bot's currency: BTC, from a trade
+        db.add(trade(ids["evil"], "XRP/BTC", at(0.5), Decimal("0.5")))
     await web.add_user("vera", "viewer")
     async with user_simulation(root=None) as user:
         register_pages(web.ctx)
         await sign_in(user, web, "vera")
-        await user.should_see("Last candle: 2026-03-03 01:00", retries=50)  # the page is built
-        # Equity: 1530 -> 1525 now; today began at 03-03 00:00, last total before it 1515; all time +25.
-        await user.should_see("+10", retries=50)  # today
-        await user.should_see("+25", retries=50)  # all time
-        await user.should_see("1525", retries=50)
+        await user.should_see("Last candle", retries=50)  # the page is built
+        # Both bots are in BTC: figures per currency with the unit; no BTC/USDT price, so no total
+        # in USDT, and the page says why instead of adding BTC as if it were USDT.
+        tables = {t._markers[0]: t for t in user.find(ui.table).elements if t._markers}
+        (btc,) = tables["per-currency"].rows
+        assert btc["currency"] == "BTC"
+        assert btc["equity"] == "1,525.00000000 BTC"
+        assert btc["today"] == "+10.00000000 BTC"  # today began at 03-03 00:00, last total before it 1515
+        assert btc["all"] == "+25.00000000 BTC"
+        assert "no BTC/USDT price" in btc["rate"]
+        await user.should_see("no BTC/USDT price known: BTC bots are not in the total", retries=20)
+        # Valued in BTC, the total is the BTC figure.
+        view_select = user.find(marker="valuation").elements.pop()
+        view_select.value = "BTC"
+        await user.should_see("+25.00000000 BTC", retries=50)
         charts = {c.options["title"]["text"]: c.options for c in user.find(ui.echart).elements}
-        assert [p[1] for p in charts["Total equity"]["series"][0]["data"]] == [1500.0, 1515.0, 1525.0]
+        assert [p[1] for p in charts["Total equity (BTC)"]["series"][0]["data"]] == [1500.0, 1515.0, 1525.0]
         assert charts["Drawdown"]["series"][0]["data"][-1][1] == pytest.approx(0.0)
         # Bot cards, names as text (no element made from the name).
         with user.scope(marker=f"bot-{ids['evil']}"):
             await user.should_see(EVIL, retries=50)
-            await user.should_see("stopped (live)", retries=50)
-            await user.should_see("P&L today: -10", retries=50)
-            await user.should_see("Last candle: 2026-03-03 01:00", retries=50)
+            await user.should_see("stopped · live", retries=50)
+            await user.should_see("-10.00000000 BTC", retries=50)  # today
+            await user.should_see("2026-03-03 01:00 UTC", retries=50)
         with user.scope(marker=f"bot-{ids['alpha']}"):
-            await user.should_see("running (paper)", retries=50)
-            await user.should_see("Open positions: 1", retries=50)
+            await user.should_see("running · paper", retries=50)
+            await user.should_see("+12.50000000 BTC", retries=50)  # realised
+            await user.should_see("100 % of 1", retries=50)  # win rate
         # Positions, trades and alerts (the quiet trade event is no alert).
-        tables = {tuple(c["name"] for c in t.columns): t for t in user.find(ui.table).elements}
-        positions = next(t for cols, t in tables.items() if "entry" in cols)
+        positions, feed, alerts = tables["positions"], tables["latest-trades"], tables["alerts"]
         assert [r["pair"] for r in positions.rows] == ["ETH/BTC"]
-        feed = next(t for cols, t in tables.items() if "reason" in cols)
-        assert [r["pair"] for r in feed.rows] == ["LTC/BTC"]
-        alerts = next(t for cols, t in tables.items() if "message" in cols)
+        assert positions.rows[0]["entry"] == "0.050000" and positions.rows[0]["amount"] == "1.5"
+        assert [r["pair"] for r in feed.rows] == ["LTC/BTC", "XRP/BTC"]
+        assert feed.rows[0]["profit"] == "+12.50000000 BTC" and feed.rows[0]["profit_pct"] == "+10.00 %"
         assert [r["message"] for r in alerts.rows] == ["entry refused (daily loss limit)"]
         assert alerts.rows[0]["bot"] == EVIL
         # A viewer gets no start/stop buttons.
@@ -196,11 +208,11 @@ async def test_dashboard_shows_the_store_and_follows_new_trades(web: Web) -> Non
             db.add(trade(ids["evil"], "XRP/BTC", at(3), Decimal("-3")))
             db.add(EquitySnapshot(bot_id=ids["evil"], time=at(4), equity=520.0, cash=520.0))
         await run_timers(user)
-        assert [r["pair"] for r in feed.rows] == ["XRP/BTC", "LTC/BTC"]
-        assert feed.rows[0]["bot"] == EVIL
-        await user.should_see("1550", retries=20)  # the new snapshot moved the total
+        assert [r["pair"] for r in feed.rows] == ["XRP/BTC", "LTC/BTC", "XRP/BTC"]
+        assert feed.rows[0]["bot"] == EVIL and feed.rows[0]["tone"] == "loss"
+        await user.should_see("1,550.00000000 BTC", retries=20)  # the new snapshot moved the total
         await run_timers(user)  # nothing new: nothing repeated
-        assert len(feed.rows) == 2
+        assert len(feed.rows) == 3
 
         # Once the session is revoked, the open page gets no more data and is sent to the login.
         async with web.ctx.sessions() as db, db.begin():
@@ -208,32 +220,48 @@ async def test_dashboard_shows_the_store_and_follows_new_trades(web: Web) -> Non
             await accounts.revoke_sessions(db, uid, reason="admin")
             db.add(trade(ids["alpha"], "BNB/BTC", at(4), Decimal("1")))
         await run_timers(user)
-        assert [r["pair"] for r in feed.rows] == ["XRP/BTC", "LTC/BTC"]
+        assert len(feed.rows) == 3
         await user.should_see("Sign in", retries=50)
 
 
-async def test_trader_starts_a_bot_and_a_demoted_user_cannot(web: Web) -> None:
+async def test_trader_stops_a_bot_and_a_demoted_user_cannot(web: Web) -> None:
     require_sqlite(web)
     ids = await seed(web)
     await web.add_user("tom", "trader")
     async with user_simulation(root=None) as user:
         register_pages(web.ctx)
         await sign_in(user, web, "tom")
-        await user.should_see(kind=ui.button, content="Start", retries=50)
+        await user.should_see(kind=ui.button, content="Stop", retries=50)
+        # Only the action that applies: alpha runs (Stop), the evil bot is stopped (Start).
         with user.scope(marker=f"bot-{ids['alpha']}"):
-            user.find(kind=ui.button, content="Start").click()
-        await user.should_see("start requested for alpha", retries=50)
+            assert not user.find(kind=ui.button, content="Start").elements.pop().enabled
+            user.find(kind=ui.button, content="Stop").click()
+        await user.should_see("stop requested for alpha", retries=50)
         rows = await commands(web)
-        assert [(r.bot_id, r.command, r.status) for r in rows] == [(ids["alpha"], "start", "pending")]
-        await user.should_see("Pending: start", retries=50)
+        assert [(r.bot_id, r.command, r.status) for r in rows] == [(ids["alpha"], "stop", "pending")]
+        await user.should_see("Pending: stop", retries=50)
+        with user.scope(marker=f"bot-{ids['alpha']}"):  # nothing more to ask while one is pending
+            assert not any(b.enabled for b in user.find(kind=ui.button).elements)
+        with user.scope(marker=f"bot-{ids['evil']}"):
+            assert not user.find(kind=ui.button, content="Stop").elements.pop().enabled
         async with web.ctx.sessions() as db:
-            assert await db.scalar(select(func.count()).where(AuditEntry.action == "bot.start")) == 1
+            assert await db.scalar(select(func.count()).where(AuditEntry.action == "bot.stop")) == 1
+
+        # The runtime handles it: the page says what happened.
+        from engine.runtime.commands import record_command_outcome
+
+        async with web.ctx.sessions() as db, db.begin():
+            await db.execute(update(Bot).where(Bot.id == ids["alpha"]).values(status=BotStatus.PAUSED))
+            await record_command_outcome(db, rows[0].id, "stop", ids["alpha"], "alpha: stopped by command")
+        await run_timers(user)
+        await user.should_see("alpha: stop: alpha: stopped by command", retries=50)
+        await user.should_see("stopped by a user (Start resumes it) · paper", retries=50)
 
         # The role changes while the page is open: the button is still on screen, the server refuses.
         async with web.ctx.sessions() as db, db.begin():
             await db.execute(update(User).where(User.username == "tom").values(role="viewer"))
         with user.scope(marker=f"bot-{ids['evil']}"):
-            user.find(kind=ui.button, content="Stop").click()
+            user.find(kind=ui.button, content="Start").click()
         await user.should_see("not allowed for role viewer", retries=50)
         assert len(await commands(web)) == 1
 
@@ -259,15 +287,14 @@ async def test_a_bot_idle_today_shows_no_pnl_today(web: Web) -> None:
     async with user_simulation(root=None) as user:
         register_pages(web.ctx)
         await sign_in(user, web, "vera")
-        await user.should_see("Last candle: 2026-03-03 01:00", retries=50)
+        await user.should_see("2026-03-03 01:00 UTC", retries=50)
+        # No pair known for these bots: no currency, so amounts show without a unit, and they are
+        # left out of the USDT total (the page says so).
         with user.scope(marker=f"bot-{idle.id}"):
-            await user.should_see("P&L today: +0", retries=50)
+            await user.should_see("0.000000", retries=50)
         with user.scope(marker=f"bot-{busy.id}"):
-            await user.should_see("P&L today: +3", retries=50)
-        # A bot silent for 60 days (before the charts' window) still counts in the total.
-        await user.should_see("1163", retries=50)
-        charts = {c.options["title"]["text"]: c.options for c in user.find(ui.echart).elements}
-        assert charts["Total equity"]["series"][0]["data"][-1][1] == pytest.approx(1163.0)
+            await user.should_see("+3.000000", retries=50)
+        await user.should_see("3 bot(s) of unknown currency left out", retries=50)
 
 
 def test_the_open_dashboard_keeps_only_its_window_plus_one_carried_point() -> None:

@@ -38,9 +38,9 @@ async def test_login_second_factor_landing_and_revocation(web: Web) -> None:
         web.tick()
         user.find("Code").type(web.code("alice"))
         user.find(ui.button).click()
-        await user.should_see("Signed in as alice (viewer)", retries=50)
+        await user.should_see("alice (viewer)", retries=50)
         await user.should_see(EVIL)  # the name as text, not an element
-        await user.should_see("stopped (paper)")
+        await user.should_see("stopped · paper")
         await user.should_not_see(ui.image)
         async with web.ctx.sessions() as db, db.begin():
             uid = await db.scalar(select(User.id).where(User.username == "alice"))

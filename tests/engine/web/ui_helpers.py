@@ -40,3 +40,11 @@ async def run_timers(user: User) -> None:
     timers = list(user.find(ui.timer).elements)
     for timer in sorted(timers, key=lambda t: t.id):
         await timer._invoke_callback()
+
+
+def emit(element: ui.element, event: str, args: object) -> None:
+    """What the browser sends when a slot template emits ``event`` on ``element`` (a button inside a
+    table row, which the simulated user cannot click): the element's listeners for it run."""
+    for listener_id, listener in list(element._event_listeners.items()):
+        if listener.type == event:
+            element._handle_event({"listener_id": listener_id, "args": args})
