@@ -68,7 +68,7 @@ def parse_histo(
     body: Any, feed: str, members: tuple[str, ...], now_ns: int, lag_ns: int = 0, period_s: int = HOUR_S
 ) -> tuple[list[Observation], int | None]:
     """Observations of one ``histohour``/``histoday`` page, and the page's first bar time (seconds)
-    for the next, older page (None when the page holds no bar)."""
+    for the next, older page (None when there is none: no bar, or the coin was listed in this page)."""
     data = check_answer(body, "histo").get("Data")
     bars = data.get("Data") if isinstance(data, dict) else None
     if not isinstance(bars, list):
@@ -83,7 +83,8 @@ def parse_histo(
         close, volume = number(bar.get("close")), number(bar.get("volumeto"))
         rows.append((int(stamp), close if close and close > 0 else None, volume))
     rows.sort()
-    first = rows[0][0] if rows else None
+    # A page starting with bars of zeros holds the listing: nothing older exists, stop paging.
+    first = rows[0][0] if rows and rows[0][1] is not None else None
     out: list[Observation] = []
     window = max(1, DAY_S // period_s)
     for index, (stamp, close, _volume) in enumerate(rows):
