@@ -38,6 +38,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cmd_serve",
     "cmd_users",
     "cmd_feeds",
+    "cmd_ml",
 )
 
 

@@ -58,10 +58,14 @@ class TripleBarrierLabel(ConfigModel):
     )
 
 
+def _kind(value: Any) -> Any:
+    # Validation sees the YAML's dicts, serialisation the model instances.
+    return value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+
+
 def _label_kind(value: Any) -> str:
-    if isinstance(value, dict) and value.get("type") in ("direction", "triple_barrier"):
-        return str(value["type"])
-    return "invalid"
+    kind = _kind(value)
+    return str(kind) if kind in ("direction", "triple_barrier") else "invalid"
 
 
 Label = Annotated[
@@ -97,9 +101,8 @@ class LogisticLearner(ConfigModel):
 
 
 def _learner_kind(value: Any) -> str:
-    if isinstance(value, dict) and value.get("type") in ("lightgbm", "logistic"):
-        return str(value["type"])
-    return "invalid"
+    kind = _kind(value)
+    return str(kind) if kind in ("lightgbm", "logistic") else "invalid"
 
 
 Learner = Annotated[

@@ -106,6 +106,16 @@ def _check_meaning(analysis: ModelAnalysis, model: Model, root: YamlNode) -> Non
                 anchor.span(file),
             )
         )
+    purge_node = windows.get("purge")
+    if model.windows.purge is not None and model.windows.purge < horizon and purge_node is not None:
+        add(
+            Diagnostic(
+                "CFG002",
+                f"windows.purge: {model.windows.purge} candles is shorter than the label horizon ({horizon}): "
+                "training labels would overlap the predicted period (leave purge out to use the horizon)",
+                purge_node.span(file),
+            )
+        )
     node = windows.get("step")
     if step < 1 and node is not None:
         add(Diagnostic("CFG002", "windows.step is shorter than one candle", node.span(file)))

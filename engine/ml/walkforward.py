@@ -27,7 +27,7 @@ from engine.ml.labels import CLASSES, UNKNOWN
 from engine.ml.learners import Fitted, fit
 from engine.ml.windows import Window, _iso, plan_windows, purge_mask
 
-__all__ = ["JobResult", "PairData", "WalkForward", "run_walkforward", "train_rows"]
+__all__ = ["JobResult", "PairData", "WalkForward", "fit_latest", "run_walkforward", "train_rows"]
 
 _NS = 1_000_000_000
 
@@ -125,7 +125,9 @@ def _run_job(job: _Job) -> JobResult:
         ys.append(pairs[i].y[rows])
     x = xs[0] if len(xs) == 1 else np.concatenate(xs)
     y = ys[0] if len(ys) == 1 else np.concatenate(ys)
-    where = _where(window, [pairs[i].pair for i in job.group])
+    where = (
+        _where(window, [pairs[i].pair for i in job.group]) if window.index >= 0 else "for the latest model"
+    )
     if len(y) < spec.windows.min_train_rows:
         raise MLError(
             "ML003",
@@ -164,6 +166,26 @@ def _run_job(job: _Job) -> JobResult:
         sorted(missing + constant),
         fitted.detached() if job.keep_model else None,
     )
+
+
+def fit_latest(spec: Model, pairs: list[PairData]) -> dict[str, Fitted]:
+    """The models that serve live: trained on the last ``train`` period of the data, every label
+    known (purged at the end of the data as if the next candle were being predicted). Keys: "all",
+    or each pair's name when ``per_pair``."""
+    tf_ns = timeframe_seconds(spec.timeframe) * _NS
+    after = max(int(d.times[-1]) for d in pairs) + tf_ns
+    window = Window(-1, after - parse_duration(spec.windows.train) * _NS, after, after)
+    groups = [(i,) for i in range(len(pairs))] if spec.per_pair else [tuple(range(len(pairs)))]
+    _init(spec, pairs, tf_ns)
+    try:
+        out = {}
+        for group in groups:
+            result = _run_job(_Job(window, group, True))
+            assert result.fitted is not None
+            out[pairs[group[0]].pair if spec.per_pair else "all"] = result.fitted
+        return out
+    finally:
+        _STATE.clear()
 
 
 def _where(window: Window, pairs: Sequence[str]) -> str:

@@ -1,0 +1,269 @@
+"""``engine ml``: train models walk-forward, list the registry, promote and roll back versions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from engine.cli import app
+from engine.cli._options import DataDir, End, Start
+
+ml_app = typer.Typer(
+    name="ml",
+    help="Machine-learning models (models/*.yaml): walk-forward training, registry, promotion.",
+    no_args_is_help=True,
+)
+app.add_typer(ml_app, name="ml")
+
+ModelFile = Annotated[Path, typer.Argument(help="The model file, e.g. models/btc_direction.yaml.")]
+Url = Annotated[
+    str | None,
+    typer.Option(
+        "--url", help="Database URL (default: $ENGINE_DATABASE_URL, else sqlite:///$ENGINE_HOME/engine.db)."
+    ),
+]
+Workers = Annotated[
+    int | None,
+    typer.Option("--workers", min=1, help="Processes training windows in parallel (default: the CPUs)."),
+]
+Export = Annotated[
+    Path | None,
+    typer.Option("--export", help="Write the walk-forward predictions to this .csv or .parquet file."),
+]
+Fee = Annotated[
+    float, typer.Option("--fee", min=0.0, max=0.05, help="Fee per side of the policy result (0.001 = 0.1%).")
+]
+
+
+def _fail(message: str) -> None:
+    typer.echo(message if message.startswith("error") else f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _load(path: Path, data: Path | None, end: str | None) -> tuple[Any, Any]:
+    from dsl import DiagnosticError
+    from engine.cli._output import fail_with_diagnostics
+    from engine.config import load_model
+    from engine.data import DataError, open_source
+    from engine.ml.errors import MLError
+    from engine.ml.pipeline import load_pairs
+
+    try:
+        loaded = load_model(path)
+        source = open_source(data_dir=data, exchange=loaded.model.exchange)
+        return loaded, load_pairs(loaded, source, end=end)
+    except (DiagnosticError, OSError) as exc:
+        fail_with_diagnostics(exc)
+    except (MLError, DataError) as exc:
+        _fail(str(exc))
+    raise AssertionError("unreachable")
+
+
+class _Bar:
+    """A rich progress bar over the training jobs (windows x pairs)."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True
+        )
+        self.task: Any = None
+
+    def __enter__(self) -> _Bar:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)  # type: ignore[arg-type]
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.task is None:
+            self.task = self.progress.add_task("models", total=total)
+        self.progress.update(self.task, completed=done)
+
+
+def _export(frame: Any, export: Path | None) -> None:
+    from engine.ml.report import export_predictions
+
+    if export is None:
+        return
+    try:
+        export_predictions(frame, export)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    typer.echo(f"wrote {len(frame):,} predictions to {export}")
+
+
+@ml_app.command("walkforward")
+def walkforward_command(
+    path: ModelFile,
+    data: DataDir = None,
+    start: Start = None,
+    end: End = None,
+    workers: Workers = None,
+    export: Export = None,
+    fee: Fee = 0.001,
+) -> None:
+    """Train and predict window by window (purged, embargoed) and print the out-of-sample metrics
+    beside a naive baseline; nothing is saved except what --export writes."""
+    from engine.ml.errors import MLError
+    from engine.ml.identity import model_version, spec_hash
+    from engine.ml.pipeline import evaluate, predictions_frame, walkforward
+    from engine.ml.report import format_evaluation
+
+    loaded, pairs = _load(path, data, end)
+    try:
+        with _Bar() as bar:
+            wf = walkforward(loaded, pairs, start=start, end=end, workers=workers, progress=bar)
+        evaluation = evaluate(wf, fee)
+    except MLError as exc:
+        _fail(str(exc))
+    for warning in wf.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo(format_evaluation(evaluation, windows=len(wf.windows), models=len(wf.results)))
+    version = model_version(spec_hash(loaded), [(d.pair, int(d.times[0]), int(d.times[-1])) for d in pairs])
+    _export(predictions_frame(wf, version), export)
+
+
+@ml_app.command("train")
+def train_command(
+    path: ModelFile,
+    data: DataDir = None,
+    start: Start = None,
+    end: End = None,
+    workers: Workers = None,
+    export: Export = None,
+    fee: Fee = 0.001,
+    url: Url = None,
+    models_dir: Annotated[
+        Path | None, typer.Option("--models-dir", help="Where model files go (default: $ENGINE_HOME/models).")
+    ] = None,
+) -> None:
+    """Walk-forward evaluation, then the latest model trained on the newest data, saved (LightGBM text
+    + JSON metadata with checksums) and registered as a candidate version."""
+    from engine.ml.artifacts import default_models_root
+    from engine.ml.errors import MLError
+    from engine.ml.registry import register_version
+    from engine.ml.report import format_evaluation
+    from engine.ml.train import train_and_save
+
+    loaded, pairs = _load(path, data, end)
+    try:
+        with _Bar() as bar:
+            outcome = train_and_save(
+                loaded,
+                pairs,
+                models_dir or default_models_root(),
+                start=start,
+                end=end,
+                workers=workers,
+                fee=fee,
+                progress=bar,
+            )
+    except MLError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot write the model files: {exc}")
+    for warning in outcome.walkforward.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo(
+        format_evaluation(
+            outcome.evaluation,
+            windows=len(outcome.walkforward.windows),
+            models=len(outcome.walkforward.results),
+        )
+    )
+    _guarded(url, lambda: _run(url, lambda s: register_version(s, **outcome.registry_fields())))
+    typer.echo(f"model {outcome.name} version {outcome.version} saved in {outcome.path} (candidate)")
+    _export(outcome.predictions, export)
+
+
+def _run(url: str | None, work: Any) -> Any:
+    import asyncio
+
+    from engine.store import run_with_session
+
+    return asyncio.run(run_with_session(work, url))
+
+
+def _guarded(url: str | None, action: Any) -> Any:
+    from engine.cli.cmd_db import _guarded as guarded
+    from engine.ml.errors import MLError
+
+    try:
+        return guarded(url, action)
+    except MLError as exc:
+        _fail(str(exc))
+
+
+@ml_app.command("list")
+def list_command(
+    name: Annotated[str | None, typer.Argument(help="Only this model's versions.")] = None, url: Url = None
+) -> None:
+    """Every registered version: status, balanced accuracy out of sample, data range, who promoted it."""
+    import pandas as pd
+
+    from engine.ml.registry import list_versions
+
+    rows = _guarded(url, lambda: _run(url, lambda s: list_versions(s, name)))
+    if not rows:
+        typer.echo("no models registered yet: run `engine ml train models/NAME.yaml`")
+        return
+    typer.echo(
+        f"{'model':20} {'version':17} {'status':11} {'bal.acc':>8} {'baseline':>8}  data (UTC)                     promoted"
+    )
+    for r in rows:
+        metrics = r.metrics or {}
+        ours = (metrics.get("model") or {}).get("balanced_accuracy")
+        base = (metrics.get("baseline") or {}).get("balanced_accuracy")
+        span = f"{pd.Timestamp(r.data_start, tz='UTC'):%Y-%m-%d %H:%M} .. {pd.Timestamp(r.data_end, tz='UTC'):%Y-%m-%d %H:%M}"
+        promoted = f"{r.promoted_by} {r.promoted_at:%Y-%m-%d %H:%M}" if r.promoted_at else ""
+        typer.echo(
+            f"{r.name:20} {r.version:17} {r.status:11} {_num(ours):>8} {_num(base):>8}  {span:30} {promoted}"
+        )
+
+
+def _num(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, int | float) else "—"
+
+
+def _by() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no user name in some containers
+        return "cli"
+
+
+@ml_app.command("promote")
+def promote_command(
+    name: Annotated[str, typer.Argument(help="The model's name.")],
+    version: Annotated[str, typer.Argument(help="The version to serve (see `engine ml list`).")],
+    url: Url = None,
+) -> None:
+    """Make a version the production model (live rules read it); the current one is retired."""
+    from engine.ml.artifacts import load_artifacts
+    from engine.ml.registry import get_version, promote
+
+    async def work(session: Any) -> Any:
+        row = await get_version(session, name, version)
+        if row is not None:
+            # Never promote files that are missing or were changed since training.
+            load_artifacts(Path(row.path), checksum=row.checksum)
+        return await promote(session, name, version, _by())
+
+    row = _guarded(url, lambda: _run(url, work))
+    typer.echo(f"model {row.name} version {row.version} is now in production")
+
+
+@ml_app.command("rollback")
+def rollback_command(name: Annotated[str, typer.Argument(help="The model's name.")], url: Url = None) -> None:
+    """Retire the production version and put back the one promoted before it."""
+    from engine.ml.registry import rollback
+
+    row = _guarded(url, lambda: _run(url, lambda s: rollback(s, name, _by())))
+    typer.echo(f"model {row.name} rolled back to version {row.version}")
