@@ -18,7 +18,10 @@ from dsl import Registry
 __all__ = ["PROVIDER_MODULES", "Project", "find_project_root", "project_registry"]
 
 # One line per provider of rule namespaces; add yours here.
-PROVIDER_MODULES: tuple[str, ...] = ("engine.feeds.namespace",)
+PROVIDER_MODULES: tuple[str, ...] = (
+    "engine.feeds.namespace",
+    "engine.sentiment.namespace",
+)
 
 _MARKERS = ("feeds.yaml", "models", "bots", "strategies")
 

@@ -38,7 +38,10 @@ _SENTIMENT_MEMBERS = ("score", "score_1h", "score_24h")
 
 def _times(ctx: Any) -> np.ndarray:
     index = ctx.candles.index
-    opens = index.asi8 if isinstance(index, pd.DatetimeIndex) else np.asarray(index, dtype=np.int64)
+    # as_unit: pandas 3 builds microsecond indexes (date_range, to_datetime); the store is in ns.
+    opens = (
+        index.as_unit("ns").asi8 if isinstance(index, pd.DatetimeIndex) else np.asarray(index, dtype=np.int64)
+    )
     return decision_times(opens, timeframe_seconds(ctx.timeframe) * NS_PER_SECOND)
 
 
