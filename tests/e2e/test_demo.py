@@ -61,11 +61,12 @@ def test_demo_serves_the_web_app_while_the_example_bots_trade(tmp_path: Path) ->
             time.sleep(1)
         output = log_path.read_text()
         assert trades > 0, f"no trade within two minutes:\n{output}"
-        assert "10 files OK" in output
+        bots = len(list((ROOT / "bots").glob("*.yaml")))
+        assert f"{bots + len(list((ROOT / 'strategies').glob('*.yaml')))} files OK" in output
         assert f"http://127.0.0.1:{port}/" in output
         assert "created admin admin" in output
         assert (home / "demo-data" / "SYNTHETIC.txt").exists()
-        assert _count(db, "SELECT count(*) FROM bots WHERE mode = 'paper'") == 5
+        assert _count(db, "SELECT count(*) FROM bots WHERE mode = 'paper'") == bots
 
         base = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{base}/login", timeout=10).status_code == 200
