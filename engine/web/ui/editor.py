@@ -27,6 +27,7 @@ from typing import Any
 
 from nicegui import ui
 
+from engine.web import formatting as fmt
 from engine.web.api.context import WebContext
 from engine.web.auth.accounts import audit
 from engine.web.ui._rule_editor import STOP_FIELDS, Node, RuleEditor, hook, number, stop_value
@@ -101,7 +102,9 @@ class StrategyEditor:
                 for name, keys in STOP_FIELDS:
                     value = self.edit.get(keys)
                     self.stops[name] = hook(
-                        ui.input(name.replace("-", " "), value="" if value is None else str(value)),
+                        ui.input(name.replace("-", " "), value="" if value is None else str(value)).classes(
+                            "min-w-[14rem]"  # the whole label, "trailing activate at", shows
+                        ),
                         f"stop-{name}",
                     )
         with ui.row().classes("items-center"):
@@ -118,11 +121,16 @@ class StrategyEditor:
         self.backtest_status = hook(
             ui.label("" if bots else NO_BOT).classes("whitespace-pre"), "backtest-status"
         )
+        # Shown once a backtest has run (an empty chart axis says nothing).
         self.equity = hook(ui.echart(equity_chart([])).classes("w-full h-64"), "backtest-equity")
         self.trades = hook(
-            ui.table(columns=TRADE_COLUMNS, rows=[], row_key="id", pagination=20).classes("w-full"),
+            ui.table(columns=TRADE_COLUMNS, rows=[], row_key="id", pagination=20)
+            .props("flat bordered dense wrap-cells")
+            .classes("w-full"),
             "backtest-trades",
         )
+        self.equity.set_visibility(False)
+        self.trades.set_visibility(False)
 
     def apply(self) -> None:
         """Put the page's rules and stops into the open file (idempotent)."""
@@ -191,7 +199,6 @@ class StrategyEditor:
 
     async def _backtest(self) -> None:
         from dsl import DiagnosticError
-        from engine.editor import backtest_for_editor
 
         bot_path = self.ctx.bots_dir / self.bot_select.value
         try:
@@ -202,9 +209,13 @@ class StrategyEditor:
             return
         self.backtest_status.set_text("running…")
         try:
-            result = await asyncio.to_thread(backtest_for_editor, bot_path, strategy_text=text)
+            result = await asyncio.to_thread(self._run, bot_path, text)
         except DiagnosticError as exc:
-            # Missing candles are said plainly (the store's file path means nothing here).
+            if all(d.code.startswith("DATA") for d in exc.diagnostics):
+                # Missing candles are said once, in words a browser user can act on.
+                message = await asyncio.to_thread(self._missing_data, bot_path)
+                self.backtest_status.set_text(f"cannot run: {message}")
+                return
             lines = [d.message if d.code.startswith("DATA") else d.headline() for d in exc.diagnostics]
             self.backtest_status.set_text("cannot run:\n" + "\n".join(lines))
             return
@@ -213,14 +224,45 @@ class StrategyEditor:
             return
         metrics = result.metrics
         note = " (synthetic data)" if result.synthetic else ""
+        currency = fmt.quote_currency(result.trades[0]["pair"]) if result.trades else None
         self.backtest_status.set_text(
             f"{result.start[:10]} to {result.end[:10]}{note}: {len(result.trades)} trades, "
-            f"final equity {metrics.get('final_equity')}"
+            f"final equity {fmt.money(metrics.get('final_equity'), currency)}"
         )
+        self.equity.set_visibility(True)
+        self.trades.set_visibility(True)
         self.equity.options.update(equity_chart(result.equity))
         self.equity.update()
         self.trades.rows = [trade_row(i, t) for i, t in enumerate(result.trades)]
         self.trades.update()
+
+    def _run(self, bot_path: Path, text: str) -> Any:
+        """The backtest on the candles the bots run on (the replay data), else the candle store."""
+        from dsl import DiagnosticError
+        from engine.editor import backtest_for_editor
+
+        if self.ctx.data_dir is not None:
+            try:
+                return backtest_for_editor(bot_path, strategy_text=text, data_dir=self.ctx.data_dir)
+            except DiagnosticError as exc:
+                if not all(d.code.startswith("DATA") for d in exc.diagnostics):
+                    raise
+        return backtest_for_editor(bot_path, strategy_text=text)
+
+    def _missing_data(self, bot_path: Path) -> str:
+        from engine.config import load_bot
+        from engine.web.bot_chart import missing_candles_note
+        from engine.web.prices import candle_sources
+
+        places = [p.label for p in candle_sources(self.ctx.data_dir)]
+        try:
+            bot = load_bot(bot_path)
+        except Exception:  # the bot's own errors were reported by the backtest already
+            return "the candles this bot trades are not stored."
+        note = missing_candles_note(
+            bot.model.exchange.name, ",".join(bot.model.pairs), bot.strategy.timeframe, places
+        )
+        return note.replace(", so there is no chart.", ".")
 
 
 NO_BOT = "No bot file uses this strategy: a backtest needs a bot (pairs, capital)."

@@ -3,6 +3,8 @@ save through EditableFile (comments kept), refused for a viewer, backtest on sto
 
 from __future__ import annotations
 
+import asyncio
+
 from pathlib import Path
 
 import pytest
@@ -151,7 +153,17 @@ async def test_backtest_button_on_stored_synthetic_data(
         await user.open("/editor/ema_rsi")
         assert one(user, "backtest-bot").value == "trend.yaml"
         user.find(marker="backtest").click()
-        await user.should_see("no 5m candles stored for binance ETH/BTC", retries=50)
+        # Said once, with what an admin runs (not the store's file path, not once per pair).
+        status = one(user, "backtest-status")
+        for _ in range(100):
+            if status.text.startswith("cannot run"):
+                break
+            await asyncio.sleep(0.05)
+        assert status.text == (
+            "cannot run: No 5m candles of ETH/BTC,LTC/BTC (binance) in the candle store. An admin can fetch "
+            "them on the server with: engine data download -e binance --pairs ETH/BTC,LTC/BTC --timeframe 5m"
+        )
+        await user.should_not_see(marker="backtest-equity")  # no empty chart before a backtest ran
 
         from engine.data.store import CandleStore
         from engine.data.synth import synth_candles
