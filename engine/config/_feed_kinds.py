@@ -55,7 +55,7 @@ FEED_KINDS: dict[str, FeedKind] = {
             "the whole market's capitalisation (dominance, %).",
             ("price", "market_cap", "volume_24h", "change_24h", "dominance"),
             required=frozenset({"coin"}),
-            optional=frozenset({"vs", "symbol"}),
+            optional=frozenset({"vs"}),
             key="optional",
             refresh="5m",
             max_age="2h",

@@ -18,8 +18,9 @@ Calls (``x-cg-demo-api-key`` header when a key is configured; about 30 calls/min
   the longest window with hourly points: more days give daily points only, then raise ``max_age``
   above a day). ``change_24h`` has no history here: it is recorded live.
 * ``/global`` gives ``dominance``: the coin's share of the whole market's capitalisation
-  (``market_cap_percentage``, keyed by symbol: the feed's ``symbol:``, or a built-in table of the
-  largest coins). ``event_time`` is its ``updated_at``, ``available_at`` the fetch time.
+  (``market_cap_percentage``, which lists the ten largest coins by symbol; the symbol comes from a
+  built-in table of coin ids, or the feed's ``symbol:`` when its chain also has CryptoCompare).
+  ``event_time`` is its ``updated_at``, ``available_at`` the fetch time.
 
 Dominance history: the public and demo tiers have no history of the total market capitalisation, and
 adding up today's largest coins' histories would pick the coins with today's knowledge (survivorship)
@@ -224,7 +225,7 @@ class CoinGeckoSource:
             if symbol:
                 out.extend(parse_global(await self._get("/global", {}, coin), name, symbol, now))
             else:
-                log.warning("feed %s: dominance needs `symbol:` for coin id %s", name, coin)
+                log.warning("feed %s: no dominance for coin id %s (not among the largest coins)", name, coin)
         return out
 
     @staticmethod
