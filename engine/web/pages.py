@@ -49,6 +49,28 @@ def _page_modules() -> list[str]:
     )
 
 
+def _show_backup_codes(box: ui.column, codes: list[str]) -> None:
+    """The backup codes once, with a way to keep them all at once (copy, or a text file)."""
+    text = "\n".join(codes) + "\n"
+    with box:
+        ui.label("Two-factor authentication is on").classes("text-h5")
+        ui.label("Backup codes: each works once. Keep them safe; they are not shown again.")
+        ui.label(text).classes("font-mono whitespace-pre").mark("backup-codes")
+        with ui.row():
+            ui.button("Copy all", icon="content_copy", on_click=lambda: _copy(text)).props("outline")
+            ui.button(
+                "Download",
+                icon="download",
+                on_click=lambda: ui.download.content(text.encode(), "engine-backup-codes.txt", "text/plain"),
+            ).props("outline")
+            ui.button("Continue", on_click=lambda: ui.navigate.to("/"))
+
+
+def _copy(text: str) -> None:
+    ui.clipboard.write(text)
+    ui.notify("backup codes copied")
+
+
 def register_pages(ctx: WebContext) -> None:
     """Login, second factor and sign-out here; every module of :mod:`engine.web.ui` with a
     ``register(ctx)`` adds the pages behind the sign-in."""
@@ -61,8 +83,9 @@ def register_pages(ctx: WebContext) -> None:
     @ui.page("/login")
     async def login_page() -> None:
         browser, address = browser_id(), client_address()
+        ui.page_title("Sign in · engine")
         ui.label("Sign in").classes("text-h5")
-        username = ui.input("Username").props("autocomplete=username")
+        username = ui.input("Username").props("autocomplete=username autofocus")
         password = ui.input("Password", password=True).props("autocomplete=current-password")
         message = ui.label("").classes("text-negative")
 
@@ -81,6 +104,9 @@ def register_pages(ctx: WebContext) -> None:
             ui.navigate.to("/2fa")
 
         ui.button("Sign in", on_click=submit)
+        # Enter in either field signs in, as in any login form.
+        username.on("keydown.enter", submit)
+        password.on("keydown.enter", submit)
 
     @ui.page("/2fa")
     async def second_factor_page() -> None:
@@ -98,17 +124,20 @@ def register_pages(ctx: WebContext) -> None:
             if enrolling:
                 secret, uri = await accounts.begin_2fa_setup(db, user, ctx.box)
                 await db.commit()
-        if enrolling:
-            ui.label("Set up two-factor authentication").classes("text-h5")
-            ui.label("Scan this code with an authenticator app, then enter the 6-digit code it shows.")
-            svg = base64.b64encode(qr_svg(uri).encode()).decode()
-            ui.image(f"data:image/svg+xml;base64,{svg}").style("width: 220px")
-            ui.label(f"Or enter this key: {secret}").classes("font-mono")
-        else:
-            ui.label("Enter the code from your authenticator app (or a backup code)").classes("text-h6")
-        code = ui.input("Code").props("autocomplete=one-time-code")
-        message = ui.label("").classes("text-negative")
-        codes_box = ui.column()
+        ui.page_title("Two-factor authentication · engine")
+        form = ui.column().classes("gap-2")
+        codes_box = ui.column().classes("gap-2")
+        with form:
+            if enrolling:
+                ui.label("Set up two-factor authentication").classes("text-h5")
+                ui.label("Scan this code with an authenticator app, then enter the 6-digit code it shows.")
+                svg = base64.b64encode(qr_svg(uri).encode()).decode()
+                ui.image(f"data:image/svg+xml;base64,{svg}").style("width: 220px")
+                ui.label(f"Or enter this key: {secret}").classes("font-mono")
+            else:
+                ui.label("Enter the code from your authenticator app (or a backup code)").classes("text-h6")
+            code = ui.input("Code").props("autocomplete=one-time-code autofocus inputmode=numeric")
+            message = ui.label("").classes("text-negative")
 
         async def verify() -> None:
             current = _PENDING.get(browser)
@@ -136,15 +165,15 @@ def register_pages(ctx: WebContext) -> None:
             _PENDING.pop(browser, None)
             remember_session(browser, issued.session_id)
             if backup:
-                with codes_box:
-                    ui.label("Backup codes: each works once. Keep them safe; they are not shown again.")
-                    for item in backup:
-                        ui.label(item).classes("font-mono")
-                    ui.button("Continue", on_click=lambda: ui.navigate.to("/"))
+                # Enrolled: the QR code, the key and the form go (they are done with); the codes stay.
+                form.delete()
+                _show_backup_codes(codes_box, backup)
             else:
                 ui.navigate.to("/")
 
-        ui.button("Verify", on_click=verify)
+        with form:
+            ui.button("Verify", on_click=verify)
+        code.on("keydown.enter", verify)  # Enter sends the code
 
     @ui.page("/logout")
     async def logout_page() -> None:

@@ -47,3 +47,33 @@ async def test_login_second_factor_landing_and_revocation(web: Web) -> None:
             await accounts.revoke_sessions(db, uid, reason="admin")
         await user.open("/")
         await user.should_see("Sign in")
+
+
+async def test_enter_submits_and_enrolment_leaves_only_the_backup_codes(web: Web) -> None:
+    import pyotp
+
+    await web.add_user("newbie", "viewer", enrol=False)
+    async with user_simulation(root=None) as user:
+        register_pages(web.ctx)
+        await user.open("/login")
+        user.find("Username").type("newbie")
+        user.find("Password").type(PASSWORD).trigger("keydown.enter")  # Enter, no click
+        await user.should_see("Set up two-factor authentication", retries=50)
+        key = next(
+            label.text.removeprefix("Or enter this key: ")
+            for label in user.find(ui.label).elements
+            if label.text.startswith("Or enter this key: ")
+        )
+        web.tick()
+        user.find("Code").type(pyotp.TOTP(key).at(int(web.clock[0]))).trigger("keydown.enter")
+        await user.should_see(marker="backup-codes", retries=50)
+        (codes,) = user.find(marker="backup-codes").elements
+        assert len(codes.text.split()) == 10
+        # The QR code, the key, the code field and Verify are gone; copy and download are offered.
+        await user.should_not_see(ui.image)
+        await user.should_not_see("Or enter this key")
+        await user.should_not_see(kind=ui.button, content="Verify")
+        await user.should_see(kind=ui.button, content="Copy all")
+        await user.should_see(kind=ui.button, content="Download")
+        user.find(kind=ui.button, content="Download").click()
+        await user.should_see(kind=ui.button, content="Continue")
