@@ -176,8 +176,19 @@ def train_command(
             models=len(outcome.walkforward.results),
         )
     )
-    _guarded(url, lambda: _run(url, lambda s: register_version(s, **outcome.registry_fields())))
+    from engine.feeds.store import write_observations
+    from engine.ml.pit import prediction_observations
+
+    async def work(session: Any) -> int:
+        await register_version(session, **outcome.registry_fields())
+        observations = prediction_observations(
+            outcome.predictions, outcome.name, outcome.spec_hash, loaded.model.exchange, outcome.version
+        )
+        return await write_observations(session, observations)
+
+    added = _guarded(url, lambda: _run(url, work))
     typer.echo(f"model {outcome.name} version {outcome.version} saved in {outcome.path} (candidate)")
+    typer.echo(f"{added:,} new point-in-time prediction values stored for backtests (ml.{outcome.name}.*)")
     _export(outcome.predictions, export)
 
 

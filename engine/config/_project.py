@@ -21,6 +21,7 @@ __all__ = ["PROVIDER_MODULES", "Project", "find_project_root", "project_registry
 PROVIDER_MODULES: tuple[str, ...] = (
     "engine.feeds.namespace",
     "engine.sentiment.namespace",
+    "engine.ml.namespace",
 )
 
 _MARKERS = ("feeds.yaml", "models", "bots", "strategies")
