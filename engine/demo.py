@@ -74,6 +74,17 @@ def write_demo_data(bot_files: list[Path], target: Path, *, days: int = DEMO_DAY
     return target
 
 
+def _write_demo_feeds() -> str:
+    """Generated feed history (Fear & Greed, BTC dominance, S&P 500) in the engine's store, for the
+    example bots whose rules read feeds; marked `generated` wherever it is shown."""
+    from engine.feeds.synth import store_generated_feeds
+
+    start = (pd.Timestamp(DEMO_START) - pd.Timedelta(days=14)).strftime("%Y-%m-%d")
+    end = (pd.Timestamp(DEMO_START) + pd.Timedelta(days=DEMO_DAYS)).strftime("%Y-%m-%d")
+    count, _ = store_generated_feeds(start, end)
+    return f"generated feed history (not market data): {count} observations of fear_greed, btc, spx"
+
+
 def _validate(files: list[Path], console: Console) -> bool:
     from engine.cli._output import print_diagnostics
     from engine.config import validate_report
@@ -103,6 +114,7 @@ def prepare_live_demo(
     console.rule("2. sample data")
     data_dir = write_demo_data(bot_files, engine_home() / "demo-data")
     console.print(f"synthetic candles ({DEMO_DAYS} days from {DEMO_START}, seeded) in {data_dir}")
+    console.print(_write_demo_feeds())
     console.rule("3. the bots on a replay of it, with the web app")
     pace = f"{speed:g}x real time" if speed > 0 else "full speed"
     console.print(
@@ -159,6 +171,7 @@ def run_demo(
     console.rule("2. sample data")
     data_dir = write_demo_data(bot_files, home / "demo-data")
     console.print(f"synthetic candles ({DEMO_DAYS} days from {DEMO_START}, seeded) in {data_dir}")
+    console.print(_write_demo_feeds())
 
     console.rule("3. engine backtest")
     rows = []

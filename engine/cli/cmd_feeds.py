@@ -181,3 +181,18 @@ def status_command(project: ProjectDir = None, url: Url = None) -> None:
     console = Console(width=200)
     for table in render_feed_status(feeds, sources):
         console.print(table)
+
+
+@feeds_app.command("synth")
+def synth_command(
+    start: Annotated[str, typer.Option("--from", help="First day (UTC).")] = "2024-01-01",
+    end: Annotated[str, typer.Option("--to", help="Last day (UTC).")] = "2024-03-01",
+    seed: Annotated[int, typer.Option("--seed")] = 7,
+    url: Url = None,
+) -> None:
+    """GENERATED history of fear_greed.value, btc.dominance and spx.close (seeded, stored with source
+    "generated", not market data): for demos and trying strategies offline."""
+    from engine.feeds.synth import store_generated_feeds
+
+    count, added = store_generated_feeds(start, end, url=url, seed=seed)
+    typer.echo(f"generated feed data (not market data): {count} observations, {added} new")

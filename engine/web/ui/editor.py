@@ -40,8 +40,8 @@ class StrategyEditor:
     """One open editor page: the file, its rules and the actions."""
 
     def __init__(self, ctx: WebContext, path: Path, can_write: bool) -> None:
+        from engine.config._project import find_project_root, project_registry
         from engine.editor import EditableFile, RuleContext
-        from engine.indicators import default_registry
 
         self.ctx = ctx
         self.path = path
@@ -50,7 +50,8 @@ class StrategyEditor:
         data = self.edit.get(())  # the whole document as plain data
         self.context = RuleContext.from_mapping(data)
         self.input_names = set(self.context.inputs)
-        self.registry = default_registry()
+        # The project's registry: built-in functions plus its feeds, models and sentiment namespaces.
+        self.registry = project_registry(find_project_root(path))
         self.function_names = sorted(
             name for name in self.registry.functions if name not in ("crosses_above", "crosses_below")
         )

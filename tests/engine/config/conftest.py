@@ -12,10 +12,11 @@ INVALID = ROOT / "tests" / "fixtures" / "invalid"
 
 @pytest.fixture(scope="session")
 def registry() -> Registry:
-    """The engine's real function registry (built once; the configuration is checked against it)."""
-    from engine.indicators import default_registry
+    """The engine's real registry for the example project: the built-in functions plus its feeds,
+    models and sentiment namespaces (what `engine validate` checks the examples against)."""
+    from engine.config._project import project_registry
 
-    return default_registry()
+    return project_registry(ROOT)
 
 
 @pytest.fixture
