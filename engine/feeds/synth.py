@@ -68,7 +68,7 @@ def store_generated_feeds(start: str, end: str, *, url: str | None = None, seed:
 
     observations = synth_feeds(start, end, seed=seed)
 
-    async def write(session) -> int:  # noqa: ANN001
+    async def write(session) -> int:
         return await write_observations(session, observations)
 
     return len(observations), asyncio.run(run_with_session(write, url))
