@@ -119,7 +119,19 @@ class FeedService:
                     transport=self.transport,
                 )
                 self._http[kind] = http
-            self._sources[kind] = build_source(SourceSetup(kind, service, key, http, str(self.root)))
+            options = {
+                # Sources that open clients of their own (http_json and calendar URLs, one per host)
+                # retry like this service's, and resolve per-feed keys from the same places.
+                "retries": self.retries,
+                "backoff": self.backoff,
+                "timeout_s": float(_seconds(service.timeout)) if service.timeout else 20.0,
+                "resolve_key": lambda ref, kind=kind: resolve_secret(
+                    ref, environ=self.environ, store=self.store_secrets, what=f"a {kind} feed key"
+                ),
+            }
+            self._sources[kind] = build_source(
+                SourceSetup(kind, service, key, http, str(self.root), options=options)
+            )
         return self._sources[kind]
 
     def calls_used(self, kind: str) -> tuple[int, float] | None:
@@ -165,7 +177,9 @@ class FeedService:
                 continue
             got = {o.series for o in observations}
             covered = [
-                m for m in members if any(s.startswith(f"{name}.{m}") for s in got) or not observations
+                m
+                for m in members
+                if any(s.startswith(series_for(feed, m, None)) for s in got) or not observations
             ]
             async with self._writing(), self.sessions() as session, session.begin():
                 result.added += await write_observations(session, observations)
@@ -211,7 +225,9 @@ class FeedService:
                 since = row.down_since.strftime("%Y-%m-%d %H:%M") if row.down_since else "?"
                 text = f"feed source {kind} down since {since} UTC: {error}"
             data = {"source": kind, "feed": feed, "state": row.state}
-            category = EventCategory.SYSTEM if row.state == "ok" else EventCategory.ERROR
+            # Only "down" is an error event: the runtime's Alerts turn error events into notifications,
+            # and a source that stumbles once and recovers is not worth waking anyone.
+            category = EventCategory.ERROR if row.state == "down" else EventCategory.SYSTEM
             await record_event(session, category, f"feed_{row.state}", text, data=data)
         if self.notify is not None and (row.state == "down" or before == "down"):
             self.notify(f"feed_{row.state}", text, data)
