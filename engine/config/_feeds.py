@@ -28,14 +28,14 @@ __all__ = [
     "FeedsFile",
     "LoadedFeeds",
     "ResolvedFeed",
-    "Service",
+    "ServiceSettings",
     "load_feeds",
 ]
 
 FEEDS_FILE = "feeds.yaml"
 
 
-class Service(ConfigModel):
+class ServiceSettings(ConfigModel):
     """Connection settings of one service (by source kind): key, base URL, rate limit, timeout."""
 
     key: SecretRef | None = None
@@ -45,7 +45,7 @@ class Service(ConfigModel):
     timeout: Duration | None = None
 
 
-class Alerts(ConfigModel):
+class FeedAlerts(ConfigModel):
     # A source failing for longer than this is "down": an event and a notification.
     down_after: Duration = "30m"
 
@@ -99,8 +99,8 @@ class FeedsFile(ConfigModel):
     """The root of ``feeds.yaml``."""
 
     feeds: dict[Identifier, Feed] = Field(default_factory=dict)
-    services: dict[str, Service] = Field(default_factory=dict)
-    alerts: Alerts = Field(default_factory=Alerts)
+    services: dict[str, ServiceSettings] = Field(default_factory=dict)
+    alerts: FeedAlerts = Field(default_factory=FeedAlerts)
 
 
 # Work with no configuration: keyless public services only.
@@ -150,8 +150,8 @@ class LoadedFeeds:
     def __init__(
         self,
         feeds: Mapping[str, ResolvedFeed],
-        services: Mapping[str, Service],
-        alerts: Alerts,
+        services: Mapping[str, ServiceSettings],
+        alerts: FeedAlerts,
         path: Path | None,
         diagnostics: list[Diagnostic],
     ):
@@ -161,8 +161,8 @@ class LoadedFeeds:
         self.path = path
         self.diagnostics = diagnostics
 
-    def service(self, kind: str) -> Service:
-        return self.services.get(kind) or Service()
+    def service(self, kind: str) -> ServiceSettings:
+        return self.services.get(kind) or ServiceSettings()
 
     def key_of(self, feed: ResolvedFeed, kind: str) -> str | None:
         """The key reference a kind uses for this feed (its own ``key:``, else the service's), never the
@@ -175,7 +175,7 @@ def load_feeds(root: Path | None, display: str | None = None) -> LoadedFeeds:
     bad input: a broken file's diagnostics are in ``.diagnostics`` and its feeds are left out."""
     path = None if root is None else root / FEEDS_FILE
     if path is None or not path.is_file():
-        return _resolved(BUILTIN_FEEDS, {}, Alerts(), None, [])
+        return _resolved(BUILTIN_FEEDS, {}, FeedAlerts(), None, [])
     document = read_yaml_file(path, display or str(path))
     return check_feeds_document(document, path)
 
@@ -184,22 +184,22 @@ def check_feeds_document(document: YamlDocument, path: Path | None = None) -> Lo
     diagnostics = list(document.diagnostics)
     root = document.root
     if root is None:
-        return _resolved(BUILTIN_FEEDS, {}, Alerts(), path, diagnostics)
+        return _resolved(BUILTIN_FEEDS, {}, FeedAlerts(), path, diagnostics)
     try:
         model = FeedsFile.model_validate(root.to_python())
     except ValidationError as exc:
         diagnostics.extend(validation_diagnostics(exc, root, document.path, FeedsFile))
-        return _resolved(BUILTIN_FEEDS, {}, Alerts(), path, diagnostics)
+        return _resolved(BUILTIN_FEEDS, {}, FeedAlerts(), path, diagnostics)
     diagnostics.extend(_check_meaning(model, root, document.path))
     if diagnostics:
-        return _resolved(BUILTIN_FEEDS, {}, Alerts(), path, diagnostics)
+        return _resolved(BUILTIN_FEEDS, {}, FeedAlerts(), path, diagnostics)
     return _resolved({**BUILTIN_FEEDS, **model.feeds}, model.services, model.alerts, path, [])
 
 
 def _resolved(
     feeds: Mapping[str, Feed],
-    services: Mapping[str, Service],
-    alerts: Alerts,
+    services: Mapping[str, ServiceSettings],
+    alerts: FeedAlerts,
     path: Path | None,
     diagnostics: list[Diagnostic],
 ) -> LoadedFeeds:
@@ -285,7 +285,7 @@ def _check_feed(
             )
         if kind.name == "http_json":
             out.extend(_check_key_use(name, feed, node, model, file))
-        if kind.key == "required" and (model.services.get(kind.name) or Service()).key is None:
+        if kind.key == "required" and (model.services.get(kind.name) or ServiceSettings()).key is None:
             out.append(
                 Diagnostic(
                     "FEED005",
@@ -303,7 +303,7 @@ def _check_key_use(
     """An http_json key must be sent somewhere, and where one is sent a key must exist."""
     placeholders = [v for v in (*(feed.query or {}).values(), *(feed.headers or {}).values()) if "{key}" in v]
     sends = bool(feed.key_param or feed.key_header or placeholders)
-    has_key = feed.key is not None or (model.services.get("http_json") or Service()).key is not None
+    has_key = feed.key is not None or (model.services.get("http_json") or ServiceSettings()).key is not None
     if feed.key is not None and not sends:
         key_node = node.items["key"][0] if node is not None and "key" in node.items else None
         return [

@@ -284,6 +284,10 @@ def validate_report(
             found = session.check_bot(path)
         elif kind == "model":
             found.extend(session.model(path).diagnostics)
+        elif kind == "feeds":
+            from engine.config._feeds import check_feeds_document
+
+            found.extend(check_feeds_document(document, path).diagnostics)
         collected.extend(_sorted(_unique(found), document.path))
     report.diagnostics = _unique(collected)
     for document in session.documents.values():

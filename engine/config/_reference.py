@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from engine.config._bot import Bot
+from engine.config._feeds import FeedsFile
 from engine.config._model import Model
 from engine.config._strategy import Strategy
 from engine.config._types import TYPE_LABELS, format_ratio, schema_key
@@ -28,6 +29,7 @@ SCHEMA_FILES: dict[str, type[BaseModel]] = {
     "strategy.schema.json": Strategy,
     "bot.schema.json": Bot,
     "model.schema.json": Model,
+    "feeds.schema.json": FeedsFile,
 }
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
 BEGIN = "<!-- BEGIN GENERATED KEY REFERENCE: engine schema --docs docs/config.md -->"
@@ -169,9 +171,9 @@ def _models_in_order(root: type[BaseModel], schema: dict[str, Any]) -> list[tupl
 
 
 def _model_class(name: str) -> type[BaseModel]:
-    from engine.config import _bot, _strategy
+    from engine.config import _bot, _feeds, _strategy
 
-    for module in (_strategy, _bot):
+    for module in (_strategy, _bot, _feeds):
         found = getattr(module, name, None)
         if isinstance(found, type) and issubclass(found, BaseModel):
             return found
@@ -181,7 +183,11 @@ def _model_class(name: str) -> type[BaseModel]:
 def reference_markdown() -> str:
     """The key tables of both documents, as Markdown."""
     parts: list[str] = []
-    for title, root in (("Strategy files", Strategy), ("Bot files", Bot)):
+    for title, root in (
+        ("Strategy files", Strategy),
+        ("Bot files", Bot),
+        ("Feeds file (feeds.yaml)", FeedsFile),
+    ):
         schema = model_schema(root)
         defs = schema.get("$defs", {})
         parts.append(f"### {title}\n")

@@ -38,7 +38,8 @@ def display_path(path: Path, relative_to: Path) -> str:
 
 
 def detect_kind(document: YamlDocument) -> tuple[str | None, list[Diagnostic]]:
-    """'strategy', 'bot' or 'model' from the top-level key, or None with the reason."""
+    """'strategy', 'bot', 'model' or 'feeds' (a feeds.yaml) from the top-level keys, or None with the
+    reason."""
     root, file = document.root, document.path
     if document.diagnostics and root is None:
         return None, []
@@ -66,6 +67,8 @@ def detect_kind(document: YamlDocument) -> tuple[str | None, list[Diagnostic]]:
         return "strategy", []
     if "model" in root.items:
         return "model", []
+    if root.items and set(root.items) <= {"feeds", "services", "alerts"}:
+        return "feeds", []
     for key, (key_node, _) in root.items.items():
         hint = did_you_mean(key, ("strategy", "bot"))
         if hint:

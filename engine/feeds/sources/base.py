@@ -6,7 +6,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from engine.config._feeds import ResolvedFeed, Service
+from engine.config._feeds import ResolvedFeed, ServiceSettings
 from engine.feeds.http import FeedHttpClient
 from engine.feeds.observations import Observation
 
@@ -62,7 +62,7 @@ class SourceSetup:
     HTTP client per service, and the project folder (for files and calendars)."""
 
     kind: str
-    service: Service
+    service: ServiceSettings
     key: str | None
     http: FeedHttpClient | None
     root: str

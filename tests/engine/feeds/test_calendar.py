@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from dsl import Source, compile_expression
-from engine.config._feeds import Service
+from engine.config._feeds import ServiceSettings
 from engine.config._project import project_registry
 from engine.feeds.calendar_join import calendar_values
 from engine.feeds.context import EvalContext
@@ -35,7 +35,7 @@ def t(text: str) -> int:
 
 
 def source(root: Path, **options):
-    return build(SourceSetup("calendar", Service(), None, None, str(root), options={"retries": 0, **options}))
+    return build(SourceSetup("calendar", ServiceSettings(), None, None, str(root), options={"retries": 0, **options}))
 
 
 def test_the_example_calendar_reads_in_new_york_time() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.config._feeds import Service
+from engine.config._feeds import ServiceSettings
 from engine.feeds.http import BadResponse, FeedHttpClient, RateLimited, ServerError, ServiceError, Unreachable
 from engine.feeds.observations import NS_PER_SECOND
 from engine.feeds.sources.base import SourceSetup
@@ -22,7 +22,7 @@ H = 3600
 
 def source(tmp_path: Path, *, key: str | None = None, http: FeedHttpClient | None = None, **options):
     options = {"retries": 0, "backoff": 0.01, "timeout_s": 0.3, **options}
-    return build(SourceSetup("http_json", Service(), key, http, str(tmp_path), options=options))
+    return build(SourceSetup("http_json", ServiceSettings(), key, http, str(tmp_path), options=options))
 
 
 def feed(url: str, **extra) -> dict:
