@@ -101,7 +101,10 @@ class WhaleAlertSource:
             if count < self.limit or not cursor:
                 break
         else:
-            log_event(api_log, "whale_alert pages cut", service=self.kind, pages=MAX_PAGES)
+            # Pages are in time order: the hours after the last transaction fetched are incomplete.
+            last = max((f.time_s for f in flows), default=start_s)
+            end_s = min(end_s, last - last % HOUR_S)
+            log_event(api_log, "whale_alert pages cut", service=self.kind, pages=MAX_PAGES, until=end_s)
         hours = hourly_flows(flows, start_s, end_s, min_value=0.0)
         return flow_observations(request.feed, hours, request.members, lag_s, self.kind)
 

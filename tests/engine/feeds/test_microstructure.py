@@ -33,6 +33,7 @@ feeds:
   flow: {source: trades, large_trade: 0.09}
   flow2h: {source: trades, bucket: 2h}
   px: {source: exchange, pair: ETH/BTC, history_days: 2}
+  eth: {source: [coingecko, exchange], coin: ethereum, pair: ETH/BTC, history_days: 1}
 services:
   orderbook: {timeout: 1s}
 """
@@ -380,3 +381,25 @@ async def test_exchange_candles_give_prices_known_at_each_close(
     last = hourly.loc[: pd.Timestamp(T0_MS - 3_600_000, unit="ms", tz="UTC")].tail(24)
     # The fake serves 8-decimal strings: compare at that precision.
     assert volume.value[-1] == pytest.approx(float((last["close"] * last["volume"]).sum()), rel=1e-6)
+
+
+async def test_the_exchange_backs_up_a_price_service_that_is_down(
+    tmp_path: Path, sessions, server: FakeBinance
+) -> None:
+    (tmp_path / "feeds.yaml").write_text(FEEDS)
+    svc = FeedService(
+        load_feeds(tmp_path),
+        sessions,
+        root=tmp_path,
+        base_urls={"coingecko": "http://127.0.0.1:9", "exchange": server.url},
+        clock=lambda: server.clock() * 1_000_000,
+        retries=0,
+    )
+    try:
+        result = await svc.refresh("eth")
+    finally:
+        await svc.aclose()
+    assert "coingecko" in result.errors and result.used == ["exchange"]
+    assert set(result.missing) == {"market_cap", "change_24h", "dominance"}
+    price = await stored(sessions, "eth.price")
+    assert len(price) == 24 and (price.available_at == price.event_time).all()

@@ -487,3 +487,23 @@ async def test_flows_prefix_cut_at_t_gives_the_same_values_up_to_t(tmp_path: Pat
     assert cut and all(o.available_at <= t * NS for o in cut)
     assert rows(cut) == rows(o for o in full if o.available_at <= t * NS)
     assert any(o.value > 0 for o in cut)
+
+
+async def test_whale_alert_stops_at_the_page_cap_without_half_hours(
+    tmp_path: Path, sessions, whale: FakeWhaleAlert, monkeypatch
+) -> None:
+    from engine.feeds.sources import whale_alert
+
+    for hours_back in (5, 4, 3, 2):
+        whale.add(MIDNIGHT - hours_back * H + 10, 600_000, to_type="exchange")
+    monkeypatch.setattr(whale_alert, "MAX_PAGES", 2)
+    service = make_service(tmp_path, sessions, {"whale_alert": whale.url})
+    service.source("whale_alert").limit = 1
+    try:
+        result = await service.refresh("whales")
+    finally:
+        await service.aclose()
+    assert result.ok, result.errors
+    inflow = {e // NS: v for e, _, v in await values(sessions, "whales.inflow")}
+    # Two pages reached the transaction of 20:00; that hour may hold more, so it ends before it.
+    assert max(inflow) == MIDNIGHT - 5 * H and inflow[MIDNIGHT - 5 * H] == 600_000
