@@ -6,7 +6,7 @@ Rules (docs/sentiment.md, "Coin tagging"):
 2. Unambiguous tickers ("BTC", "ETH", "XRP") are matched case-insensitively as whole words or cashtags.
 3. Ambiguous tickers (ONE, LINK, NEAR, SOL, DOT, UNI, ATOM, TON, GAS, OP, ...: English or Spanish/Portuguese
    words) count only as a cashtag (``$LINK``), or in upper case in a headline that is not all upper case
-   and written in English, or next to a context word (coin, token, price, network, crypto, holders, ...)
+   and written in English, or followed by a context word (price, token, coin, network, holders, ...)
    in any language. "SOL" in "el sol brilla" is never a coin; "SOL price jumps" is.
 4. Coins the source attached (CryptoCompare categories, CryptoPanic currencies) are kept when known.
 """
@@ -115,9 +115,8 @@ _NAME_TO_TICKER = {name: ticker for name, ticker in _NAMES}
 _TOKEN = re.compile(r"\$?[A-Za-z][A-Za-z0-9]*")
 
 
-def _context_near(words: list[str], i: int) -> bool:
-    window = words[max(0, i - 2) : i] + words[i + 1 : i + 3]
-    return any(w.lower().lstrip("$") in _CONTEXT for w in window)
+def _context_after(words: list[str], i: int) -> bool:
+    return i + 1 < len(words) and words[i + 1].lower() in _CONTEXT
 
 
 def tag_coins(
@@ -141,7 +140,7 @@ def tag_coins(
             if (
                 ticker not in AMBIGUOUS
                 or cashtag
-                or _context_near(words, i)
+                or _context_after(words, i)
                 or (english and word.isupper() and not shouting)
             ):
                 found.add(ticker)

@@ -77,8 +77,10 @@ class ModelConfig(_Strict):
     # ... or the title and summary disagree in sign by more than this ...
     disagreement: float = Field(default=0.5, ge=0, le=2)
     # ... or the item is critical: an event keyword of these types, flagged important, or from these sources.
-    critical_events: tuple[str, ...] = ("hack", "delisting", "regulation", "halving", "fork")
+    critical_events: tuple[str, ...] = ("hack", "delisting", "regulation")
     critical_sources: tuple[str, ...] = ()
+    # A critical item whose |local score| is at least this is clear enough: the model is not asked.
+    decisive: float = Field(default=0.4, ge=0, le=1)
     # How far the model may move an item away from its local score (the injection guard), and the
     # confidence below which its answer is not used.
     max_shift: float = Field(default=1.0, gt=0, le=2)

@@ -8,6 +8,7 @@ a model answer (or the reason there is none) is written afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -42,6 +43,8 @@ from engine.sentiment.triage import model_reason
 from engine.store.models import NewsItem as NewsRow
 
 __all__ = ["IngestReport", "NewsPipeline", "available_at"]
+
+SCORE_CHUNK = 16
 
 
 def available_at(published: int, fetched: int, *, lag_ns: int, live_window_ns: int) -> int:
@@ -182,7 +185,12 @@ class NewsPipeline:
     ) -> list[NewsRow]:
         """Score, store and (where it pays) send to the model the given items; returns the new rows."""
         report = report if report is not None else IngestReport()
-        scored = [self.score_item(item, fetched) for item in items]
+        scored = []
+        for start in range(0, len(items), SCORE_CHUNK):
+            scored.extend(self.score_item(item, fetched) for item in items[start : start + SCORE_CHUNK])
+            # Scoring is CPU work on the bots' event loop: yield between small chunks so a candle close
+            # waiting behind a big fetch is delayed by one chunk (~1 ms), not by the whole batch.
+            await asyncio.sleep(0)
         async with self.sessions() as session, session.begin():
             saved = await save_items(session, scored)
             observations = [obs for row in saved.added for obs in item_observations(row)]

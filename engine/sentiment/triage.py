@@ -3,7 +3,8 @@
 - ambiguous: crypto terms fired but cancel out (|local score| below ``ambiguous_below``), or the title
   and the summary disagree in sign by more than ``disagreement``;
 - critical: an event keyword of a type in ``critical_events``, an item readers flagged important, or a
-  source listed in ``critical_sources``.
+  source listed in ``critical_sources``, unless the local score is already decisive (|score| at least
+  ``decisive``: "Bybit hacked, $1.5B drained" needs no second opinion).
 An item with no sentiment words and no event is neutral news; the model would say so at a price.
 """
 
@@ -28,13 +29,14 @@ def model_reason(
     config: ModelConfig,
 ) -> str | None:
     """Why the item should go to the model, or None."""
-    critical = [e for e in events if e in config.critical_events]
-    if critical:
-        return f"critical event ({', '.join(critical)})"
-    if important:
-        return "flagged important by readers"
-    if source.lower() in {s.lower() for s in config.critical_sources}:
-        return f"critical source ({source})"
+    if abs(local) < config.decisive:
+        critical = [e for e in events if e in config.critical_events]
+        if critical:
+            return f"critical event ({', '.join(critical)})"
+        if important:
+            return "flagged important by readers"
+        if source.lower() in {s.lower() for s in config.critical_sources}:
+            return f"critical source ({source})"
     head = scorer.score(title)
     if head.terms and abs(local) < config.ambiguous_below:
         return "ambiguous (crypto terms cancel out)"

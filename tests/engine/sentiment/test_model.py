@@ -222,7 +222,8 @@ async def test_text_that_addresses_the_model_is_not_sent(sessions) -> None:
         published_at=NOW,
     )
     with FakeOpenAI(obey=True) as fake:
-        sentiment = SentimentConfig(default_feeds=False, model=config(fake))
+        # decisive=1: the item is sent whatever its local score, so only the injection check stops it.
+        sentiment = SentimentConfig(default_feeds=False, model=config(fake, decisive=1.0))
         news = NewsPipeline(sentiment, sessions, environ={"OPENAI_KEY": KEY}, clock=lambda: NOW)
         await news.store([item], NOW)
         await news.aclose()
