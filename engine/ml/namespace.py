@@ -98,7 +98,9 @@ def _probabilities(models: _Models, name: str, ctx: Any) -> np.ndarray:
     times = decision_times(opens, timeframe_seconds(ctx.timeframe) * _NS)
     for j, member in enumerate(STORED_MEMBERS):
         series = user.reader.series(model_series(name, spec, member, user.exchange, user.pair))
-        out[:, j] = asof(times, series, model_tf)
+        # A prediction describes its own candle: valid until the model's next candle closes, never
+        # carried over to the next one (that candle gets its own prediction, or none).
+        out[:, j] = asof(times, series, model_tf - 1)
     if ctx.timeframe == loaded.model.timeframe:
         _fill_from_production(models, name, spec, loaded, candles, opens, out, user)
     models.cache[key] = out
