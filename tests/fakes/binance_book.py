@@ -30,7 +30,9 @@ def depth_weight(limit: int) -> int:
 
 
 def _market_id(symbol: str) -> str:
-    return symbol.replace("/", "").split(":")[0].upper()
+    """ETH/BTC -> ETHBTC; a futures symbol (XRP/USDT:USDT) is kept apart: XRPUSDT:F."""
+    base = symbol.split(":")[0].replace("/", "").upper()
+    return f"{base}:F" if ":" in symbol else base
 
 
 class BookData:
@@ -75,9 +77,11 @@ class BookData:
     # ---- routes -----------------------------------------------------------------------------
 
     def register(self, router: Router) -> None:
-        router.add("GET", "/api/v3/depth", self._depth, weight=5)
-        router.add("GET", "/api/v3/trades", self._recent, weight=25)
-        router.add("GET", "/api/v3/aggTrades", self._agg, weight=4)
+        # USD-M futures answer like spot here (their weights differ; the spot ones are reported).
+        for prefix in ("/api/v3", "/fapi/v1"):
+            router.add("GET", f"{prefix}/depth", self._depth, weight=5)
+            router.add("GET", f"{prefix}/trades", self._recent, weight=25)
+            router.add("GET", f"{prefix}/aggTrades", self._agg, weight=4)
 
     def _symbol(self, request: Request) -> str:
         symbol = request.query.get("symbol", "").upper()
@@ -85,9 +89,10 @@ class BookData:
             raise BinanceError(
                 400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."
             )
-        if (symbol, False) not in self.server.market_data.markets:
+        futures = request.path.startswith("/fapi/")
+        if (symbol, futures) not in self.server.market_data.markets:
             raise BinanceError(400, -1121, "Invalid symbol.")
-        return symbol
+        return f"{symbol}:F" if futures else symbol
 
     def _depth(self, request: Request) -> Response:
         symbol = self._symbol(request)

@@ -25,7 +25,15 @@ from engine.feeds.http import (
 from engine.feeds.sources.base import SourceSetup
 from engine.observability import redact_text
 
-__all__ = ["CcxtClients", "base_url_of", "call", "clients_for", "scopes_of", "split_scope"]
+__all__ = [
+    "DEFAULT_EXCHANGE",
+    "CcxtClients",
+    "base_url_of",
+    "call",
+    "clients_for",
+    "scopes_of",
+    "split_scope",
+]
 
 DEFAULT_EXCHANGE = "binance"
 BAN_PAUSE_S = 300.0  # a 418/403 without Retry-After: Binance bans for minutes at least
@@ -62,24 +70,31 @@ def base_url_of(setup: SourceSetup) -> str | None:
 class CcxtClients:
     """One key-less ccxt client per exchange id, created on first use and closed together."""
 
-    def __init__(self, service: str, base_url: str | None, timeout_s: float | None = None):
+    def __init__(
+        self, service: str, base_url: str | None, timeout_s: float | None = None, *, futures: bool = False
+    ):
         self.service = service
         self.base_url = base_url
         self.timeout_s = timeout_s
+        self.futures = futures  # load the linear futures markets too (positioning statistics)
         self._clients: dict[str, Any] = {}
         self._blocked: dict[str, float] = {}  # exchange id -> monotonic time calls may resume
 
-    def get(self, exchange_id: str) -> Any:
-        client = self._clients.get(exchange_id)
+    def get(self, exchange_id: str, pair: str = "") -> Any:
+        """The client for ``exchange_id``; one that knows the linear futures markets too when the
+        source asks for them or the pair is a futures one (``XRP/USDT:USDT``)."""
+        futures = self.futures or ":" in pair
+        key = f"{exchange_id}:futures" if futures else exchange_id
+        client = self._clients.get(key)
         if client is None:
             config: dict[str, Any] = {}
             if self.timeout_s:
                 config["timeout"] = int(self.timeout_s * 1000)
             try:
-                client = create_exchange(exchange_id, config=config, api_url=self.base_url)
+                client = create_exchange(exchange_id, futures=futures, config=config, api_url=self.base_url)
             except DataError as exc:
                 raise ServiceError(self.service, str(exc).splitlines()[0]) from None
-            self._clients[exchange_id] = client
+            self._clients[key] = client
         return client
 
     async def call[T](self, exchange: Any, pending: Awaitable[T]) -> T:
@@ -105,10 +120,10 @@ class CcxtClients:
             await client.close()
 
 
-def clients_for(setup: SourceSetup) -> CcxtClients:
+def clients_for(setup: SourceSetup, *, futures: bool = False) -> CcxtClients:
     """The clients of one ccxt-based source, with the service's base URL and timeout."""
     timeout = float(parse_duration(setup.service.timeout)) if setup.service.timeout else None
-    return CcxtClients(setup.kind, base_url_of(setup), timeout)
+    return CcxtClients(setup.kind, base_url_of(setup), timeout, futures=futures)
 
 
 async def call[T](service: str, exchange: Any, pending: Awaitable[T]) -> T:

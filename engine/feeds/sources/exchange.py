@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from engine.feeds.namespace import series_for
 from engine.feeds.observations import NS_PER_SECOND, Observation
-from engine.feeds.sources._ccxt import CcxtClients, clients_for, split_scope
+from engine.feeds.sources._ccxt import DEFAULT_EXCHANGE, CcxtClients, clients_for
 from engine.feeds.sources.base import FetchRequest, SourceSetup
 
 __all__ = ["BASE_URL", "CALLS_PER_MINUTE", "ExchangeSource", "build", "price_points"]
@@ -58,10 +58,8 @@ class ExchangeSource:
 
     async def fetch(self, request: FetchRequest) -> list[Observation]:
         model = request.feed.model
-        exchange_id, pair = split_scope(
-            f"{model.exchange}:{model.pair}" if model.exchange else str(model.pair)
-        )
-        client = self.clients.get(exchange_id)
+        pair = str(model.pair)
+        client = self.clients.get(model.exchange or DEFAULT_EXCHANGE, pair)
         now_ms = request.now_ns // _MS
         if request.since_ns is None:
             days = model.history_days or (365 if request.backfill else 30)

@@ -109,7 +109,7 @@ class OrderBookSource:
         for scope in scopes:
             exchange_id, pair = split_scope(scope)
             # The feed's exchange: fetches from there whatever exchange the bot trades on.
-            client = self.clients.get(model.exchange or exchange_id)
+            client = self.clients.get(model.exchange or exchange_id, pair)
             try:
                 book = await self.clients.call(client, client.fetch_order_book(pair, max(_MIN_LEVELS, depth)))
             except FeedError as exc:

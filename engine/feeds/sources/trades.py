@@ -167,7 +167,7 @@ class TradesSource:
                 start = max(resume - resume % bucket_ms, last_complete_end - MAX_CATCHUP_S * 1000)
             follow = self._follows[key] = _Follow(start, start)
         exchange_id, pair = split_scope(scope)
-        client = self.clients.get(request.feed.model.exchange or exchange_id)
+        client = self.clients.get(request.feed.model.exchange or exchange_id, pair)
         # Trades of the last second may still be arriving: fetch up to a second ago.
         target = now_ms - 1000
         # On a failure the cursor stays where the last good page left it: the next refresh resumes

@@ -403,3 +403,21 @@ async def test_the_exchange_backs_up_a_price_service_that_is_down(
     assert set(result.missing) == {"market_cap", "change_24h", "dominance"}
     price = await stored(sessions, "eth.price")
     assert len(price) == 24 and (price.available_at == price.event_time).all()
+
+
+async def test_futures_pairs_are_read_from_the_futures_market(
+    service: FeedService, server: FakeBinance, sessions
+) -> None:
+    futures = "XRP/USDT:USDT"
+    server.market_data.add(
+        FakeMarket.futures(futures, walk_candles("2024-01-01", "2024-01-03", start_price=0.6))
+    )
+    server.book.set_book(futures, bids=[("0.6000", "100")], asks=[("0.6002", "300")])
+    server.book.add_trade(futures, T0_MS + 2 * MIN + 10, "0.6", "50", buyer_maker=True)
+    scope = f"binance:{futures}"
+    book = await service.refresh("book", scopes=(scope,))
+    flow = await service.refresh("flow", scopes=(scope,))
+    assert book.ok and flow.ok, (book.errors, flow.errors)
+    assert (await stored(sessions, f"book.imbalance@{scope}")).value.tolist() == [-0.5]
+    assert (await stored(sessions, f"flow.taker_sell_volume@{scope}")).value.tolist() == [50.0]
+    assert server.calls("/fapi/v1/depth") and server.calls("/fapi/v1/aggTrades")
