@@ -38,6 +38,9 @@ class ServeOptions:
     start: str | None = None
     watch: bool = True
     insecure_http: bool = False
+    # Proxies whose X-Forwarded-For/-Proto are believed (comma-separated addresses or networks);
+    # None: no one's, the connecting address is the client's.
+    forwarded_allow_ips: str | None = None
     admin: AdminSeed | None = None
     no_admin_hint: str = "run `engine users create --role admin` first"
 
@@ -76,6 +79,13 @@ def serve_command(
         help="Send the session cookies over plain http too. Only for a browser that refuses Secure "
         "cookies from http://127.0.0.1; never on a network.",
     ),
+    forwarded_allow_ips: str | None = typer.Option(
+        None,
+        "--forwarded-allow-ips",
+        help="Comma-separated addresses or networks of the reverse proxies in front whose "
+        "X-Forwarded-For/-Proto headers are believed (default: none; the connecting address is the "
+        "client's, whatever the headers say).",
+    ),
 ) -> None:
     """Serve the web app and its API (OpenAPI at /docs); with --run, the bots too."""
     if run is not None and not run.is_dir():
@@ -87,6 +97,13 @@ def serve_command(
     if replay is not None and not replay.is_dir():
         typer.echo(f"error: --replay {replay}: data directory not found", err=True)
         raise typer.Exit(2)
+    from engine.web.serving import ForwardedIpsError, parse_forwarded_allow_ips
+
+    try:
+        parse_forwarded_allow_ips(forwarded_allow_ips)
+    except ForwardedIpsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     serve(
         ServeOptions(
             host=host,
@@ -99,6 +116,7 @@ def serve_command(
             start=start,
             watch=watch,
             insecure_http=insecure_http,
+            forwarded_allow_ips=forwarded_allow_ips,
         )
     )
 
@@ -184,6 +202,7 @@ def serve(options: ServeOptions) -> None:
 
     from engine.web.app import cleanup_loop, include_api
     from engine.web.pages import register_pages
+    from engine.web.serving import parse_forwarded_allow_ips, proxy_settings
 
     web_app.state.web = ctx
     web_app.title, web_app.version = "engine API", "1"
@@ -212,6 +231,7 @@ def serve(options: ServeOptions) -> None:
         session_middleware_kwargs={"https_only": secure, "same_site": "strict", "max_age": 8 * 3600},
         # Access lines would carry /trades/live?token=...: no access log (errors still go to the log).
         access_log=False,
+        **proxy_settings(parse_forwarded_allow_ips(options.forwarded_allow_ips)),
     )
 
 

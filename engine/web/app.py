@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -15,11 +16,14 @@ from engine.store.db import create_engine_for, session_factory, upgrade_async
 from engine.store.models import ApiSecret, User
 from engine.web.api import routes_admin, routes_auth, routes_bots, routes_data, routes_live, routes_strategies
 from engine.web.api.context import WebContext
+from engine.web.api.validation import validation_error_handler
 from engine.web.auth.accounts import cleanup_expired
 from engine.web.auth.crypto import SecretBox, SecretBoxError, load_secret_box
 from engine.web.auth.tokens import TokenKeys
+from engine.web.limits import BodyLimitMiddleware
 
 __all__ = [
+    "API_ROUTERS",
     "API_TITLE",
     "build_context",
     "check_secrets_readable",
@@ -29,18 +33,23 @@ __all__ = [
 ]
 
 API_TITLE = "engine API"
+API_ROUTERS = (
+    routes_auth.router,
+    routes_bots.router,
+    routes_data.router,
+    routes_admin.config_router,
+    routes_admin.users_router,
+    routes_live.router,
+    routes_strategies.router,
+)
 
 
 def include_api(app: FastAPI) -> None:
-    for router in (
-        routes_auth.router,
-        routes_bots.router,
-        routes_data.router,
-        routes_admin.config_router,
-        routes_admin.users_router,
-        routes_live.router,
-        routes_strategies.router,
-    ):
+    """The API's routes on ``app`` (its own FastAPI app, or NiceGUI's), with the refusals of
+    :mod:`engine.web.api.validation` and the body limits of :mod:`engine.web.limits`."""
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_middleware(BodyLimitMiddleware)
+    for router in API_ROUTERS:
         app.include_router(router)
 
 

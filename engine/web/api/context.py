@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.web.auth.crypto import SecretBox
-from engine.web.auth.throttle import Throttle
+from engine.web.auth.throttle import SpentTokens, Throttle
 from engine.web.auth.tokens import TokenKeys
 from engine.web.control import DbRuntimeControl, RuntimeControl
 
@@ -23,6 +23,7 @@ class WebContext:
     keys: TokenKeys
     box: SecretBox
     throttle: Throttle = field(default_factory=Throttle)
+    spent_pending: SpentTokens = field(default_factory=SpentTokens)  # pending tokens are single-use
     control: RuntimeControl = field(default_factory=DbRuntimeControl)
     # Origins a browser WebSocket may come from (scheme://host:port); empty = same host only.
     allowed_origins: frozenset[str] = frozenset()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -58,6 +59,9 @@ async def authenticate_access(db: AsyncSession, ctx: WebContext, token: str) -> 
     sess = await db.get(AuthSession, claims.get("sid"))
     user = await db.get(User, claims["sub"])
     if sess is None or user is None or sess.user_id != user.id or sess.revoked_at is not None:
+        return None
+    # The session's own end (7 days from sign-in) binds its access tokens too, not only the refresh.
+    if sess.expires_at <= datetime.now(UTC):
         return None
     # A role change or deactivation acts at once, not when the 15-minute token runs out.
     if not user.active or user.role != claims.get("role") or not user.totp_enabled:

@@ -23,13 +23,14 @@ from engine.web.api.schemas import (
     UserOut,
     UserPatch,
 )
+from engine.web.api.validation import StrictJsonRoute
 from engine.web.auth import accounts
 from engine.web.auth.passwords import PasswordPolicyError
 
 __all__ = ["config_router", "users_router"]
 
-config_router = APIRouter(prefix="/config", tags=["config"])
-users_router = APIRouter(prefix="/users", tags=["users"])
+config_router = APIRouter(prefix="/config", tags=["config"], route_class=StrictJsonRoute)
+users_router = APIRouter(prefix="/users", tags=["users"], route_class=StrictJsonRoute)
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 SecretName = Annotated[str, Path(pattern=_NAME.pattern)]
 

@@ -20,6 +20,7 @@ from engine.web.api.schemas import (
     TokenOut,
     VerifyIn,
 )
+from engine.web.api.validation import StrictJsonRoute
 from engine.web.auth import accounts
 from engine.web.auth.accounts import AuthError
 from engine.web.auth.passwords import PasswordPolicyError
@@ -27,7 +28,7 @@ from engine.web.auth.tokens import ACCESS_TTL, PENDING_TTL, TokenError
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], route_class=StrictJsonRoute)
 _UNAUTHORIZED = {401: {"description": "refused (same answer whatever was wrong)"}}
 
 
@@ -49,15 +50,22 @@ def _clear_refresh(response: Response, ctx: WebContext) -> None:
     )
 
 
-async def _pending_user(db: DB, ctx: WebContext, token: str) -> User:
+async def _pending(db: DB, ctx: WebContext, token: str) -> tuple[User, dict]:
+    """The user of a pending token not yet spent, and its claims."""
     try:
         claims = ctx.keys.decode(token, "pending")
     except TokenError:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in again") from None
+    if ctx.spent_pending.spent(str(claims.get("jti"))):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in again")
     user = await db.get(User, claims["sub"])
     if user is None or not user.active:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in again")
-    return user
+    return user, claims
+
+
+async def _pending_user(db: DB, ctx: WebContext, token: str) -> User:
+    return (await _pending(db, ctx, token))[0]
 
 
 @router.post("/login", response_model=LoginOut, responses=_UNAUTHORIZED)
@@ -107,7 +115,7 @@ def qr_svg(text: str) -> str:
 async def verify_2fa(body: VerifyIn, request: Request, response: Response, ctx: Ctx, db: DB) -> TokenOut:
     """Step 2: a TOTP code (or a backup code). On success: an access token and the refresh cookie.
     The first successful code after set-up activates 2FA and returns 10 backup codes, shown once."""
-    user = await _pending_user(db, ctx, body.pending_token)
+    user, claims = await _pending(db, ctx, body.pending_token)
     address = address_of(request)
     backup_codes = None
     try:
@@ -118,6 +126,10 @@ async def verify_2fa(body: VerifyIn, request: Request, response: Response, ctx: 
     except AuthError as exc:
         await db.commit()
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from None
+    # Spent on success: a second code (the next step's) must not open a second session with it.
+    if not ctx.spent_pending.spend(str(claims.get("jti")), float(claims["exp"])):
+        await db.rollback()
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in again")
     issued = await accounts.open_session(db, user, ctx.keys, address)
     _set_refresh(response, ctx, issued.refresh_token)
     return TokenOut(

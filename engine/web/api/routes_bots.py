@@ -21,11 +21,12 @@ from engine.store.models import Bot
 from engine.web.api.deps import DB, Ctx, Principal, Reader, address_of, require
 from engine.web.api.paging import IdPath, Paging, fetch_page
 from engine.web.api.schemas import BotIn, BotOut, BotPatch, BotStatusOut, CommandOut, Page
+from engine.web.api.validation import StrictJsonRoute
 from engine.web.auth.accounts import audit
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/bots", tags=["bots"])
+router = APIRouter(prefix="/bots", tags=["bots"], route_class=StrictJsonRoute)
 Admin = Annotated[Principal, require("bots:write")]
 Trader = Annotated[Principal, require("bots:control")]
 

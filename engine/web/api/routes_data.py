@@ -12,11 +12,12 @@ from engine.web import admin_actions
 from engine.web.api.deps import DB, Ctx, Principal, Reader, address_of, require
 from engine.web.api.paging import IdPath, IdQuery, Paging, fetch_page
 from engine.web.api.schemas import CloseIn, CommandOut, EventOut, Page, PerformanceOut, PositionOut, TradeOut
+from engine.web.api.validation import StrictJsonRoute
 from engine.web.queries import events_query, positions_query, trade_totals, trades_query
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = APIRouter(route_class=StrictJsonRoute)
 Pair = Annotated[str | None, Query(max_length=40)]
 
 

@@ -14,10 +14,11 @@ from engine.store.models import Trade
 from engine.web.api.context import WebContext
 from engine.web.api.deps import authenticate_access
 from engine.web.api.schemas import TradeOut
+from engine.web.api.validation import StrictJsonRoute
 
 __all__ = ["POLL_SECONDS", "router"]
 
-router = APIRouter()
+router = APIRouter(route_class=StrictJsonRoute)
 POLL_SECONDS = 1.0
 
 

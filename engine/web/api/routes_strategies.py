@@ -16,11 +16,12 @@ from engine.editor.files import bots_using, create_file, file_for, listed_files,
 from engine.editor.files import replace_file as write_file
 from engine.web.api.deps import DB, Ctx, Principal, Reader, address_of, require
 from engine.web.api.schemas import StrategyIn, StrategyOut, StrategySummary
+from engine.web.api.validation import StrictJsonRoute
 from engine.web.auth.accounts import audit
 
 __all__ = ["router", "strategy_detail", "strategy_summary"]
 
-router = APIRouter(prefix="/strategies", tags=["strategies"])
+router = APIRouter(prefix="/strategies", tags=["strategies"], route_class=StrictJsonRoute)
 Admin = Annotated[Principal, require("strategies:write")]
 Name = Annotated[str, PathParam(max_length=64, description="the strategy file's name without .yaml")]
 

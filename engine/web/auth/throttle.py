@@ -8,7 +8,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-__all__ = ["Throttle"]
+__all__ = ["SpentTokens", "Throttle"]
 
 
 class Throttle:
@@ -33,3 +33,26 @@ class Throttle:
 
     def reset(self, key: str) -> None:
         self._failures.pop(key, None)
+
+
+class SpentTokens:
+    """Token ids (``jti``) already used, kept until the token would have expired anyway. Memory only,
+    like the throttle: ``engine serve`` is one process, and a restart keeps nothing a pending token
+    could reach (its 5 minutes are the bound)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._spent: dict[str, float] = {}
+
+    def spend(self, jti: str, expires: float) -> bool:
+        """Mark ``jti`` used; False if it already was. No await inside: one event loop, no race."""
+        now = self._clock()
+        for old in [k for k, until in self._spent.items() if until <= now]:
+            del self._spent[old]
+        if jti in self._spent:
+            return False
+        self._spent[jti] = expires
+        return True
+
+    def spent(self, jti: str) -> bool:
+        return jti in self._spent
