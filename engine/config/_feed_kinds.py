@@ -113,6 +113,37 @@ FEED_KINDS: dict[str, FeedKind] = {
             max_age="10m",
         ),
         FeedKind(
+            "positioning",
+            "Binance USD-M futures positioning of each traded pair (its linear perpetual) through ccxt: top "
+            "traders' long/short position and account ratios, all accounts' long/short ratio, taker buy/sell "
+            "volume ratio, and open interest (contracts and value), per `bucket` (5m by default). The "
+            "exchange keeps about 30 days: record it going forward.",
+            (
+                "top_position_ratio",
+                "top_account_ratio",
+                "global_account_ratio",
+                "taker_buy_sell_ratio",
+                "open_interest",
+                "open_interest_value",
+            ),
+            optional=frozenset({"exchange", "pair", "bucket"}),
+            per_pair=True,
+            refresh="5m",
+            max_age="1h",
+            lag="1m",
+        ),
+        FeedKind(
+            "funding",
+            "Binance USD-M futures funding rate of each traded pair (its linear perpetual) through ccxt, "
+            "every 8 hours (0.0001 = 0.01 % paid by longs to shorts).",
+            ("rate",),
+            optional=frozenset({"exchange", "pair"}),
+            per_pair=True,
+            refresh="1h",
+            max_age="9h",
+            lag="1m",
+        ),
+        FeedKind(
             "trades",
             "Public trades of each traded pair through ccxt, per candle: taker buy and sell volume, their "
             "ratio, trade count and large trades. Recorded live only.",

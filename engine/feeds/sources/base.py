@@ -23,6 +23,8 @@ SOURCE_MODULES: dict[str, str] = {
     "calendar": "engine.feeds.sources.calendar",
     "orderbook": "engine.feeds.sources.orderbook",
     "trades": "engine.feeds.sources.trades",
+    "positioning": "engine.feeds.sources.positioning",
+    "funding": "engine.feeds.sources.positioning",
     "exchange": "engine.feeds.sources.exchange",
     "etherscan": "engine.feeds.sources.etherscan",
     "whale_alert": "engine.feeds.sources.whale_alert",
