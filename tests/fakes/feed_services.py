@@ -515,7 +515,7 @@ class FakeYahoo(FeedServer):
             "high": [None if c is None else c * 1.01 for c in closes],
             "low": [None if c is None else c * 0.99 for c in closes],
             "close": closes,
-            "volume": [3_000_000_000 + i for i in range(len(opens))],
+            "volume": [int(wave(o, 3e9, scale=0.2)) for o in opens],
         }
         result = {
             "meta": meta,

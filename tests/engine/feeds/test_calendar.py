@@ -35,7 +35,9 @@ def t(text: str) -> int:
 
 
 def source(root: Path, **options):
-    return build(SourceSetup("calendar", ServiceSettings(), None, None, str(root), options={"retries": 0, **options}))
+    return build(
+        SourceSetup("calendar", ServiceSettings(), None, None, str(root), options={"retries": 0, **options})
+    )
 
 
 def test_the_example_calendar_reads_in_new_york_time() -> None:
