@@ -285,6 +285,18 @@ def _check_feed(
             )
         if kind.name == "http_json":
             out.extend(_check_key_use(name, feed, node, model, file))
+            if feed.time_unit is not None and feed.time_unit not in ("s", "ms", "iso"):
+                unit_node = (
+                    node.items["time_unit"][1] if node is not None and "time_unit" in node.items else None
+                )
+                out.append(
+                    Diagnostic(
+                        "FEED007",
+                        f"feed '{name}': time_unit '{feed.time_unit}' is not one of s, ms, iso "
+                        "(leave it out to guess from the values)",
+                        _span(unit_node, file),
+                    )
+                )
         if kind.key == "required" and (model.services.get(kind.name) or ServiceSettings()).key is None:
             out.append(
                 Diagnostic(
