@@ -39,6 +39,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cmd_users",
     "cmd_feeds",
     "cmd_ml",
+    "cmd_sentiment",
 )
 
 
