@@ -142,7 +142,7 @@ def candle_sources(data_dir: Path | None, exchange: str = "binance") -> list[Can
     out: list[CandleSource] = []
     if data_dir is not None:
         with contextlib.suppress(DataError):  # the directory is gone: the store alone
-            out.append(CandleSource(f"the replay data ({data_dir})", open_source(data_dir=data_dir)))
+            out.append(CandleSource("the replay data", open_source(data_dir=data_dir)))
     out.append(CandleSource("the candle store", open_source(exchange=exchange)))
     return out
 

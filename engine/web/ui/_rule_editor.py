@@ -216,7 +216,7 @@ class RuleEditor:
 
     def node(self, node: Node, parent: Any, key: Any) -> None:
         kind = node.get("kind")
-        box = ui.row().classes("items-center gap-1 border rounded px-1 no-wrap")
+        box = ui.row().classes("items-center gap-1 border rounded px-1 flex-wrap max-w-full")
         with box:
             if kind == "group":
                 self.group(node)

@@ -36,8 +36,13 @@ def table_columns(
             "field": name,
             "align": "right" if name in right else "left",
         }
+        # A figure and its unit stay on one line (``-0.00054327 BTC``); text columns wrap.
+        classes = ["whitespace-nowrap"] if name in right else []
         if not phone:
-            column["classes"] = column["headerClasses"] = "gt-xs"
+            classes.append("gt-xs")
+            column["headerClasses"] = "gt-xs"
+        if classes:
+            column["classes"] = " ".join(classes)
         out.append(column)
     return out
 
