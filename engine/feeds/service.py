@@ -154,11 +154,13 @@ class FeedService:
         feed = self.feeds.feeds[name]
         result = RefreshResult(name)
         wanted = list(feed.members)
-        since = await self._since(feed, wanted, scopes)
         for kind in feed.kinds:
             members = tuple(m for m in wanted if m in (kind.members or feed.members))
             if not members:
                 continue
+            # From the members asked of this source: one the chain never fills (CryptoCompare's
+            # followers without a key) must not send CoinGecko back to a full history every refresh.
+            since = await self._since(feed, list(members), scopes)
             request = FetchRequest(feed, members, since, self.clock(), backfill, scopes)
             try:
                 source = self.source(kind.name)

@@ -77,6 +77,9 @@ async def test_coingecko_down_cryptocompare_takes_over_and_coingecko_recovers(
         assert service.states()["coingecko"] == "degraded"
         back = await service.refresh("btc")
         assert back.used[0] == "coingecko" and not back.errors
+        # Resumed from CoinGecko's own members: no second 3-day history although btc.followers
+        # (CryptoCompare, keyless here) was never stored.
+        assert len(gecko.calls("/api/v3/coins/bitcoin/market_chart")) == 1
         await service.aclose()
     assert await sources_of(sessions, "btc.price") == {"coingecko", "cryptocompare"}
     async with sessions() as session:
