@@ -18,7 +18,7 @@ runner = CliRunner()
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     """A copy of the examples in a temporary working directory."""
-    for name in ("bots", "strategies"):
+    for name in ("bots", "strategies", "models"):
         shutil.copytree(ROOT / name, tmp_path / name)
     monkeypatch.chdir(tmp_path)
     return tmp_path
@@ -104,6 +104,7 @@ def test_schema_check_write_and_docs(tmp_path):
     written = runner.invoke(app, ["schema", "--out", str(out)])
     assert written.exit_code == 0 and sorted(p.name for p in out.iterdir()) == [
         "bot.schema.json",
+        "feeds.schema.json",
         "model.schema.json",
         "strategy.schema.json",
     ]

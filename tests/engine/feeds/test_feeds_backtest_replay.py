@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 def _backtest(root):
     from engine.backtest.session import run_bot_backtest
 
-    run = run_bot_backtest(root / "bots" / "btc_mood.yaml", data_dir=root / "data")
+    run = run_bot_backtest(root / "bots" / "alts_mood.yaml", data_dir=root / "data")
     trades = run.result.trades
     return trades[trades["exit_reason"] != "end_of_data"]
 
@@ -29,7 +29,7 @@ def _rows(trades: pd.DataFrame) -> list[tuple]:
 
 
 async def test_feed_strategy_replay_equals_backtest(tmp_path, monkeypatch) -> None:
-    root = make_workspace(tmp_path, ["btc_mood.yaml"], days=45)
+    root = make_workspace(tmp_path, ["alts_mood.yaml"], days=45)
     monkeypatch.setenv("ENGINE_DATABASE_URL", db_url(root))
     async with database(root):
         pass  # migrated
@@ -47,7 +47,7 @@ async def test_feed_strategy_replay_equals_backtest(tmp_path, monkeypatch) -> No
 
 
 async def test_without_feed_data_the_rules_never_enter(tmp_path, monkeypatch) -> None:
-    root = make_workspace(tmp_path, ["btc_mood.yaml"], days=20)
+    root = make_workspace(tmp_path, ["alts_mood.yaml"], days=20)
     monkeypatch.setenv("ENGINE_DATABASE_URL", db_url(root))
     async with database(root):
         pass
@@ -61,8 +61,8 @@ async def test_without_feed_data_the_rules_never_enter(tmp_path, monkeypatch) ->
 async def test_feed_data_cut_at_t_changes_no_trade_before_t(tmp_path, monkeypatch) -> None:
     import asyncio
 
-    full_root = make_workspace(tmp_path / "full", ["btc_mood.yaml"], days=45)
-    cut_root = make_workspace(tmp_path / "cut", ["btc_mood.yaml"], days=45)
+    full_root = make_workspace(tmp_path / "full", ["alts_mood.yaml"], days=45)
+    cut_root = make_workspace(tmp_path / "cut", ["alts_mood.yaml"], days=45)
     for root, end in ((full_root, "2024-02-20"), (cut_root, "2024-02-05")):
         async with database(root):
             pass
