@@ -13,7 +13,7 @@ TRADE_ROWS = "//*[normalize-space()='Latest trades']/following::table[1]//tbody/
 
 
 def _trade_rows(screen: Screen) -> list[tuple[str, ...]]:
-    """The trade table's rows as cell texts (bot, pair, side, closed, ...)."""
+    """The trade table's rows as cell texts (pair, bot, side, closed, ...)."""
     from selenium.webdriver.common.by import By
 
     rows = [
@@ -46,12 +46,12 @@ def test_admin_signs_in_with_totp_and_sees_trades_arrive_without_reload(screen: 
     stored = _stored_trades(screen)
 
     new_rows = screen.wait(
-        lambda: [row for row in _trade_rows(screen) if (row[0], row[1], row[3]) not in stored],
+        lambda: [row for row in _trade_rows(screen) if (row[1], row[0], row[3]) not in stored],
         timeout=120,
         what="a trade closed after the page loaded",
     )
     assert screen.driver.execute_script("return window.__e2e_no_reload === true")
-    bot, pair, _, closed = new_rows[0][:4]
+    pair, bot, _, closed = new_rows[0][:4]
     assert bot in ("eth-btc-trend", "ltc-xlm-reversal"), new_rows
     assert (bot, pair, closed) in _stored_trades(screen), new_rows  # the row is a trade of the store
     screen.shoot("dashboard")
