@@ -78,6 +78,8 @@ class Recorder:
         self.sleep = sleep
         self.stats: dict[str, FeedStats] = {name: FeedStats() for name in self.feeds}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._busy: set[str] = set()  # feeds in the middle of a round
+        self._stopping = False
 
     @property
     def running(self) -> bool:
@@ -98,15 +100,25 @@ class Recorder:
             if task is None or task.done():
                 self._tasks[name] = asyncio.create_task(self._loop(name), name=f"feed-recorder:{name}")
 
-    async def stop(self) -> None:
-        """Cancel the tasks and wait for them; a refresh cut short writes nothing half-done (each
-        write is one transaction). Idempotent."""
-        tasks, self._tasks = list(self._tasks.values()), {}
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async def stop(self, grace_s: float = 30.0) -> None:
+        """Stop every task and wait for it. A task waiting for its next round is cancelled at once; one
+        in the middle of a round finishes it first (up to ``grace_s``), because cancelling a store write
+        half-way can leave its connection holding SQLite's write lock. Idempotent."""
+        tasks, self._tasks = dict(self._tasks), {}
+        self._stopping = True
+        try:
+            for name, task in tasks.items():
+                if name not in self._busy:
+                    task.cancel()
+            if tasks:
+                _, late = await asyncio.wait(tasks.values(), timeout=grace_s)
+                for task in late:
+                    task.cancel()
+            for task in tasks.values():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        finally:
+            self._stopping = False
 
     async def run_once(self, name: str) -> RefreshResult:
         """One refresh of one feed for the followed scopes, now."""
@@ -136,10 +148,13 @@ class Recorder:
         return wait
 
     async def _loop(self, name: str) -> None:
-        while True:
+        while not self._stopping:
             await self.sleep(self.delay(name))
+            if self._stopping:
+                return
             if not self.scopes and self.service.feeds.feeds[name].model.pair is None:
                 continue  # nothing followed yet
+            self._busy.add(name)
             try:
                 await self.run_once(name)
             except asyncio.CancelledError:
@@ -149,3 +164,5 @@ class Recorder:
                 stats.failures += 1
                 stats.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("feed recorder %s: round failed", name)
+            finally:
+                self._busy.discard(name)

@@ -12,11 +12,12 @@ Per complete bucket and pair (series ``NAME.member@exchange:PAIR``):
 * ``large_trades``: trades whose quote value (price x amount) is at least ``large_trade``.
 
 A bucket is emitted once it is over and every trade of it has been fetched; ``event_time`` is its
-start (like a candle's open time) and ``available_at`` its end plus ``lag``: a rule at a candle close
-sees the bucket of that candle. There is no public history beyond what the exchange still serves:
-the source follows each pair from the moment it is first asked (the last complete bucket), keeps a
-cursor so that each refresh fetches only the new trades, and after a restart resumes from the last
-stored bucket (at most ``MAX_CATCHUP_S`` back).
+start (like a candle's open time) and ``available_at`` its end plus ``lag``, 2 s unless the feed sets
+one: the recorder fetches a bucket 2 s after it ends (the last trades get published), so a backtest
+at a candle close sees exactly what a live bot had then, which is the bucket before. There is no
+public history beyond what the exchange still serves: the source follows each pair from the moment
+it is first asked (the last complete bucket), keeps a cursor so that each refresh fetches only the
+new trades, and after a restart resumes from the last stored bucket (at most ``MAX_CATCHUP_S`` back).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ CALLS_PER_MINUTE = 600
 DEFAULT_BUCKET_S = 60
 DEFAULT_LARGE_TRADE = 100_000.0  # quote units: meant for USD(T) pairs; set large_trade for others
 MAX_CATCHUP_S = 24 * 3600
+DEFAULT_LAG_S = 2.0  # the Recorder's settle time: when a live bot first has the bucket
 PAGE = 1000  # Binance's aggTrades maximum
 MAX_PAGES = 100  # per refresh; the cursor carries on at the next one
 _WINDOW_MS = 3_600_000  # Binance refuses a startTime..endTime window of an hour or more
@@ -230,7 +232,8 @@ class TradesSource:
 
     def _emit(self, request: FetchRequest, scope: str, follow: _Follow, bucket_ms: int) -> list[Observation]:
         out: list[Observation] = []
-        lag_ns = int(request.feed.lag_s * 1_000_000_000)
+        lag_s = request.feed.lag_s if request.feed.model.lag else DEFAULT_LAG_S
+        lag_ns = int(lag_s * 1_000_000_000)
         while follow.next_bucket + bucket_ms <= follow.cursor:
             start = follow.next_bucket
             totals = follow.pending.pop(start, BucketTotals())

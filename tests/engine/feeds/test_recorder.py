@@ -155,3 +155,22 @@ async def test_followed_pairs_change_while_recording(tmp_path: Path, sessions, s
     assert {o.series.split("@")[1] for o in result.observations} == {"binance:BNB/BTC"}
     assert recorder.stats["book"].rounds == 2 and recorder.stats["book"].failures == 0
     await service.aclose()
+
+
+async def test_stop_lets_a_round_in_progress_finish_its_write(tmp_path: Path, sessions, server) -> None:
+    service = make_service(tmp_path, sessions, server)
+    clock = FakeTime(server)
+    recorder = Recorder(service, feeds=("book",), scopes=(SCOPE,), clock=clock.time, sleep=clock.sleep)
+    server.faults.add("/api/v3/depth", delay=0.5)  # the first snapshot is slow to come
+    await recorder.start()
+    await wait_for(lambda: "book" in recorder._busy)
+    await recorder.stop()
+    assert not recorder.running and recorder.stats["book"].rounds == 1
+    async with sessions() as session, session.begin():  # the write lock is free
+        assert len(await read_series(session, f"book.mid@{SCOPE}")) == 1
+    # Stopped while waiting for the next round: at once.
+    await recorder.start()
+    await wait_for(lambda: recorder.stats["book"].rounds >= 2)
+    await recorder.stop(grace_s=0.1)
+    assert not recorder.running
+    await service.aclose()
