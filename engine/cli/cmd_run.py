@@ -80,6 +80,8 @@ def run_command(
     """Run the bots of BOTS_DIR on their exchanges' live closed candles (or a --replay directory): one task
     per bot, shared portfolio risk, state in the database."""
     import asyncio
+    import logging
+    import os
     import sys
 
     from rich.console import Console
@@ -123,8 +125,13 @@ def run_command(
         dashboard=sys.stdout.isatty() if dashboard is None else dashboard,
     )
     from engine.cli._logs import start_logging
+    from engine.private_files import loose_state_warnings, state_paths
+    from engine.store.db import sqlite_path
 
     start_logging()
+    home = Path(os.environ.get("ENGINE_HOME") or "var")
+    for warning in loose_state_warnings(state_paths(home, sqlite_path(url))):
+        logging.getLogger("engine").warning(warning)
     try:
         runtime = asyncio.run(run_engine(options))
     except LeaseHeldError as error:

@@ -173,6 +173,8 @@ def serve(options: ServeOptions) -> None:
     import os
     import secrets
 
+    from engine.private_files import loose_state_warnings, state_paths
+    from engine.store.db import sqlite_path
     from engine.web.app import build_context
     from engine.web.auth.crypto import SecretBoxError
     from engine.web.auth.tokens import TokenError
@@ -192,6 +194,8 @@ def serve(options: ServeOptions) -> None:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     asyncio.run(ctx.sessions.kw["bind"].dispose())  # connections are made again in the server's event loop
+    for warning in loose_state_warnings(state_paths(home, sqlite_path(options.url))):
+        typer.echo(f"warning: {warning}", err=True)
     _ensure_admin(options.url, options.admin, options.no_admin_hint)
     ctx.bots_dir = options.bots_dir or Path("bots")
     ctx.strategies_dir = _strategies_dir(options)

@@ -11,13 +11,13 @@ import logging
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from logging.handlers import TimedRotatingFileHandler
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from engine.observability._context import current_context, set_default_mode
 from engine.observability._format import FIELDS_ATTR, JsonFormatter, TextFormatter
 from engine.observability._redact import SECRETS, RedactingFilter, SecretRegistry
+from engine.private_files import PrivateRotatingFileHandler, make_private_dir
 
 __all__ = [
     "CATEGORIES",
@@ -179,11 +179,11 @@ def setup_logging(
     file_handlers: list[tuple[logging.Handler, str | None]] = []
     if log_dir is not None:
         directory = Path(log_dir)
-        directory.mkdir(parents=True, exist_ok=True)
+        make_private_dir(directory)  # logs carry audit trails and order details: 0700, files 0600
         json_format = JsonFormatter()
         names: list[str | None] = [*CATEGORIES, None] if all_file else list(CATEGORIES)
         for category in names:
-            handler = TimedRotatingFileHandler(
+            handler = PrivateRotatingFileHandler(
                 directory / f"{category or 'all'}.jsonl",
                 when="midnight",
                 utc=True,

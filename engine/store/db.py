@@ -30,6 +30,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from engine.private_files import make_private_file
 from engine.store.errors import DatabaseUnavailableError
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "resolve_url",
     "run_with_session",
     "session_factory",
+    "sqlite_path",
     "upgrade",
     "upgrade_async",
 ]
@@ -147,11 +149,30 @@ def _split_pg_options(url: URL) -> tuple[URL, dict[str, str]]:
     return url.difference_update_query(["options"]), settings
 
 
+def sqlite_path(url: str | URL | None = None) -> Path | None:
+    """The file of a SQLite database URL (default: :func:`default_url`); None for anything else (a
+    malformed URL included: opening the database reports that)."""
+    try:
+        resolved = resolve_url(url)
+    except DatabaseUnavailableError:
+        return None
+    database = resolved.database or ""
+    if (
+        resolved.get_backend_name() != "sqlite"
+        or database in ("", ":memory:")
+        or database.startswith("file:")
+    ):
+        return None
+    return Path(database).expanduser()
+
+
 def _ensure_parent_dir(url: URL) -> None:
+    """The database file's directory (0700 if created here) and the file itself, created 0600 before
+    SQLite opens it: its -wal and -shm files then get the same mode (engine/private_files.py)."""
     database = url.database or ""
     if database in ("", ":memory:") or database.startswith("file:"):
         return
-    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    make_private_file(Path(database).expanduser())
 
 
 def _switch_to_wal(cursor: Any) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 
 from engine.observability import register_secret
+from engine.private_files import make_private_dir
 
 __all__ = ["SECRET_KEY_ENV", "SecretBox", "SecretBoxError", "load_secret_box", "mask"]
 
@@ -51,7 +52,7 @@ def load_secret_box(home: Path) -> SecretBox:
         return SecretBox(env.strip().encode())
     path = home / "secret.key"
     if not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
+        make_private_dir(home)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(Fernet.generate_key())

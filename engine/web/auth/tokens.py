@@ -21,6 +21,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from engine.private_files import make_private_dir
+
 __all__ = ["ACCESS_TTL", "PENDING_TTL", "TokenError", "TokenKeys"]
 
 ACCESS_TTL = timedelta(minutes=15)
@@ -55,7 +57,7 @@ class TokenKeys:
         path = home / "jwt_private.pem"
         if not path.exists():
             keys = cls.generate()
-            home.mkdir(parents=True, exist_ok=True)
+            make_private_dir(home)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(keys.private_pem)
