@@ -141,7 +141,8 @@ async def _bench(
     gc_freeze: bool = False,
     breakdown: bool = False,
     orders_first: bool = True,
-) -> None:
+    during=None,  # async (runtime, factory) -> async stop(): extra load while the bots run (bench/live_feeds.py)
+) -> np.ndarray:
     from sqlalchemy import event
 
     from engine.data import DataDirectory
@@ -198,6 +199,7 @@ async def _bench(
         for runner in runners:
             runner.committer = Committer(factory, group=False, lock=runner.write_lock)
 
+    stop_extra = await during(runtime, factory) if during is not None else None
     t0 = time.perf_counter()
     statements[0] = 0
     await runtime.pump()
@@ -238,6 +240,8 @@ async def _bench(
             break
         await asyncio.sleep(0.01)
     t_one = time.perf_counter() - t0
+    if stop_extra is not None:
+        await stop_extra()
     await runtime.stop()
     await engine.dispose()
 
@@ -293,6 +297,7 @@ async def _bench(
     print("  (both include the file watcher's 200 ms debounce)")
     if timing is not None:
         timing.report(bots)
+    return orders
 
 
 def main() -> None:
