@@ -11,6 +11,8 @@ when it was read). This is exact at every candle, whatever the timeframe, with o
 
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 
 from engine.feeds.observations import NS_PER_SECOND, SeriesArrays
@@ -30,37 +32,65 @@ def calendar_values(times_ns: np.ndarray, events: SeriesArrays, member: str) -> 
     out = np.full(times.shape, np.nan)
     if len(events) == 0 or times.size == 0:
         return out
-    epochs = np.unique(events.available_at)
-    epoch_of = np.searchsorted(epochs, times, side="right") - 1
-    order = np.argsort(epoch_of, kind="stable")
-    sorted_epochs = epoch_of[order]
-    # times[order[cuts[j]:cuts[j + 1]]] are the decision times that see schedule j.
-    cuts = np.searchsorted(sorted_epochs, np.arange(len(epochs) + 1), side="left")
-    row_cuts = [*np.searchsorted(events.available_at, epochs, side="left").tolist(), len(events)]
-    state: dict[int, float] = {}
-    for j in range(len(epochs)):
-        new: dict[int, float] = {}
-        for row in range(row_cuts[j], row_cuts[j + 1]):
-            when = int(events.event_time[row])
-            new[when] = max(new.get(when, 0.0), float(events.value[row]))
-        state.update(new)
-        picked = order[cuts[j] : cuts[j + 1]]
-        if picked.size == 0:
-            continue
-        active = sorted((t, v) for t, v in state.items() if v > 0)
-        if not active:
-            continue
-        when = np.fromiter((t for t, _ in active), np.int64, len(active))
-        weight = np.fromiter((v for _, v in active), np.float64, len(active))
-        at = times[picked]
-        index = np.searchsorted(when, at, side="right")
-        if member == "hours_since_last":
-            has = index > 0
-            out[picked[has]] = (at[has] - when[index[has] - 1]) / _HOUR_NS
-        else:
-            has = index < len(when)
-            if member == "hours_to_next":
-                out[picked[has]] = (when[index[has]] - at[has]) / _HOUR_NS
-            else:
-                out[picked[has]] = weight[index[has]]
+    starts, next_at, last_at, next_weight = _segments(events)
+    segment = np.searchsorted(starts, times, side="right") - 1
+    seen = segment >= 0
+    index = np.where(seen, segment, 0)
+    if member == "hours_since_last":
+        ok = seen & (last_at[index] >= 0)
+        out[ok] = (times[ok] - last_at[index[ok]]) / _HOUR_NS
+    elif member == "hours_to_next":
+        ok = seen & (next_at[index] >= 0)
+        out[ok] = (next_at[index[ok]] - times[ok]) / _HOUR_NS
+    else:
+        ok = seen & (next_at[index] >= 0)
+        out[ok] = next_weight[index[ok]]
     return out
+
+
+_CACHE: list[tuple[SeriesArrays, tuple[np.ndarray, ...]]] = []
+
+
+def _segments(events: SeriesArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The calendar as a step function: between consecutive event and announcement times nothing
+    changes, so for each such segment ``[start, next start)`` the next scheduled time after its start,
+    the last one at or before it (-1: none) and the next one's importance. Computed once per series
+    (a run evaluates three members on every pair from the same arrays)."""
+    for cached, found in _CACHE:
+        if cached is events:
+            return found  # type: ignore[return-value]
+    starts = np.unique(np.concatenate([events.event_time, events.available_at]))
+    next_at = np.full(len(starts), -1, np.int64)
+    last_at = np.full(len(starts), -1, np.int64)
+    next_weight = np.zeros(len(starts))
+    when: list[int] = []  # scheduled (not cancelled) times known so far, sorted
+    weight: dict[int, float] = {}
+    rows = sorted(
+        zip(events.available_at.tolist(), events.event_time.tolist(), events.value.tolist(), strict=True)
+    )
+    row = 0
+    for k, start in enumerate(starts.tolist()):
+        batch: dict[int, float] = {}
+        while row < len(rows) and rows[row][0] <= start:
+            # Rows that became known together: for one time, the highest importance wins.
+            _, at, value = rows[row]
+            batch[at] = max(batch.get(at, 0.0), value)
+            row += 1
+        for at, value in batch.items():
+            if value > 0:
+                if at not in weight:
+                    bisect.insort(when, at)
+                weight[at] = value
+            elif at in weight:  # cancelled
+                del weight[at]
+                when.remove(at)
+        position = bisect.bisect_right(when, start)
+        if position > 0:
+            last_at[k] = when[position - 1]
+        if position < len(when):
+            next_at[k] = when[position]
+            next_weight[k] = weight[when[position]]
+    found = (starts, next_at, last_at, next_weight)
+    _CACHE.insert(0, (events, found))
+    del _CACHE[8:]
+    return found

@@ -226,3 +226,44 @@ async def test_rules_read_the_calendar_at_each_candle_close(tmp_path: Path) -> N
     within = compile_expression(Source("macro.hours_to_next < 167.5", "<rule>"), registry, "1h", {})
     flags = within.evaluate(candles, EvalContext("BTC/USDT", reader=reader)).iloc[:, 0].tolist()
     assert [bool(f) for f in flags] == [False, False, False, True, True, True]
+
+
+def test_members_match_a_brute_force_reading_of_the_schedule() -> None:
+    from engine.feeds.observations import Observation
+
+    rng = np.random.default_rng(11)
+    base = t("2024-01-01T00:00:00")
+    hour = HOUR_NS
+    rows = []
+    for _ in range(60):
+        event = base + int(rng.integers(0, 500)) * hour
+        known = event - int(rng.integers(-50, 300)) * hour  # some only known after they happened
+        rows.append(Observation("m.events", event, known, float(rng.integers(0, 4)), "calendar"))
+    series = to_arrays(rows)
+    times = base + rng.integers(-20, 560, 400) * hour + rng.integers(0, 3600, 400) * NS
+
+    def brute(at: int) -> tuple[float, float, float]:
+        latest: dict[int, tuple[int, float]] = {}
+        for row in sorted(rows, key=lambda r: (r.available_at, r.event_time)):
+            if row.available_at <= at:
+                known_at, value = latest.get(row.event_time, (-1, 0.0))
+                value = max(value, row.value) if known_at == row.available_at else row.value
+                latest[row.event_time] = (row.available_at, value)
+        active = sorted((e, v) for e, (_a, v) in latest.items() if v > 0)
+        after = [(e, v) for e, v in active if e > at]
+        before = [e for e, _v in active if e <= at]
+        return (
+            (after[0][0] - at) / hour if after else np.nan,
+            (at - before[-1]) / hour if before else np.nan,
+            after[0][1] if after else np.nan,
+        )
+
+    expected = np.array([brute(int(x)) for x in times])
+    for column, member in enumerate(("hours_to_next", "hours_since_last", "importance_next")):
+        np.testing.assert_allclose(
+            calendar_values(times, series, member), expected[:, column], equal_nan=True
+        )
+        ordered = np.sort(times)
+        np.testing.assert_allclose(
+            calendar_values(ordered, series, member), expected[np.argsort(times), column], equal_nan=True
+        )
