@@ -105,7 +105,7 @@ def fetch_command(
                     if result.missing:
                         failed += 1
                         line += f"; missing: {', '.join(result.missing)}"
-                    progress.console.print(line)
+                    progress.console.print(line, soft_wrap=True, markup=False)
         finally:
             await service.aclose()
             await engine.dispose()
@@ -196,3 +196,72 @@ def synth_command(
 
     count, added = store_generated_feeds(start, end, url=url, seed=seed)
     typer.echo(f"generated feed data (not market data): {count} observations, {added} new")
+
+
+@feeds_app.command("record")
+def record_command(
+    pairs: Annotated[
+        list[str],
+        typer.Argument(help="Pairs to follow, as EXCHANGE:BASE/QUOTE (binance:ETH/BTC) or BASE/QUOTE."),
+    ],
+    feeds: Annotated[
+        list[str] | None, typer.Option("--feed", help="Feeds to record (default: every live-only feed).")
+    ] = None,
+    duration: Annotated[
+        str | None, typer.Option("--for", help="Stop after this long (e.g. 30m, 2h); default: until Ctrl-C.")
+    ] = None,
+    exchange: Annotated[
+        str, typer.Option("--exchange", help="Exchange of pairs given without one.")
+    ] = "binance",
+    project: ProjectDir = None,
+    url: Url = None,
+) -> None:
+    """Record the series that have no public history (order books, trades) for PAIRS into the store, so
+    backtests can use them later. `engine run` records what its bots read by itself."""
+    import asyncio
+
+    from dsl.timeframes import parse_duration
+    from engine.feeds.recorder import Recorder, live_feeds
+    from engine.feeds.service import FeedService
+    from engine.store import create_engine_for, session_factory, upgrade_async
+
+    root, loaded = _feeds(project)
+    scopes = tuple(p if ":" in p.split("/")[0] else f"{exchange}:{p}" for p in pairs)
+    seconds = float(parse_duration(duration)) if duration else None
+
+    async def run() -> None:
+        engine = create_engine_for(url)
+        await upgrade_async(engine)
+        service = FeedService(loaded, session_factory(engine), root=root)
+        names = tuple(feeds) if feeds else live_feeds(service)
+        if not names:
+            typer.echo("nothing to record: no live-only feed (orderbook, trades) in feeds.yaml", err=True)
+            await engine.dispose()
+            raise typer.Exit(2)
+        recorder = Recorder(service, names, scopes)
+        typer.echo(
+            f"recording {', '.join(names)} for {', '.join(scopes)}"
+            + (f" for {duration}" if duration else "; Ctrl-C stops")
+        )
+        await recorder.start()
+        try:
+            if seconds is None:
+                await asyncio.Event().wait()
+            else:
+                await asyncio.sleep(seconds)
+        finally:
+            await recorder.stop()
+            await service.aclose()
+            await engine.dispose()
+            for name, stats in recorder.stats.items():
+                typer.echo(
+                    f"{name}: {stats.rounds} rounds, +{stats.added} observations, last error: {stats.last_error or '-'}"
+                )
+
+    try:
+        asyncio.run(run())
+    except KeyError as exc:
+        typer.echo(f"error: {exc.args[0]}", err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        pass
