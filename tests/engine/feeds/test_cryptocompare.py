@@ -171,3 +171,18 @@ async def test_social_statistics_need_the_key_in_the_authorization_header(caplog
     assert all(o.available_at == o.event_time and o.event_time % (DAY * NS) == 0 for o in followers)
     assert {o.series for o in found} == {"btc.price", "btc.followers", "btc.posts"}
     assert key not in caplog.text and key not in str(failure.value)
+
+
+async def test_a_histoday_page_is_known_at_each_day_end() -> None:
+    from engine.feeds.sources.cryptocompare import parse_histo
+
+    with FakeCryptoCompare(now_s=NOW) as cc:
+        http = FeedHttpClient("cryptocompare", cc.url, per_minute=600, retries=0)
+        body = await http.get_json("/data/v2/histoday", {"fsym": "BTC", "tsym": "USD", "limit": 40})
+        await http.aclose()
+    found, first = parse_histo(body, "btc", ("price", "volume_24h"), NOW * NS, 0, period_s=DAY)
+    price = series(found, "btc.price")
+    today = NOW // DAY * DAY
+    assert first == today - 40 * DAY and max(price) == today  # yesterday's bar, closed at 00:00
+    assert set(series(found, "btc.volume_24h")) == set(price)  # a daily bar is a day's volume
+    assert all(o.available_at == o.event_time for o in found)
