@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dsl.types import BOOL
-from engine.indicators._core import SpecList, column, flag, length, series
+from dsl.types import BOOL, NUMBER
+from engine.indicators._core import SpecList, column, const, flag, length, series
 from engine.indicators._pivots import pivot_flags
 
 SPECS = SpecList()
@@ -158,3 +158,33 @@ def bearish_divergence(
         min_distance=min_distance,
         max_distance=max_distance,
     )
+
+
+@SPECS.function(
+    "consensus_shift",
+    [
+        series("top", "what the large traders hold: pos.top_position_ratio (a long/short ratio)"),
+        series("crowd", "what everyone holds: pos.global_account_ratio"),
+        const("level", 1.0, "the neutral level: 1 for long/short ratios, 0.5 for long shares", minimum=0.0),
+    ],
+    NUMBER,
+    warmup=lambda a: 1,
+    category=DIVERGENCE,
+    # The usual arguments are feed members (pos.top_position_ratio, ...), which need a project's feeds.yaml.
+    example="consensus_shift(close / sma(close, 50), close@1h / sma(close@1h, 50)) > 0",
+    arrays=True,
+)
+def consensus_shift(top: np.ndarray, crowd: np.ndarray, level: float) -> np.ndarray:
+    """+1 on the candle where ``top`` crosses above ``level`` (the large traders turn net long) while
+    ``crowd`` is below it (the crowd is net short); -1 on the candle where ``top`` crosses below
+    ``level`` while ``crowd`` is above it; 0 otherwise, and 0 while either is unknown (NaN). With the
+    futures positioning feed (docs/feeds.md, ``source: positioning``), ``top`` is usually the top
+    traders' position ratio and ``crowd`` the global account ratio:
+    ``consensus_shift(pos.top_position_ratio, pos.global_account_ratio) > 0``."""
+    top = np.asarray(top, dtype=np.float64)
+    crowd = np.asarray(crowd, dtype=np.float64)
+    before = np.concatenate(([np.nan], top[:-1]))
+    with np.errstate(invalid="ignore"):
+        up = (top > level) & (before <= level) & (crowd < level)
+        down = (top < level) & (before >= level) & (crowd > level)
+    return up.astype(np.float64) - down.astype(np.float64)

@@ -40,12 +40,19 @@ KEPT_MS = 30 * 86_400_000
 FUNDING_MS = 8 * 3_600_000
 RATIO_ENDPOINTS = ("topLongShortPositionRatio", "topLongShortAccountRatio", "globalLongShortAccountRatio")
 ENDPOINTS = (*RATIO_ENDPOINTS, "takerlongshortRatio", "openInterestHist")
+PHASES = {
+    "topLongShortPositionRatio": 0.0,
+    "topLongShortAccountRatio": 0.5,
+    "globalLongShortAccountRatio": 3.5,
+    "takerlongshortRatio": 1.0,
+    "openInterestHist": 2.0,
+}
 
 
 def ratio_at(endpoint: str, time_ms: int) -> float:
     """The long/short (or buy/sell) ratio the fake reports at ``time_ms``: a slow wave per endpoint, so
-    top traders and the crowd disagree part of the time."""
-    phase = ENDPOINTS.index(endpoint) * 1.3
+    top traders and the crowd disagree part of the time (the crowd lags the top traders by half a wave)."""
+    phase = PHASES[endpoint]
     return round(1.0 + 0.6 * math.sin(time_ms / 3_600_000 / 7.0 + phase), 4)
 
 

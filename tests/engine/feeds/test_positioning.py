@@ -184,3 +184,34 @@ async def test_error_shapes_of_the_fake_over_plain_http(server, stats):
             params={"symbol": "XRPUSDT", "period": "5m", "startTime": old, "endTime": old + 3_600_000},
         )
         assert rows.json() == []
+
+
+@pytest.mark.slow
+async def test_a_consensus_shift_rule_reads_the_stored_ratios(tmp_path, service, sessions):
+    from dsl import Source, compile_expression
+    from engine.config._project import project_registry
+    from engine.feeds.context import EvalContext
+    from engine.feeds.store import SeriesReader
+
+    assert (await service.refresh("pos", scopes=(SCOPE,))).ok
+    keys = [f"pos.{m}@{SCOPE}" for m in ("top_position_ratio", "global_account_ratio")]
+    reader = SeriesReader({key: await stored(sessions, key) for key in keys})
+    registry = project_registry(tmp_path)  # the feeds.yaml of the service fixture
+    rule = "consensus_shift(pos.top_position_ratio, pos.global_account_ratio)"
+    plan = compile_expression(Source(rule, "<rule>"), registry, "5m", {})
+    index = pd.date_range(
+        pd.Timestamp(NOW_MS - 2 * 86_400_000, unit="ms", tz="UTC"), periods=560, freq="5min"
+    )
+    candles = pd.DataFrame(dict.fromkeys(("open", "high", "low", "close", "volume"), 1.0), index=index)
+    values = plan.evaluate(candles, EvalContext("XRP/USDT:USDT", reader=reader)).iloc[:, 0].to_numpy()
+    # By hand from the fake's waves: the candle closing at c sees the rows of periods ended by c - 1m.
+    closes = (index.as_unit("ns").asi8 // 1_000_000) + STEP
+    seen = (closes - 60_000 - STEP) // STEP * STEP  # the newest period start known at each close
+    top = np.array([ratio_at("topLongShortPositionRatio", t) for t in seen])
+    crowd = np.array([ratio_at("globalLongShortAccountRatio", t) for t in seen])
+    up = (top > 1) & (np.r_[np.nan, top[:-1]] <= 1) & (crowd < 1)
+    down = (top < 1) & (np.r_[np.nan, top[:-1]] >= 1) & (crowd > 1)
+    expected = up.astype(float) - down.astype(float)
+    first = int(np.argmax(~np.isnan(values)))
+    np.testing.assert_array_equal(values[first + 1 :], expected[first + 1 :])
+    assert (values == 1).sum() >= 1 and (values == -1).sum() >= 1

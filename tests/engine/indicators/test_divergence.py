@@ -90,3 +90,14 @@ def test_an_hourly_divergence_reaches_5m_candles_once_its_hour_has_closed(regist
         # The last 5m candle of the hour closes with it: true from there until the next hour closes.
         assert flags[closed - pd.Timedelta("5m") : closed + pd.Timedelta("50m")].all()
         assert not flags[hour : closed - pd.Timedelta("10m")].any()
+
+
+def test_consensus_shift_marks_the_turn_of_the_large_traders_against_the_crowd():
+    from engine.indicators._divergence import consensus_shift
+
+    top = np.array([np.nan, 0.9, 0.95, 1.1, 1.2, 1.05, 0.9, 0.8, 1.3])
+    crowd = np.array([0.8, 0.8, 0.8, 0.9, 0.9, 1.2, 1.2, 1.2, 1.1])
+    out = consensus_shift(top, crowd, 1.0)
+    # 1.1 at [3]: top turns long, crowd short -> +1; 0.9 at [6]: top turns short, crowd long -> -1;
+    # 1.3 at [8]: top turns long but the crowd is long too -> 0.
+    assert out.tolist() == [0, 0, 0, 1, 0, 0, -1, 0, 0]
