@@ -21,7 +21,7 @@ from nicegui import ui
 from engine.store.models import User
 from engine.web.api.context import WebContext
 from engine.web.api.routes_auth import qr_svg
-from engine.web.auth import accounts
+from engine.web.auth import accounts, lockout
 from engine.web.auth.accounts import AuthError
 from engine.web.auth.tokens import PENDING_TTL
 from engine.web.ui.shell import browser_id, client_address, current_user, forget_browser, remember_session
@@ -87,9 +87,41 @@ def register_pages(ctx: WebContext) -> None:
         ui.label("Sign in").classes("text-h5")
         username = ui.input("Username").props("autocomplete=username autofocus")
         password = ui.input("Password", password=True).props("autocomplete=current-password")
+        # Shown after a refusal: an account locked by failed attempts opens to the password and a
+        # code together (engine.web.auth.lockout), so whoever caused the lock cannot keep its owner out.
+        code = ui.input("Code from your authenticator app").props("autocomplete=one-time-code")
+        hint = ui.label(
+            "Locked after failed sign-ins? Enter your password and a code from your authenticator app together."
+        ).classes("text-caption")
+        code.set_visibility(False)
+        hint.set_visibility(False)
         message = ui.label("").classes("text-negative")
 
+        async def both_factors() -> None:
+            async with ctx.sessions() as db:
+                try:
+                    user = await lockout.sign_in_with_both(
+                        db,
+                        username.value or "",
+                        password.value or "",
+                        code.value or "",
+                        box=ctx.box,
+                        address=address,
+                        throttle=ctx.throttle,
+                    )
+                    issued = await accounts.open_session(db, user, ctx.keys, address)
+                except AuthError as exc:
+                    await db.commit()
+                    message.set_text(str(exc))
+                    return
+                await db.commit()
+            remember_session(browser, issued.session_id)
+            ui.navigate.to("/")
+
         async def submit() -> None:
+            if code.visible and (code.value or "").strip():
+                await both_factors()
+                return
             async with ctx.sessions() as db:
                 try:
                     user = await accounts.authenticate_password(
@@ -98,15 +130,18 @@ def register_pages(ctx: WebContext) -> None:
                 except AuthError as exc:
                     await db.commit()
                     message.set_text(str(exc))
+                    code.set_visibility(True)
+                    hint.set_visibility(True)
                     return
                 await db.commit()
             _PENDING[browser] = _Pending(user.id, time.monotonic() + PENDING_TTL.total_seconds())
             ui.navigate.to("/2fa")
 
         ui.button("Sign in", on_click=submit)
-        # Enter in either field signs in, as in any login form.
+        # Enter in any field signs in, as in any login form.
         username.on("keydown.enter", submit)
         password.on("keydown.enter", submit)
+        code.on("keydown.enter", submit)
 
     @ui.page("/2fa")
     async def second_factor_page() -> None:

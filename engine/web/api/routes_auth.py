@@ -11,6 +11,7 @@ from engine.web.api.context import REFRESH_COOKIE, WebContext
 from engine.web.api.deps import DB, Ctx, Current, address_of
 from engine.web.api.schemas import (
     BackupCodesOut,
+    LoginBothIn,
     LoginIn,
     LoginOut,
     PasswordChangeIn,
@@ -21,7 +22,7 @@ from engine.web.api.schemas import (
     VerifyIn,
 )
 from engine.web.api.validation import StrictJsonRoute
-from engine.web.auth import accounts
+from engine.web.auth import accounts, lockout
 from engine.web.auth.accounts import AuthError
 from engine.web.auth.passwords import PasswordPolicyError
 from engine.web.auth.tokens import ACCESS_TTL, PENDING_TTL, TokenError
@@ -84,6 +85,25 @@ async def login(body: LoginIn, request: Request, ctx: Ctx, db: DB) -> LoginOut:
         pending_token=pending,
         expires_in=int(PENDING_TTL.total_seconds()),
     )
+
+
+@router.post("/login-2fa", response_model=TokenOut, responses=_UNAUTHORIZED)
+async def login_both_factors(
+    body: LoginBothIn, request: Request, response: Response, ctx: Ctx, db: DB
+) -> TokenOut:
+    """Password and TOTP code in one request: a session at once. The only way in while the account is
+    locked after failed attempts (an attacker can renew that lock, never use it to keep you out)."""
+    address = address_of(request)
+    try:
+        user = await lockout.sign_in_with_both(
+            db, body.username, body.password, body.code, box=ctx.box, address=address, throttle=ctx.throttle
+        )
+    except AuthError as exc:
+        await db.commit()
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from None
+    issued = await accounts.open_session(db, user, ctx.keys, address)
+    _set_refresh(response, ctx, issued.refresh_token)
+    return TokenOut(access_token=issued.access_token, expires_in=int(ACCESS_TTL.total_seconds()))
 
 
 @router.post(

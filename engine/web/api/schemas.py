@@ -21,6 +21,7 @@ __all__ = [
     "CloseIn",
     "CommandOut",
     "EventOut",
+    "LoginBothIn",
     "LoginIn",
     "LoginOut",
     "Page",
@@ -57,6 +58,10 @@ class Page[T](BaseModel):
 class LoginIn(BaseModel):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=1024)
+
+
+class LoginBothIn(LoginIn):
+    code: str = Field(min_length=1, max_length=32, description="the current 6-digit TOTP code")
 
 
 class LoginOut(BaseModel):

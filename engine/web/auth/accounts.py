@@ -5,8 +5,10 @@ transaction; the caller commits.
 Decisions (docs/security.md):
 - 2FA is required of every user: a correct password only yields a 5-minute pending token, good for
   enrolling (first login) or for entering a code.
-- Account lockout: 5 failures (password or code) lock the account for 15 minutes, then it opens again
-  by itself, so an attacker cannot lock a user out forever. Addresses are throttled separately.
+- Account lockout: 5 failures (password or code) lock the account for 15 minutes; while locked the
+  password alone is refused, but the password and a TOTP code together still sign in
+  (:mod:`engine.web.auth.lockout`), so an attacker renewing the lock cannot keep the user out.
+  Addresses are throttled separately.
 - At most 3 sessions per user: a 4th login evicts the least recently used session.
 """
 
@@ -42,10 +44,13 @@ __all__ = [
     "authenticate_password",
     "begin_2fa_setup",
     "change_password",
+    "claim_step",
     "cleanup_expired",
     "create_user",
+    "is_locked",
     "open_session",
     "regenerate_backup_codes",
+    "register_failure",
     "revoke_sessions",
     "rotate_refresh",
     "verify_second_factor",
@@ -127,7 +132,7 @@ async def create_user(db: AsyncSession, username: str, email: str, password: str
     return user
 
 
-async def _register_failure(db: AsyncSession, user: User) -> None:
+async def register_failure(db: AsyncSession, user: User) -> None:
     user.failed_logins += 1
     if user.failed_logins >= LOCK_AFTER:
         user.locked_until = _now() + LOCK_FOR
@@ -135,7 +140,7 @@ async def _register_failure(db: AsyncSession, user: User) -> None:
     await db.flush()
 
 
-def _locked(user: User) -> bool:
+def is_locked(user: User) -> bool:
     return user.locked_until is not None and user.locked_until > _now()
 
 
@@ -156,13 +161,13 @@ async def authenticate_password(
         ok = False
     else:
         ok = passwords.verify_password(user.password_hash, password)
-    if user is not None and ok and user.active and not _locked(user):
+    if user is not None and ok and user.active and not is_locked(user):
         # The failure count is reset only after the second factor: a thief who knows the password must
         # not be able to clear it between guesses of the code.
         return user
     throttle.fail(f"addr:{address}")
-    if user is not None and ok is False and not _locked(user):
-        await _register_failure(db, user)
+    if user is not None and ok is False and not is_locked(user):
+        await register_failure(db, user)
     await audit(
         db, "login", user_id=user.id if user else None, target=username[:200], address=address, success=False
     )
@@ -181,7 +186,7 @@ async def begin_2fa_setup(db: AsyncSession, user: User, box: SecretBox) -> tuple
     return secret, totp.provisioning_uri(secret, user.username)
 
 
-async def _claim_step(db: AsyncSession, user: User, step: int) -> bool:
+async def claim_step(db: AsyncSession, user: User, step: int) -> bool:
     # One UPDATE that succeeds only if no later-or-equal step was accepted: two requests with the same
     # code race here and exactly one wins.
     result = await db.execute(
@@ -199,8 +204,8 @@ async def activate_2fa(db: AsyncSession, user: User, code: str, box: SecretBox, 
     if user.totp_secret is None:
         raise AuthError("start the two-factor set-up first")
     step = totp.match_step(box.decrypt(user.totp_secret), code)
-    if step is None or not await _claim_step(db, user, step):
-        await _register_failure(db, user)
+    if step is None or not await claim_step(db, user, step):
+        await register_failure(db, user)
         await audit(db, "2fa.activate", user_id=user.id, address=address, success=False)
         raise AuthError("invalid code")
     user.totp_enabled = True
@@ -216,14 +221,14 @@ async def verify_second_factor(
     db: AsyncSession, user: User, code: str, box: SecretBox, address: str, throttle: Throttle
 ) -> None:
     """Accept a TOTP code (once, later step than the last one) or an unused backup code; else AuthError."""
-    if _locked(user) or not user.active or throttle.blocked(f"addr:{address}") or not user.totp_enabled:
+    if is_locked(user) or not user.active or throttle.blocked(f"addr:{address}") or not user.totp_enabled:
         await audit(
             db, "2fa.verify", user_id=user.id, address=address, success=False, detail={"why": "locked"}
         )
         raise AuthError("invalid code")
     if user.totp_secret is not None and totp.normalise_code(code) is not None:
         step = totp.match_step(box.decrypt(user.totp_secret), code, after_step=user.totp_last_step)
-        if step is not None and await _claim_step(db, user, step):
+        if step is not None and await claim_step(db, user, step):
             user.failed_logins = 0
             return
     elif len(totp.normalise_backup_code(code)) == 10:
@@ -246,14 +251,14 @@ async def verify_second_factor(
                     await audit(db, "2fa.backup_code_used", user_id=user.id, address=address)
                     return
     throttle.fail(f"addr:{address}")
-    await _register_failure(db, user)
+    await register_failure(db, user)
     await audit(db, "2fa.verify", user_id=user.id, address=address, success=False)
     raise AuthError("invalid code")
 
 
 async def _recheck_password(db: AsyncSession, user: User, password: str, address: str, action: str) -> None:
-    if _locked(user) or not passwords.verify_password(user.password_hash, password):
-        await _register_failure(db, user)
+    if is_locked(user) or not passwords.verify_password(user.password_hash, password):
+        await register_failure(db, user)
         await audit(db, action, user_id=user.id, address=address, success=False)
         raise AuthError("the password is not right")
 

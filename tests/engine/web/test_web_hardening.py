@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from engine.store.models import AuthSession
+from engine.store.models import AuthSession, User
+from engine.web.auth import accounts
 
 from .conftest import PASSWORD, Web
 
@@ -142,3 +143,96 @@ async def test_a_strategy_file_near_the_character_limit_still_fits(web: Web) -> 
     body = '{"content": "' + "\\u00e9" * (MAX_FILE_CHARS - 10) + '"}'
     r = await admin.put("/strategies/x", content=body.encode(), headers={"content-type": "application/json"})
     assert r.status_code != 413 and len(content) < MAX_FILE_CHARS
+
+
+@pytest.fixture
+def no_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.web.auth import lockout
+
+    monkeypatch.setattr(lockout, "BOTH_FACTORS_DELAY", 0.0)
+
+
+async def _lock_out(web: Web, username: str) -> None:
+    """An attacker's five wrong passwords: the account is locked for 15 minutes."""
+    for _ in range(accounts.LOCK_AFTER):
+        r = await web.client.post("/auth/login", json={"username": username, "password": "wrong password"})
+        assert r.status_code == 401
+
+
+async def test_a_locked_out_user_still_gets_in_with_password_and_code_together(
+    web: Web, no_delay: None
+) -> None:
+    await web.add_user("alice", "viewer")
+    await _lock_out(web, "alice")
+    # The password alone no longer opens the door (and says nothing about the lock)...
+    r = await web.client.post("/auth/login", json={"username": "alice", "password": PASSWORD})
+    assert r.status_code == 401 and r.json() == {"detail": "invalid username or password"}
+    # ...but the password and a valid code together do, at once: the attacker cannot keep her out.
+    web.tick()
+    r = await web.client.post(
+        "/auth/login-2fa", json={"username": "alice", "password": PASSWORD, "code": web.code("alice")}
+    )
+    assert r.status_code == 200, r.text
+    token = r.json()["access_token"]
+    assert (await web.client.get("/bots/", headers={"Authorization": f"Bearer {token}"})).status_code == 200
+    async with web.ctx.sessions() as db:
+        user = await db.scalar(select(User).where(User.username == "alice"))
+        assert user.locked_until is None and user.failed_logins == 0
+
+
+async def test_while_locked_each_wrong_half_gets_the_same_answer(web: Web, no_delay: None) -> None:
+    await web.add_user("alice", "viewer")
+    await _lock_out(web, "alice")
+    web.tick()
+    answers = [
+        await web.client.post("/auth/login-2fa", json={"username": "alice", "password": pw, "code": code})
+        for pw, code in (
+            ("wrong password", web.code("alice")),  # the right code, a wrong password
+            (PASSWORD, "000000"),  # the right password, a wrong code: no password oracle while locked
+            ("wrong password", "000000"),
+        )
+    ]
+    assert [a.status_code for a in answers] == [401, 401, 401]
+    assert len({a.text for a in answers}) == 1
+    # The right code was not spent by the attempt with a wrong password.
+    r = await web.client.post(
+        "/auth/login-2fa", json={"username": "alice", "password": PASSWORD, "code": web.code("alice")}
+    )
+    assert r.status_code == 200
+
+
+async def test_the_lock_is_renewable_but_never_keeps_the_rightful_user_out(web: Web, no_delay: None) -> None:
+    await web.add_user("alice", "viewer")
+    for _ in range(
+        2
+    ):  # an attacker renewing the lock every 15 minutes (from one address, under its throttle)
+        await _lock_out(web, "alice")
+        async with web.ctx.sessions() as db, db.begin():
+            await db.execute(update(User).values(locked_until=datetime.now(UTC) - timedelta(seconds=1)))
+    await _lock_out(web, "alice")
+    web.tick()
+    r = await web.client.post(
+        "/auth/login-2fa", json={"username": "alice", "password": PASSWORD, "code": web.code("alice")}
+    )
+    assert r.status_code == 200
+
+
+async def test_the_login_page_lets_a_locked_out_user_in_with_both_factors(web: Web, no_delay: None) -> None:
+    from nicegui import ui
+    from nicegui.testing.user_simulation import user_simulation
+
+    from engine.web.pages import register_pages
+
+    await web.add_user("alice", "viewer")
+    await _lock_out(web, "alice")
+    async with user_simulation(root=None) as user:
+        register_pages(web.ctx)
+        await user.open("/login")
+        user.find("Username").type("alice")
+        user.find("Password").type(PASSWORD)
+        user.find(ui.button).click()
+        await user.should_see("invalid username or password")  # locked: the password alone is refused
+        await user.should_see("Locked after failed sign-ins?")
+        web.tick()
+        user.find("Code from your authenticator app").type(web.code("alice")).trigger("keydown.enter")
+        await user.should_see("alice (viewer)", retries=50)
