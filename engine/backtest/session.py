@@ -32,6 +32,8 @@ class BacktestRun:
     end: pd.Timestamp
     synthetic: bool = False
     notes: list[Diagnostic] = field(default_factory=list)
+    # "name.member" -> (candles judged without a value, candles judged), for the series the rules read.
+    feed_gaps: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def timeframe(self) -> str:
@@ -124,11 +126,15 @@ def run_bot_backtest(
     from engine.backtest.from_config import trading_params
     from engine.backtest.runner import run_backtest
     from engine.data.source import open_source
+    from engine.feeds.context import contexts_for, uses_external_series
+    from engine.feeds.coverage import feed_gaps
+    from engine.feeds.store import store_reader
 
     bot = load_bot(bot_path, profile=profile)
     source = open_source(data_dir=data_dir, exchange=bot.model.exchange.name, store_root=store_root)
+    reader = store_reader() if uses_external_series(bot.strategy.plan) else None
     inputs, candles, signals = load_pair_inputs(
-        bot, source, start=start, end=end, detail=detail, progress=progress
+        bot, source, start=start, end=end, detail=detail, progress=progress, reader=reader
     )
     if progress is not None:
         progress("simulating")
@@ -138,7 +144,12 @@ def run_bot_backtest(
     # The store knows which series are synthetic samples; a plain data directory does not.
     check = getattr(source, "synthetic", None)
     synthetic = callable(check) and any(check(pair, bot.strategy.timeframe) for pair in candles)
-    return BacktestRun(bot, result, candles, signals, first, last, synthetic)
+    gaps = {}
+    if reader is not None:
+        gaps = feed_gaps(
+            bot.strategy, candles, contexts_for(bot.strategy.plan, bot.model.exchange.name, reader)
+        )
+    return BacktestRun(bot, result, candles, signals, first, last, synthetic, feed_gaps=gaps)
 
 
 def signal_counts(signals: Mapping[str, pd.DataFrame]) -> dict[str, int]:

@@ -137,4 +137,11 @@ def render_summary(run: Any, console: Console | None = None) -> None:
         parts.append(
             "blocked entries: " + ", ".join(f"{reason} {count}" for reason, count in blocked.items())
         )
+    gaps = getattr(run, "feed_gaps", None) or {}
+    for series, (missing, total) in gaps.items():
+        if missing:
+            parts.append(
+                f"feed {series}: no value at {missing:,} of {total:,} candles ({missing / max(total, 1):.1%}; "
+                "not yet known or older than its max_age): rules reading it were false there"
+            )
     console.print(Panel(Group(*parts), title=title, title_align="left"))

@@ -208,7 +208,10 @@ def store_reader(url: str | None = None) -> SeriesReader:
         thread.start()
         thread.join()
         if failure:
-            log.warning("feed series %s could not be read from the store: %s", key, failure[0])
+            reason = str(getattr(failure[0], "orig", None) or failure[0]).splitlines()[0]
+            if "no such table" in reason or "does not exist" in reason:
+                reason = "the store has no feed data yet (engine feeds fetch, or engine feeds import)"
+            log.warning("feed series %s could not be read from the store: %s", key, reason)
             return SeriesArrays.empty()
         return result[0]
 
