@@ -94,7 +94,7 @@ def _sentiment(half_life_s: int, max_age_s: int) -> FeedSpec:
         name="sentiment",
         resolve=_resolver(_SENTIMENT_MEMBERS, "sentiment"),
         impl=impl,
-        members=lambda: _SENTIMENT_MEMBERS,
+        members=lambda: tuple(f"<coin>.{m}" for m in _SENTIMENT_MEMBERS),
         doc="News sentiment per coin in [-1, 1]: time-decayed mean of item scores (local, or the model's "
         "from when it answered), NaN without recent news. See docs/sentiment.md.",
         example="sentiment.btc.score",
@@ -114,7 +114,7 @@ def _news() -> FeedSpec:
         name="news",
         resolve=_resolver(_NEWS_MEMBERS, "news"),
         impl=impl,
-        members=lambda: _NEWS_MEMBERS,
+        members=lambda: tuple(f"<coin>.{m}" for m in _NEWS_MEMBERS),
         doc="Number of news items about a coin that became known in the last hour / 24 hours.",
         example="news.btc.count_1h",
     )
@@ -136,7 +136,7 @@ def _events() -> FeedSpec:
         name="events",
         resolve=_resolver(_EVENT_MEMBERS, "events"),
         impl=impl,
-        members=lambda: _EVENT_MEMBERS,
+        members=lambda: tuple(f"<coin>.{m}" for m in _EVENT_MEMBERS),
         doc="1 when an event of the type (" + ", ".join(EVENT_TYPES) + ", or any) about the coin became "
         "known within the window (1h, 24h, 7d), else 0.",
         example="events.eth.hack_24h",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,7 +15,16 @@ from engine.sentiment.items import NewsItem
 from engine.sentiment.scorer import LocalScore
 from engine.store.models import NewsItem as NewsRow
 
-__all__ = ["SaveResult", "ScoredItem", "content_hash", "recent_items", "save_items", "set_model_result"]
+__all__ = [
+    "SaveResult",
+    "ScoredItem",
+    "Story",
+    "StoryIndex",
+    "content_hash",
+    "recent_items",
+    "save_items",
+    "set_model_result",
+]
 
 # Reposts of one story arrive within this of each other; older items are not compared by title.
 STORY_WINDOW_NS = 48 * 3600 * 1_000_000_000
@@ -42,49 +52,112 @@ class SaveResult:
     same_story: int = 0  # another outlet's near-identical title, merged into the first item
 
 
-async def save_items(session: AsyncSession, scored: Sequence[ScoredItem]) -> SaveResult:
+@dataclass(slots=True)
+class Story:
+    """What dedup needs of a stored item, kept in memory so a fetch never reloads whole rows."""
+
+    id: int
+    url_key: str
+    published_at: int
+    words: frozenset[str]
+    source: str
+    also_from: list[str]
+    coins: list[str]
+
+
+class StoryIndex:
+    """The stored stories of a time range, loaded once (light columns) and extended as items are
+    added. One per ingesting process; the unique URL key in the table still guards against others."""
+
+    def __init__(self) -> None:
+        self.by_url: dict[str, Story] = {}
+        self.by_id: dict[int, Story] = {}
+        self.by_word: dict[str, set[int]] = {}  # word -> stories whose title has it
+        self.low: int | None = None
+        self.high: int | None = None
+
+    def _add(self, story: Story) -> None:
+        self.by_url[story.url_key] = story
+        self.by_id[story.id] = story
+        for word in story.words:
+            self.by_word.setdefault(word, set()).add(story.id)
+
+    async def _load(self, session: AsyncSession, condition: Any) -> None:
+        rows = await session.execute(
+            select(
+                NewsRow.id,
+                NewsRow.url_key,
+                NewsRow.published_at,
+                NewsRow.title,
+                NewsRow.source,
+                NewsRow.also_from,
+                NewsRow.coins,
+            ).where(condition)
+        )
+        for id_, url_key, published, title, source, also_from, coins in rows:
+            if id_ not in self.by_id:
+                self._add(
+                    Story(id_, url_key, published, title_words(title), source, list(also_from), list(coins))
+                )
+
+    async def cover(self, session: AsyncSession, low: int, high: int, urls: set[str]) -> None:
+        if self.low is None or self.high is None:
+            await self._load(session, (NewsRow.published_at >= low) & (NewsRow.published_at <= high))
+            self.low, self.high = low, high
+        else:
+            if low < self.low:
+                await self._load(session, (NewsRow.published_at >= low) & (NewsRow.published_at < self.low))
+                self.low = low
+            if high > self.high:
+                await self._load(session, (NewsRow.published_at > self.high) & (NewsRow.published_at <= high))
+                self.high = high
+        missing = urls - self.by_url.keys()
+        if missing:  # old items (outside the range) or another process's
+            await self._load(session, NewsRow.url_key.in_(missing))
+
+    def twin(self, words: frozenset[str], published: int) -> Story | None:
+        # Near-identical titles share most words, so they share a word few titles have: look only at
+        # stories sharing one of this title's five rarest stored words (not a scan of every story). At a
+        # Jaccard of 0.75 a title of up to 12 words has at most 3 words its twin lacks, so 5 suffice.
+        rare = sorted((len(self.by_word[w]), w) for w in words if w in self.by_word)[:5]
+        candidates = set().union(*(self.by_word.get(w, set()) for _, w in rare)) if rare else set()
+        for story_id in sorted(candidates):
+            story = self.by_id[story_id]
+            if abs(story.published_at - published) <= STORY_WINDOW_NS and same_story(story.words, words):
+                return story
+        return None
+
+
+async def save_items(
+    session: AsyncSession, scored: Sequence[ScoredItem], index: StoryIndex | None = None
+) -> SaveResult:
     """Insert new items; an item whose canonical URL is stored, or whose title is near-identical to an
-    item published within 48 h, is merged into that row (its outlet added to ``also_from``)."""
+    item published within 48 h, is merged into that row (its outlet added to ``also_from``).
+    ``index``: the caller's StoryIndex (kept across calls); a fresh one is loaded otherwise. When the
+    transaction fails, the caller must drop the index (it may hold uncommitted rows)."""
     result = SaveResult()
     if not scored:
         return result
-    low = min(s.item.published_at for s in scored) - STORY_WINDOW_NS
-    high = max(s.item.published_at for s in scored) + STORY_WINDOW_NS
+    index = index if index is not None else StoryIndex()
     urls = {canonical_url(s.item.url) for s in scored}
-    rows = (
-        (
-            await session.execute(
-                select(NewsRow).where(
-                    (NewsRow.url_key.in_(urls))
-                    | ((NewsRow.published_at >= low) & (NewsRow.published_at <= high))
-                )
-            )
-        )
-        .scalars()
-        .all()
+    await index.cover(
+        session,
+        min(s.item.published_at for s in scored) - STORY_WINDOW_NS,
+        max(s.item.published_at for s in scored) + STORY_WINDOW_NS,
+        urls,
     )
-    by_url = {row.url_key: row for row in rows}
-    recent = [(row, title_words(row.title)) for row in rows]
     for entry in scored:
         item = entry.item
         url_key = canonical_url(item.url)
-        row = by_url.get(url_key)
-        if row is not None:
-            result.same_url += 1
-            _merge(row, item.source, entry.coins)
-            continue
         words = title_words(item.title)
-        twin = next(
-            (
-                r
-                for r, w in recent
-                if abs(r.published_at - item.published_at) <= STORY_WINDOW_NS and same_story(w, words)
-            ),
-            None,
-        )
+        known = index.by_url.get(url_key)
+        twin = known if known is not None else index.twin(words, item.published_at)
         if twin is not None:
-            result.same_story += 1
-            _merge(twin, item.source, entry.coins)
+            if known is not None:
+                result.same_url += 1
+            else:
+                result.same_story += 1
+            await _merge(session, twin, item.source, entry.coins)
             continue
         row = NewsRow(
             url_key=url_key,
@@ -108,18 +181,24 @@ async def save_items(session: AsyncSession, scored: Sequence[ScoredItem]) -> Sav
             events=list(entry.events),
         )
         session.add(row)
-        by_url[url_key] = row
-        recent.append((row, words))
+        await session.flush()
+        index._add(Story(row.id, url_key, item.published_at, words, item.source, [], list(entry.coins)))
         result.added.append(row)
-    await session.flush()
     return result
 
 
-def _merge(row: NewsRow, source: str, coins: Sequence[str]) -> None:
-    if source != row.source and source not in row.also_from:
-        row.also_from = [*row.also_from, source]
-    if set(coins) - set(row.coins):
-        row.coins = sorted(set(row.coins) | set(coins))
+async def _merge(session: AsyncSession, story: Story, source: str, coins: Sequence[str]) -> None:
+    changed = False
+    if source != story.source and source not in story.also_from:
+        story.also_from = [*story.also_from, source]
+        changed = True
+    if set(coins) - set(story.coins):
+        story.coins = sorted(set(story.coins) | set(coins))
+        changed = True
+    if changed:  # a refetch of a known item changes nothing and costs no write
+        await session.execute(
+            update(NewsRow).where(NewsRow.id == story.id).values(also_from=story.also_from, coins=story.coins)
+        )
 
 
 async def set_model_result(

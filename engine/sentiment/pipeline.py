@@ -9,6 +9,7 @@ a model answer (or the reason there is none) is written afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.config._secrets import resolve_secret
 from engine.feeds.http import FeedError, FeedHttpClient
+from engine.feeds.observations import Observation
 from engine.feeds.store import write_observations
 from engine.sentiment.coins import tag_coins
 from engine.sentiment.config import SentimentConfig, SourceConfig
@@ -27,7 +29,13 @@ from engine.sentiment.events import detect_events
 from engine.sentiment.items import NewsItem
 from engine.sentiment.lexicon import load_lexicon
 from engine.sentiment.model import ModelScorer
-from engine.sentiment.newsstore import ScoredItem, content_hash, save_items, set_model_result
+from engine.sentiment.newsstore import (
+    ScoredItem,
+    StoryIndex,
+    content_hash,
+    save_items,
+    set_model_result,
+)
 from engine.sentiment.scorer import CryptoScorer, Weighting
 from engine.sentiment.series import item_observations, model_observations
 from engine.sentiment.sources import (
@@ -82,9 +90,16 @@ class NewsPipeline:
         retries: int = 3,
         backoff: float = 1.0,
         model_http_client: object = None,
+        write_lock: asyncio.Lock | None = None,
+        on_observations: Callable[[list[Observation]], None] | None = None,
     ):
+        """``write_lock``: the runtime's SQLite write lock, held around every write transaction so news
+        never holds the database while a candle's orders wait. ``on_observations``: called with what each
+        write stored (the runtime extends its shared series reader with it)."""
         self.config = config
         self.sessions = sessions
+        self.write_lock = write_lock
+        self.on_observations = on_observations
         self.root = root
         self.store_secrets = dict(store_secrets or {})
         self.environ = environ if environ is not None else os.environ
@@ -95,6 +110,7 @@ class NewsPipeline:
         lexicon = load_lexicon(root / config.lexicon) if root and config.lexicon else None
         self.scorer = CryptoScorer(lexicon, Weighting(config.source_weights, vote_weight=config.vote_weight))
         self._clients: list[FeedHttpClient] = []
+        self.index = StoryIndex()
         self.sources = [self._build(source) for source in self._source_configs()]
         self.model: ModelScorer | None = None
         if config.model.enabled:
@@ -183,25 +199,33 @@ class NewsPipeline:
     async def store(
         self, items: list[NewsItem], fetched: int, report: IngestReport | None = None
     ) -> list[NewsRow]:
-        """Score, store and (where it pays) send to the model the given items; returns the new rows."""
+        """Score, store and (where it pays) send to the model the given items; returns the new rows.
+
+        Work goes in chunks of SCORE_CHUNK items, one short transaction each, yielding to the event loop
+        in between: the bots sharing the loop wait for one chunk (about a millisecond), not a fetch."""
         report = report if report is not None else IngestReport()
-        scored = []
+        added: list[NewsRow] = []
+        important = {item.url for item in items if item.important}
         for start in range(0, len(items), SCORE_CHUNK):
-            scored.extend(self.score_item(item, fetched) for item in items[start : start + SCORE_CHUNK])
-            # Scoring is CPU work on the bots' event loop: yield between small chunks so a candle close
-            # waiting behind a big fetch is delayed by one chunk (~1 ms), not by the whole batch.
+            scored = [self.score_item(item, fetched) for item in items[start : start + SCORE_CHUNK]]
             await asyncio.sleep(0)
-        async with self.sessions() as session, session.begin():
-            saved = await save_items(session, scored)
-            observations = [obs for row in saved.added for obs in item_observations(row)]
-            report.observations += await write_observations(session, observations)
-        report.added += len(saved.added)
-        report.same_url += saved.same_url
-        report.same_story += saved.same_story
-        important = {s.item.url for s in scored if s.item.important}
-        for row in saved.added:
+            try:
+                async with self._writing(), self.sessions() as session, session.begin():
+                    saved = await save_items(session, scored, self.index)
+                    observations = [obs for row in saved.added for obs in item_observations(row)]
+                    report.observations += await write_observations(session, observations)
+            except Exception:
+                self.index = StoryIndex()  # it may hold rows of the rolled-back transaction
+                raise
+            self._published(observations)
+            await asyncio.sleep(0)
+            report.added += len(saved.added)
+            report.same_url += saved.same_url
+            report.same_story += saved.same_story
+            added.extend(saved.added)
+        for row in added:
             await self._ask_model(row, row.url in important, report)
-        return saved.added
+        return added
 
     async def _ask_model(self, row: NewsRow, important: bool, report: IngestReport) -> None:
         reason = model_reason(
@@ -228,7 +252,8 @@ class NewsPipeline:
         events = list(row.events)
         if outcome.event_type and outcome.event_type not in events:
             events.append(outcome.event_type)
-        async with self.sessions() as session, session.begin():
+        observations: list[Observation] = []
+        async with self._writing(), self.sessions() as session, session.begin():
             await set_model_result(
                 session,
                 row.id,
@@ -241,6 +266,13 @@ class NewsPipeline:
             )
             if outcome.score is not None and outcome.answered_at is not None:
                 new_events = [e for e in events if e not in row.events]
-                report.observations += await write_observations(
-                    session, model_observations(row, outcome.score, outcome.answered_at, new_events)
-                )
+                observations = model_observations(row, outcome.score, outcome.answered_at, new_events)
+                report.observations += await write_observations(session, observations)
+        self._published(observations)
+
+    def _writing(self) -> contextlib.AbstractAsyncContextManager[object]:
+        return self.write_lock if self.write_lock is not None else contextlib.nullcontext()
+
+    def _published(self, observations: list[Observation]) -> None:
+        if self.on_observations is not None and observations:
+            self.on_observations(observations)
