@@ -16,7 +16,7 @@ Calls (``x-cg-demo-api-key`` header when a key is configured; about 30 calls/min
   - a point not yet final at the fetch time is left out; a later fetch stores it once final.
   The feed's ``lag`` is added on top of these. A first fetch asks for ``history_days`` (90 by default,
   the longest window with hourly points: more days give daily points only, then raise ``max_age``
-  above a day). ``change_24h`` has no history here: it is recorded live.
+  above a day; at most 365, the public and demo plans' reach). ``change_24h`` has no history here: it is recorded live.
 * ``/global`` gives ``dominance``: the coin's share of the whole market's capitalisation
   (``market_cap_percentage``, which lists the ten largest coins by symbol; the symbol comes from a
   built-in table of coin ids, or the feed's ``symbol:`` when its chain also has CryptoCompare).
@@ -67,6 +67,8 @@ INTRADAY_DELAY_NS = 5 * MINUTE_NS
 # A daily point stamped 00:00 UTC is final at 00:10 UTC the next day.
 DAILY_FINAL_NS = DAY_NS + 10 * MINUTE_NS
 DEFAULT_HISTORY_DAYS = 90
+# The public and demo plans answer 401 (error 10012) for history beyond the past 365 days.
+MAX_HISTORY_DAYS = 365
 CURRENT_MEMBERS = ("price", "market_cap", "volume_24h", "change_24h")
 HISTORY_LISTS = {"price": "prices", "market_cap": "market_caps", "volume_24h": "total_volumes"}
 # /global keys its percentages by symbol; the coins users name most, when a feed gives no `symbol:`.
@@ -234,11 +236,11 @@ class CoinGeckoSource:
         stored point otherwise, none when the current values alone keep the series up to date."""
         feed = request.feed
         if request.since_ns is None:
-            return int(feed.model.history_days or DEFAULT_HISTORY_DAYS)
+            return min(MAX_HISTORY_DAYS, int(feed.model.history_days or DEFAULT_HISTORY_DAYS))
         gap = request.now_ns - request.since_ns
         if not request.backfill and gap <= 2 * feed.refresh_s * NS_PER_SECOND:
             return 0
-        return max(1, -(-gap // DAY_NS))
+        return min(MAX_HISTORY_DAYS, max(1, -(-gap // DAY_NS)))
 
     async def aclose(self) -> None:
         """The HTTP client belongs to the FeedService (shared by every feed of the service)."""

@@ -236,3 +236,11 @@ async def test_empty_history_is_no_observation_not_an_error() -> None:
         found = await source.fetch(fetch_request("btc", ("market_cap",), now_s=NOW, **BTC))
     # Only the current value from /simple/price.
     assert [o.available_at for o in found] == [NOW * NS]
+
+
+async def test_history_stops_at_the_365_days_the_public_plans_reach() -> None:
+    with FakeCoinGecko(now_s=NOW) as gecko:
+        source = CoinGeckoSource(client(gecko.base_url))
+        await source.fetch(fetch_request("btc", ("price",), now_s=NOW, history_days=2000, **BTC))
+        await source.fetch(fetch_request("btc", ("price",), since_s=NOW - 900 * DAY, now_s=NOW, **BTC))
+        assert [r.query["days"] for r in gecko.calls("/api/v3/coins")] == ["365", "365"]
