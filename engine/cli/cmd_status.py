@@ -13,22 +13,35 @@ _URL_HELP = "Database URL (default: $ENGINE_DATABASE_URL, else sqlite:///$ENGINE
 def status_command(url: str | None = typer.Option(None, "--url", help=_URL_HELP)) -> None:
     """Bots, mode, open positions, P&L today, last signal and errors, read from the database."""
     import asyncio
+    from pathlib import Path
 
     from rich.console import Console
     from sqlalchemy.exc import SQLAlchemyError
 
+    from engine.config._feeds import load_feeds
+    from engine.config._project import find_project_root
+    from engine.feeds.render import render_feed_status
+    from engine.feeds.status import feed_overview
     from engine.runtime.status import render_status, views_from_db
     from engine.store import create_engine_for, display_url, session_factory
+
+    feeds_config = load_feeds(find_project_root(Path.cwd()))
 
     async def read():
         engine = create_engine_for(url)
         try:
-            return await views_from_db(session_factory(engine, for_reading=True))
+            factory = session_factory(engine, for_reading=True)
+            views = await views_from_db(factory)
+            try:
+                feeds = await feed_overview(factory, feeds_config)
+            except SQLAlchemyError:  # a store from before feeds existed
+                feeds = ([], [])
+            return views, feeds
         finally:
             await engine.dispose()
 
     try:
-        views = asyncio.run(read())
+        views, (feeds, sources) = asyncio.run(read())
     except (SQLAlchemyError, OSError) as error:
         reason = getattr(error, "orig", None) or error
         typer.echo(
@@ -36,7 +49,13 @@ def status_command(url: str | None = typer.Option(None, "--url", help=_URL_HELP)
             err=True,
         )
         raise typer.Exit(1) from None
+    console = Console(width=200)
     if not views:
         typer.echo("no bots in the database yet (start them with `engine run`)")
-        return
-    Console(width=200).print(render_status(views, title="engine status"))
+    else:
+        console.print(render_status(views, title="engine status"))
+    # Feeds the store holds or whose sources were called: freshness and source health.
+    shown = [f for f in feeds if f.observations]
+    if shown or sources:
+        for table in render_feed_status(shown, sources):
+            console.print(table)

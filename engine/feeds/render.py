@@ -29,7 +29,16 @@ def format_age(seconds: float | None) -> str:
 
 def render_feed_status(feeds: list[FeedFreshness], sources: list[SourceHealth]) -> list[Table]:
     freshness = Table(title="feeds")
-    for column in ("feed", "state", "last known (UTC)", "age", "max_age", "observations", "sources"):
+    for column in (
+        "feed",
+        "state",
+        "last known (UTC)",
+        "age",
+        "max_age",
+        "observations",
+        "sources",
+        "stored from",
+    ):
         freshness.add_column(column)
     for row in feeds:
         state = row.state()
@@ -46,6 +55,7 @@ def render_feed_status(feeds: list[FeedFreshness], sources: list[SourceHealth]) 
             format_age(row.max_age_s),
             str(row.observations),
             row.sources,
+            f"[yellow]{row.stored_from}[/]" if "generated" in row.stored_from else row.stored_from,
         )
     health = Table(title="feed sources")
     for column in ("source", "state", "last success", "last error", "calls", "failures"):

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.config._feeds import LoadedFeeds
 from engine.feeds.observations import NS_PER_SECOND
-from engine.feeds.store import list_series, read_health
+from engine.feeds.store import list_series, read_health, stored_sources
 
 __all__ = ["FeedFreshness", "SourceHealth", "feed_overview"]
 
@@ -25,6 +25,7 @@ class FeedFreshness:
     observations: int
     last_known_ns: int | None  # newest available_at
     max_age_s: float
+    stored_from: str = ""  # the sources the stored values came from ("generated": demo data)
 
     def age_s(self, now_ns: int | None = None) -> float | None:
         if self.last_known_ns is None:
@@ -55,6 +56,7 @@ async def feed_overview(
 ) -> tuple[list[FeedFreshness], list[SourceHealth]]:
     async with sessions() as session:
         stored = await list_series(session)
+        origins = await stored_sources(session)
         health = await read_health(session)
     rows: list[FeedFreshness] = []
     for name, feed in sorted(feeds.feeds.items()):
@@ -68,6 +70,7 @@ async def feed_overview(
                 observations=sum(s[1] for s in mine),
                 last_known_ns=max((s[3] for s in mine), default=None),
                 max_age_s=feed.max_age_s,
+                stored_from=", ".join(sorted({o for s in mine for o in origins.get(s[0], ())})),
             )
         )
     sources = [

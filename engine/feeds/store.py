@@ -28,6 +28,7 @@ __all__ = [
     "read_series",
     "save_health",
     "store_reader",
+    "stored_sources",
     "write_observations",
 ]
 
@@ -72,6 +73,15 @@ async def read_series(session: AsyncSession, series: str, until_available: int |
         statement = statement.where(FeedObservation.available_at <= until_available)
     rows = (await session.execute(statement)).all()
     return to_arrays(Observation(series, int(e), int(a), float(v), "") for e, a, v in rows)
+
+
+async def stored_sources(session: AsyncSession) -> dict[str, set[str]]:
+    """Series -> the sources its stored values came from (``generated`` marks demo data)."""
+    statement = select(FeedObservation.series, FeedObservation.source).distinct()
+    out: dict[str, set[str]] = {}
+    for series, source in (await session.execute(statement)).all():
+        out.setdefault(series, set()).add(source)
+    return out
 
 
 async def last_event_time(session: AsyncSession, series: str) -> int | None:
