@@ -9,7 +9,8 @@ thread (:func:`engine.web.prices.conversion_series`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -20,10 +21,20 @@ from engine.store.models import Position, Trade
 from engine.web.formatting import quote_currency
 from engine.web.position_lines import PositionLine, position_line
 from engine.web.prices import BotPrices, bot_prices, candle_sources, conversion_series, latest_rates
+from engine.web.profit import DailyProfit, daily_profit
 from engine.web.queries import Point, positions_query
-from engine.web.valuation import PriceSeries, Valuation, value_portfolio
+from engine.web.valuation import PriceSeries, Rate, Valuation, value_portfolio
 
-__all__ = ["VALUATION_CURRENCIES", "bot_currencies", "load_positions", "valuate"]
+__all__ = [
+    "VALUATION_CURRENCIES",
+    "Rates",
+    "bot_currencies",
+    "conversion_rates",
+    "load_positions",
+    "newest",
+    "realised_by_day",
+    "valuate",
+]
 
 # Offered in the dashboard's "value in" choice (any currency of a bot is offered too).
 VALUATION_CURRENCIES = ("USDT", "USDC", "BTC", "ETH", "EUR")
@@ -62,6 +73,22 @@ def _series_for(currencies: Sequence[str], valuation: str, data_dir: Path | None
     return out
 
 
+@dataclass(frozen=True)
+class Rates:
+    """What converts a currency into the valuation currency: a conversion pair's closes over time,
+    else the newest close a bot has of one."""
+
+    closes: dict[str, PriceSeries]
+    latest: dict[str, Rate]
+
+
+async def conversion_rates(
+    currencies: Iterable[str], valuation: str, prices: Mapping[int, BotPrices], data_dir: Path | None
+) -> Rates:
+    closes = await asyncio.to_thread(_series_for, sorted(set(currencies)), valuation, data_dir)
+    return Rates(closes, latest_rates(prices.values(), valuation))
+
+
 async def valuate(
     series: Mapping[int, Sequence[Point]],
     currencies: Mapping[int, str],
@@ -69,13 +96,23 @@ async def valuate(
     prices: Mapping[int, BotPrices],
     data_dir: Path | None,
     first: Mapping[int, float] | None = None,
-) -> Valuation:
+) -> tuple[Valuation, Rates]:
     """The portfolio in ``valuation`` at the conversion pairs' closes (candle files), else at the
-    bots' own last closes of a conversion pair."""
-    wanted = sorted(set(currencies.values()))
-    closes = await asyncio.to_thread(_series_for, wanted, valuation, data_dir)
-    latest = latest_rates(prices.values(), valuation)
-    return value_portfolio(series, currencies, valuation, closes, first, latest)
+    bots' own last closes of a conversion pair; and the rates used."""
+    rates = await conversion_rates(currencies.values(), valuation, prices, data_dir)
+    return value_portfolio(series, currencies, valuation, rates.closes, first, rates.latest), rates
+
+
+async def realised_by_day(
+    db: AsyncSession, valuation: str, rates: Rates, *, bot_id: int | None = None
+) -> tuple[DailyProfit, int]:
+    """Realised profit per UTC day in ``valuation`` (each trade at the rate known at its close) and
+    how many trades had no rate."""
+    query = select(Trade.close_time, Trade.profit_abs, Trade.pair).order_by(Trade.close_time)
+    if bot_id is not None:
+        query = query.where(Trade.bot_id == bot_id)
+    rows = [(closed, float(profit), pair) for closed, profit, pair in (await db.execute(query)).all()]
+    return daily_profit(rows, valuation, rates.closes, rates.latest)
 
 
 def newest(prices: Mapping[int, BotPrices]) -> datetime | None:

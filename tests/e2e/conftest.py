@@ -320,6 +320,17 @@ class Screen:
         self.driver.save_screenshot(str(path))
         return path
 
+    def shoot_page(self, name: str) -> Path:
+        """The whole page, not only the window: the window grows to the page's height for the shot."""
+        size = self.driver.get_window_size()
+        width, height = size["width"], size["height"]
+        full = self.driver.execute_script("return document.documentElement.scrollHeight")
+        self.driver.set_window_size(width, min(int(full) + 200, 8000))
+        try:
+            return self.shoot(name)
+        finally:
+            self.driver.set_window_size(width, height)
+
     def size(self, width: int, height: int) -> None:
         """The window's size (a phone is 390 x 844); the page lays itself out again."""
         self.driver.set_window_size(width, height)

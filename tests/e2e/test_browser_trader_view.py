@@ -109,7 +109,7 @@ def test_every_page_fits_a_desktop_and_a_phone(screen: Screen) -> None:
             screen.open(path)
             screen.wait(lambda: screen.driver.title.endswith("· engine"), what="the page title")
             time.sleep(1.5)  # tables and charts fill over the socket
-            screen.shoot(f"{tag}-{path.strip('/').replace('/', '-') or 'dashboard'}")
+            screen.shoot_page(f"{tag}-{path.strip('/').replace('/', '-') or 'dashboard'}")
             assert screen.overflows() <= 1, f"{path} scrolls sideways at {size}"
             links = [a for a in screen.find("//header//a") if a.is_displayed()]
             menu = [b for b in screen.find("//header//button[@aria-label='Menu']") if b.is_displayed()]

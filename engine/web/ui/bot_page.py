@@ -23,8 +23,9 @@ from engine.store.models import Bot, BotCommand, EquitySnapshot, Event, Trade
 from engine.web import formatting as fmt
 from engine.web.api.context import WebContext
 from engine.web.bot_chart import BotChart, load_bot_chart
-from engine.web.portfolio import bot_currencies
+from engine.web.portfolio import Rates, bot_currencies, realised_by_day
 from engine.web.prices import bot_prices
+from engine.web.profit import profit_chart
 from engine.web.queries import (
     alerts_query,
     bot_by_ref,
@@ -284,6 +285,11 @@ async def _bot_detail(ctx: WebContext, bot: Bot, can_control: bool) -> None:
                     ui.label(value).classes("text-subtitle1 break-words")
     else:
         ui.label("No equity recorded yet.").classes("text-grey-7")
+
+    if currency is not None and all_trades:
+        async with ctx.sessions() as db:
+            days, _ = await realised_by_day(db, currency, Rates({}, {}), bot_id=bot_id)
+        ui.echart(profit_chart(days, currency)).classes("w-full h-64").mark("profit-chart")
 
     ui.label(f"Trades (latest {TRADE_ROWS})").classes("text-h6")
     trades_table = data_table(

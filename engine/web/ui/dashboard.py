@@ -15,17 +15,25 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from nicegui import app, ui
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from engine.store.models import Bot, BotCommand, Event, Trade
+from engine.store.models import Bot, BotCommand, Trade
 from engine.web import formatting as fmt
 from engine.web.api.context import WebContext
-from engine.web.portfolio import VALUATION_CURRENCIES, bot_currencies, load_positions, newest, valuate
+from engine.web.portfolio import (
+    VALUATION_CURRENCIES,
+    Rates,
+    bot_currencies,
+    load_positions,
+    newest,
+    realised_by_day,
+    valuate,
+)
 from engine.web.position_lines import position_cells
+from engine.web.profit import profit_chart
 from engine.web.queries import (
     Point,
     alerts_query,
-    downsample,
     drawdown,
     equity_before,
     equity_by_bot,
@@ -37,9 +45,17 @@ from engine.web.queries import (
     trades_query,
 )
 from engine.web.ui._bot_cards import CardFacts, CommandWatch, bot_card, bot_path, request_bot_command
+from engine.web.ui._dashboard_parts import (
+    ALERT_COLUMNS,
+    CURRENCY_COLUMNS,
+    TRADE_COLUMNS,
+    alert_row,
+    currency_rows,
+    line_chart,
+    trade_row,
+)
 from engine.web.ui._tables import data_table, figure, positions_table
 from engine.web.ui.shell import allowed, browser_id, current_user, frame, page_user
-from engine.web.valuation import Valuation
 
 __all__ = ["REFRESH_SECONDS", "bot_path", "register", "request_bot_command"]
 
@@ -47,110 +63,6 @@ REFRESH_SECONDS = 3.0
 EQUITY_DAYS = 30
 FEED_LENGTH = 20
 DEFAULT_VALUATION = "USDT"
-
-
-def line_chart(
-    title: str, points: list[Point], *, unit: str = "", percent: bool = False, color: str = "#2563eb"
-) -> dict:
-    """ECharts options for one time series."""
-    data = [[t.isoformat(), round(v * 100, 4) if percent else v] for t, v in downsample(points)]
-    return {
-        "title": {"text": title, "textStyle": {"fontSize": 14}},
-        "tooltip": {"trigger": "axis"},
-        "grid": {"left": 70, "right": 16, "top": 40, "bottom": 30},
-        "xAxis": {"type": "time"},
-        "yAxis": {"type": "value", "scale": True, "name": "%" if percent else unit},
-        "series": [
-            {
-                "type": "line",
-                "name": title,
-                "showSymbol": False,
-                "data": data,
-                "lineStyle": {"color": color},
-                **({"areaStyle": {"color": color, "opacity": 0.2}} if percent else {}),
-            }
-        ],
-    }
-
-
-TRADE_COLUMNS = (
-    ("pair", "Pair", True),
-    ("bot", "Bot", False),
-    ("side", "Side", False),
-    ("closed", "Closed (UTC)", False),
-    ("profit", "Profit", True),
-    ("profit_pct", "Profit %", True),
-    ("reason", "Exit", False),
-)
-ALERT_COLUMNS = (
-    ("time", "Time (UTC)", True),
-    ("bot", "Bot", False),
-    ("kind", "Kind", False),
-    ("message", "Message", True),
-)
-CURRENCY_COLUMNS = (
-    ("currency", "Currency", True),
-    ("bots", "Bots", False),
-    ("equity", "Equity", True),
-    ("today", "Today", False),
-    ("week", "This week", False),
-    ("all", "All time", True),
-    ("rate", "Rate", False),
-)
-
-
-def trade_row(trade: Trade, names: dict[int, str]) -> dict[str, Any]:
-    currency = fmt.quote_currency(trade.pair)
-    return {
-        "id": trade.id,
-        "bot": names.get(trade.bot_id, str(trade.bot_id)),
-        "pair": trade.pair,
-        "side": str(trade.side),
-        "closed": fmt.when(trade.close_time),
-        "profit": fmt.money(trade.profit_abs, currency, signed=True),
-        "profit_pct": fmt.percent(trade.profit_ratio),
-        "tone": fmt.tone(trade.profit_abs),
-        "reason": trade.exit_reason,
-    }
-
-
-def alert_row(event: Event, names: dict[int, str]) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "time": fmt.when(event.time),
-        "bot": names.get(event.bot_id, "") if event.bot_id is not None else "",
-        "kind": f"{event.category}/{event.kind}",
-        "message": event.message,
-    }
-
-
-def currency_rows(valuation: Valuation, names: dict[int, str]) -> list[dict[str, Any]]:
-    rows = []
-    for item in valuation.per_currency:
-        c, rate = item.currency, item.rate
-        if rate is None:
-            rate_text = f"no {c}/{valuation.currency} price"
-        elif c == valuation.currency:
-            rate_text = "="
-        else:
-            stale = " (stale)" if rate.stale else ""
-            rate_text = f"{fmt.price(rate.value)} {valuation.currency}{stale}, {fmt.when(rate.as_of)} UTC, {rate.source}"
-        rows.append(
-            {
-                "id": c,
-                "currency": c,
-                "bots": ", ".join(names.get(b, str(b)) for b in item.bots),
-                "equity": fmt.money(item.equity, c),
-                "today": fmt.money(item.pnl.today, c, signed=True),
-                "week": fmt.money(item.pnl.week, c, signed=True),
-                "all": fmt.money(item.pnl.all_time, c, signed=True),
-                "tone_today": fmt.tone(item.pnl.today),
-                "tone_week": fmt.tone(item.pnl.week),
-                "tone_all": fmt.tone(item.pnl.all_time),
-                "rate": rate_text,
-            }
-        )
-    return rows
 
 
 @dataclass
@@ -169,6 +81,8 @@ class _Dashboard:
     first: dict[int, float] = field(default_factory=dict)
     elements: dict[str, Any] = field(default_factory=dict)
     watch: CommandWatch = field(default_factory=CommandWatch)
+    last_trade_seen: int = 0  # the newest trade id in the store at the last refresh
+    profit_key: tuple[int, str] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def build(self) -> None:
@@ -199,6 +113,10 @@ class _Dashboard:
             el["drawdown_chart"] = ui.echart(
                 line_chart("Drawdown", [], percent=True, color="#dc2626")
             ).classes("w-full h-64")
+        el["profit_chart"] = (
+            ui.echart(profit_chart([], self.valuation)).classes("w-full h-64").mark("profit-chart")
+        )
+        el["profit_note"] = ui.label("").classes("text-caption text-grey-7")
         ui.label("Bots").classes("text-h6")
         el["cards"] = ui.element("div").classes("w-full grid grid-cols-1 sm:grid-cols-2 xl:grid-cols-3 gap-4")
         ui.label("Open positions").classes("text-h6")
@@ -251,12 +169,13 @@ class _Dashboard:
             self.currencies = await bot_currencies(db, prices)
             totals = await trade_totals(db)
             trades = list((await db.scalars(trades_query(after_id=self.last_trade).limit(FEED_LENGTH))).all())
+            self.last_trade_seen = await db.scalar(select(func.max(Trade.id))) or 0
             alerts = list((await db.scalars(alerts_query(after_id=self.last_alert).limit(FEED_LENGTH))).all())
             outcomes = await self.watch.check(db)
         self.prices = prices
         for owner, equity in carried.items():
             new_series.setdefault(owner, []).insert(0, (since, equity))
-        if new_series or not self.series or not hasattr(self, "shown_valuation"):
+        if new_series or not self.series or self.profit_key != (self.last_trade_seen, self.valuation):
             for owner, points in new_series.items():
                 self.series.setdefault(owner, []).extend(points)
                 self.series[owner].sort(key=lambda p: p[0])
@@ -296,11 +215,10 @@ class _Dashboard:
         table.update()
 
     async def _show_equity(self) -> None:
-        v = await valuate(
+        v, rates = await valuate(
             self.series, getattr(self, "currencies", {}), self.valuation, getattr(self, "prices", {}),
             self.ctx.data_dir, self.first,
         )  # fmt: skip
-        self.shown_valuation = v.currency
         el, unit = self.elements, v.currency
         for key, value in (("today", v.pnl.today), ("week", v.pnl.week), ("all", v.pnl.all_time)):
             el[key].set_text(fmt.money(value, unit, signed=True))
@@ -325,6 +243,25 @@ class _Dashboard:
         chart = el["drawdown_chart"]
         chart.options.update(line_chart("Drawdown", drawdown(v.curve), percent=True, color="#dc2626"))
         chart.update()
+        await self._show_profit(rates)
+
+    async def _show_profit(self, rates: Rates) -> None:
+        """Realised profit per day and cumulative, in the valuation currency; re-read only when a
+        trade closed or the currency changed."""
+        key = (self.last_trade_seen, self.valuation)
+        if key == self.profit_key:
+            return
+        self.profit_key = key
+        async with self.ctx.sessions() as db:
+            days, left_out = await realised_by_day(db, self.valuation, rates)
+        chart = self.elements["profit_chart"]
+        chart.options.clear()
+        chart.options.update(profit_chart(days, self.valuation, "Realised profit, all bots"))
+        chart.update()
+        note = "Each trade converted at the rate known when it closed; days in UTC."
+        if left_out:
+            note += f" {left_out} trade(s) without a rate are left out."
+        self.elements["profit_note"].set_text(note)
 
     def _show_cards(
         self,

@@ -97,7 +97,7 @@ async def seed(web: Web, bot_file: Path) -> int:
 
 
 def chart_options(user) -> dict:
-    (chart,) = user.find(ui.echart).elements
+    (chart,) = user.find(marker="bot-chart").elements
     return chart.options
 
 
@@ -139,6 +139,10 @@ async def test_bot_page_chart_indicators_markers_and_text(web: Web, bot_file: Pa
         await user.should_see("Win rate", retries=50)
         await user.should_see("+0.20 %", retries=50)  # 1.0 -> 1.002
         await user.should_see("0.00010000 BTC", retries=50)  # fees, with the unit
+        # Realised profit per day and cumulative, in the bot's currency.
+        (profit,) = user.find(marker="profit-chart").elements
+        assert profit.options["title"]["text"] == "Realised profit (BTC)"
+        assert [b["value"] for b in profit.options["series"][0]["data"]] == [0.002]
         (reloads,) = user.find(marker="reloads").elements
         assert [r["message"] for r in reloads.rows] == ["new configuration in effect"]
         (alerts,) = user.find(marker="alerts").elements
@@ -152,7 +156,7 @@ async def test_bot_page_chart_indicators_markers_and_text(web: Web, bot_file: Pa
         user.find(ui.select).elements.pop().set_value("LTC/BTC")
         await user.should_see("No 5m candles of LTC/BTC (binance) in the candle store", retries=50)
         await user.should_see("engine data download -e binance --pairs LTC/BTC --timeframe 5m", retries=5)
-        await user.should_not_see(ui.echart)
+        await user.should_not_see(marker="bot-chart")
 
 
 async def test_bots_list_links_and_trader_start(web: Web, bot_file: Path) -> None:

@@ -181,6 +181,10 @@ async def test_dashboard_shows_the_store_and_follows_new_trades(web: Web) -> Non
         charts = {c.options["title"]["text"]: c.options for c in user.find(ui.echart).elements}
         assert [p[1] for p in charts["Total equity (BTC)"]["series"][0]["data"]] == [1500.0, 1515.0, 1525.0]
         assert charts["Drawdown"]["series"][0]["data"][-1][1] == pytest.approx(0.0)
+        profit = charts["Realised profit, all bots (BTC)"]
+        assert profit["xAxis"]["data"] == ["2026-03-02", "2026-03-03"]
+        assert [b["value"] for b in profit["series"][0]["data"]] == [0.5, 12.5]
+        assert profit["series"][1]["data"] == [0.5, 13.0]  # cumulative
         # Bot cards, names as text (no element made from the name).
         with user.scope(marker=f"bot-{ids['evil']}"):
             await user.should_see(EVIL, retries=50)

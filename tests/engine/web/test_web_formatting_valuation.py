@@ -181,3 +181,28 @@ def test_conversion_closes_come_from_the_replay_files_direct_or_inverse(tmp_path
     inverse = conversion_series("USDT", "BTC", sources)
     assert inverse is not None and inverse.inverted
     assert conversion_series("ETH", "USDT", sources) is None
+
+
+# ---- realised profit per day -----------------------------------------------------------------------
+
+
+def test_daily_profit_converts_each_trade_at_its_close_and_keeps_a_running_total() -> None:
+    from engine.web.profit import cumulative, daily_profit, profit_chart
+
+    trades = [
+        (at(0.5), 0.001, "ETH/BTC"),  # BTC at 30,000 then: +30 USDT
+        (at(1.5), -0.002, "LTC/BTC"),  # at 31,000: -62 USDT
+        (at(25), 10.0, "XRP/USDT:USDT"),  # the next day, already in USDT
+        (at(26), 1.0, "ADA/ETH"),  # no ETH rate: left out, counted
+    ]
+    days, left_out = daily_profit(trades, "USDT", {"BTC": BTC_USDT})
+    assert left_out == 1
+    assert [(d.isoformat(), round(v, 6)) for d, v in days] == [("2024-01-08", -32.0), ("2024-01-09", 10.0)]
+    assert [round(v, 6) for _, v in cumulative(days)] == [-32.0, -22.0]
+    options = profit_chart(days, "USDT")
+    bars, line = options["series"]
+    assert options["title"]["text"] == "Realised profit (USDT)"
+    assert [b["itemStyle"]["color"] for b in bars["data"]] == ["#dc2626", "#16a34a"]  # loss red, gain green
+    assert line["data"] == [-32.0, -22.0] and line["yAxisIndex"] == 1
+    # A bot in its own currency needs no rate.
+    assert daily_profit(trades[:2], "BTC")[0] == [(at(0).date(), pytest.approx(-0.001))]
