@@ -10,8 +10,10 @@ from engine.indicators._anomaly import dump_risk, pump_score
 from engine.indicators.synthetic import pump_and_dump, random_walk
 
 
-def _mad(values: np.ndarray) -> float:
-    return float(np.median(np.abs(values - np.median(values))))
+def _spread(values: np.ndarray) -> float:
+    """Interquartile range / 1.349 (numpy's linear interpolation, as pandas' rolling quantile)."""
+    q25, q75 = np.percentile(values, [25, 75])
+    return float((q75 - q25) / 1.349)
 
 
 @pytest.mark.parametrize("t", [700, 2500, 5000])
@@ -20,9 +22,9 @@ def test_components_are_the_robust_z_scores_computed_by_hand(eth, t):
     out = pump_score(288, 3, close, volume)
     # Baseline: the 288 candles before the last 3 (t-290 .. t-3).
     steps = np.diff(np.log(close))[t - 3 - 288 : t - 3]  # step[i] = log c[i] - log c[i-1], i = t-290..t-3
-    velocity = np.log(close[t] / close[t - 3]) / (1.4826 * _mad(steps) * np.sqrt(3))
+    velocity = np.log(close[t] / close[t - 3]) / (_spread(steps) * np.sqrt(3))
     logv = np.log(volume[t - 3 - 287 : t - 2] + 1e-12)
-    swell = (np.log(volume[t - 2 : t + 1].mean() + 1e-12) - np.median(logv)) / (1.4826 * _mad(logv))
+    swell = (np.log(volume[t - 2 : t + 1].mean() + 1e-12) - np.median(logv)) / _spread(logv)
     assert out["velocity"][t] == pytest.approx(velocity, rel=1e-9)
     assert out["volume"][t] == pytest.approx(swell, rel=1e-9)
     assert out["score"][t] == pytest.approx(np.sqrt(max(velocity, 0) * max(swell, 0)), abs=1e-12)
