@@ -23,7 +23,9 @@ class OriginClients:
         shared = self.setup.http
         if not url.startswith(("http://", "https://")):
             if shared is None:
-                raise BadResponse(self.setup.kind, f"'{url}' is relative: set services.{self.setup.kind}.base_url")
+                raise BadResponse(
+                    self.setup.kind, f"'{url}' is relative: set services.{self.setup.kind}.base_url"
+                )
             return shared, url
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"

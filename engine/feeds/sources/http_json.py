@@ -98,7 +98,9 @@ class HttpJsonSource:
 
     def __init__(self, setup: SourceSetup, resolve: Callable[[str], str] | None = None):
         self.setup = setup
-        self._resolve = resolve or (lambda ref: resolve_secret(ref, environ=os.environ, what="an http_json key"))
+        self._resolve = resolve or (
+            lambda ref: resolve_secret(ref, environ=os.environ, what="an http_json key")
+        )
         self.clients = OriginClients(setup, CALLS_PER_MINUTE)
 
     def key_for(self, request: FetchRequest) -> str | None:
