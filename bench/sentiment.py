@@ -97,7 +97,7 @@ def bench_triage() -> None:
     # A summary per item: another headline of the set (so some disagree with their title).
     mixes = {
         "titles only": [(t, "") for t in rows],
-        "with summaries": [(t, rows[(i * 7 + 3) % len(rows)]) for i, t in enumerate(rows)],
+        "summary = another headline": [(t, rows[(i * 7 + 3) % len(rows)]) for i, t in enumerate(rows)],
     }
     print(
         f"model triage (default thresholds: decisive {config.decisive}, ambiguous below {config.ambiguous_below}, critical {', '.join(config.critical_events)})"

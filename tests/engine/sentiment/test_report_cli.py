@@ -135,3 +135,14 @@ def test_cli_score_and_config_errors(project) -> None:
         and "sentiment.yaml:3:8: error[CFG002]" in bad.output
     )
     assert "sk-live-abc" not in bad.output  # a literal key is refused without echoing its line
+
+
+def test_docs_list_every_configuration_key() -> None:
+    from pathlib import Path
+
+    from engine.sentiment.config import ModelConfig, SentimentConfig, SourceConfig
+
+    text = (Path(__file__).resolve().parents[3] / "docs" / "sentiment.md").read_text()
+    for model in (SentimentConfig, SourceConfig, ModelConfig):
+        for name in model.model_fields:
+            assert f"`{name}`" in text, f"docs/sentiment.md does not describe {model.__name__}.{name}"
