@@ -451,6 +451,7 @@ class FakeYahoo(FeedServer):
         super().__init__(now_s)
         self.symbols = symbols
         self.null_closes: set[int] = set()
+        self.half_day = False  # today's regular session ends at 13:00 (meta.currentTradingPeriod)
         self.route(r"/v8/finance/chart/(.+)", self._chart)
 
     def sessions(self, start: int, end: int) -> list[int]:
@@ -495,7 +496,10 @@ class FakeYahoo(FeedServer):
             closes.append(None if opened in self.null_closes else close)
         today = datetime.fromtimestamp(now, self.ZONE).date()
         regular_start = int(datetime(today.year, today.month, today.day, 9, 30, tzinfo=self.ZONE).timestamp())
-        regular_end = int(datetime(today.year, today.month, today.day, 16, 0, tzinfo=self.ZONE).timestamp())
+        closing = 13 if self.half_day else 16
+        regular_end = int(
+            datetime(today.year, today.month, today.day, closing, 0, tzinfo=self.ZONE).timestamp()
+        )
         offset = int(datetime.fromtimestamp(now, self.ZONE).utcoffset().total_seconds())  # type: ignore[union-attr]
         period = {"timezone": "EST", "start": regular_start, "end": regular_end, "gmtoffset": offset}
         meta = {

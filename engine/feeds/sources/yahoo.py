@@ -5,10 +5,11 @@
 session's **open**) and ``indicators.quote[0]`` lists (``open``, ``high``, ``low``, ``close``,
 ``volume``), with ``null`` where a value is missing. A daily bar is only known at the session
 **close**: ``event_time`` is the close, in the exchange's time zone from ``meta``
-(``exchangeTimezoneName``, e.g. America/New_York) at the regular session's end time of day
-(``meta.currentTradingPeriod.regular.end``, 16:00 for US indices; 16:00 when absent), and
-``available_at`` is the close plus the feed's ``lag`` (15 minutes by default). The bar of a session still
-open is left out. Half days (13:00 closes) are not known to the service's meta and are treated as full
+(``exchangeTimezoneName``, e.g. America/New_York) at the regular session's end time of day: the
+later of ``meta.currentTradingPeriod.regular.end`` (which describes the day of the fetch only) and
+the zone's usual close (16:00 in New York), so a fetch made on a half day does not make every past
+bar known three hours early. ``available_at`` is the close plus the feed's ``lag`` (15 minutes by
+default). The bar of a session still open is left out. Half days (13:00 closes) are treated as full
 days: their bar becomes known three hours later than it could, never earlier. Weekends and holidays
 have no bars: ``max_age`` (4 days) covers them; nothing is invented.
 
@@ -54,13 +55,34 @@ def _zone(meta: dict[str, Any]) -> ZoneInfo:
         raise BadResponse(SERVICE, f"unknown exchange time zone {name!r} in the chart meta") from None
 
 
+# The usual regular close of the main exchanges in each zone. ``currentTradingPeriod`` describes the
+# day of the fetch only: fetched on a half day it says 13:00, which must not make every past bar
+# known three hours early. The later of the two is used.
+_USUAL_CLOSE = {
+    "America/New_York": time(16, 0),
+    "America/Chicago": time(15, 0),
+    "America/Toronto": time(16, 0),
+    "Europe/London": time(16, 30),
+    "Europe/Berlin": time(17, 30),
+    "Europe/Paris": time(17, 30),
+    "Europe/Zurich": time(17, 30),
+    "Asia/Tokyo": time(15, 30),
+    "Asia/Hong_Kong": time(16, 10),
+    "Asia/Shanghai": time(15, 0),
+    "Australia/Sydney": time(16, 10),
+}
+
+
 def _close_time(meta: dict[str, Any], zone: ZoneInfo) -> time:
-    """The regular session's end, as a local time of day."""
+    """The regular session's end, as a local time of day: the later of today's
+    (``currentTradingPeriod.regular.end``) and the zone's usual close (16:00 when neither is known)."""
+    usual = _USUAL_CLOSE.get(str(zone.key))
     regular = (meta.get("currentTradingPeriod") or {}).get("regular") or {}
     end = number(regular.get("end"))
     if end is None:
-        return time(16, 0)
-    return datetime.fromtimestamp(end, zone).time().replace(second=0, microsecond=0)
+        return usual or time(16, 0)
+    today = datetime.fromtimestamp(end, zone).time().replace(second=0, microsecond=0)
+    return max(today, usual) if usual is not None else today
 
 
 def session_close(open_s: int, zone: ZoneInfo, close: time) -> int:

@@ -130,3 +130,16 @@ async def test_unknown_symbol_throttling_and_errors() -> None:
         drift = await source.fetch(fetch_request("spx", now_s=MONDAY_1500_NY, **SPX))
     # Meta without a zone: New York and 16:00 by default; a string number is read.
     assert closes(drift) == {utc("2024-05-30T20:00:00"): 5100.5}
+
+
+async def test_a_fetch_on_a_half_day_does_not_make_past_bars_known_at_1300() -> None:
+    now = utc("2024-11-29T19:00:00")  # the day after Thanksgiving, 14:00 New York: closed at 13:00
+    with FakeYahoo(now_s=now) as yahoo:
+        yahoo.half_day = True
+        found = await source_for(yahoo.url).fetch(
+            fetch_request("spx", ("close",), now_s=now, history_days=10, **SPX)
+        )
+    close = closes(found)
+    assert utc("2024-11-27T21:00:00") in close and utc("2024-11-27T18:00:00") not in close
+    # The half day itself counts from 16:00 like any day: three hours late, never early.
+    assert utc("2024-11-29T21:00:00") not in close
