@@ -195,15 +195,21 @@ class FeedService:
         return result
 
     async def _since(self, feed: ResolvedFeed, members: list[str], scopes: tuple[str, ...]) -> int | None:
+        """Where a refresh resumes: per scope, the member furthest behind among those stored (a member
+        never stored, such as a keyed one without its key or a quiet bucket's ratio, does not force a
+        full backfill); over the scopes, the one furthest behind; None while any scope has nothing."""
+        resume: list[int] = []
         async with self.sessions() as session:
-            times = [
-                await last_event_time(session, series_for(feed, m, scope))
-                for m in members
-                for scope in (scopes or (None,))
-            ]
-        known = [t for t in times if t is not None]
-        # Resume from the member that is furthest behind.
-        return min(known) if len(known) == len(times) and known else None
+            for scope in scopes or (None,):
+                stored = [
+                    t
+                    for m in members
+                    if (t := await last_event_time(session, series_for(feed, m, scope))) is not None
+                ]
+                if not stored:
+                    return None
+                resume.append(min(stored))
+        return min(resume)
 
     async def _health(self, kind: str, *, ok: bool, error: str | None = None, feed: str = "") -> None:
         calls = self._http[kind].calls if kind in self._http else 0

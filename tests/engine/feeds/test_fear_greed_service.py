@@ -184,3 +184,17 @@ async def test_keys_never_reach_logs_or_errors(sessions, tmp_path: Path) -> None
         installed.close()
     written = "".join(p.read_text() for p in (tmp_path / "logs").glob("*.jsonl"))
     assert "feed call" in written and secret not in written
+
+
+async def test_a_member_never_stored_does_not_force_a_full_backfill(sessions, tmp_path: Path) -> None:
+    """A feed with a member nobody provides (a keyed member without its key) resumes from the others."""
+    from engine.feeds.observations import Observation
+    from engine.feeds.store import write_observations
+
+    service = service_for("http://127.0.0.1:9", sessions, tmp_path, START + 40 * DAY)
+    btc = service.feeds.feeds["btc"]
+    stamp = (START + 30 * DAY) * 1_000_000_000
+    async with sessions() as session, session.begin():
+        await write_observations(session, [Observation("btc.price", stamp, stamp, 1.0, "t")])
+    assert await service._since(btc, list(btc.members), ()) == stamp
+    await service.aclose()
