@@ -87,7 +87,7 @@ def serve_command(
         "client's, whatever the headers say).",
     ),
 ) -> None:
-    """Serve the web app and its API (OpenAPI at /docs); with --run, the bots too."""
+    """Serve the web app and its API (OpenAPI document at /openapi.json); with --run, the bots too."""
     if run is not None and not run.is_dir():
         typer.echo(f"error: --run {run}: not a directory of bot files", err=True)
         raise typer.Exit(2)
@@ -210,6 +210,9 @@ def serve(options: ServeOptions) -> None:
 
     web_app.state.web = ctx
     web_app.title, web_app.version = "engine API", "1"
+    # The OpenAPI document only: FastAPI's /docs and /redoc load Swagger UI and ReDoc from a CDN.
+    web_app.openapi_url = "/openapi.json"
+    web_app.setup()
     include_api(web_app)
     register_pages(ctx)
 
@@ -220,7 +223,7 @@ def serve(options: ServeOptions) -> None:
         web_app.on_startup(runner.start)
         web_app.on_shutdown(runner.stop)
     base = f"http://{options.host}:{options.port}"
-    typer.echo(f"engine web app: {base}/  (API docs: {base}/docs)")
+    typer.echo(f"engine web app: {base}/  (OpenAPI document: {base}/openapi.json)")
     if options.insecure_http:
         typer.echo("warning: --insecure-http: session cookies travel unencrypted; for this machine only")
     ui.run(
@@ -230,7 +233,7 @@ def serve(options: ServeOptions) -> None:
         reload=False,
         show=False,
         show_welcome_message=False,
-        fastapi_docs=True,
+        fastapi_docs=False,
         storage_secret=secrets.token_urlsafe(32),
         session_middleware_kwargs={"https_only": secure, "same_site": "strict", "max_age": 8 * 3600},
         # Access lines would carry /trades/live?token=...: no access log (errors still go to the log).

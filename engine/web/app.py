@@ -20,6 +20,7 @@ from engine.web.api.validation import validation_error_handler
 from engine.web.auth.accounts import cleanup_expired
 from engine.web.auth.crypto import SecretBox, SecretBoxError, load_secret_box
 from engine.web.auth.tokens import TokenKeys
+from engine.web.headers import SecurityHeadersMiddleware
 from engine.web.limits import BodyLimitMiddleware
 
 __all__ = [
@@ -46,16 +47,20 @@ API_ROUTERS = (
 
 def include_api(app: FastAPI) -> None:
     """The API's routes on ``app`` (its own FastAPI app, or NiceGUI's), with the refusals of
-    :mod:`engine.web.api.validation` and the body limits of :mod:`engine.web.limits`."""
+    :mod:`engine.web.api.validation`, the body limits of :mod:`engine.web.limits` and the headers of
+    :mod:`engine.web.headers`."""
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     for router in API_ROUTERS:
         app.include_router(router)
 
 
 def create_api(ctx: WebContext) -> FastAPI:
     """The REST/WebSocket API alone (tests, or mounting elsewhere)."""
-    app = FastAPI(title=API_TITLE, version="1")
+    # No /docs or /redoc: FastAPI's pages load Swagger UI and ReDoc from a CDN (offline they break,
+    # and nothing checks what the CDN serves). The OpenAPI document itself is served.
+    app = FastAPI(title=API_TITLE, version="1", docs_url=None, redoc_url=None)
     app.state.web = ctx
     include_api(app)
     return app

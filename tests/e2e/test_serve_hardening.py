@@ -167,3 +167,21 @@ def test_a_state_file_others_can_read_is_warned_about_at_start(tmp_path: Path) -
     served = _start(home)
     output = _stop(served)
     assert f"file {home / 'engine.db'} is mode 644" in output and "chmod 600" in output
+
+
+@pytest.mark.slow
+def test_pages_carry_a_nonce_policy_and_the_api_docs_are_off(served: Served) -> None:
+    import re
+
+    page = httpx.get(f"{served.base}/login", timeout=30)
+    policy = page.headers["content-security-policy"]
+    nonce = re.search(r"'nonce-([^']+)'", policy).group(1)  # type: ignore[union-attr]
+    scripts = re.findall(r"<script\b[^>]*>", page.text)
+    assert scripts and all(f'nonce="{nonce}"' in tag for tag in scripts)
+    assert "frame-ancestors 'none'" in policy and "'unsafe-inline'" not in policy.split("style-src")[0]
+    again = httpx.get(f"{served.base}/login", timeout=30).headers["content-security-policy"]
+    assert again != policy  # a fresh nonce per page
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["x-content-type-options"] == "nosniff"
+    assert "strict-transport-security" not in page.headers  # plain http, no proxy believed
+    assert httpx.get(f"{served.base}/docs", timeout=30).status_code == 404
+    assert "/auth/login" in httpx.get(f"{served.base}/openapi.json", timeout=30).json()["paths"]

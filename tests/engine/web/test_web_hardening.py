@@ -236,3 +236,29 @@ async def test_the_login_page_lets_a_locked_out_user_in_with_both_factors(web: W
         web.tick()
         user.find("Code from your authenticator app").type(web.code("alice")).trigger("keydown.enter")
         await user.should_see("alice (viewer)", retries=50)
+
+
+async def test_api_answers_carry_the_security_headers(web: Web) -> None:
+    r = await web.client.get("/bots/")
+    assert r.status_code == 401
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["x-frame-options"] == "DENY"
+    assert r.headers["referrer-policy"] == "no-referrer"
+    assert r.headers["content-security-policy"].startswith("default-src 'none'")
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    # The test client speaks https: HSTS is sent over TLS only (test_serve_hardening: not over http).
+    assert r.headers["strict-transport-security"] == "max-age=31536000"
+    # FastAPI's /docs and /redoc would load Swagger UI and ReDoc from a CDN: not served.
+    assert (await web.client.get("/docs")).status_code == 404
+    assert (await web.client.get("/redoc")).status_code == 404
+    assert (await web.client.get("/openapi.json")).status_code == 200
+
+
+def test_every_script_tag_of_a_page_gets_the_nonce() -> None:
+    from engine.web.headers import add_nonce, page_policy
+
+    html = b'<script type="importmap">{}</script><SCRIPT>x</SCRIPT><p>\\u003cscript>not a tag</p><scripts>'
+    out = add_nonce(html, "abc")
+    assert out.count(b'nonce="abc"') == 2 and b"<scripts>" in out and b"\\u003cscript>" in out
+    policy = page_policy("abc")
+    assert "script-src 'self' 'nonce-abc'" in policy and "'unsafe-inline'" not in policy.split("style-src")[0]
