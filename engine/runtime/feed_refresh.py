@@ -32,7 +32,7 @@ def followed_feeds(plan: object, declared: Iterable[str]) -> set[str]:
     if not uses_external_series(plan):
         return set()
     names = set(declared)
-    return {node.args[0] for node in plan.nodes if node.op == "feed" and node.args[0] in names}  # type: ignore[attr-defined]
+    return {node.args[0] for node in plan.nodes if node.op == "feed" and node.args[0] in names}
 
 
 @dataclass
@@ -133,11 +133,17 @@ class FeedsControl:
     config: Any
     factory: Any
     feed: Any
+    cache: Any  # BotFileCache
+    slots: dict[str, Any]
+    control_lock: asyncio.Lock
+    _stop: asyncio.Event
     _write_lock: asyncio.Lock | None
     _tasks: list[asyncio.Task[None]]
+    _apply_reload: Any
     feed_reader: SeriesReader | None = None
     feed_scheduler: FeedScheduler | None = None
     feed_service: FeedService | None = None
+    news_scheduler: Any = None  # engine.sentiment.live.NewsScheduler when sentiment.yaml exists
 
     def _project_root(self) -> Path:
         from engine.config._project import find_project_root
@@ -154,18 +160,102 @@ class FeedsControl:
         bind = self.factory.kw.get("bind")
         url = bind.url.render_as_string(hide_password=False) if bind is not None else None
         self.feed_reader = store_reader(url)
+        if self.config.watch:
+            self._tasks.append(asyncio.create_task(self._watch_feeds(), name="engine:watch-feeds"))
         if isinstance(self.feed, ReplayFeed) or not getattr(self.config, "refresh_feeds", True):
             return
         root = self._project_root()
+        from engine.sentiment.live import news_scheduler_for
+
+        self.news_scheduler = news_scheduler_for(root, self.factory, self.feed_reader, self._write_lock)
         loaded = load_feeds(root)
         if loaded.diagnostics:
             log.error("feeds.yaml is invalid, feeds are not refreshed: %s", loaded.diagnostics[0].headline())
             return
+        self._start_scheduler(loaded, root)
+
+    def _start_scheduler(self, loaded: Any, root: Path) -> None:
+        assert self.feed_reader is not None
         self.feed_service = FeedService(loaded, self.factory, root=root, write_lock=self._write_lock)
         self.feed_scheduler = FeedScheduler(self.feed_service, self.feed_reader)
-        self._tasks.append(asyncio.create_task(self.feed_scheduler.run(), name="engine:feeds"))
+        self._feeds_task = asyncio.create_task(self.feed_scheduler.run(), name="engine:feeds")
+        self._tasks.append(self._feeds_task)
+
+    async def _watch_feeds(self) -> None:
+        """Hot reload of feeds.yaml (the project folder, not recursively: only that file)."""
+        from watchfiles import awatch
+
+        root = self._project_root()
+        only = lambda _change, path: Path(path).name == "feeds.yaml"  # noqa: E731
+        async for _changes in awatch(
+            root, recursive=False, watch_filter=only, stop_event=self._stop, debounce=200, step=50
+        ):
+            try:
+                await self.reload_feeds()
+            except Exception:
+                log.exception("feeds.yaml reload failed")
+
+    async def reload_feeds(self) -> bool:
+        """Apply a changed feeds.yaml: validated first (an invalid file changes nothing and is reported
+        as a reload/invalid event); then the scheduler follows the new feeds and every bot whose rules
+        read a namespace is recompiled against them, at its next candle close like any reload."""
+        from engine.config._feeds import load_feeds
+        from engine.feeds.context import uses_external_series
+        from engine.runtime.feed import ReplayFeed
+        from engine.store.enums import EventCategory
+        from engine.store.events import record_event
+
+        root = self._project_root()
+        loaded = load_feeds(root, "feeds.yaml")
+        if loaded.diagnostics:
+            message = "feeds.yaml is invalid, the running feeds are kept: " + "; ".join(
+                d.headline() for d in loaded.diagnostics[:3]
+            )
+            log.error(message)
+            async with self.factory() as session, session.begin():
+                await record_event(
+                    session, EventCategory.RELOAD, "invalid", message, data={"file": "feeds.yaml"}
+                )
+            return False
+        if self.feed_scheduler is not None and not isinstance(self.feed, ReplayFeed):
+            task = getattr(self, "_feeds_task", None)
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            await self._stop_feeds()
+            self._start_scheduler(loaded, root)
+        # Recompile what reads namespaces (their meaning may have changed: members, max_age, lag).
+        self.cache.entries = {
+            path: entry
+            for path, entry in self.cache.entries.items()
+            if not uses_external_series(entry.bot.strategy.plan)
+        }
+        bots = await asyncio.to_thread(self.cache.load, self.config.bots_dir)
+        async with self.control_lock:
+            for name, bot in bots.bots.items():
+                slot = self.slots.get(name)
+                runner = slot.runner if slot is not None else None
+                if (
+                    runner is not None
+                    and uses_external_series(bot.strategy.plan)
+                    and bot.model.pairs == list(runner.pairs)
+                    and bot.strategy.timeframe == runner.timeframe
+                ):
+                    runner.replace(bot)
+            await self._apply_reload(bots)
+            for name, slot in self.slots.items():
+                self._follow_feeds(name, slot.runner._next or slot.runner.loaded)
+        async with self.factory() as session, session.begin():
+            await record_event(
+                session, EventCategory.RELOAD, "applied", "feeds.yaml reloaded", data={"file": "feeds.yaml"}
+            )
+        return True
 
     def _follow_feeds(self, name: str, loaded: Any) -> None:
+        if self.news_scheduler is not None:
+            from engine.sentiment.live import reads_news
+
+            self.news_scheduler.follow(name, reads_news(loaded.strategy.plan))
         if self.feed_scheduler is None or self.feed_service is None:
             return
         declared = self.feed_service.feeds.feeds
@@ -178,10 +268,15 @@ class FeedsControl:
         self.feed_scheduler.follow(name, scopes)
 
     def _unfollow_feeds(self, name: str) -> None:
+        if self.news_scheduler is not None:
+            self.news_scheduler.follow(name, False)
         if self.feed_scheduler is not None:
             self.feed_scheduler.unfollow(name)
 
     async def _stop_feeds(self) -> None:
+        if self.news_scheduler is not None:
+            await self.news_scheduler.stop()
+            self.news_scheduler = None
         if self.feed_service is not None:
             await self.feed_service.aclose()
             self.feed_service = None

@@ -97,6 +97,7 @@ class ModelConfig(_Strict):
 class SentimentConfig(_Strict):
     sources: tuple[SourceConfig, ...] = ()
     default_feeds: bool = True  # add engine.sentiment.sources.DEFAULT_RSS_FEEDS
+    refresh: str = "5m"  # engine run: fetch every source this often while a bot reads news
     ingest_lag: str = "5m"  # published_at + this = when a bot could have known a backfilled item
     live_window: str = "6h"  # fetched within this of publication: available from max(lag, fetch time)
     half_life: str = "6h"  # of sentiment.<coin>.score
@@ -106,9 +107,9 @@ class SentimentConfig(_Strict):
     vote_weight: float = Field(default=0.3, ge=0, le=1)
     model: ModelConfig = ModelConfig()
 
-    _check = field_validator("ingest_lag", "live_window", "half_life", "max_age")(_duration)
+    _check = field_validator("refresh", "ingest_lag", "live_window", "half_life", "max_age")(_duration)
 
-    def seconds(self, name: Literal["ingest_lag", "live_window", "half_life", "max_age"]) -> int:
+    def seconds(self, name: Literal["refresh", "ingest_lag", "live_window", "half_life", "max_age"]) -> int:
         return parse_duration(getattr(self, name))
 
 

@@ -1,0 +1,97 @@
+"""News inside ``engine run``: while at least one bot's rules read ``sentiment.*``, ``news.*`` or
+``events.*``, the project's sources are fetched every ``interval`` and what is stored extends the
+runtime's shared series reader, so live bots see news through the same join as a backtest.
+
+Started only on live market data (never on a replay, which reads what the store recorded) and only when
+the project has a ``sentiment.yaml`` (no file: no network calls a user did not ask for). Writes take
+the runtime's SQLite write lock; a failing fetch is logged and retried at the next interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from engine.feeds.context import uses_external_series
+
+__all__ = ["NAMESPACES", "NewsScheduler", "reads_news"]
+
+log = logging.getLogger("engine.sentiment")
+NAMESPACES = frozenset({"sentiment", "news", "events"})
+DEFAULT_INTERVAL_S = 300.0
+
+
+def reads_news(plan: object) -> bool:
+    """Whether a compiled plan reads one of the news namespaces."""
+    if not uses_external_series(plan):
+        return False
+    return any(node.op == "feed" and node.args[0] in NAMESPACES for node in plan.nodes)  # type: ignore[attr-defined]
+
+
+class NewsScheduler:
+    """Fetches every source each ``interval`` seconds while any bot follows news."""
+
+    def __init__(self, pipeline: Any, interval: float = DEFAULT_INTERVAL_S):
+        self.pipeline = pipeline
+        self.interval = interval
+        self.followers: set[str] = set()
+        self.task: asyncio.Task[None] | None = None
+        self.rounds = 0
+
+    def follow(self, bot: str, reads: bool) -> None:
+        if reads:
+            self.followers.add(bot)
+        else:
+            self.followers.discard(bot)
+        if self.followers and self.task is None:
+            self.task = asyncio.create_task(self.run(), name="engine:news")
+        elif not self.followers and self.task is not None:
+            self.task.cancel()
+            self.task = None
+
+    async def run(self) -> None:
+        while True:
+            try:
+                report = await self.pipeline.ingest()
+                self.rounds += 1
+                for source, error in report.errors.items():
+                    log.warning("news source %s failed: %s", source, error)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # news never stops the engine
+                log.exception("news ingestion failed")
+            await asyncio.sleep(self.interval)
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+            self.task = None
+        await self.pipeline.aclose()
+
+
+def news_scheduler_for(
+    root: Path, factory: Any, reader: Any, write_lock: asyncio.Lock | None
+) -> NewsScheduler | None:
+    """The scheduler of the project at ``root``, or None without a valid ``sentiment.yaml``."""
+    from dsl import DiagnosticError
+    from engine.sentiment.config import SENTIMENT_FILE, load_sentiment_config
+    from engine.sentiment.pipeline import NewsPipeline
+
+    if not (root / SENTIMENT_FILE).is_file():
+        return None
+    try:
+        config = load_sentiment_config(root)
+        pipeline = NewsPipeline(
+            config,
+            factory,
+            root=root,
+            write_lock=write_lock,
+            on_observations=reader.extend if reader else None,
+        )
+    except DiagnosticError as exc:
+        log.error("sentiment.yaml: news is not fetched: %s", exc.diagnostics[0].headline())
+        return None
+    return NewsScheduler(pipeline, float(config.seconds("refresh")))
