@@ -90,7 +90,7 @@ class StrategyEditor:
                 on_change=lambda e: (
                     ui.navigate.to(f"/editor/{e.value}") if e.value != self.path.stem else None
                 ),
-            ),
+            ).classes("min-w-[14rem]"),  # the label whole, not "strateg…"
             "strategy-select",
         )
         for slot in rule_slots(self.data):
@@ -116,7 +116,8 @@ class StrategyEditor:
         bots = [p.name for p in bots_using(self.path, self.ctx.bots_dir)]
         with ui.row().classes("items-center"):
             self.bot_select = hook(
-                ui.select(bots, value=bots[0] if bots else None, label="bot"), "backtest-bot"
+                ui.select(bots, value=bots[0] if bots else None, label="bot").classes("min-w-[14rem]"),
+                "backtest-bot",
             )
             hook(ui.button("Backtest", on_click=self.backtest), "backtest")
         self.backtest_status = hook(

@@ -77,21 +77,30 @@ class _UsersView:
         box.clear()
         with box:
             for u in users:
-                with ui.row().classes("items-center gap-3").mark(f"user-{u.id}"):
-                    ui.label(u.username).classes("font-bold")
-                    ui.label(u.email)
-                    ui.label(u.role)
-                    ui.label("2FA on" if u.totp_enabled else "2FA not enrolled")
-                    ui.label("active" if u.active else "disabled")
-                    ui.label(f"last login {when(u.last_login_at)}")
-                    role = ui.select(ROLES, value=u.role).mark(f"role-{u.id}")
-                    ui.button("Set role", on_click=lambda u=u, role=role: self.edit(u.id, role=role.value))
-                    if u.active:
-                        ui.button("Disable", on_click=lambda u=u: self.edit(u.id, active=False))
-                    else:
-                        ui.button("Enable", on_click=lambda u=u: self.edit(u.id, active=True))
-                    ui.button("Reset 2FA", on_click=lambda u=u: self.reset_2fa(u.id))
-                    ui.button("Sessions", on_click=lambda u=u: self.show_sessions(u.id)).props("flat")
+                # One card per user: who, then what can be done (wraps on a phone).
+                with ui.card().props("flat bordered").classes("w-full gap-1").mark(f"user-{u.id}"):
+                    with ui.row().classes("items-center gap-x-3 gap-y-0"):
+                        ui.label(u.username).classes("font-bold")
+                        ui.label(u.email)
+                        ui.label(u.role)
+                        ui.label("2FA on" if u.totp_enabled else "2FA not enrolled")
+                        ui.label("active" if u.active else "disabled")
+                        ui.label(
+                            f"last login {when(u.last_login_at)} UTC"
+                            if u.last_login_at
+                            else "never signed in"
+                        )
+                    with ui.row().classes("items-center gap-2"):
+                        role = ui.select(ROLES, value=u.role).classes("min-w-[7rem]").mark(f"role-{u.id}")
+                        ui.button(
+                            "Set role", on_click=lambda u=u, role=role: self.edit(u.id, role=role.value)
+                        )
+                        if u.active:
+                            ui.button("Disable", on_click=lambda u=u: self.edit(u.id, active=False))
+                        else:
+                            ui.button("Enable", on_click=lambda u=u: self.edit(u.id, active=True))
+                        ui.button("Reset 2FA", on_click=lambda u=u: self.reset_2fa(u.id))
+                        ui.button("Sessions", on_click=lambda u=u: self.show_sessions(u.id)).props("flat")
 
     async def create(self) -> None:
         admin = await action_user(self.ctx, "users:write")
