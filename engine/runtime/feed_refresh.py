@@ -247,7 +247,7 @@ class FeedsControl:
                 self._follow_feeds(name, slot.runner._next or slot.runner.loaded)
         async with self.factory() as session, session.begin():
             await record_event(
-                session, EventCategory.RELOAD, "applied", "feeds.yaml reloaded", data={"file": "feeds.yaml"}
+                session, EventCategory.RELOAD, "feeds", "feeds.yaml reloaded", data={"file": "feeds.yaml"}
             )
         return True
 
