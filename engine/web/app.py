@@ -14,7 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.store.db import create_engine_for, session_factory, upgrade_async
 from engine.store.models import ApiSecret, User
-from engine.web.api import routes_admin, routes_auth, routes_bots, routes_data, routes_live, routes_strategies
+from engine.web.api import (
+    routes_admin,
+    routes_auth,
+    routes_bots,
+    routes_data,
+    routes_feeds,
+    routes_live,
+    routes_strategies,
+)
 from engine.web.api.context import WebContext
 from engine.web.api.validation import validation_error_handler
 from engine.web.auth.accounts import cleanup_expired
@@ -42,6 +50,7 @@ API_ROUTERS = (
     routes_admin.users_router,
     routes_live.router,
     routes_strategies.router,
+    routes_feeds.router,
 )
 
 

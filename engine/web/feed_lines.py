@@ -1,0 +1,177 @@
+"""The feeds page and ``GET /feeds/status``: each feed's freshness and each source's health, as the
+store knows them (:func:`engine.feeds.status.feed_overview`, the same figures as ``engine feeds status``).
+
+The project's feeds are read from its ``feeds.yaml``, found as the runtime finds it: walking up from
+the bots folder (``WebContext.bots_dir``). Nothing here reads a key: a source's limit is its service's
+``calls_per_minute`` (or the source's default), and a stored error, already masked by the feed HTTP
+client when it was recorded, is masked again here (the process's resolved secrets and credential
+patterns) because it came from a remote service and is shown to every signed-in role.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from engine.config._feeds import LoadedFeeds, load_feeds
+from engine.config._project import find_project_root
+from engine.feeds.observations import NS_PER_SECOND
+from engine.feeds.sources.base import SOURCE_MODULES
+from engine.feeds.status import FeedFreshness, SourceHealth, feed_overview
+from engine.observability import redact_text
+
+__all__ = [
+    "ERROR_CHARS",
+    "FeedLine",
+    "FeedStatus",
+    "SourceLine",
+    "calls_limit",
+    "feed_status",
+    "load_feed_status",
+    "project_feeds",
+]
+
+ERROR_CHARS = 500  # a stored error is at most this long on the page and in the API
+NOT_CALLED = "not called"  # a configured source with no health row yet
+
+
+@dataclass(frozen=True, slots=True)
+class FeedLine:
+    name: str
+    sources: tuple[str, ...]  # fallback order
+    members: tuple[str, ...]
+    state: str  # fresh | stale | empty
+    last_known: datetime | None  # newest available_at
+    age_s: float | None
+    max_age_s: float
+    observations: int
+    series: int
+    stored_from: tuple[str, ...]  # the sources the stored values came from
+    generated: bool  # some stored values are generated demo data (``engine feeds synth``)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLine:
+    name: str
+    state: str  # ok | degraded | down | not called
+    last_success: datetime | None
+    last_error: str | None  # masked, at most ERROR_CHARS
+    last_error_at: datetime | None
+    down_since: datetime | None
+    calls: int  # since the source was first called (the store's counter)
+    failures: int
+    calls_per_minute: float | None  # the limit the client keeps to; None: not an HTTP service
+
+
+@dataclass(frozen=True, slots=True)
+class FeedStatus:
+    feeds: tuple[FeedLine, ...]
+    sources: tuple[SourceLine, ...]
+    config: str | None  # the feeds.yaml read, None: built-in feeds only
+    problems: tuple[str, ...]  # its errors (then only the built-in feeds are listed)
+    now: datetime
+
+    @property
+    def fetched(self) -> bool:
+        """Whether anything was ever stored or called (else the page shows how to start)."""
+        return any(f.observations for f in self.feeds) or any(s.state != NOT_CALLED for s in self.sources)
+
+
+def project_feeds(bots_dir: Path) -> LoadedFeeds:
+    """The feeds of the project the bots folder belongs to (as ``engine run`` finds them)."""
+    return load_feeds(find_project_root(bots_dir), "feeds.yaml")
+
+
+def calls_limit(loaded: LoadedFeeds, kind: str) -> float | None:
+    """Calls per minute the source's client keeps to: the configured one, else the source's default."""
+    configured = loaded.service(kind).calls_per_minute
+    if configured:
+        return float(configured)
+    module = SOURCE_MODULES.get(kind)
+    if module is None:
+        return None
+    default = getattr(importlib.import_module(module), "CALLS_PER_MINUTE", None)
+    return None if default is None else float(default)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)  # SQLite gives the stored UTC time back without its zone
+
+
+def _masked(error: str | None) -> str | None:
+    if not error:
+        return None
+    text = redact_text(error)
+    return text if len(text) <= ERROR_CHARS else text[: ERROR_CHARS - 1] + "…"
+
+
+def _feed_line(row: FeedFreshness, now_ns: int) -> FeedLine:
+    stored = tuple(s for s in row.stored_from.split(", ") if s)
+    return FeedLine(
+        name=row.feed,
+        sources=tuple(row.sources.split(" > ")),
+        members=tuple(m for m in row.members.split(", ") if m),
+        state=row.state(now_ns),
+        last_known=None
+        if row.last_known_ns is None
+        else datetime.fromtimestamp(row.last_known_ns / NS_PER_SECOND, UTC),
+        age_s=row.age_s(now_ns),
+        max_age_s=row.max_age_s,
+        observations=row.observations,
+        series=row.series,
+        stored_from=stored,
+        generated="generated" in stored,
+    )
+
+
+def feed_status(
+    feeds: list[FeedFreshness],
+    health: list[SourceHealth],
+    loaded: LoadedFeeds,
+    now_ns: int | None = None,
+) -> FeedStatus:
+    """The page's and the API's view (pure): every feed of the project, every source called so far,
+    then the project's sources never called yet."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    lines = tuple(_feed_line(row, now_ns) for row in feeds)
+    sources = [
+        SourceLine(
+            name=h.source,
+            state=h.state,
+            last_success=_utc(h.last_success),
+            last_error=_masked(h.last_error),
+            last_error_at=_utc(h.last_error_at),
+            down_since=_utc(h.down_since),
+            calls=h.calls,
+            failures=h.failures,
+            calls_per_minute=calls_limit(loaded, h.source),
+        )
+        for h in health
+    ]
+    called = {s.name for s in sources}
+    configured = sorted({k.name for feed in loaded.feeds.values() for k in feed.kinds} - called)
+    sources += [
+        SourceLine(k, NOT_CALLED, None, None, None, None, 0, 0, calls_limit(loaded, k)) for k in configured
+    ]
+    return FeedStatus(
+        feeds=lines,
+        sources=tuple(sources),
+        config=None if loaded.path is None else loaded.path.name,
+        problems=tuple(redact_text(d.headline()) for d in loaded.diagnostics),
+        now=datetime.fromtimestamp(now_ns / NS_PER_SECOND, UTC),
+    )
+
+
+async def load_feed_status(
+    sessions: async_sessionmaker[AsyncSession], bots_dir: Path, now_ns: int | None = None
+) -> FeedStatus:
+    loaded = project_feeds(bots_dir)
+    feeds, health = await feed_overview(sessions, loaded)
+    return feed_status(feeds, health, loaded, now_ns)
