@@ -57,10 +57,9 @@ def _show_backup_codes(box: ui.column, codes: list[str]) -> None:
         ui.label("Backup codes: each works once. Keep them safe; they are not shown again.")
         ui.label(text).classes("font-mono whitespace-pre").mark("backup-codes")
         with ui.row():
-            ui.button("Copy all", icon="content_copy", on_click=lambda: _copy(text)).props("outline")
+            ui.button("Copy all", on_click=lambda: _copy(text)).props("outline")
             ui.button(
                 "Download",
-                icon="download",
                 on_click=lambda: ui.download.content(text.encode(), "engine-backup-codes.txt", "text/plain"),
             ).props("outline")
             ui.button("Continue", on_click=lambda: ui.navigate.to("/"))

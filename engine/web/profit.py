@@ -63,15 +63,16 @@ def profit_chart(days: DailyProfit, unit: str, title: str = "Realised profit") -
     return {
         "title": {"text": f"{title} ({unit})", "left": 0, "textStyle": {"fontSize": 14}},
         "tooltip": {"trigger": "axis"},
-        "legend": {"top": 0, "right": 10, "data": ["per day", "cumulative"]},
-        "grid": {"left": 70, "right": 70, "top": 40, "bottom": 30},
+        "legend": {"top": 22, "right": 10, "data": ["per day", "cumulative"]},
+        "grid": {"left": 70, "right": 70, "top": 50, "bottom": 30},
         "xAxis": {"type": "category", "data": labels},
+        # The unit is in the title: axis names would collide with it on a phone.
         "yAxis": [
-            {"type": "value", "name": unit, "scale": True},
-            {"type": "value", "name": "total", "scale": True, "splitLine": {"show": False}},
+            {"type": "value", "scale": True},
+            {"type": "value", "scale": True, "splitLine": {"show": False}},
         ],
         "series": [
-            {"type": "bar", "name": "per day", "data": bars, "yAxisIndex": 0},
+            {"type": "bar", "name": "per day", "data": bars, "yAxisIndex": 0, "barMaxWidth": 32},
             {
                 "type": "line",
                 "name": "cumulative",
