@@ -129,3 +129,34 @@ def test_pattern_numbers_work_in_rules_and_stops(registry, eth):
     assert (values["take_profit"].to_numpy()[fired] > 0).all()
     assert (values["stop"].to_numpy()[fired] > 0).all()
     assert np.isnan(values["take_profit"].to_numpy()[~fired]).all()
+
+
+def test_ascending_triangle_on_eth_btc_checked_by_hand(eth):
+    # 2018-01-12 (UTC), pivots of width 4/3: lows 0.08985723 (15:50), 0.08999999 (17:00), 0.09060994
+    # (18:35); highs 0.091356 (16:05) and 0.0913 (18:25, the highest of three in a row). Upper line
+    # through the highs (flat: -0.04 of the height over the pattern), lower line through the first and
+    # last low (rising 0.5 of the height; the middle low 0.00018 off it, within 0.15 x height). First
+    # close above the upper line: 0.09134 at 19:05 (before: 0.09125805).
+    out = detect("ascending_triangle", eth)
+    at = eth.index.get_loc
+    t = at(pd.Timestamp("2018-01-12 19:05", tz="UTC"))
+    first_low, last_low = (
+        at(pd.Timestamp("2018-01-12 15:50", tz="UTC")),
+        at(pd.Timestamp("2018-01-12 18:35", tz="UTC")),
+    )
+    first_high, last_high = (
+        at(pd.Timestamp("2018-01-12 16:05", tz="UTC")),
+        at(pd.Timestamp("2018-01-12 18:25", tz="UTC")),
+    )
+    upper_slope = (0.0913 - 0.091356) / (last_high - first_high)
+    lower_slope = (0.09060994 - 0.08985723) / (last_low - first_low)
+
+    def upper(i):
+        return 0.091356 + upper_slope * (i - first_high)
+
+    height = upper(first_low) - 0.08985723
+    assert out["signal"][t] and eth.close.iloc[t] > upper(t) and eth.close.iloc[t - 1] < upper(t - 1)
+    assert out["size"][t] == pytest.approx(height, rel=1e-9)
+    assert out["target"][t] == pytest.approx(upper(t) + height, rel=1e-9)
+    assert out["invalidation"][t] == pytest.approx(0.08985723 + lower_slope * (t - first_low), rel=1e-9)
+    assert out["duration"][t] == t - first_low
