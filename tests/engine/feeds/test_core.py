@@ -156,3 +156,16 @@ def test_a_rule_on_a_feed_reads_the_value_known_at_each_close() -> None:
     assert np.isnan(values[0]) and values[1:] == [20.0, 20.0, 20.0]
     # Without a run's data nothing is known.
     assert plan.evaluate(candles).iloc[:, 0].isna().all()
+
+
+def test_sorted_and_unsorted_times_join_alike() -> None:
+    rng = np.random.default_rng(11)
+    events = np.sort(rng.integers(0, 300, 200))
+    rows = [obs(float(e), float(e + rng.integers(0, 20)), float(rng.normal())) for e in events]
+    rows += [obs(float(e), float(e + 40), 99.0) for e in events[::17]]  # late revisions of old points
+    series = to_arrays(rows)
+    times = T0 + np.sort(rng.integers(0, 400, 1000)) * H
+    sorted_values = asof(times, series, 30 * H)
+    order = rng.permutation(len(times))
+    shuffled = asof(times[order], series, 30 * H)
+    np.testing.assert_array_equal(shuffled, sorted_values[order])
