@@ -38,6 +38,7 @@ class SourceConfig(_Strict):
     filter: Literal["rising", "hot", "bullish", "bearish", "important", "saved", "lol"] | None = None
     currencies: str | None = None
     categories: str | None = None
+    pages: int = Field(default=1, ge=1, le=100)  # cryptocompare/cryptopanic: older pages to walk back
     calls_per_minute: float = Field(default=10.0, gt=0)
     timeout_s: float = Field(default=20.0, gt=0)
 

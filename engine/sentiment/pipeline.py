@@ -155,11 +155,13 @@ class NewsPipeline:
         secrets = (key,) if key else ()
         if source.kind == "cryptocompare":
             http = self._client("cryptocompare", source.base_url or CRYPTOCOMPARE_URL, source, secrets)
-            return CryptoCompareNews(http, key, source.categories, name=source.label)
+            return CryptoCompareNews(http, key, source.categories, name=source.label, pages=source.pages)
         if source.kind == "cryptopanic":
             http = self._client("cryptopanic", source.base_url or CRYPTOPANIC_URL, source, secrets)
             assert key is not None  # the config requires one
-            return CryptoPanicNews(http, key, source.filter, source.currencies, name=source.label)
+            return CryptoPanicNews(
+                http, key, source.filter, source.currencies, name=source.label, pages=source.pages
+            )
         url = source.url or ""
         http = self._client(f"rss:{source.label}", url, source, secrets)
         return RssNews(http, url, source.name or httpx.URL(url).host)
@@ -185,8 +187,11 @@ class NewsPipeline:
         report = IngestReport()
         for source in self.sources:
             now = int(self.clock())
+            since = since_ns
+            if since is None and getattr(source, "pages", 1) > 1:
+                since = await self._newest(source.kind)  # walk back only to what is stored
             try:
-                items = await source.fetch(since_ns, now)
+                items = await source.fetch(since, now)
             except FeedError as exc:
                 report.errors[source.name] = str(exc)
                 continue
@@ -195,6 +200,14 @@ class NewsPipeline:
                 report.skipped[source.name] = source.skipped
             await self.store(items, now, report)
         return report
+
+    async def _newest(self, kind: str) -> int | None:
+        from sqlalchemy import func, select
+
+        async with self.sessions() as session:
+            return await session.scalar(
+                select(func.max(NewsRow.published_at)).where(NewsRow.source_kind == kind)
+            )
 
     async def store(
         self, items: list[NewsItem], fetched: int, report: IngestReport | None = None

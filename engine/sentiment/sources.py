@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import httpx
 
@@ -59,6 +60,15 @@ class NewsSource(Protocol):
     skipped: int  # malformed items dropped by the last fetch
 
     async def fetch(self, since_ns: int | None, now_ns: int) -> list[NewsItem]: ...
+
+
+def _split(url: str) -> tuple[str, dict[str, str]]:
+    """A URL and its query as parameters: the feeds client always passes ``params``, and httpx then
+    replaces a URL's own query (``?format=rss``, a ``next`` link's ``page=2``) instead of merging it."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")), dict(
+        parse_qsl(parts.query, keep_blank_values=True)
+    )
 
 
 def _seconds(value: Any) -> int | None:
@@ -118,22 +128,38 @@ def parse_cryptocompare(payload: Any, service: str = "cryptocompare") -> tuple[l
 
 @dataclass
 class CryptoCompareNews:
+    """``pages`` > 1 walks back in time (``lTs`` = the oldest item's time - 1) to backfill history; the
+    walk stops at ``since_ns``, at an empty page, or after ``pages`` requests."""
+
     http: FeedHttpClient
     key: str | None = None
     categories: str | None = None
     name: str = "cryptocompare"
     kind: str = "cryptocompare"
     skipped: int = 0
+    pages: int = 1
 
     async def fetch(self, since_ns: int | None, now_ns: int) -> list[NewsItem]:
         params: dict[str, Any] = {"lang": "EN"}
         if self.categories:
             params["categories"] = self.categories
         headers = {"authorization": f"Apikey {self.key}"} if self.key else None
-        # The trailing slash matters: without it the service answers a redirect page.
-        payload = await self.http.get_json("/data/v2/news/", params, headers)
-        items, self.skipped = parse_cryptocompare(payload, self.http.service)
-        return [i for i in items if since_ns is None or i.published_at > since_ns]
+        out: list[NewsItem] = []
+        self.skipped = 0
+        for _ in range(max(1, self.pages)):
+            # The trailing slash matters: without it the service answers a redirect page.
+            payload = await self.http.get_json("/data/v2/news/", params, headers)
+            items, skipped = parse_cryptocompare(payload, self.http.service)
+            self.skipped += skipped
+            fresh = [i for i in items if since_ns is None or i.published_at > since_ns]
+            out.extend(fresh)
+            if not items or len(fresh) < len(items):
+                break
+            oldest = min(i.published_at for i in items) // NS
+            if params.get("lTs") is not None and oldest >= params["lTs"]:
+                break  # the service ignored lTs: no older page to ask for
+            params["lTs"] = oldest - 1
+        return out
 
 
 # -- CryptoPanic v2 -----------------------------------------------------------------------------------
@@ -202,6 +228,8 @@ def parse_cryptopanic(payload: Any, service: str = "cryptopanic") -> tuple[list[
 
 @dataclass
 class CryptoPanicNews:
+    """``pages`` > 1 follows the answer's ``next`` link (older posts), stopping at ``since_ns``."""
+
     http: FeedHttpClient
     token: str
     filter: str | None = None
@@ -209,6 +237,7 @@ class CryptoPanicNews:
     name: str = "cryptopanic"
     kind: str = "cryptopanic"
     skipped: int = 0
+    pages: int = 1
 
     async def fetch(self, since_ns: int | None, now_ns: int) -> list[NewsItem]:
         params: dict[str, Any] = {"auth_token": self.token, "kind": "news", "public": "true"}
@@ -216,9 +245,21 @@ class CryptoPanicNews:
             params["filter"] = self.filter
         if self.currencies:
             params["currencies"] = self.currencies
-        payload = await self.http.get_json("/api/developer/v2/posts/", params)
-        items, self.skipped = parse_cryptopanic(payload, self.http.service)
-        return [i for i in items if since_ns is None or i.published_at > since_ns]
+        path = "/api/developer/v2/posts/"
+        out: list[NewsItem] = []
+        self.skipped = 0
+        for _ in range(max(1, self.pages)):
+            payload = await self.http.get_json(path, params)
+            items, skipped = parse_cryptopanic(payload, self.http.service)
+            self.skipped += skipped
+            fresh = [i for i in items if since_ns is None or i.published_at > since_ns]
+            out.extend(fresh)
+            following = payload.get("next") if isinstance(payload, Mapping) else None
+            if not fresh or len(fresh) < len(items) or not isinstance(following, str):
+                break
+            # The next link carries every parameter (the token too: the client masks it in logs).
+            path, params = _split(following)
+        return out
 
 
 # -- RSS / Atom ---------------------------------------------------------------------------------------
@@ -248,7 +289,7 @@ class RssNews:
             hooks["response"].append(_keep_response)
 
     async def fetch(self, since_ns: int | None, now_ns: int) -> list[NewsItem]:
-        await self.http.get_text(self.url)
+        await self.http.get_text(*_split(self.url))
         response = _LAST_RESPONSE.get()
         if response is None:  # pragma: no cover - the hook runs for every answer
             raise BadResponse(self.http.service, f"{self.url}: no answer kept")

@@ -223,4 +223,50 @@ async def test_rss_source_keeps_going_after_a_refused_feed(sessions) -> None:
             await RssNews(http, f"{server.url}/rss/bomb", "bomb").fetch(None, NOW)
         items = await RssNews(http, f"{server.url}/rss/good", "decrypt").fetch(None, NOW)
         assert len(items) == 2 and items[0].lang == "en"
+        # A feed URL's own query string reaches the server.
+        good = server.routes["/rss/good"]
+        server.routes["/rss/q"] = lambda q: good(q) if q == {"format": "rss", "lang": "en"} else (404, {}, "no")
+        assert len(await RssNews(http, f"{server.url}/rss/q?format=rss&lang=en", "q").fetch(None, NOW)) == 2
         await http.aclose()
+
+
+async def test_pages_walk_back_in_time_and_stop_at_what_is_stored(sessions) -> None:
+    pages = {
+        None: [
+            cc_item(10 + i, f"Newest story number {i} about bitcoin", when=T0 + 1000 - i) for i in range(3)
+        ],
+        str(T0 + 998 - 1): [
+            cc_item(20 + i, f"Older story number {i} about ether", when=T0 + 500 - i) for i in range(3)
+        ],
+        str(T0 + 498 - 1): [],
+    }
+    with JsonService({"/data/v2/news/": lambda q: (200, {}, cc_news(pages[q.get("lTs")]))}) as server:
+        news = pipeline(
+            server.url, sessions, SourceConfig(kind="cryptocompare", base_url=server.url, pages=5)
+        )
+        first = await news.ingest()
+        assert [r.query.get("lTs") for r in server.requests] == [None, str(T0 + 997), str(T0 + 497)]
+        assert first.added == 6
+        # Next time: one page, which holds nothing newer than what is stored.
+        second = await news.ingest()
+        await news.aclose()
+    assert len(server.requests) == 4 and second.added == 0
+
+
+async def test_cryptopanic_follows_next_links() -> None:
+    from tests.engine.sentiment.news_fakes import cp_page, cp_post
+
+    with JsonService({}) as server:
+        older = cp_page([cp_post(1, "Older post about Solana", currencies=["SOL"])])
+        newer = cp_page([cp_post(9, "Newer post about Solana", currencies=["SOL"])])
+        newer["next"] = f"{server.url}/api/developer/v2/posts/?auth_token={TOKEN}&kind=news&page=2"
+        server.routes["/api/developer/v2/posts/"] = lambda q: (
+            200,
+            {},
+            older if q.get("page") == "2" else newer,
+        )
+        http = client(server.url, "cryptopanic", retries=0, secrets=(TOKEN,))
+        items = await CryptoPanicNews(http, TOKEN, pages=3).fetch(None, NOW)
+        await http.aclose()
+    assert [i.title for i in items] == ["Newer post about Solana", "Older post about Solana"]
+    assert len(server.requests) == 2
