@@ -1,0 +1,71 @@
+"""The example ML strategy trades the same in a backtest and through `engine run --replay`: both read
+the model's stored out-of-sample predictions through the same as-of join."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+
+import pandas as pd
+import pytest
+
+from tests.engine.runtime.conftest import ROOT, make_workspace
+from tests.engine.runtime.helpers import database, db_trades, db_url, make_runtime
+
+pytestmark = pytest.mark.slow
+
+
+def _train_and_store(root) -> str:
+    from engine.config import load_model
+    from engine.data import DataDirectory
+    from engine.feeds.store import write_observations
+    from engine.ml.pipeline import load_pairs
+    from engine.ml.pit import prediction_observations
+    from engine.ml.registry import register_version
+    from engine.ml.train import train_and_save
+    from engine.store import run_with_session
+
+    loaded = load_model(root / "models" / "btc_direction.yaml")
+    pairs = load_pairs(loaded, DataDirectory(root / "data"))
+    outcome = train_and_save(loaded, pairs, root / "files", workers=1)
+
+    async def store(session):
+        await register_version(session, **outcome.registry_fields())
+        rows = prediction_observations(
+            outcome.predictions, outcome.name, outcome.spec_hash, "binance", outcome.version
+        )
+        return await write_observations(session, rows)
+
+    assert asyncio.run(run_with_session(store, db_url(root))) > 0
+    return outcome.version
+
+
+def _backtest(root) -> pd.DataFrame:
+    from engine.backtest.session import run_bot_backtest
+
+    run = run_bot_backtest(root / "bots" / "ml_hybrid.yaml", data_dir=root / "data")
+    trades = run.result.trades
+    return trades[trades["exit_reason"] != "end_of_data"]
+
+
+async def test_ml_strategy_replay_equals_backtest(tmp_path, monkeypatch):
+    shutil.copytree(ROOT / "models", tmp_path / "models")  # first: the strategy reads ml.btc_direction
+    model = tmp_path / "models" / "btc_direction.yaml"
+    model.write_text(model.read_text().replace("trees: 200", "trees: 30"))  # the same model, quicker
+    root = make_workspace(tmp_path, ["ml_hybrid.yaml"], days=7)
+    monkeypatch.setenv("ENGINE_DATABASE_URL", db_url(root))
+    async with database(root):
+        pass  # migrated
+    await asyncio.to_thread(_train_and_store, root)
+    expected = await asyncio.to_thread(_backtest, root)
+    assert len(expected) >= 3, "the sample should trade"
+    async with database(root) as factory:
+        runtime = make_runtime(root, factory)
+        await runtime.run()
+        live = await db_trades(factory)
+    got = [(p, pd.Timestamp(o), pd.Timestamp(c), r) for _, p, _, o, c, _, _, _, r in live]
+    rows = [
+        (r.pair, pd.Timestamp(r.open_time), pd.Timestamp(r.close_time), r.exit_reason)
+        for r in expected.itertuples()
+    ]
+    assert got == rows
