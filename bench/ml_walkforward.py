@@ -15,7 +15,7 @@ over the process and its worker processes, sampled every 20 ms from /proc (PSS s
 after fork() between the processes, so the sum is the memory the run really holds), and the largest
 single-process peak RSS. CPU seconds (user + system of the whole tree) are printed too: on a shared
 machine they move less than wall time. ``max_bin`` is the one LightGBM setting the FreqAI description
-leaves open (LightGBM's default is 255); 63 is printed beside it because histograms dominate the cost
+leaves open (LightGBM's default is 255); 31 is printed beside it because histograms dominate the cost
 of 200 trees on ~1,400 rows.
 """
 
@@ -179,7 +179,7 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=len(os.sched_getaffinity(0)), help="training processes"
     )
-    parser.add_argument("--max-bin", default="255,63", help="LightGBM max_bin values to run, comma-separated")
+    parser.add_argument("--max-bin", default="255,31", help="LightGBM max_bin values to run, comma-separated")
     args = parser.parse_args()
     if not DATA.is_dir():
         raise SystemExit(f"candles not found: {DATA}")
