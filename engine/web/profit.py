@@ -67,9 +67,9 @@ def profit_chart(days: DailyProfit, unit: str, title: str = "Realised profit") -
         "grid": {"left": 70, "right": 70, "top": 50, "bottom": 30},
         "xAxis": {"type": "category", "data": labels},
         # The unit is in the title: axis names would collide with it on a phone.
-        "yAxis": [
-            {"type": "value", "scale": True},
-            {"type": "value", "scale": True, "splitLine": {"show": False}},
+        "yAxis": [  # both from zero: a bar's height is the day's profit
+            {"type": "value"},
+            {"type": "value", "splitLine": {"show": False}},
         ],
         "series": [
             {"type": "bar", "name": "per day", "data": bars, "yAxisIndex": 0, "barMaxWidth": 32},

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.slow
 
 DESKTOP = (1440, 900)
 PHONE = (390, 844)
+SMALL_LAPTOP = (1024, 768)  # the narrowest width with the links in the header
 PAGES = ("/", "/bots", "/trades", "/positions", "/logs", "/editor", "/editor/ema_rsi", "/account", "/users")
 SCIENTIFIC = re.compile(r"\d[eE][+-]?\d")  # 3.2e-06: never on a page
 
@@ -103,7 +104,7 @@ def test_the_bot_chart_and_the_editor_backtest_find_the_replay_data(screen: Scre
 def test_every_page_fits_a_desktop_and_a_phone(screen: Screen) -> None:
     screen.size(*DESKTOP)
     screen.sign_in("root")
-    for size, tag in ((DESKTOP, "desktop"), (PHONE, "phone")):
+    for size, tag in ((DESKTOP, "desktop"), (SMALL_LAPTOP, "laptop"), (PHONE, "phone")):
         screen.size(*size)
         for path in (*PAGES, "/bot/eth-btc-trend"):
             screen.open(path)
