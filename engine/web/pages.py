@@ -170,7 +170,7 @@ def register_pages(ctx: WebContext) -> None:
                 ui.label(f"Or enter this key: {secret}").classes("font-mono")
             else:
                 ui.label("Enter the code from your authenticator app (or a backup code)").classes("text-h6")
-            code = ui.input("Code").props("autocomplete=one-time-code autofocus inputmode=numeric")
+            code = ui.input("Code").props("autocomplete=one-time-code autofocus")  # letters too: backup codes
             message = ui.label("").classes("text-negative")
 
         async def verify() -> None:
