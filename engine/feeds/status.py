@@ -13,7 +13,7 @@ from engine.config._feeds import LoadedFeeds
 from engine.feeds.observations import NS_PER_SECOND
 from engine.feeds.store import list_series, read_health, stored_sources
 
-__all__ = ["FeedFreshness", "SourceHealth", "feed_overview"]
+__all__ = ["FeedFreshness", "SourceHealth", "feed_overview", "overview_in"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +55,16 @@ async def feed_overview(
     sessions: async_sessionmaker[AsyncSession], feeds: LoadedFeeds
 ) -> tuple[list[FeedFreshness], list[SourceHealth]]:
     async with sessions() as session:
-        stored = await list_series(session)
-        origins = await stored_sources(session)
-        health = await read_health(session)
+        return await overview_in(session, feeds)
+
+
+async def overview_in(
+    session: AsyncSession, feeds: LoadedFeeds
+) -> tuple[list[FeedFreshness], list[SourceHealth]]:
+    """:func:`feed_overview` in a session the caller holds (a web request's own)."""
+    stored = await list_series(session)
+    origins = await stored_sources(session)
+    health = await read_health(session)
     rows: list[FeedFreshness] = []
     for name, feed in sorted(feeds.feeds.items()):
         mine = [s for s in stored if s[0].split(".", 1)[0] == name]

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.config._feeds import LoadedFeeds, load_feeds
 from engine.config._project import find_project_root
 from engine.feeds.observations import NS_PER_SECOND
 from engine.feeds.sources.base import SOURCE_MODULES
-from engine.feeds.status import FeedFreshness, SourceHealth, feed_overview
+from engine.feeds.status import FeedFreshness, SourceHealth, overview_in
 from engine.observability import redact_text
 
 __all__ = [
@@ -169,9 +169,8 @@ def feed_status(
     )
 
 
-async def load_feed_status(
-    sessions: async_sessionmaker[AsyncSession], bots_dir: Path, now_ns: int | None = None
-) -> FeedStatus:
+async def load_feed_status(db: AsyncSession, bots_dir: Path, now_ns: int | None = None) -> FeedStatus:
+    """Read in ``db`` (the request's session, or the page's own)."""
     loaded = project_feeds(bots_dir)
-    feeds, health = await feed_overview(sessions, loaded)
+    feeds, health = await overview_in(db, loaded)
     return feed_status(feeds, health, loaded, now_ns)

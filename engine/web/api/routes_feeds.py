@@ -10,7 +10,7 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from engine.web.api.deps import Ctx, Reader
+from engine.web.api.deps import DB, Ctx, Reader
 from engine.web.api.validation import StrictJsonRoute
 from engine.web.feed_lines import load_feed_status
 
@@ -54,10 +54,10 @@ class FeedStatusOut(BaseModel):
 
 
 @router.get("/status", response_model=FeedStatusOut)
-async def feeds_status(_: Reader, ctx: Ctx) -> FeedStatusOut:
+async def feeds_status(_: Reader, ctx: Ctx, db: DB) -> FeedStatusOut:
     """Freshness per feed (fresh, stale past its ``max_age``, empty) and health per source (ok,
     degraded, down; last success, last error, calls and failures, the calls-per-minute limit)."""
-    status = await load_feed_status(ctx.sessions, ctx.bots_dir)
+    status = await load_feed_status(db, ctx.bots_dir)
     return FeedStatusOut(
         now=status.now,
         config=status.config,

@@ -54,6 +54,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("/trades", "Trades", "read"),
     ("/positions", "Positions", "read"),
     ("/logs", "Logs", "read"),
+    ("/feeds", "Feeds", "read"),
     ("/editor", "Strategy editor", "read"),
     ("/users", "Users & keys", "users:write"),
     ("/account", "Account", "read"),
