@@ -146,7 +146,6 @@ def train_command(
     + JSON metadata with checksums) and registered as a candidate version."""
     from engine.ml.artifacts import default_models_root
     from engine.ml.errors import MLError
-    from engine.ml.registry import register_version
     from engine.ml.report import format_evaluation
     from engine.ml.train import train_and_save
 
@@ -176,20 +175,25 @@ def train_command(
             models=len(outcome.walkforward.results),
         )
     )
-    from engine.feeds.store import write_observations
-    from engine.ml.pit import prediction_observations
-
-    async def work(session: Any) -> int:
-        await register_version(session, **outcome.registry_fields())
-        observations = prediction_observations(
-            outcome.predictions, outcome.name, outcome.spec_hash, loaded.model.exchange, outcome.version
-        )
-        return await write_observations(session, observations)
-
-    added = _guarded(url, lambda: _run(url, work))
+    added = _guarded(
+        url, lambda: _run(url, lambda session: save_outcome(session, outcome, loaded.model.exchange))
+    )
     typer.echo(f"model {outcome.name} version {outcome.version} saved in {outcome.path} (candidate)")
     typer.echo(f"{added:,} new point-in-time prediction values stored for backtests (ml.{outcome.name}.*)")
     _export(outcome.predictions, export)
+
+
+async def save_outcome(session: Any, outcome: Any, exchange: str) -> int:
+    """Register a trained version and store its out-of-sample predictions; returns values added."""
+    from engine.feeds.store import write_observations
+    from engine.ml.pit import prediction_observations
+    from engine.ml.registry import register_version
+
+    await register_version(session, **outcome.registry_fields())
+    observations = prediction_observations(
+        outcome.predictions, outcome.name, outcome.spec_hash, exchange, outcome.version
+    )
+    return await write_observations(session, observations)
 
 
 def _run(url: str | None, work: Any) -> Any:
@@ -278,3 +282,6 @@ def rollback_command(name: Annotated[str, typer.Argument(help="The model's name.
 
     row = _guarded(url, lambda: _run(url, lambda s: rollback(s, name, _by())))
     typer.echo(f"model {row.name} rolled back to version {row.version}")
+
+
+from engine.cli import _ml_upkeep  # noqa: E402,F401  - registers `engine ml retrain` and `engine ml drift`

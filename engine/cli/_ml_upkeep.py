@@ -1,0 +1,126 @@
+"""``engine ml retrain`` (train a candidate, promote it by margin) and ``engine ml drift`` (PSI per
+feature against the production model's training rows). Both record an event in the store; run them
+from a scheduler (cron, systemd timer) as separate processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from engine.cli._options import DataDir
+from engine.cli.cmd_ml import ModelFile, Url, Workers, _fail, _guarded, _load, _run, ml_app, save_outcome
+
+
+def _production(url: str | None, name: str, spec: str) -> tuple[Any, Any, str | None]:
+    """(registry row, SavedModel, why it cannot be used) of the production version of ``name``."""
+    from engine.ml.artifacts import load_artifacts
+    from engine.ml.errors import MLError
+    from engine.ml.registry import production
+
+    row = _guarded(url, lambda: _run(url, lambda s: production(s, name)))
+    if row is None:
+        return None, None, None
+    try:
+        return row, load_artifacts(Path(row.path), checksum=row.checksum, spec_hash=spec), None
+    except MLError as exc:
+        return row, None, exc.message
+
+
+def _event(url: str | None, kind: str, message: str, data: dict[str, Any]) -> None:
+    from engine.store import EventCategory
+    from engine.store.events import record_event
+
+    _guarded(
+        url, lambda: _run(url, lambda s: record_event(s, EventCategory.SYSTEM, kind, message, data=data))
+    )
+
+
+@ml_app.command("retrain")
+def retrain_command(
+    path: ModelFile,
+    data: DataDir = None,
+    workers: Workers = None,
+    url: Url = None,
+    models_dir: Annotated[
+        Path | None, typer.Option("--models-dir", help="Where model files go (default: $ENGINE_HOME/models).")
+    ] = None,
+) -> None:
+    """Train a candidate on the newest candles, compare it with the production model on the latest
+    out-of-sample window, and promote it when better by the model file's retrain.margin (promote: auto)."""
+    from engine.ml.artifacts import default_models_root
+    from engine.ml.errors import MLError
+    from engine.ml.identity import spec_hash
+    from engine.ml.registry import promote
+    from engine.ml.retrain import decide
+    from engine.ml.train import train_and_save
+
+    loaded, pairs = _load(path, data, None)
+    name, settings = loaded.model.model, loaded.model.retrain
+    row, saved, problem = _production(url, name, spec_hash(loaded))
+    try:
+        outcome = train_and_save(loaded, pairs, models_dir or default_models_root(), workers=workers)
+    except (MLError, OSError) as exc:
+        # A failed training keeps the current model: say why, record it, exit 1.
+        _event(
+            url,
+            "ml/retrain_failed",
+            f"model {name}: training failed, production model kept: {exc}",
+            {"model": name},
+        )
+        _fail(str(exc))
+    _guarded(url, lambda: _run(url, lambda s: save_outcome(s, outcome, loaded.model.exchange)))
+    if problem is not None:
+        decision_text, promoted = f"the production version {row.version} cannot be compared: {problem}", False
+    else:
+        production = None if saved is None else (saved, int(row.data_end))
+        decision = decide(outcome, production, pairs, auto=settings.promote == "auto", margin=settings.margin)
+        decision_text, promoted = decision.reason, decision.promote
+    if promoted:
+        _guarded(url, lambda: _run(url, lambda s: promote(s, name, outcome.version, "retrain")))
+    verdict = "promoted to production" if promoted else "left as a candidate"
+    message = f"model {name}: version {outcome.version} {verdict} ({decision_text})"
+    _event(url, "ml/retrain", message, {"model": name, "version": outcome.version, "promoted": promoted})
+    typer.echo(message)
+
+
+@ml_app.command("drift")
+def drift_command(
+    path: ModelFile,
+    data: DataDir = None,
+    url: Url = None,
+    recent: Annotated[
+        str, typer.Option("--recent", help="Window of recent candles compared, e.g. 1d.")
+    ] = "1d",
+) -> None:
+    """Population stability index of each feature: the production model's training rows against the
+    most recent candles. A PSI above 0.25 on any feature records an ml/drift event."""
+    from dsl.timeframes import parse_duration
+    from engine.ml.drift import MAJOR, feature_drift
+    from engine.ml.identity import spec_hash
+
+    loaded, pairs = _load(path, data, None)
+    name = loaded.model.model
+    row, saved, problem = _production(url, name, spec_hash(loaded))
+    if row is None or saved is None:
+        _fail(problem or f"model '{name}' has no production version: promote one first (engine ml list)")
+    import numpy as np
+
+    train_ns = parse_duration(loaded.model.windows.train) * 10**9
+    try:
+        recent_ns = parse_duration(recent) * 10**9
+    except ValueError as exc:
+        _fail(str(exc))
+    end = max(int(d.times[-1]) for d in pairs)
+    train_rows = [d.x[(d.times > row.data_end - train_ns) & (d.times <= row.data_end)] for d in pairs]
+    recent_rows = [d.x[d.times > end - recent_ns] for d in pairs]
+    found = feature_drift(loaded.feature_names, np.concatenate(train_rows), np.concatenate(recent_rows))
+    typer.echo(f"model {name} version {row.version}: feature drift, last {recent} against its training rows")
+    for item in found:
+        typer.echo(f"  {item.feature:24} PSI {item.psi:7.3f}  {item.level}")
+    major = [d.feature for d in found if np.isfinite(d.psi) and d.psi > MAJOR]
+    if major:
+        message = f"model {name}: major feature drift (PSI > {MAJOR}) in {', '.join(major)}"
+        _event(url, "ml/drift", message, {"model": name, "psi": {d.feature: d.psi for d in found}})
+        typer.echo(message)
