@@ -31,6 +31,7 @@ from engine.web import formatting as fmt
 from engine.web.api.context import WebContext
 from engine.web.auth.accounts import audit
 from engine.web.ui._rule_editor import STOP_FIELDS, Node, RuleEditor, hook, number, stop_value
+from engine.web.ui._tables import data_table, table_columns
 from engine.web.ui.shell import action_user, allowed, client_address, frame, page_user
 
 __all__ = ["register"]
@@ -126,9 +127,14 @@ class StrategyEditor:
         # Shown once a backtest has run (an empty chart axis says nothing).
         self.equity = hook(ui.echart(equity_chart([])).classes("w-full h-64"), "backtest-equity")
         self.trades = hook(
-            ui.table(columns=TRADE_COLUMNS, rows=[], row_key="id", pagination=20)
-            .props("flat bordered dense wrap-cells")
-            .classes("w-full"),
+            data_table(
+                TRADE_SPEC,
+                [],
+                empty="No trades in this backtest.",
+                toned={"profit_abs": "tone", "profit_pct": "tone"},
+                right=("profit_abs", "profit_pct"),
+                pagination=20,
+            ),
             "backtest-trades",
         )
         self.equity.set_visibility(False)
@@ -268,17 +274,34 @@ class StrategyEditor:
 
 
 NO_BOT = "No bot file uses this strategy: a backtest needs a bot (pairs, capital)."
-TRADE_COLUMNS = [
-    {"name": n, "label": n.replace("_", " "), "field": n, "align": "left"}
-    for n in ("pair", "side", "open_time", "close_time", "profit_abs", "exit_reason")
-]
+TRADE_SPEC = (
+    ("pair", "Pair", True),
+    ("side", "Side", False),
+    ("open_time", "Opened (UTC)", False),
+    ("close_time", "Closed (UTC)", True),
+    ("profit_abs", "Profit", True),
+    ("profit_pct", "Profit %", True),
+    ("exit_reason", "Exit", False),
+)
+TRADE_COLUMNS = table_columns(TRADE_SPEC, right=("profit_abs", "profit_pct"))
 
 
 def trade_row(index: int, trade: dict[str, Any]) -> dict[str, Any]:
-    row = {name["field"]: trade.get(name["field"]) for name in TRADE_COLUMNS}
-    for key in ("open_time", "close_time"):
-        row[key] = str(row[key] or "")[:16].replace("T", " ")
-    return {"id": index, **row}
+    """A backtest trade as the pages show trades: times to the minute, profit with its unit."""
+    pair = str(trade.get("pair") or "")
+    return {
+        "id": index,
+        "pair": pair,
+        "side": trade.get("side"),
+        "open_time": str(trade.get("open_time") or "")[:16].replace("T", " "),
+        "close_time": str(trade.get("close_time") or "")[:16].replace("T", " "),
+        "profit_abs": fmt.money(
+            trade.get("profit_abs"), fmt.quote_currency(pair) if pair else None, signed=True
+        ),
+        "profit_pct": fmt.percent(trade.get("profit_ratio")),
+        "tone": fmt.tone(trade.get("profit_abs")),
+        "exit_reason": trade.get("exit_reason"),
+    }
 
 
 def equity_chart(points: list[Any]) -> dict[str, Any]:

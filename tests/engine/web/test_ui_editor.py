@@ -179,7 +179,8 @@ async def test_backtest_button_on_stored_synthetic_data(
         status = one(user, "backtest-status").text
         trades = one(user, "backtest-trades").rows
         assert f"{len(trades)} trades" in status
-        assert trades and {"pair", "side", "profit_abs", "exit_reason"} <= set(trades[0])
+        assert trades and {"pair", "side", "profit_abs", "profit_pct", "exit_reason"} <= set(trades[0])
+        assert trades[0]["profit_abs"].endswith(" BTC") and trades[0]["profit_pct"].endswith(" %")
 
 
 async def test_every_example_strategy_opens_with_valid_rules(web: Web) -> None:
