@@ -134,12 +134,14 @@ class CardFacts:
     open_positions: int
     today: float | None
     totals: TradeTotals | None
+    all_time: float | None = None  # equity now minus its first equity: realised and open together
 
     def key(self) -> tuple[Any, ...]:
         b, t = self.bot, self.totals
         return (
             b.id, b.name, b.status, b.mode, b.last_error, self.currency, tuple(c.id for c in self.pending),
             self.last_candle, self.open_positions, self.today, (t.trades, t.wins, t.profit) if t else None,
+            self.all_time,
         )  # fmt: skip
 
 
@@ -153,6 +155,11 @@ def bot_card(facts: CardFacts, can_control: bool, on_command: Any) -> None:
         with ui.grid(columns=2).classes("w-full gap-x-4 gap-y-0 text-sm"):
             realised = totals.profit if totals else 0
             for label, value, colour in (
+                (
+                    "P&L all time",
+                    fmt.money(facts.all_time, facts.currency, signed=True),
+                    fmt.tone(facts.all_time),
+                ),
                 ("Realised P&L", fmt.money(realised, facts.currency, signed=True), fmt.tone(realised)),
                 ("P&L today", fmt.money(facts.today, facts.currency, signed=True), fmt.tone(facts.today)),
                 (

@@ -284,6 +284,7 @@ class _Dashboard:
                 sum(1 for line in lines if line.bot_id == bot.id),
                 pnl_summary(self.series.get(bot.id, []), now).today,
                 totals.get(bot.id),
+                self._all_time(bot.id),
             )
             for bot in bots
         ]
@@ -299,6 +300,12 @@ class _Dashboard:
                 ui.label("No bots yet.").classes("text-grey-7")
             for card in cards:
                 bot_card(card, self.can_control, self._command)
+
+    def _all_time(self, bot_id: int) -> float | None:
+        points = self.series.get(bot_id)
+        if not points:
+            return None
+        return points[-1][1] - self.first.get(bot_id, points[0][1])
 
     async def _command(self, bot_id: int, command: str) -> None:
         row = await request_bot_command(self.ctx, bot_id, command)

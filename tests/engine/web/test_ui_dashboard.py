@@ -194,6 +194,7 @@ async def test_dashboard_shows_the_store_and_follows_new_trades(web: Web) -> Non
         with user.scope(marker=f"bot-{ids['alpha']}"):
             await user.should_see("running · paper", retries=50)
             await user.should_see("+12.50000000 BTC", retries=50)  # realised
+            await user.should_see("+30.00000000 BTC", retries=50)  # all time: 1000 -> 1030
             await user.should_see("100 % of 1", retries=50)  # win rate
         # Positions, trades and alerts (the quiet trade event is no alert).
         positions, feed, alerts = tables["positions"], tables["latest-trades"], tables["alerts"]
