@@ -284,4 +284,5 @@ def rollback_command(name: Annotated[str, typer.Argument(help="The model's name.
     typer.echo(f"model {row.name} rolled back to version {row.version}")
 
 
-from engine.cli import _ml_upkeep  # noqa: E402,F401  - registers `engine ml retrain` and `engine ml drift`
+# The other `engine ml` commands live in their own modules and register on ml_app when imported.
+from engine.cli import _ml_tune, _ml_upkeep  # noqa: E402,F401
