@@ -50,7 +50,8 @@ def model_observations(
     row: NewsRow, score: float, answered_at: int, new_events: Sequence[str]
 ) -> list[Observation]:
     event_time = row.published_at + row.id % 1_000_000
-    available = max(answered_at, event_time)
+    # Never before the item itself: the model may answer before the ingest lag has passed.
+    available = max(answered_at, row.available_at, event_time)
     out = []
     for coin in _coins(row):
         delta = float(score) - float(row.local_score)
@@ -61,40 +62,58 @@ def model_observations(
     return out
 
 
+# Weights are powers of two of (event_time / half_life); within a segment of the data they are taken
+# relative to the segment's newest item, and a segment spans at most this many half-lives, so no weight
+# of an item that matters overflows or underflows.
+_SEGMENT_HALF_LIVES = 200.0
+
+
 def decayed_score(
     times: np.ndarray, items: SeriesArrays, revisions: SeriesArrays, half_life_ns: int, max_age_ns: int
 ) -> np.ndarray:
-    """At each decision time (sorted int64 ns): the decayed mean described in the module docstring."""
+    """At each decision time (int64 ns): the decayed mean described in the module docstring.
+
+    The weight of an item at time t is 2^-((t - e)/h); in the ratio the factor 2^-(t/h) cancels, so the
+    mean only changes when an observation becomes known: cumulative sums over the observations in
+    order of availability, read at each time with one binary search (vectorised, no loop over candles).
+    """
+    times = np.asarray(times, dtype=np.int64)
     out = np.full(len(times), np.nan)
     if len(items) == 0 or len(times) == 0:
         return out
-    # Weights relative to the first decision time keep the exponents small; the running sums are
-    # rescaled whenever time advances, so nothing overflows over years of candles.
-    rate = np.log(2.0) / float(half_life_ns)
-    i = r = 0
-    n_items, n_rev = len(items), len(revisions)
-    num = den = 0.0
-    last_time = int(times[0])
-    newest_event = None
-    for k in range(len(times)):
-        t = int(times[k])
-        if t != last_time:
-            factor = np.exp(-rate * (t - last_time))
-            num *= factor
-            den *= factor
-            last_time = t
-        while i < n_items and items.available_at[i] <= t:
-            w = np.exp(-rate * (t - int(items.event_time[i])))
-            num += w * float(items.value[i])
-            den += w
-            e = int(items.event_time[i])
-            newest_event = e if newest_event is None else max(newest_event, e)
-            i += 1
-        while r < n_rev and revisions.available_at[r] <= t:
-            num += np.exp(-rate * (t - int(revisions.event_time[r]))) * float(revisions.value[r])
-            r += 1
-        if newest_event is not None and t - newest_event <= max_age_ns and den > 0:
-            out[k] = max(-1.0, min(1.0, num / den))
+    known = np.concatenate([items.available_at, revisions.available_at])
+    event = np.concatenate([items.event_time, revisions.event_time])
+    value = np.concatenate([items.value, revisions.value]).astype(np.float64)
+    is_item = np.concatenate([np.ones(len(items)), np.zeros(len(revisions))])
+    order = np.argsort(known, kind="stable")
+    known, event, value, is_item = known[order], event[order], value[order], is_item[order]
+    x = event.astype(np.float64) / float(half_life_ns)
+    num = np.empty(len(x))
+    den = np.empty(len(x))
+    carry_num = carry_den = 0.0
+    start, ref_prev = 0, None
+    while start < len(x):
+        # A segment: observations whose (running) newest time stays within the segment's span.
+        newest = np.maximum.accumulate(x[start:])
+        end = start + int(np.searchsorted(newest, newest[0] + _SEGMENT_HALF_LIVES, side="right"))
+        ref = float(newest[end - start - 1])
+        if ref_prev is not None:
+            scale = float(np.exp2(ref_prev - ref))
+            carry_num, carry_den = carry_num * scale, carry_den * scale
+        weight = np.exp2(x[start:end] - ref)
+        num[start:end] = carry_num + np.cumsum(weight * value[start:end])
+        den[start:end] = carry_den + np.cumsum(weight * is_item[start:end])
+        carry_num, carry_den, ref_prev, start = float(num[end - 1]), float(den[end - 1]), ref, end
+    newest_item = np.maximum.accumulate(np.where(is_item > 0, event, np.iinfo(np.int64).min))
+    k = np.searchsorted(known, times, side="right") - 1
+    seen = k >= 0
+    kk = k[seen]
+    has_item = newest_item[kk] > np.iinfo(np.int64).min
+    age = times[seen].astype(np.float64) - newest_item[kk].astype(np.float64)
+    fresh = has_item & (age <= max_age_ns) & (den[kk] > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.clip(num[kk] / den[kk], -1.0, 1.0)
+    out[np.flatnonzero(seen)[fresh]] = ratio[fresh]
     return out
 
 

@@ -225,7 +225,9 @@ async def test_rss_source_keeps_going_after_a_refused_feed(sessions) -> None:
         assert len(items) == 2 and items[0].lang == "en"
         # A feed URL's own query string reaches the server.
         good = server.routes["/rss/good"]
-        server.routes["/rss/q"] = lambda q: good(q) if q == {"format": "rss", "lang": "en"} else (404, {}, "no")
+        server.routes["/rss/q"] = lambda q: (
+            good(q) if q == {"format": "rss", "lang": "en"} else (404, {}, "no")
+        )
         assert len(await RssNews(http, f"{server.url}/rss/q?format=rss&lang=en", "q").fetch(None, NOW)) == 2
         await http.aclose()
 

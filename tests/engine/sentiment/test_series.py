@@ -147,3 +147,32 @@ def test_half_life_comes_from_sentiment_yaml(tmp_path: Path) -> None:
         values[half_life] = plan.evaluate(frame, context).iloc[-1, 0]
     # At 05:00 the newer, negative item dominates more with the short half-life.
     assert values["1h"] < values["24h"] < 0
+
+
+def _naive(times, items, revisions, half_life_ns, max_age_ns):
+    out = []
+    for t in times:
+        k = items.available_at <= t
+        if not k.any() or t - items.event_time[k].max() > max_age_ns:
+            out.append(np.nan)
+            continue
+        w = np.exp2(-(t - items.event_time[k]) / half_life_ns)
+        r = revisions.available_at <= t
+        wr = np.exp2(-(t - revisions.event_time[r]) / half_life_ns)
+        out.append(
+            float(np.clip(((w * items.value[k]).sum() + (wr * revisions.value[r]).sum()) / w.sum(), -1, 1))
+        )
+    return np.array(out)
+
+
+def test_vectorised_score_equals_the_definition_over_years() -> None:
+    rng = np.random.default_rng(5)
+    # Two years of sparse news with a 2 h half-life: 8,760 half-lives, far past float64's exponent range.
+    published = np.sort(rng.uniform(0, 2 * 365 * 24, 600))
+    items = to_arrays([obs("i", p, p + 0.2, float(rng.uniform(-1, 1))) for p in published])
+    revisions = to_arrays([obs("r", p, p + 1.5, float(rng.uniform(-0.5, 0.5))) for p in published[::4]])
+    times = np.array([T0 + int(h * H) for h in np.linspace(0, 2 * 365 * 24, 3000)])
+    fast = decayed_score(times, items, revisions, 2 * H, 72 * H)
+    slow = _naive(times, items, revisions, 2 * H, 72 * H)
+    assert np.isfinite(fast).sum() > 500
+    np.testing.assert_allclose(fast, slow, rtol=1e-9, atol=1e-12)
