@@ -10,7 +10,7 @@ import typer
 from engine.cli import app
 
 sentiment_app = typer.Typer(
-    help="News sentiment and market events (sentiment.yaml): fetch, score, news, report, synth."
+    help="News sentiment and market events (sentiment.yaml): fetch, score, news, report, synth, budget."
 )
 app.add_typer(sentiment_app, name="sentiment")
 
@@ -253,3 +253,34 @@ def synth_command(
 
     added = store_generated_news(start, end, url=url, coin=coin, seed=seed)
     typer.echo(f"generated news series (not real news): {added} observations added")
+
+
+@sentiment_app.command("budget")
+def budget_command(
+    day: Annotated[str | None, typer.Option("--day", help="UTC day YYYY-MM-DD (default: today).")] = None,
+    project: ProjectDir = None,
+    url: Url = None,
+) -> None:
+    """The model's spending for a UTC day (calls, tokens, estimated USD) beside the configured limits."""
+    import asyncio
+
+    from engine.sentiment.budget import Budget, BudgetLimits, utc_day
+    from engine.store import create_engine_for, session_factory, upgrade_async
+
+    _, config = _config(project)
+    m = config.model
+    limits = BudgetLimits(m.max_calls_per_day, m.max_tokens_per_day, m.max_cost_usd_per_day)
+
+    async def read():
+        engine = create_engine_for(url)
+        try:
+            await upgrade_async(engine)
+            return await Budget(session_factory(engine, for_reading=True), limits).spent(day or utc_day())
+        finally:
+            await engine.dispose()
+
+    calls, tokens, cost = asyncio.run(read())
+    typer.echo(f"model budget for {day or utc_day()} (UTC){'' if m.enabled else ' - the model is disabled'}")
+    typer.echo(f"  calls   {calls:>10} of {limits.calls}")
+    typer.echo(f"  tokens  {tokens:>10} of {limits.tokens}")
+    typer.echo(f"  cost    {cost:>10.4f} of {limits.cost_usd:g} USD (estimated)")

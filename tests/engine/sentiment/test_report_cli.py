@@ -124,6 +124,12 @@ def test_cli_synth_and_report(project) -> None:
     assert "<svg" in page and "Event study" in page and "GENERATED news history" in page
 
 
+def test_cli_budget(project) -> None:
+    result = runner.invoke(app, ["sentiment", "budget", "--day", "2024-12-06"])
+    assert result.exit_code == 0, result.output
+    assert "calls            0 of 200" in result.output and "the model is disabled" in result.output
+
+
 def test_cli_score_and_config_errors(project) -> None:
     result = runner.invoke(app, ["sentiment", "score", "BTC looks bullish, going to the moon"])
     assert result.exit_code == 0 and "positive" in result.output and "bullish +2.3" in result.output
