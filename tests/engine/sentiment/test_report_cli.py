@@ -152,3 +152,28 @@ def test_docs_list_every_configuration_key() -> None:
     for model in (SentimentConfig, SourceConfig, ModelConfig):
         for name in model.model_fields:
             assert f"`{name}`" in text, f"docs/sentiment.md does not describe {model.__name__}.{name}"
+
+
+@pytest.mark.slow
+def test_markup_in_headlines_stays_text_in_a_real_browser(tmp_path) -> None:
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (.ci/run installs it)")
+    candles = walk(50)
+    report = analyse(candles, "1h", {}, coin="btc", half_life_s=3600, max_age_s=86400)
+    evil = "<img src=x onerror=\"document.title='pwned'\"><script>document.title='pwned2'</script>Exchange hacked"
+    page = tmp_path / "report.html"
+    page.write_text(render_html(report, candles, [("2024-01-01 00:00", "evil<b>.example</b>", evil)]))
+    dom = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert "pwned" not in dom.split("<title>")[1].split("</title>")[0]  # no script ran
+    assert "&lt;script&gt;document.title='pwned2'&lt;/script&gt;Exchange hacked" in dom  # shown as text
+    assert '<img src="x"' not in dom and "evil&lt;b&gt;.example&lt;/b&gt;" in dom
