@@ -135,9 +135,13 @@ class FeedService:
         return self._sources[kind]
 
     def calls_used(self, kind: str) -> tuple[int, float] | None:
-        """(calls in the last minute, limit per minute) for a service with an HTTP client."""
+        """(calls in the last minute, limit per minute) for a service with an HTTP client; for sources
+        with a client per host (http_json, calendar URLs), the busiest host's."""
         http = self._http.get(kind)
-        return None if http is None else (http.limiter.used, http.limiter.per_minute)
+        if http is not None:
+            return (http.limiter.used, http.limiter.per_minute)
+        busiest = getattr(self._sources.get(kind), "busiest", None)
+        return busiest() if callable(busiest) else None
 
     async def aclose(self) -> None:
         for source in self._sources.values():
@@ -213,6 +217,9 @@ class FeedService:
 
     async def _health(self, kind: str, *, ok: bool, error: str | None = None, feed: str = "") -> None:
         calls = self._http[kind].calls if kind in self._http else 0
+        own = getattr(self._sources.get(kind), "take_calls", None)
+        if callable(own):  # calls through the clients a source opens per host
+            calls += own()
         async with self._writing(), self.sessions() as session, session.begin():
             previous = await session.get(FeedHealth, kind)
             # The state survives restarts: a source already down stays down without a second alert.

@@ -45,6 +45,20 @@ class OriginClients:
             )
         return self._clients[origin], url
 
+    def take_calls(self) -> int:
+        """Calls made through these clients since the last time this was asked (for health rows)."""
+        total = 0
+        for client in self._clients.values():
+            total, client.calls = total + client.calls, 0
+        return total
+
+    def busiest(self) -> tuple[int, float] | None:
+        """(calls in the last minute, limit per minute) of the busiest host, None before any call."""
+        if not self._clients:
+            return None
+        limiter = max((c.limiter for c in self._clients.values()), key=lambda limiter: limiter.used)
+        return (limiter.used, limiter.per_minute)
+
     async def aclose(self) -> None:
         for client in self._clients.values():
             await client.aclose()

@@ -97,6 +97,12 @@ class CalendarSource:
         chosen = select_events(events, model.events)
         return calendar_observations(chosen, request.feed.name, request.now_ns)
 
+    def take_calls(self) -> int:
+        return self.clients.take_calls()
+
+    def busiest(self) -> tuple[int, float] | None:
+        return self.clients.busiest()
+
     async def aclose(self) -> None:
         await self.clients.aclose()
 

@@ -147,6 +147,12 @@ class HttpJsonSource:
             )
         return observations
 
+    def take_calls(self) -> int:
+        return self.clients.take_calls()
+
+    def busiest(self) -> tuple[int, float] | None:
+        return self.clients.busiest()
+
     async def aclose(self) -> None:
         await self.clients.aclose()
 
