@@ -39,7 +39,7 @@ TONES = {
     "not called": "none",
 }
 _STATE_CELL = (
-    '<q-td :props="props" :class="{'
+    '<q-td :props="props" class="whitespace-nowrap" :class="{'
     "'text-positive text-weight-bold': props.row.tone === 'good', "
     "'text-warning text-weight-bold': props.row.tone === 'warn', "
     "'text-negative text-weight-bold': props.row.tone === 'bad', "
@@ -71,6 +71,11 @@ SOURCE_COLUMNS = (
 )
 
 
+def _hook[E: ui.element](element: E, name: str) -> E:
+    """A test hook: NiceGUI's marker (simulated user) and the same ``data-testid`` (browser)."""
+    return element.mark(name).props(f'data-testid="{name}"')
+
+
 def _span(seconds: float | None) -> str:
     if seconds is None:
         return fmt.DASH
@@ -81,7 +86,7 @@ def _span(seconds: float | None) -> str:
 def feed_cells(line: FeedLine, now: datetime) -> dict[str, Any]:
     stored = ", ".join(line.stored_from) or fmt.DASH
     if line.generated:
-        stored = f"{stored} (GENERATED demo data, not market data)"
+        stored = f"{stored}: GENERATED demo data, not market data"
     return {
         "id": line.name,
         "feed": line.name,
@@ -142,18 +147,23 @@ class _FeedsView:
             .mark("feeds-generated")
         )
         ui.label("Feeds").classes("text-h6")
-        feeds = data_table(FEED_COLUMNS, [], empty="No feeds.", right=("observations",)).mark("feeds")
+        feeds = _hook(
+            data_table(FEED_COLUMNS, [], empty="No feeds.", right=("age", "max_age", "observations")), "feeds"
+        )
         feeds.add_slot("body-cell-state", _STATE_CELL)
         feeds.add_slot("body-cell-stored_from", _STORED_CELL)
         ui.label("Sources").classes("text-h6")
-        sources = data_table(
-            SOURCE_COLUMNS, [], empty="No source was called yet.", right=("calls", "failures")
-        ).mark("feed-sources")
+        sources = _hook(
+            data_table(
+                SOURCE_COLUMNS, [], empty="No source was called yet.", right=("calls", "failures", "limit")
+            ),
+            "feed-sources",
+        )
         sources.add_slot("body-cell-state", _STATE_CELL)
         for column in sources.columns:
             if column["name"] == "last_error":
                 # A remote error may hold a long URL without spaces: it wraps instead of widening the page.
-                column["style"] = "overflow-wrap: anywhere; min-width: 10rem"
+                column["style"] = "overflow-wrap: anywhere"
         self.elements["feeds"], self.elements["sources"] = feeds, sources
         await self.refresh()
         ui.timer(REFRESH_SECONDS, self.tick)

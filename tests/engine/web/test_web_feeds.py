@@ -204,7 +204,7 @@ def test_cells_say_state_age_generated_and_limit() -> None:
     )
     cells = feed_cells(line, now)
     assert cells["tone"] == "warn" and cells["age"] == "5 d 2 h" and cells["max_age"] == "4 d"
-    assert cells["stored_from"] == "generated (GENERATED demo data, not market data)"
+    assert cells["stored_from"] == "generated: GENERATED demo data, not market data"
     empty = feed_cells(FeedLine("eth", ("coingecko",), (), "empty", None, None, 7200, 0, 0, (), False), now)
     assert empty["tone"] == "none" and empty["age"] == "–" and empty["stored_from"] == "–"
     source = SourceLine("yahoo", "down", None, EVIL, now, now, 1234, 5, 30.0)
