@@ -143,7 +143,7 @@ async def test_429_with_retry_after_is_waited_out() -> None:
         (lambda g: g.fail("/api/v3/simple/price", 418, "I'm a teapot"), Banned, "HTTP 418"),
         (lambda g: g.fail("/api/v3/simple/price", 403, "<html>Forbidden</html>"), Banned, "HTTP 403"),
         (lambda g: g.fail("/api/v3/simple/price", 503, "<html>Bad gateway</html>"), ServerError, "HTTP 503"),
-        (lambda g: g.slow("/api/v3/simple/price", 1.0), Unreachable, "timed out"),
+        (lambda g: g.slow("/api/v3/simple/price", 2.5), Unreachable, "timed out"),
         (lambda g: g.truncate("/api/v3/simple/price"), Unreachable, ""),
         (lambda g: g.drop("/api/v3/simple/price"), Unreachable, ""),
         (lambda g: g.fail("/api/v3/simple/price", 200, '{"bitcoin": {"usd": 6'), BadResponse, "not JSON"),
@@ -168,7 +168,7 @@ async def test_429_with_retry_after_is_waited_out() -> None:
 )
 async def test_each_fault_shape_is_a_clear_error(fault, error, words) -> None:
     with FakeCoinGecko(now_s=NOW) as gecko:
-        source = CoinGeckoSource(client(gecko.base_url, timeout=0.3))
+        source = CoinGeckoSource(client(gecko.base_url, timeout=1.0))
         fault(gecko)
         with pytest.raises(error) as raised:
             await source.fetch(

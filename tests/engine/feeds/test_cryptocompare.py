@@ -115,8 +115,8 @@ async def test_http_fault_shapes(status, body, headers, error) -> None:
 
 async def test_timeouts_truncation_and_drift() -> None:
     with FakeCryptoCompare(now_s=NOW) as cc:
-        source = source_for(cc.url, timeout=0.3)
-        cc.slow("/data/v2/histohour", 1.0)
+        source = source_for(cc.url, timeout=1.0)
+        cc.slow("/data/v2/histohour", 2.5)
         with pytest.raises(Unreachable, match="timed out"):
             await source.fetch(fetch_request("btc", ("price",), now_s=NOW, **BTC))
         cc.truncate("/data/v2/histohour")

@@ -21,7 +21,7 @@ H = 3600
 
 
 def source(tmp_path: Path, *, key: str | None = None, http: FeedHttpClient | None = None, **options):
-    options = {"retries": 0, "backoff": 0.01, "timeout_s": 0.3, **options}
+    options = {"retries": 0, "backoff": 0.01, "timeout_s": 1.0, **options}
     return build(SourceSetup("http_json", ServiceSettings(), key, http, str(tmp_path), options=options))
 
 
@@ -117,7 +117,7 @@ async def test_answers_of_the_wrong_shape(tmp_path: Path) -> None:
         for fail, error in (
             (lambda: api.fail("/v1/x", 429, "slow down"), RateLimited),
             (lambda: api.fail("/v1/x", 503, "down"), ServerError),
-            (lambda: api.slow("/v1/x", 1.0), Unreachable),
+            (lambda: api.slow("/v1/x", 2.5), Unreachable),
             (lambda: api.truncate("/v1/x"), Unreachable),
             (lambda: api.fail("/v1/x", 200, "<html>"), BadResponse),
         ):

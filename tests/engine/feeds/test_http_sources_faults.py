@@ -34,11 +34,11 @@ CAL = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART:20240612T180000Z\nSUMMARY:FOMC\nEN
 
 
 def _client(service: str, url: str, retries: int) -> FeedHttpClient:
-    return FeedHttpClient(service, url, per_minute=600, retries=retries, backoff=0.01, timeout=0.3)
+    return FeedHttpClient(service, url, per_minute=600, retries=retries, backoff=0.01, timeout=1.0)
 
 
 def _per_host(kind: str, retries: int, tmp: Path) -> Any:
-    options = {"retries": retries, "backoff": 0.01, "timeout_s": 0.3}
+    options = {"retries": retries, "backoff": 0.01, "timeout_s": 1.0}
     setup = SourceSetup(kind, ServiceSettings(), None, None, str(tmp), options=options)
     return (http_json if kind == "http_json" else calendar_source).build(setup)
 
@@ -110,7 +110,7 @@ FAULTS: dict[str, tuple[Callable[[FeedServer, str], None], type[Exception] | Non
         "HTTP 403",
     ),
     "5xx": (lambda s, p: s.fail(p, 502, "<html>Bad Gateway</html>"), ServerError, "HTTP 502"),
-    "timeout": (lambda s, p: s.slow(p, 1.0), Unreachable, "timed out"),
+    "timeout": (lambda s, p: s.slow(p, 2.5), Unreachable, "timed out"),
     "truncated": (lambda s, p: s.truncate(p), Unreachable, ""),
     "not JSON": (
         lambda s, p: s.fail(p, 200, "<html><body>We'll be back soon</body></html>"),

@@ -77,7 +77,7 @@ async def test_null_closes_are_skipped_value_by_value() -> None:
 
 async def test_unknown_symbol_throttling_and_errors() -> None:
     with FakeYahoo(now_s=MONDAY_1500_NY) as yahoo:
-        source = source_for(yahoo.url, timeout=0.3)
+        source = source_for(yahoo.url, timeout=1.0)
         with pytest.raises(
             BadResponse, match=r"unknown symbol '\^NOPE' \(No data found, symbol may be delisted\)"
         ):
@@ -104,7 +104,7 @@ async def test_unknown_symbol_throttling_and_errors() -> None:
         yahoo.fail("/v8/finance/chart", 500, "Internal Server Error")
         with pytest.raises(ServerError):
             await source.fetch(fetch_request("spx", now_s=MONDAY_1500_NY, **SPX))
-        yahoo.slow("/v8/finance/chart", 1.0)
+        yahoo.slow("/v8/finance/chart", 2.5)
         with pytest.raises(Unreachable):
             await source.fetch(fetch_request("spx", now_s=MONDAY_1500_NY, **SPX))
         yahoo.fail("/v8/finance/chart", 200, '{"chart":{"result":[{"meta":{')
