@@ -42,6 +42,7 @@ from engine.runtime.heap import settle_heap
 from engine.runtime.hot_reload import HotReload
 from engine.runtime.loader import BotFileCache, LoadResult
 from engine.runtime.portfolio import PortfolioLimits, PortfolioRisk
+from engine.runtime.risk_settings import RiskSettings
 from engine.runtime.shared_signals import SharedSignals
 from engine.runtime.status import DayStart
 from engine.store import (
@@ -108,6 +109,7 @@ class Runtime(HotReload, CommandControl, FeedsControl):
         self.day_starts: dict[str, DayStart] = {}
         self.cache = BotFileCache(config.profile)
         self.commands = CommandPump(self, interval=config.command_interval or 0.5)
+        self.risk_settings = RiskSettings(self, interval=config.command_interval or 0.5)
         self.alerts = Alerts(factory, interval=config.alert_interval)
         # Commands and reloads both start and stop bots: one at a time.
         self.control_lock = asyncio.Lock()
@@ -160,6 +162,7 @@ class Runtime(HotReload, CommandControl, FeedsControl):
             self._tasks.append(asyncio.create_task(self._watch()))
         try:
             await self.alerts.start()  # from here on, every event may become a notification
+            await self.risk_settings.poll()  # limits set in the web app, from the first candle on
             await self._restore_profit_lock()
             await self._start_feeds()
             if loaded is None:
@@ -178,6 +181,7 @@ class Runtime(HotReload, CommandControl, FeedsControl):
             await self._configure_alerts()
             if self.config.command_interval is not None:
                 self._tasks.append(asyncio.create_task(self.commands.run(), name="engine:commands"))
+                self._tasks.append(asyncio.create_task(self.risk_settings.run(), name="engine:risk"))
         except BaseException:
             await self.stop()  # the bots started so far, the lease
             raise
@@ -461,6 +465,12 @@ class Runtime(HotReload, CommandControl, FeedsControl):
             self._lock_recorded = True
             await self._record_lock_armed()
 
+    def apply_limits(self, limits: PortfolioLimits) -> None:
+        """Portfolio limits in force from the next candle on (web settings); a changed profit lock arms anew."""
+        old, self.portfolio.limits = self.portfolio.limits, limits
+        if (old.profit_lock_at, old.profit_lock_keep) != (limits.profit_lock_at, limits.profit_lock_keep):
+            self.portfolio.lock_armed = self._lock_recorded = False
+
     async def _restore_profit_lock(self) -> None:
         """An armed portfolio profit lock survives a restart (same thresholds): it was recorded as an event."""
         from sqlalchemy import select
@@ -468,7 +478,7 @@ class Runtime(HotReload, CommandControl, FeedsControl):
         from engine.store.models import Event
 
         self._lock_recorded = False
-        limits = self.config.limits
+        limits = self.portfolio.limits
         if limits.profit_lock_at is None:
             return
         async with self.factory() as session:
@@ -485,7 +495,7 @@ class Runtime(HotReload, CommandControl, FeedsControl):
             self.portfolio.lock_armed = self._lock_recorded = True
 
     async def _record_lock_armed(self) -> None:
-        limits, portfolio = self.config.limits, self.portfolio
+        limits, portfolio = self.portfolio.limits, self.portfolio
         message = (
             f"portfolio profit lock armed: equity {portfolio.total_equity:.6g} is {portfolio.gain():+.2%} "
             f"over the allocated {portfolio.total_capital:.6g}; new entries stop below "

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from sqlalchemy import select
 
+from engine.runtime.portfolio import PortfolioLimits
+from engine.runtime.risk_settings import APPLIED_KEY, RISK_KEY
 from engine.store.models import ApiSecret, AuthSession, User, WebSetting
 from engine.web import admin_actions
 from engine.web.api.deps import DB, Ctx, Principal, Reader, address_of, require
@@ -16,6 +19,7 @@ from engine.web.api.schemas import (
     ConfigOut,
     Page,
     RiskIn,
+    RiskOut,
     SecretIn,
     SecretOut,
     SessionOut,
@@ -40,26 +44,60 @@ async def _setting(db: DB, key: str) -> dict[str, Any]:
     return dict(row.value) if row else {}
 
 
+async def _risk(db: DB) -> RiskOut | None:
+    stored = await _setting(db, RISK_KEY)
+    applied = await _setting(db, APPLIED_KEY)
+    if not stored and not applied:
+        return None
+    return RiskOut(
+        limits=stored.get("limits") or {},
+        version=int(stored.get("version", 0)),
+        by=stored.get("by"),
+        at=stored.get("at"),
+        applied=applied or None,
+    )
+
+
 @config_router.get("/", response_model=ConfigOut)
 async def get_config(_: Reader, db: DB) -> dict:
     secrets_rows = (await db.scalars(select(ApiSecret).order_by(ApiSecret.name))).all()
-    return {"require_2fa": True, "risk": await _setting(db, "risk"), "secrets": secrets_rows}
+    return {"require_2fa": True, "risk": await _risk(db), "secrets": secrets_rows}
 
 
-@config_router.put("/risk", response_model=dict[str, Any])
+@config_router.put("/risk", response_model=RiskOut, responses={422: {"description": "invalid limits"}})
 async def set_risk(
     body: RiskIn, principal: Annotated[Principal, require("risk:write")], db: DB, request: Request
-) -> dict[str, Any]:
-    value = body.model_dump(exclude_none=True)
-    row = await db.get(WebSetting, "risk")
+) -> RiskOut:
+    """Set the portfolio limits: the running engine applies them from its next candle (within a
+    second) and records who changed what as a ``risk/limits_changed`` event. Limits given on the
+    engine's command line win over these (docs/web.md); ``applied`` shows what the engine uses."""
+    limits = body.model_dump()
+    try:
+        PortfolioLimits(**limits)  # the same check as the `engine run` options
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    row = await db.get(WebSetting, RISK_KEY)
+    old = dict(row.value) if row is not None else {}
+    value = {
+        "limits": limits,
+        "version": int(old.get("version", 0)) + 1,
+        "by": principal.user.username,
+        "user_id": principal.user.id,
+        "at": datetime.now(UTC).isoformat(),
+    }
     if row is None:
-        db.add(WebSetting(key="risk", value=value))
+        db.add(WebSetting(key=RISK_KEY, value=value))
     else:
         row.value = value
     await accounts.audit(
-        db, "risk.change", user_id=principal.user.id, address=address_of(request), detail={"risk": value}
+        db,
+        "risk.change",
+        user_id=principal.user.id,
+        address=address_of(request),
+        detail={"old": old.get("limits"), "new": limits, "version": value["version"]},
     )
-    return value
+    await db.flush()
+    return await _risk(db)  # type: ignore[return-value]
 
 
 @config_router.put("/secrets/{name}", response_model=SecretOut)

@@ -26,6 +26,8 @@ __all__ = [
     "LoginOut",
     "Page",
     "PositionOut",
+    "RiskIn",
+    "RiskOut",
     "SecretIn",
     "SecretOut",
     "SessionOut",
@@ -244,14 +246,41 @@ class SecretOut(_Out):
 
 class ConfigOut(BaseModel):
     require_2fa: bool
-    risk: dict[str, Any]
+    risk: RiskOut | None
     secrets: list[SecretOut]
 
 
 class RiskIn(BaseModel):
-    max_open_positions: int | None = Field(default=None, ge=0, le=1000)
-    max_drawdown: float | None = Field(default=None, ge=0, le=1)
-    max_exposure: float | None = Field(default=None, ge=0)
+    """The portfolio limits of the running engine (``engine run`` options of the same names); a field
+    left out or null is no limit from the web app. The whole set replaces the previous one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_exposure: float | None = Field(
+        default=None, description="open positions of all bots at most this ratio of their capital"
+    )
+    max_open_trades: int | None = Field(default=None, description="at most this many open positions")
+    daily_loss_limit: float | None = Field(
+        default=None, description="halt new entries after losing this ratio of equity today (UTC)"
+    )
+    profit_lock_at: float | None = Field(
+        default=None, description="arm the profit lock once all bots gained this ratio"
+    )
+    profit_lock_keep: float | None = Field(
+        default=None, description="once armed, no new entries while the gain is below this ratio"
+    )
+
+
+class RiskOut(BaseModel):
+    limits: dict[str, Any] = Field(description="the limits asked for in the web app")
+    version: int = Field(description="grows with each change; the engine reports the one it applied")
+    by: str | None = None
+    at: str | None = None
+    applied: dict[str, Any] | None = Field(
+        default=None,
+        description="what the running engine applies (limits, version, from_cli: limits the command "
+        "line fixed, which win; ignored: web values they override); null before an engine read it",
+    )
 
 
 class PasswordChangeIn(BaseModel):

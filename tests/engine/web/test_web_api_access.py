@@ -21,7 +21,7 @@ BODIES = {
     ("PUT", "/strategies/{name}"): {"text": "strategy: binance\n"},
     ("PATCH", "/bots/{bot_id}"): {"mode": "paper"},
     ("POST", "/positions/{position_id}/close"): {"confirm": True},
-    ("PUT", "/config/risk"): {"max_open_positions": 3},
+    ("PUT", "/config/risk"): {"max_open_trades": 3},
     ("PUT", "/config/secrets/{name}"): {"kind": "exchange", "value": "k" * 20},
     ("POST", "/users/"): {
         "username": "eve",
