@@ -78,7 +78,8 @@ def run_command(
     ),
 ) -> None:
     """Run the bots of BOTS_DIR on their exchanges' live closed candles (or a --replay directory): one task
-    per bot, shared portfolio risk, state in the database."""
+    per bot, shared portfolio risk, state in the database. Portfolio limits given here win over those an
+    ADMIN sets in the web app (PUT /config/risk); the ones left out are the web app's to set."""
     import asyncio
     import logging
     import os
