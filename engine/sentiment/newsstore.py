@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.sentiment.dedup import canonical_url, same_story, title_key, title_words
@@ -82,6 +82,15 @@ class StoryIndex:
         for word in story.words:
             self.by_word.setdefault(word, set()).add(story.id)
 
+    def _renumber(self, old: int, new: int) -> None:
+        story = self.by_id.pop(old)
+        story.id = new
+        self.by_id[new] = story
+        for word in story.words:
+            ids = self.by_word[word]
+            ids.discard(old)
+            ids.add(new)
+
     async def _load(self, session: AsyncSession, condition: Any) -> None:
         rows = await session.execute(
             select(
@@ -146,6 +155,10 @@ async def save_items(
         max(s.item.published_at for s in scored) + STORY_WINDOW_NS,
         urls,
     )
+    # New rows are collected and inserted with one statement at the end (one round trip, not one per
+    # item); until then they sit in the index under provisional negative ids, so a later item of the same
+    # batch merges into them.
+    pending: dict[int, dict[str, Any]] = {}
     for entry in scored:
         item = entry.item
         url_key = canonical_url(item.url)
@@ -157,37 +170,43 @@ async def save_items(
                 result.same_url += 1
             else:
                 result.same_story += 1
-            await _merge(session, twin, item.source, entry.coins)
+            await _merge(session, twin, item.source, entry.coins, pending.get(twin.id))
             continue
-        row = NewsRow(
-            url_key=url_key,
-            title_key=title_key(item.title),
-            content_hash=content_hash(item.title, item.summary),
-            source=item.source,
-            source_kind=item.source_kind,
-            external_id=item.external_id,
-            url=item.url,
-            title=item.title,
-            summary=item.summary,
-            lang=item.lang,
-            published_at=item.published_at,
-            fetched_at=entry.fetched_at,
-            available_at=entry.available_at,
-            coins=list(entry.coins),
-            also_from=[],
-            local_score=entry.local.score,
-            local_why=entry.local.why(),
-            model_status="not_called",
-            events=list(entry.events),
-        )
-        session.add(row)
-        await session.flush()
-        index._add(Story(row.id, url_key, item.published_at, words, item.source, [], list(entry.coins)))
-        result.added.append(row)
+        provisional = -(len(pending) + 1)
+        pending[provisional] = {
+            "url_key": url_key,
+            "title_key": title_key(item.title),
+            "content_hash": content_hash(item.title, item.summary),
+            "source": item.source,
+            "source_kind": item.source_kind,
+            "external_id": item.external_id,
+            "url": item.url,
+            "title": item.title,
+            "summary": item.summary,
+            "lang": item.lang,
+            "published_at": item.published_at,
+            "fetched_at": entry.fetched_at,
+            "available_at": entry.available_at,
+            "coins": list(entry.coins),
+            "also_from": [],
+            "local_score": entry.local.score,
+            "local_why": entry.local.why(),
+            "model_status": "not_called",
+            "events": list(entry.events),
+        }
+        index._add(Story(provisional, url_key, item.published_at, words, item.source, [], list(entry.coins)))
+    if pending:
+        statement = insert(NewsRow).returning(NewsRow, sort_by_parameter_order=True)
+        rows = list((await session.execute(statement, list(pending.values()))).scalars())
+        for provisional, row in zip(pending, rows, strict=True):
+            index._renumber(provisional, row.id)
+        result.added.extend(rows)
     return result
 
 
-async def _merge(session: AsyncSession, story: Story, source: str, coins: Sequence[str]) -> None:
+async def _merge(
+    session: AsyncSession, story: Story, source: str, coins: Sequence[str], pending: dict[str, Any] | None
+) -> None:
     changed = False
     if source != story.source and source not in story.also_from:
         story.also_from = [*story.also_from, source]
@@ -195,7 +214,9 @@ async def _merge(session: AsyncSession, story: Story, source: str, coins: Sequen
     if set(coins) - set(story.coins):
         story.coins = sorted(set(story.coins) | set(coins))
         changed = True
-    if changed:  # a refetch of a known item changes nothing and costs no write
+    if changed and pending is not None:  # not inserted yet: it will be inserted with these values
+        pending["also_from"], pending["coins"] = list(story.also_from), list(story.coins)
+    elif changed:  # a refetch of a known item changes nothing and costs no write
         await session.execute(
             update(NewsRow).where(NewsRow.id == story.id).values(also_from=story.also_from, coins=story.coins)
         )

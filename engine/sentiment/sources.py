@@ -8,6 +8,7 @@ service reports inside an HTTP 200. Items that are individually malformed are sk
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -295,7 +296,9 @@ class RssNews:
             raise BadResponse(self.http.service, f"{self.url}: no answer kept")
         await response.aread()
         try:
-            items = parse_feed(
+            # feedparser is CPU work (tens of ms for a long feed): off the bots' event loop.
+            items = await asyncio.to_thread(
+                parse_feed,
                 response.content,
                 source=self.name,
                 fetched_at=now_ns,
