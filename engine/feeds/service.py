@@ -15,7 +15,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from engine.feeds.http import FeedError, FeedHttpClient, RateLimiter
 from engine.feeds.namespace import series_for
 from engine.feeds.observations import Observation
 from engine.feeds.sources.base import SOURCE_MODULES, FetchRequest, Source, SourceSetup, build_source
-from engine.feeds.store import last_event_time, save_health, write_observations
+from engine.feeds.store import last_event_time, save_health, stamp_revisions, write_observations
 from engine.observability import category_logger, log_event
 from engine.store.enums import EventCategory
 from engine.store.events import record_event
@@ -188,7 +188,14 @@ class FeedService:
                 if any(s.startswith(series_for(feed, m, None)) for s in got) or not observations
             ]
             async with self._writing(), self.sessions() as session, session.begin():
-                result.added += await write_observations(session, observations)
+                # Values "current at the fetch" were known when the answer came, not when it was asked.
+                answered = self.clock()
+                observations = [
+                    replace(o, available_at=answered) if o.available_at == request.now_ns else o
+                    for o in observations
+                ]
+                observations = await stamp_revisions(session, observations, answered)
+                result.added += await write_observations(session, observations, stamped=True)
             result.observations.extend(observations)
             result.used.append(kind.name)
             await self._health(kind.name, ok=True, feed=name)

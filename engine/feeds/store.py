@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -27,6 +28,7 @@ __all__ = [
     "read_health",
     "read_series",
     "save_health",
+    "stamp_revisions",
     "store_reader",
     "stored_sources",
     "write_observations",
@@ -37,9 +39,51 @@ log = logging.getLogger("engine.feeds")
 _CHUNK = 4000
 
 
-async def write_observations(session: AsyncSession, observations: Iterable[Observation]) -> int:
-    """Store the valid observations (a malformed one is logged and skipped); returns rows added."""
+async def stamp_revisions(
+    session: AsyncSession, observations: Iterable[Observation], now_ns: int
+) -> list[Observation]:
+    """The observations, with every **revision** (a value for a time the store already holds a
+    different value for) made known no earlier than ``now_ns``.
+
+    A source stamps history by rule (a daily point is final at 00:10 the next day); a value that changed
+    since was only learned now, and stamping it by the rule would let a backtest see the revision from
+    the original time."""
+    batch = list(observations)
+    by_series: dict[str, list[int]] = {}
+    for obs in batch:
+        by_series.setdefault(obs.series, []).append(obs.event_time)
+    stored: dict[tuple[str, int], set[float]] = {}
+    for series, times in by_series.items():
+        rows = await session.execute(
+            select(FeedObservation.event_time, FeedObservation.value).where(
+                FeedObservation.series == series,
+                FeedObservation.event_time >= min(times),
+                FeedObservation.event_time <= max(times),
+            )
+        )
+        for event_time, value in rows.all():
+            stored.setdefault((series, int(event_time)), set()).add(float(value))
+    out: list[Observation] = []
+    for obs in batch:
+        known = stored.get((obs.series, obs.event_time))
+        if known and float(obs.value) not in known and obs.available_at < now_ns:
+            obs = replace(obs, available_at=now_ns)
+        out.append(obs)
+    return out
+
+
+async def write_observations(
+    session: AsyncSession,
+    observations: Iterable[Observation],
+    *,
+    now_ns: int | None = None,
+    stamped: bool = False,
+) -> int:
+    """Store the valid observations (a malformed one is logged and skipped); returns rows added.
+    Revisions are stamped first (:func:`stamp_revisions`) unless the caller did it (``stamped``)."""
     fetched = time.time_ns()
+    if not stamped:
+        observations = await stamp_revisions(session, observations, now_ns or fetched)
     rows = []
     for obs in observations:
         problem = check_observation(obs)

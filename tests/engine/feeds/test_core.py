@@ -169,3 +169,18 @@ def test_sorted_and_unsorted_times_join_alike() -> None:
     order = rng.permutation(len(times))
     shuffled = asof(times[order], series, 30 * H)
     np.testing.assert_array_equal(shuffled, sorted_values[order])
+
+
+async def test_a_revised_value_counts_from_when_it_was_learned(sessions) -> None:
+    async with sessions() as session, session.begin():
+        await write_observations(session, [obs(0, 1, 10.0), obs(24, 25, 20.0)])
+    async with sessions() as session, session.begin():
+        # A re-fetch five days later: day 0 was revised to 10.5, day 1 is unchanged.
+        again = [obs(0, 1, 10.5), obs(24, 25, 20.0)]
+        assert await write_observations(session, again, now_ns=T0 + 120 * H) == 1
+    async with sessions() as session:
+        series = await read_series(session, "x.v")
+    revised = series.available_at[series.value == 10.5]
+    assert revised.tolist() == [T0 + 120 * H]
+    # So a backtest at hour 30 still sees the value it would have seen live.
+    assert asof(np.array([T0 + 30 * H]), series, None)[0] == 20.0
