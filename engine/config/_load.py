@@ -12,7 +12,7 @@ from engine.config._bot import Bot
 from engine.config._bot_check import apply_overlay
 from engine.config._session import Session, detect_kind
 from engine.config._strategy import Strategy
-from engine.config._strategy_check import InputValue, rule_name
+from engine.config._strategy_check import InputValue, alert_column, alert_score_column, rule_name
 from engine.config._yaml import YamlDocument
 
 __all__ = [
@@ -67,6 +67,13 @@ class LoadedStrategy:
         if score is None:
             return ()
         return tuple((rule_name("score", side, i), s.weight) for i, s in enumerate(score.signals))
+
+    def alert_columns(self) -> tuple[tuple[str, str, str | None], ...]:
+        """(name, condition column, score column or None) per alert, in file order."""
+        return tuple(
+            (name, alert_column(name), alert_score_column(name) if spec.score is not None else None)
+            for name, spec in self.model.alerts.items()
+        )
 
     def stop_column(self, name: str) -> str | None:
         """'stop_loss' / 'take_profit' when that stop is an expression (a price distance column)."""

@@ -20,6 +20,7 @@ from engine.config._types import (
 )
 
 __all__ = [
+    "Alert",
     "BoolInput",
     "FloatInput",
     "Input",
@@ -176,6 +177,21 @@ class Stops(ConfigModel):
     trailing: Trailing | None = Field(None, description="Trailing stop.")
 
 
+class Alert(ConfigModel):
+    """A named condition that sends a notification (pair, score, why) when it holds at a candle close."""
+
+    when: Expression = Field(description="The condition, evaluated at each close.")
+    score: Expression | None = Field(
+        None, description="A number shown with the alert (e.g. `pump_score().score`); optional."
+    )
+    message: str = Field(min_length=1, description="Why the alert fires, in words (sent with it).")
+    every: Int = Field(
+        12,
+        ge=1,
+        description="Rate limit: at most one alert per bot, pair and alert within this many candles.",
+    )
+
+
 class Strategy(ConfigModel):
     """A trading strategy: what to compute on the candles and when to enter and leave."""
 
@@ -203,4 +219,8 @@ class Strategy(ConfigModel):
     )
     stops: Stops = Field(
         default_factory=Stops, description="Stop-loss, take-profit and trailing stop of the strategy."
+    )
+    alerts: dict[Identifier, Alert] = Field(
+        default_factory=dict,
+        description="Momentum alerts by name: {when, score, message, every}; notified, never traded on.",
     )

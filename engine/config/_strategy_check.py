@@ -22,10 +22,28 @@ from engine.config._strategy import Strategy
 from engine.config._types import describe, format_ratio, parse_percent
 from engine.config._yaml import YamlDocument, YamlNode
 
-__all__ = ["InputInfo", "StrategyAnalysis", "analyse_strategy", "compile_strategy", "rule_name"]
+__all__ = [
+    "InputInfo",
+    "StrategyAnalysis",
+    "alert_column",
+    "alert_score_column",
+    "analyse_strategy",
+    "compile_strategy",
+    "rule_name",
+]
 
 SIDES = ("long", "short")
 InputValue = int | float | bool
+
+
+def alert_column(name: str) -> str:
+    """Column of an alert's condition in the Plan: alert_<name>."""
+    return f"alert_{name}"
+
+
+def alert_score_column(name: str) -> str:
+    """Column of an alert's score in the Plan: alert_<name>_score."""
+    return f"alert_{name}_score"
 
 
 def rule_name(section: str, side: str | None = None, index: int | None = None) -> str:
@@ -159,6 +177,12 @@ def _rules(root: YamlNode) -> dict[str, tuple[YamlNode, Type]]:
         node = stops.get(name) if stops else None
         if node is not None and isinstance(node.value, str) and parse_percent(node.value) is None:
             add(name, node, NUMBER)
+    alerts = root.get("alerts")
+    if alerts is not None and alerts.kind == "map":
+        for name, (_, spec) in alerts.items.items():
+            if spec.kind == "map":
+                add(alert_column(name), spec.get("when"), BOOL)
+                add(alert_score_column(name), spec.get("score"), NUMBER)
     return out
 
 
@@ -241,6 +265,12 @@ def _check_names(analysis: StrategyAnalysis, root: YamlNode) -> None:
                     info.key.span(file),
                 )
             )
+    alerts = root.get("alerts")
+    if alerts is not None and alerts.kind == "map":
+        for name, (key, _) in alerts.items.items():
+            if name.endswith("_score") and name[: -len("_score")] in alerts.items:
+                message = f"alert name '{name}' is reserved for the score of alert '{name[:-6]}'"
+                add(Diagnostic("CFG002", message, key.span(file)))
     section = root.get("features")
     rules = set(_rules(root))
     if section is None or section.kind != "map":

@@ -18,6 +18,7 @@ from engine.notify.events import (
     DailySummary,
     ErrorEvent,
     Event,
+    MomentumAlert,
     ReloadResult,
     RiskHalt,
     TradeClosed,
@@ -111,7 +112,9 @@ def _data(event: Event) -> dict[str, Any]:
 
 def render(event: Event, *, mode: str | None = None) -> Rendered:
     """The neutral message for an event; ``mode`` is used when the event does not carry one."""
-    if not isinstance(event, TradeOpened | TradeClosed | RiskHalt | ReloadResult | ErrorEvent | DailySummary):
+    if not isinstance(
+        event, TradeOpened | TradeClosed | RiskHalt | ReloadResult | ErrorEvent | DailySummary | MomentumAlert
+    ):
         raise TypeError(f"not a notification event: {type(event).__name__}")
     mode = event.mode or mode
     base: dict[str, Any] = {"kind": event.kind, "mode": mode, "bot": event.bot, "data": _data(event)}
@@ -171,6 +174,17 @@ def render(event: Event, *, mode: str | None = None) -> Rendered:
             lines = [("Where", event.where)] if event.where else []
             title = f"Error: {event.bot}" if event.bot else "Error"
             return Rendered(title=_title(mode, title), lines=tuple(lines), body=event.message, **base)
+        case MomentumAlert():
+            lines = [("Pair", event.pair), ("Alert", event.alert)]
+            if event.score is not None and math.isfinite(event.score):
+                lines.append(("Score", num(event.score)))
+            if event.price is not None:
+                lines.append(("Price", num(event.price)))
+            if event.time is not None:
+                lines.append(("Candle", _utc(event.time)))
+            lines.append(("Why", event.why))
+            title = f"Alert {event.alert}: {event.pair} ({event.bot})"
+            return Rendered(title=_title(mode, title), lines=tuple(lines), **base)
     assert isinstance(event, DailySummary)
     return _render_summary(event, mode, base)
 

@@ -41,7 +41,9 @@ __all__ = [
     "is_env_ref",
 ]
 
-EventKind = Literal["trade_opened", "trade_closed", "risk_halt", "reload", "error", "daily_summary"]
+EventKind = Literal[
+    "trade_opened", "trade_closed", "risk_halt", "reload", "error", "daily_summary", "momentum_alert"
+]
 EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
 
 _ENV_REF = re.compile(r"env:[A-Za-z_][A-Za-z0-9_]*")
@@ -100,7 +102,7 @@ class _Channel(_Model):
     events: tuple[EventKind, ...] = Field(
         EVENT_KINDS,
         description="Which events this channel sends: trade_opened, trade_closed, risk_halt, reload, error, "
-        "daily_summary (default: all).",
+        "daily_summary, momentum_alert (default: all).",
     )
     rate_limit: RateLimit = Field(RateLimit(), description="At most this many messages per time window.")
     retry: RetryPolicy = Field(RetryPolicy(), description="How failed deliveries are retried.")

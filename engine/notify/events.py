@@ -18,6 +18,7 @@ __all__ = [
     "DailySummary",
     "ErrorEvent",
     "Event",
+    "MomentumAlert",
     "ReloadResult",
     "RiskHalt",
     "TradeClosed",
@@ -112,4 +113,20 @@ class DailySummary:
     bot: None = None
 
 
-Event = TradeOpened | TradeClosed | RiskHalt | ReloadResult | ErrorEvent | DailySummary
+@dataclass(frozen=True, slots=True)
+class MomentumAlert:
+    """A strategy's alert held at a close: ``alert`` names it, ``why`` is its message, ``score`` the
+    value of its score expression (None without one)."""
+
+    kind: ClassVar[EventKind] = "momentum_alert"
+    bot: str
+    pair: str
+    alert: str
+    why: str
+    score: float | None = None
+    price: float | None = None
+    time: datetime | None = None
+    mode: str | None = None
+
+
+Event = TradeOpened | TradeClosed | RiskHalt | ReloadResult | ErrorEvent | DailySummary | MomentumAlert

@@ -11,7 +11,9 @@ sent for something committed, and the bots never wait for a chat server.
 - ``trade``/``opened`` events become ``trade_opened``; stored trades become ``trade_closed`` (with
   entry, exit and P&L); a ``risk``/``blocked`` entry whose reason halts trading becomes one
   ``risk_halt`` per reason, bot and UTC day; ``reload`` events (applied, started, restarted,
-  removed, invalid with ``file:line:col``) become ``reload``; ``error`` events become ``error``.
+  removed, invalid with ``file:line:col``) become ``reload``; ``error`` events become ``error``;
+  ``alert``/``momentum`` events (a strategy's ``alerts:``, rate limited by the bot) become
+  ``momentum_alert`` with the pair, the score and why.
 - The daily summary is sent when the candles cross 00:00 UTC (market time, so a replay sends one per
   replayed day): trades closed that day per bot, wins, P&L, open positions and equity.
 """
@@ -33,6 +35,7 @@ from engine.notify import (
     BotDaySummary,
     DailySummary,
     ErrorEvent,
+    MomentumAlert,
     NotificationsConfig,
     ReloadResult,
     RiskHalt,
@@ -197,7 +200,7 @@ class Alerts:
                         select(Event)
                         .where(
                             Event.id > self._event_cursor,
-                            Event.category.in_(("trade", "risk", "reload", "error")),
+                            Event.category.in_(("trade", "risk", "reload", "error", "alert")),
                         )
                         .order_by(Event.id)
                     )
@@ -284,6 +287,19 @@ class Alerts:
             return [ReloadResult(ok=True, **{field: name})]
         if category == "error":
             return [ErrorEvent(message=event.message, bot=bot, where=kind)]
+        if category == "alert" and kind == "momentum":
+            score = data.get("score")
+            return [
+                MomentumAlert(
+                    bot=bot or "?",
+                    pair=str(data.get("pair", "")),
+                    alert=str(data.get("alert", "")),
+                    why=str(data.get("why", "")),
+                    score=None if score is None else float(score),
+                    price=float(data["price"]) if data.get("price") is not None else None,
+                    time=_utc(event.time).to_pydatetime(),
+                )
+            ]
         return []
 
     def _closed(self, trade: Any) -> TradeClosed:

@@ -48,6 +48,7 @@ from engine.runtime.execution import (
 )
 from engine.runtime.feed import Batch, ReplayFeed
 from engine.runtime.ledger import CandleLedger, CandleWork, CloseRequest, _utc
+from engine.runtime.momentum import AlertLimiter
 from engine.runtime.portfolio import PortfolioRisk
 from engine.runtime.shared_signals import SharedSignals, strategy_key
 from engine.store import (
@@ -171,6 +172,7 @@ class BotRunner(ExchangeMode, CandleLedger):
         self._maybe_stored = True  # this candle's decisions may be stored already (first after a restore)
         self._closes: dict[str, float] = {}  # close of each pair's last candle
         self._next: LoadedBot | None = None
+        self._alert_limiter = AlertLimiter()  # the strategy's alerts, rate limited per pair and alert
         self._build(loaded)
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -437,6 +439,8 @@ class BotRunner(ExchangeMode, CandleLedger):
         late = await self._look_up_unresolved() if self._unresolved else ([], [])
         n_trades -= self._take_stored_undone()  # exits found refused undo stored trades (exit_retry)
         events = self.trader.on_candles(decided)
+        if self.loaded.strategy.model.alerts:
+            events.extend(self._alert_limiter.take(self.loaded.strategy, time_ns, self.step_ns, decided))
         if reloaded:
             # Positions held across the reload take the new rules' stop and target from this close on.
             self._restops = {

@@ -21,6 +21,7 @@ from engine.runtime.checkpoint import save_checkpoint
 from engine.runtime.commands import record_command_outcome
 from engine.runtime.execution import PlannedOrder, SendResult
 from engine.runtime.ids import client_order_id
+from engine.runtime.momentum import AlertFired, alert_data
 from engine.store import (
     EventCategory,
     FillReport,
@@ -85,6 +86,7 @@ class CandleLedger:
 
     name: str
     mode: str
+    loaded: Any
     bot_id: int | None
     pairs: tuple[str, ...]
     timeframe: str
@@ -219,6 +221,18 @@ class CandleLedger:
                         await self._exit_inside(session, event, order)
                 else:
                     await self._fill(session, event)
+            elif isinstance(event, AlertFired):
+                spec = self.loaded.strategy.model.alerts.get(event.name)
+                score = "" if math.isnan(event.score) else f" (score {event.score:.3g})"
+                await record_event(
+                    session,
+                    EventCategory.ALERT,
+                    "momentum",
+                    f"{self.name} [{self.mode}] {event.pair}: {event.name}{score}: {event.message}",
+                    bot_id=bot_id,
+                    data=alert_data(event, self.mode, spec.every if spec is not None else None),
+                    time=_utc(event.time_ns).to_pydatetime(),
+                )
             elif isinstance(event, Blocked):
                 await record_event(
                     session,

@@ -84,3 +84,4 @@ class EventCategory(StrEnum):
     RELOAD = "reload"
     ERROR = "error"
     SYSTEM = "system"
+    ALERT = "alert"  # a strategy's momentum alert (engine.runtime.momentum)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from engine.config import LoadedStrategy
-from engine.strategy.signals import LastSignals, compute_signals, last_signals
+from engine.strategy.signals import LastSignals, compute_signals, last_signals_and_alerts
 from engine.trading.trader import Candle, Signals
 
 __all__ = ["LiveSignals"]
@@ -199,11 +199,11 @@ class LiveSignals:
 
     def _evaluate(self, pair: str, window: _Window, candle: Candle) -> tuple[Candle, Signals]:
         context = self.context_for(pair) if self.context_for is not None else None
-        if self.arrays:
-            last = last_signals(self.strategy, *window.arrays(), context)
+        if self.arrays or self.strategy.model.alerts:
+            last, alerts = last_signals_and_alerts(self.strategy, *window.arrays(), context)
         else:
             row = compute_signals(self.strategy, self.frame(pair), context=context).iloc[-1]
-            last = LastSignals(*(row[name] for name in LastSignals._fields))
+            last, alerts = LastSignals(*(row[name] for name in LastSignals._fields)), ()
         # The warm-up mask of the signals is relative to the window; a full window has been warm for long.
         warm = window.candles_seen > self.strategy.warmup
         return candle, Signals(
@@ -213,4 +213,5 @@ class LiveSignals:
             exit_short=bool(last.exit_short),
             stop_distance=float(last.stop_distance) if not math.isnan(last.stop_distance) else math.nan,
             take_profit_distance=float(last.take_profit_distance),
+            alerts=alerts if warm else (),
         )

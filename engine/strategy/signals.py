@@ -14,7 +14,15 @@ import pandas as pd
 from engine.backtest.inputs import SIGNAL_COLUMNS
 from engine.config import LoadedStrategy
 
-__all__ = ["SIGNAL_COLUMNS", "LastSignals", "compute_signals", "last_signals"]
+__all__ = [
+    "SIGNAL_COLUMNS",
+    "LastSignals",
+    "alert_values",
+    "compute_signals",
+    "last_signals",
+    "last_signals_and_alerts",
+    "rate_limited",
+]
 
 # Plan outputs by name: the columns of ``Plan.evaluate``'s frame or ``Plan.evaluate_arrays``'s arrays.
 Outputs = Mapping[str, Any]
@@ -55,6 +63,30 @@ def _distance(strategy: LoadedStrategy, outputs: Outputs, count: int, name: str)
     return np.where(values > 0, values, np.nan)
 
 
+def alert_values(
+    strategy: LoadedStrategy, outputs: Outputs, count: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Alert name -> (condition per candle, score per candle; NaN without a score expression)."""
+    values = {}
+    for name, when, score in strategy.alert_columns():
+        fired = np.nan_to_num(np.asarray(outputs[when], dtype=np.float64), nan=0.0) != 0.0
+        scores = np.asarray(outputs[score], dtype=np.float64) if score else np.full(count, np.nan)
+        values[name] = (fired, scores)
+    return values
+
+
+def rate_limited(fired: np.ndarray, every: int) -> np.ndarray:
+    """The alerts actually sent: a firing candle counts only ``every`` candles or more after the last
+    one sent (the live runtime applies the same rule per bot, pair and alert as the candles come)."""
+    sent = np.zeros(len(fired), dtype=bool)
+    last = -every
+    for i in np.flatnonzero(fired):
+        if i - last >= every:
+            sent[i] = True
+            last = int(i)
+    return sent
+
+
 def compute_signals(
     strategy: LoadedStrategy, candles: pd.DataFrame, *, features: bool = False, context: Any = None
 ) -> pd.DataFrame:
@@ -83,6 +115,12 @@ def compute_signals(
     if features:
         for name in strategy.model.features:
             frame[f"feature:{name}"] = outputs[name].to_numpy()
+        # Alerts as a live bot sends them: not during the warm-up, then rate limited.
+        for name, (fired, scores) in alert_values(strategy, outputs, count).items():
+            fired = fired.copy()
+            fired[:warmup] = False
+            frame[f"alert:{name}"] = rate_limited(fired, strategy.model.alerts[name].every)
+            frame[f"alert_score:{name}"] = scores
     return frame
 
 
@@ -100,6 +138,13 @@ class LastSignals(NamedTuple):
 def last_signals(
     strategy: LoadedStrategy, columns: Mapping[str, np.ndarray], times: np.ndarray, context: Any = None
 ) -> LastSignals:
+    """The last row of ``compute_signals`` on these candles (see :func:`last_signals_and_alerts`)."""
+    return last_signals_and_alerts(strategy, columns, times, context)[0]
+
+
+def last_signals_and_alerts(
+    strategy: LoadedStrategy, columns: Mapping[str, np.ndarray], times: np.ndarray, context: Any = None
+) -> tuple[LastSignals, tuple[tuple[str, float], ...]]:
     """The last row of ``compute_signals`` on these candles, from arrays and without the frame.
 
     ``columns`` maps open/high/low/close/volume to float64 arrays and ``times`` holds the open times
@@ -110,7 +155,12 @@ def last_signals(
     last = {name: values[-1:] for name, values in outputs.items()}
     # compute_signals masks entries on the first `warmup` rows of what it is given.
     warm = len(times) > strategy.warmup
-    return LastSignals(
+    alerts = tuple(
+        (name, float(scores[0]))
+        for name, (fired, scores) in alert_values(strategy, last, 1).items()
+        if fired[0]
+    )
+    signals = LastSignals(
         entry_long=bool(_entries(strategy, last, 1, "long")[0]) and warm,
         exit_long=bool(_exits(strategy, last, 1, "long")[0]),
         entry_short=bool(_entries(strategy, last, 1, "short")[0]) and warm,
@@ -118,3 +168,5 @@ def last_signals(
         stop_distance=float(_distance(strategy, last, 1, "stop_loss")[0]),
         take_profit_distance=float(_distance(strategy, last, 1, "take_profit")[0]),
     )
+    # (alert name, score) of the alerts whose condition holds, before any rate limit.
+    return signals, alerts

@@ -69,6 +69,8 @@ class Signals:
     stop_distance: float = math.nan
     take_profit_distance: float = math.nan
     atr: float = math.nan
+    # (alert name, score) of the strategy's alerts whose condition holds: notified, never traded on.
+    alerts: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
