@@ -4,6 +4,7 @@ freshness and each source's health, read from the store (works while another pro
 from __future__ import annotations
 
 import time
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from engine.config._feeds import LoadedFeeds
 from engine.feeds.observations import NS_PER_SECOND
 from engine.feeds.store import list_series, read_health, stored_sources
+from engine.store.models import FeedHealth
 
-__all__ = ["FeedFreshness", "SourceHealth", "feed_overview", "overview_in"]
+__all__ = ["FeedFreshness", "SourceHealth", "feed_overview", "overview_in", "overview_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,17 @@ async def overview_in(
     stored = await list_series(session)
     origins = await stored_sources(session)
     health = await read_health(session)
+    return overview_of(stored, origins, health, feeds)
+
+
+def overview_of(
+    stored: Sequence[tuple[str, int, int, int]],
+    origins: Mapping[str, Collection[str]],
+    health: Sequence[FeedHealth],
+    feeds: LoadedFeeds,
+) -> tuple[list[FeedFreshness], list[SourceHealth]]:
+    """The overview from what the store holds (pure): ``stored`` as :func:`list_series` gives it,
+    ``origins`` as :func:`stored_sources`, ``health`` as :func:`read_health`."""
     rows: list[FeedFreshness] = []
     for name, feed in sorted(feeds.feeds.items()):
         mine = [s for s in stored if s[0].split(".", 1)[0] == name]

@@ -22,8 +22,10 @@ from engine.config._feeds import LoadedFeeds, load_feeds
 from engine.config._project import find_project_root
 from engine.feeds.observations import NS_PER_SECOND
 from engine.feeds.sources.base import SOURCE_MODULES
-from engine.feeds.status import FeedFreshness, SourceHealth, overview_in
+from engine.feeds.status import FeedFreshness, SourceHealth, overview_of
+from engine.feeds.store import read_health
 from engine.observability import redact_text
+from engine.web.feed_reads import stored_series
 
 __all__ = [
     "ERROR_CHARS",
@@ -170,7 +172,9 @@ def feed_status(
 
 
 async def load_feed_status(db: AsyncSession, bots_dir: Path, now_ns: int | None = None) -> FeedStatus:
-    """Read in ``db`` (the request's session, or the page's own)."""
+    """Read in ``db`` (the request's session, or the page's own); the observations' aggregates come
+    from :mod:`engine.web.feed_reads` (kept, and extended by the rows added since)."""
     loaded = project_feeds(bots_dir)
-    feeds, health = await overview_in(db, loaded)
+    stored, origins = await stored_series(db)
+    feeds, health = overview_of(stored, origins, await read_health(db), loaded)
     return feed_status(feeds, health, loaded, now_ns)
