@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -61,14 +62,20 @@ def tune(
     # Each process its own sampler seed: two workers of a shared study must not propose the same trials.
     sampler = optuna.samplers.TPESampler(seed=base + (os.getpid() if storage else 0), constant_liar=True)
     name = study_name or f"ml-{loaded.model.model}"
-    try:
-        study = optuna.create_study(
-            direction="maximize", study_name=name, storage=storage, sampler=sampler, load_if_exists=True
-        )
-    except Exception as exc:  # a bad URL, an unreachable server: one clear line
-        raise MLError(
-            "ML009", f"cannot open the study '{name}' in {storage}: {str(exc).splitlines()[0]}"
-        ) from None
+    study = None
+    for attempt in range(5):
+        try:
+            study = optuna.create_study(
+                direction="maximize", study_name=name, storage=storage, sampler=sampler, load_if_exists=True
+            )
+            break
+        except Exception as exc:  # a bad URL, an unreachable server: one clear line
+            # Workers starting together race to create the schema and the study: the loser retries.
+            if attempt == 4 or storage is None or "://" not in storage:
+                message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise MLError("ML009", f"cannot open the study '{name}' in {storage}: {message}") from None
+            time.sleep(0.5 * (attempt + 1))
+    assert study is not None
 
     def objective(trial: Any) -> float:
         learner = suggest_learner(trial, loaded.model.learner)
