@@ -171,6 +171,47 @@ def run_once(model: Path, workers: int) -> dict:
     }
 
 
+def live_latency(calls: int = 2000) -> dict[str, float]:
+    """The live path per candle close of one pair: the model's features over the strategy's window
+    (warm-up + 1 candles) and one prediction by the newest model (200 trees)."""
+    import numpy as np
+
+    from engine.config import load_model
+    from engine.data import DataDirectory
+    from engine.ml.features import feature_matrix
+    from engine.ml.pipeline import load_pairs
+    from engine.ml.walkforward import fit_latest
+
+    with tempfile.TemporaryDirectory() as folder:
+        model = Path(folder) / "m.yaml"
+        model.write_text(MODEL.format(pairs="ETH/BTC", max_bin=255))
+        loaded = load_model(model)
+    source = DataDirectory(DATA)
+    pairs = load_pairs(loaded, source)
+    fitted = fit_latest(loaded.model, pairs)["ETH/BTC"]
+    candles = source.load("ETH/BTC", "5m")
+    window = loaded.plan.warmup + 1
+    features, predict = [], []
+    for k in range(calls):
+        end = len(candles) - calls + k
+        frame = candles.iloc[end - window : end]
+        t0 = time.perf_counter()
+        x = feature_matrix(loaded.plan, loaded.feature_names, frame)
+        t1 = time.perf_counter()
+        fitted.predict_proba(x[-1:])
+        t2 = time.perf_counter()
+        features.append(t1 - t0)
+        predict.append(t2 - t1)
+    q = lambda v, p: float(np.percentile(np.array(v) * 1e3, p))  # noqa: E731
+    return {
+        "window": window,
+        "features_p50": q(features, 50),
+        "features_p99": q(features, 99),
+        "predict_p50": q(predict, 50),
+        "predict_p99": q(predict, 99),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -180,6 +221,7 @@ def main() -> None:
         "--workers", type=int, default=len(os.sched_getaffinity(0)), help="training processes"
     )
     parser.add_argument("--max-bin", default="255,31", help="LightGBM max_bin values to run, comma-separated")
+    parser.add_argument("--no-live", action="store_true", help="skip the live per-candle latency")
     args = parser.parse_args()
     if not DATA.is_dir():
         raise SystemExit(f"candles not found: {DATA}")
