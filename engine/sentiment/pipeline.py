@@ -53,6 +53,7 @@ from engine.store.models import NewsItem as NewsRow
 __all__ = ["IngestReport", "NewsPipeline", "available_at"]
 
 SCORE_CHUNK = 16
+OBSERVATION_CHUNK = 64
 
 
 def available_at(published: int, fetched: int, *, lag_ns: int, live_window_ns: int) -> int:
@@ -228,7 +229,10 @@ class NewsPipeline:
             async with self._writing(), self.sessions() as session, session.begin():
                 saved = await save_items(session, scored, self.index)
                 observations = [obs for row in saved.added for obs in item_observations(row)]
-                report.observations += await write_observations(session, observations)
+                for start in range(0, len(observations), OBSERVATION_CHUNK):
+                    chunk = observations[start : start + OBSERVATION_CHUNK]
+                    report.observations += await write_observations(session, chunk)
+                    await asyncio.sleep(0)
         except Exception:
             self.index = StoryIndex()  # it may hold rows of the rolled-back transaction
             raise
@@ -242,6 +246,8 @@ class NewsPipeline:
         return added
 
     async def _ask_model(self, row: NewsRow, important: bool, report: IngestReport) -> None:
+        if self.model is None:
+            return
         reason = model_reason(
             self.scorer,
             row.title,
@@ -252,7 +258,7 @@ class NewsPipeline:
             important,
             self.config.model,
         )
-        if self.model is None or reason is None:
+        if reason is None:
             return
         outcome = await self.model.score(
             title=row.title,
