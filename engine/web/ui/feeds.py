@@ -134,7 +134,8 @@ class _FeedsView:
             "false; empty: nothing stored. Sources: degraded after a failed call (the next source of the "
             "chain is used), down when failing longer than alerts.down_after. Calls and failures count "
             "since the source was first called; the limit is the calls per minute its client keeps to. "
-            f"Times are UTC; refreshed every {REFRESH_SECONDS:g} s."
+            "Each change of a source's state is an event on the Logs page (feed_degraded, feed_down, "
+            f"feed_ok). Times are UTC; refreshed every {REFRESH_SECONDS:g} s."
         ).classes("text-caption text-grey-7")
         self.elements["empty"] = ui.label(EMPTY).classes("text-body1").mark("feeds-empty")
         self.elements["problems"] = ui.column().classes("gap-0")
