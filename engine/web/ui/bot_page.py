@@ -185,6 +185,9 @@ async def _bots_list(ctx: WebContext) -> None:
 
 
 async def _bot_detail(ctx: WebContext, bot: Bot, can_control: bool) -> None:
+    # The page goes to the browser first: the chart (candles, indicators) may take longer than
+    # NiceGUI's response timeout on a busy machine; the rest follows over the socket.
+    await ui.context.client.connected()
     async with ctx.sessions() as db:
         trades = list((await db.scalars(trades_query(bot_id=bot.id).limit(TRADE_ROWS))).all())
         all_trades = (
@@ -206,6 +209,7 @@ async def _bot_detail(ctx: WebContext, bot: Bot, can_control: bool) -> None:
     bot_id, config_path, name = bot.id, bot.config_path, bot.name
     last_candle = equity_rows[-1][0] if equity_rows else None
     watch = CommandWatch()
+    built: list[Any] = []  # the refresh, once the page is whole
 
     with ui.row().classes("items-center gap-x-6 gap-y-2"):
         status_label = ui.label(status_text(bot)).classes("text-subtitle1").mark("bot-status")
@@ -217,7 +221,8 @@ async def _bot_detail(ctx: WebContext, bot: Bot, can_control: bool) -> None:
             row = await request_bot_command(ctx, bot_id, action)
             if row is not None:
                 watch.add(row, name)
-                await tick()
+                if built:  # else the page's timer, once it exists, shows it
+                    await built[0]()
 
         if can_control:
             buttons["start"] = ui.button("Start", on_click=lambda: command("start")).props("dense")
@@ -353,6 +358,7 @@ async def _bot_detail(ctx: WebContext, bot: Bot, can_control: bool) -> None:
             ui.notify(message, type="negative" if failed else "positive")
 
     timer = ui.timer(REFRESH_SECONDS, tick, immediate=False)
+    built.append(tick)  # the buttons may be clicked before the page is whole (it is sent first)
 
     ui.label("Configuration").classes("text-h6")
     for line in first.config_errors:

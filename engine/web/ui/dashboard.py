@@ -134,6 +134,9 @@ class _Dashboard:
             with ui.column().classes("w-full min-w-0"):
                 ui.label("Alerts").classes("text-h6")
                 el["alerts"] = data_table(ALERT_COLUMNS, [], empty="No alerts.").mark("alerts")
+        # The page goes to the browser first: reading and valuing everything may take longer than
+        # NiceGUI's response timeout on a busy machine; the figures follow over the socket.
+        await ui.context.client.connected()
         await self.refresh()
 
     async def revalue(self, event: Any) -> None:

@@ -61,6 +61,7 @@ class _PositionsView:
             "P&L before the exit fee; distances from that price; times UTC."
         ).classes("text-caption text-grey-7")
         self.box = positions_table([], on_close=self.ask if self.can_close else None)
+        await ui.context.client.connected()  # the page first, the rows over the socket
         await self.refresh()
         ui.timer(REFRESH_SECONDS, self.tick)
 

@@ -178,7 +178,7 @@ async def test_bots_list_links_and_trader_start(web: Web, bot_file: Path) -> Non
         assert [row["profit"] for row in bots.rows] == ["+0.00200000 BTC", "0.000000"]
         await user.open(f"/bot/{bot_id}")
         await user.should_see(f"Bot {EVIL}", retries=50)
-        await user.should_see(kind=ui.button, content="Stop", retries=50)
+        await user.should_see("Configuration", retries=100)  # the whole page is there
         assert not user.find(kind=ui.button, content="Start").elements.pop().enabled  # it runs
         user.find(kind=ui.button, content="Stop").click()
         await user.should_see("Pending: stop", retries=20)

@@ -22,7 +22,7 @@ from engine.web.pages import register_pages
 from engine.web.ui.trades import CSV_COLUMNS, PAGE_SIZE, parse_since, trades_csv
 
 from .conftest import Web
-from .ui_helpers import emit, require_sqlite, run_timers, sign_in
+from .ui_helpers import emit, filled_table, require_sqlite, run_timers, sign_in
 
 RETRIES = 50  # a handler may take a while on a busy machine; seeing early costs nothing
 EVIL = "<img src=x onerror=alert(1)>"
@@ -206,8 +206,7 @@ async def test_trader_closes_a_position_after_confirming(web: Web) -> None:
         register_pages(web.ctx)
         await sign_in(user, web, "tom")
         await user.open("/positions")
-        await user.should_see(marker="positions", retries=RETRIES)
-        table = user.find(marker="positions").elements.pop()
+        table = await filled_table(user, "positions")
         assert [(r["id"], r["bot"], r["pair"], r["side"]) for r in table.rows] == [
             (ids["position"], EVIL, "ETH/USDT", "long")
         ]  # the closed one is not listed
@@ -240,15 +239,13 @@ async def test_viewer_gets_no_close_and_a_demoted_trader_is_refused(web: Web) ->
         register_pages(web.ctx)
         await sign_in(user, web, "vera")
         await user.open("/positions")
-        await user.should_see(marker="positions", retries=RETRIES)
-        table = user.find(marker="positions").elements.pop()
+        table = await filled_table(user, "positions")
         assert table.rows and "action" not in [c["name"] for c in table.columns]  # no Close column
     async with user_simulation(root=None) as user:
         register_pages(web.ctx)
         await sign_in(user, web, "tom")
         await user.open("/positions")
-        await user.should_see(marker="positions", retries=RETRIES)
-        table = user.find(marker="positions").elements.pop()
+        table = await filled_table(user, "positions")
         emit(table, "close", table.rows[0])
         # Demoted while the dialog is open: the button is on screen, the server refuses.
         async with web.ctx.sessions() as db, db.begin():

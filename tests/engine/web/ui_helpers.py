@@ -48,3 +48,16 @@ def emit(element: ui.element, event: str, args: object) -> None:
     for listener_id, listener in list(element._event_listeners.items()):
         if listener.type == event:
             element._handle_event({"listener_id": listener_id, "args": args})
+
+
+async def filled_table(user: User, marker: str, tries: int = 200) -> ui.table:
+    """The table marked ``marker`` once it has rows (pages fill their tables over the socket after
+    the page is sent)."""
+    import asyncio
+
+    for _ in range(tries):
+        found = user.find(marker=marker).elements
+        if found and next(iter(found)).rows:
+            return next(iter(found))
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"table {marker!r} stayed empty")
