@@ -2,20 +2,23 @@
 store knows them (:func:`engine.feeds.status.feed_overview`, the same figures as ``engine feeds status``).
 
 The project's feeds are read from its ``feeds.yaml``, found as the runtime finds it: walking up from
-the bots folder (``WebContext.bots_dir``). Nothing here reads a key: a source's limit is its service's
-``calls_per_minute`` (or the source's default), and a stored error, already masked by the feed HTTP
-client when it was recorded, is masked again here (the process's resolved secrets and credential
-patterns) because it came from a remote service and is shown to every signed-in role.
+the bots folder (``WebContext.bots_dir``). A source's limit is its service's ``calls_per_minute`` (or
+the source's default). A stored error, already masked by the feed HTTP client when it was recorded,
+is masked again here because it came from a remote service and is shown to every signed-in role:
+the keys ``feeds.yaml`` names (``env:`` and ``store:`` references, read in memory for this and never
+sent), the secrets the process resolved, and credential patterns.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.config._feeds import LoadedFeeds, load_feeds
@@ -24,7 +27,9 @@ from engine.feeds.observations import NS_PER_SECOND
 from engine.feeds.sources.base import SOURCE_MODULES
 from engine.feeds.status import FeedFreshness, SourceHealth, overview_of
 from engine.feeds.store import read_health
-from engine.observability import redact_text
+from engine.observability import SecretRegistry, redact_text
+from engine.store.models import ApiSecret
+from engine.web.auth.crypto import SecretBox, SecretBoxError
 from engine.web.feed_reads import stored_series
 
 __all__ = [
@@ -33,6 +38,7 @@ __all__ = [
     "FeedStatus",
     "SourceLine",
     "calls_limit",
+    "configured_secrets",
     "feed_status",
     "load_feed_status",
     "project_feeds",
@@ -107,10 +113,27 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)  # SQLite gives the stored UTC time back without its zone
 
 
-def _masked(error: str | None) -> str | None:
+async def configured_secrets(db: AsyncSession, loaded: LoadedFeeds, box: SecretBox | None) -> SecretRegistry:
+    """The values of the keys the project's feeds use, to mask them (never to show or send them)."""
+    refs = {s.key for s in loaded.services.values() if s.key}
+    refs |= {f.model.key for f in loaded.feeds.values() if f.model.key}
+    found = SecretRegistry()
+    for ref in sorted(refs):
+        if ref.startswith("env:"):
+            found.register(os.environ.get(ref[4:]))
+        elif ref.startswith("store:") and box is not None:
+            token = await db.scalar(select(ApiSecret.ciphertext).where(ApiSecret.name == ref[6:]))
+            try:
+                found.register(box.decrypt(token) if token else None)
+            except SecretBoxError:  # the app refuses to start with a wrong key; nothing to mask then
+                continue
+    return found
+
+
+def _masked(error: str | None, secrets: SecretRegistry | None = None) -> str | None:
     if not error:
         return None
-    text = redact_text(error)
+    text = redact_text(secrets.scrub(error) if secrets is not None else error)
     return text if len(text) <= ERROR_CHARS else text[: ERROR_CHARS - 1] + "…"
 
 
@@ -138,6 +161,7 @@ def feed_status(
     health: list[SourceHealth],
     loaded: LoadedFeeds,
     now_ns: int | None = None,
+    secrets: SecretRegistry | None = None,
 ) -> FeedStatus:
     """The page's and the API's view (pure): every feed of the project, every source called so far,
     then the project's sources never called yet."""
@@ -148,7 +172,7 @@ def feed_status(
             name=h.source,
             state=h.state,
             last_success=_utc(h.last_success),
-            last_error=_masked(h.last_error),
+            last_error=_masked(h.last_error, secrets),
             last_error_at=_utc(h.last_error_at),
             down_since=_utc(h.down_since),
             calls=h.calls,
@@ -171,10 +195,14 @@ def feed_status(
     )
 
 
-async def load_feed_status(db: AsyncSession, bots_dir: Path, now_ns: int | None = None) -> FeedStatus:
+async def load_feed_status(
+    db: AsyncSession, bots_dir: Path, box: SecretBox | None = None, now_ns: int | None = None
+) -> FeedStatus:
     """Read in ``db`` (the request's session, or the page's own); the observations' aggregates come
-    from :mod:`engine.web.feed_reads` (kept, and extended by the rows added since)."""
+    from :mod:`engine.web.feed_reads` (kept, and extended by the rows added since). ``box`` opens the
+    ``store:`` keys to mask."""
     loaded = project_feeds(bots_dir)
     stored, origins = await stored_series(db)
     feeds, health = overview_of(stored, origins, await read_health(db), loaded)
-    return feed_status(feeds, health, loaded, now_ns)
+    secrets = await configured_secrets(db, loaded, box)
+    return feed_status(feeds, health, loaded, now_ns, secrets)

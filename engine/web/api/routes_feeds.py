@@ -57,7 +57,7 @@ class FeedStatusOut(BaseModel):
 async def feeds_status(_: Reader, ctx: Ctx, db: DB) -> FeedStatusOut:
     """Freshness per feed (fresh, stale past its ``max_age``, empty) and health per source (ok,
     degraded, down; last success, last error, calls and failures, the calls-per-minute limit)."""
-    status = await load_feed_status(db, ctx.bots_dir)
+    status = await load_feed_status(db, ctx.bots_dir, ctx.box)
     return FeedStatusOut(
         now=status.now,
         config=status.config,

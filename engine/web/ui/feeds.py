@@ -177,7 +177,7 @@ class _FeedsView:
 
     async def refresh(self) -> None:
         async with self.ctx.sessions() as db:
-            status = await load_feed_status(db, self.ctx.bots_dir)
+            status = await load_feed_status(db, self.ctx.bots_dir, self.ctx.box)
         self.show(status)
 
     def show(self, status: FeedStatus) -> None:

@@ -9,6 +9,7 @@ import secrets
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from nicegui import ui
 from nicegui.testing.user_simulation import user_simulation
 from sqlalchemy import update
@@ -18,7 +19,7 @@ from engine.feeds.observations import NS_PER_SECOND, Observation
 from engine.feeds.service import FeedService
 from engine.feeds.store import save_health, write_observations
 from engine.observability import register_secret
-from engine.store.models import FeedHealth
+from engine.store.models import ApiSecret, FeedHealth
 from engine.web.feed_lines import ERROR_CHARS, FeedLine, SourceLine
 from engine.web.pages import register_pages
 from engine.web.ui.feeds import EMPTY, feed_cells, source_cells
@@ -181,6 +182,40 @@ async def test_feeds_status_reads_the_projects_feeds_yaml(web: Web) -> None:
     body = (await viewer.get("/feeds/status")).json()
     assert body["problems"] and body["problems"][0].startswith("feeds.yaml:2:")
     assert "dxy" not in {f["name"] for f in body["feeds"]}
+    await viewer.aclose()
+
+
+async def test_keys_named_in_feeds_yaml_are_masked_even_if_stored_in_an_error(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stored error should never hold a key (the feed client masks it); if one did, the keys the
+    project's feeds.yaml names are masked on the way out all the same, env: and store: alike."""
+    env_key = "CG-" + secrets.token_hex(10)
+    store_key = "cc" + secrets.token_hex(16)
+    monkeypatch.setenv("FEEDS_TEST_CG_KEY", env_key)
+    (web.ctx.bots_dir.parent / "feeds.yaml").write_text(
+        "services:\n  coingecko: {key: env:FEEDS_TEST_CG_KEY}\n  cryptocompare: {key: store:cryptocompare}\n"
+    )
+    async with web.ctx.sessions() as db, db.begin():
+        db.add(
+            ApiSecret(
+                name="cryptocompare", kind="feed", ciphertext=web.ctx.box.encrypt(store_key), masked="cc…"
+            )
+        )
+        await save_health(
+            db, "coingecko", ok=False, error=f"HTTP 401 /simple/price?x_cg_demo_api_key={env_key}"
+        )
+        await save_health(
+            db, "cryptocompare", ok=False, error=f'HTTP 200 {{"Message": "bad key {store_key}"}}'
+        )
+    await web.add_user("vera", "viewer")
+    viewer = await web.user_client("vera")
+    answer = await viewer.get("/feeds/status")
+    assert answer.status_code == 200, answer.text
+    assert env_key not in answer.text and store_key not in answer.text
+    errors = {s["name"]: s["last_error"] for s in answer.json()["sources"]}
+    assert errors["cryptocompare"] == 'HTTP 200 {"Message": "bad key ***"}'
+    assert "***" in errors["coingecko"]
     await viewer.aclose()
 
 
