@@ -39,7 +39,7 @@ def validate_command(
     paths: Annotated[
         list[Path] | None,
         typer.Argument(
-            help="Bot and strategy files, or directories of them (default: bots/ and strategies/)."
+            help="Bot, strategy and model files, or directories of them (default: bots/, strategies/, models/)."
         ),
     ] = None,
     output: Annotated[
@@ -52,7 +52,7 @@ def validate_command(
     from engine.config import validate_report
 
     if not paths:
-        paths = [p for p in (Path("bots"), Path("strategies")) if p.is_dir()]
+        paths = [p for p in (Path("bots"), Path("strategies"), Path("models")) if p.is_dir()]
         if not paths:
             typer.echo("error: no files given and no bots/ or strategies/ directory here", err=True)
             raise typer.Exit(2)

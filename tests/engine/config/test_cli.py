@@ -27,7 +27,13 @@ def project(tmp_path, monkeypatch):
 def test_validate_examples_by_default(project):
     result = runner.invoke(app, ["validate"])
     assert result.exit_code == 0, result.output
-    examples = len([*(project / "bots").glob("*.yaml"), *(project / "strategies").glob("*.yaml")])
+    examples = len(
+        [
+            *(project / "bots").glob("*.yaml"),
+            *(project / "strategies").glob("*.yaml"),
+            *(project / "models").glob("*.yaml"),
+        ]
+    )
     assert result.output.strip() == f"{examples} files OK"
 
 
