@@ -15,7 +15,9 @@ import pandas as pd
 
 __all__ = ["SIGNAL_COLUMNS", "BacktestInputError", "DetailCandles", "PairInput", "ValidPair", "validate"]
 
-BOOL_SIGNALS = ("entry_long", "exit_long", "entry_short", "exit_short")
+# fast_exit_*: an exit that a live bot following the trade stream could take before the close; a
+# backtest fills it at the next open, no better than the signal candle's low (long) / high (short).
+BOOL_SIGNALS = ("entry_long", "exit_long", "entry_short", "exit_short", "fast_exit_long", "fast_exit_short")
 FLOAT_SIGNALS = ("stop_distance", "take_profit_distance", "atr")
 SIGNAL_COLUMNS = BOOL_SIGNALS + FLOAT_SIGNALS
 
@@ -76,6 +78,8 @@ class PairInput:
     atr: np.ndarray | None = None
     detail: DetailCandles | None = None
     timeframe_ns: int | None = None
+    fast_exit_long: np.ndarray | None = None
+    fast_exit_short: np.ndarray | None = None
 
     @classmethod
     def from_frames(
@@ -146,6 +150,8 @@ class ValidPair:
     atr: np.ndarray | None
     detail: DetailCandles | None
     tf_ns: int
+    fxl: np.ndarray | None = None
+    fxs: np.ndarray | None = None
 
 
 def _when(t: np.ndarray, k: int) -> str:
@@ -264,4 +270,6 @@ def validate(pair: str, data: PairInput) -> ValidPair:
         atr=distance("atr"),
         detail=detail,
         tf_ns=int(tf_ns),
+        fxl=flag("fast_exit_long"),
+        fxs=flag("fast_exit_short"),
     )

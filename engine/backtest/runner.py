@@ -69,6 +69,15 @@ def build_market(valid: list[ValidPair]) -> MarketArrays:
         values = _concat([getattr(v, name) for v in valid], lengths, np.nan)
         if values is not None:
             setattr(market, name, values)
+    for name in ("fxl", "fxs"):
+        flags = [getattr(v, name) for v in valid]
+        if any(f is not None and f.any() for f in flags):
+            market.__setattr__(
+                name,
+                np.concatenate(
+                    [np.zeros(n, np.bool_) if f is None else f for f, n in zip(flags, lengths, strict=True)]
+                ),
+            )
     if any(v.detail is not None for v in valid):
         d_lo, d_hi, dts, dos, dhs, dls, dcs = [], [], [], [], [], [], []
         offset = 0

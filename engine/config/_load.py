@@ -58,6 +58,9 @@ class LoadedStrategy:
     def exit_column(self, side: str) -> str | None:
         return rule_name("exit", side) if getattr(self.model.exit, side) is not None else None
 
+    def fast_exit_column(self, side: str) -> str | None:
+        return rule_name("fast_exit", side) if getattr(self.model.fast_exit, side) is not None else None
+
     def confirm_columns(self, side: str) -> tuple[str, ...]:
         return tuple(rule_name("confirm", side, i) for i in range(len(getattr(self.model.confirm, side))))
 

@@ -210,6 +210,11 @@ class Strategy(ConfigModel):
     exit: Sides = Field(
         default_factory=Sides, description="When to close a position on a signal (besides stops)."
     )
+    fast_exit: Sides = Field(
+        default_factory=Sides,
+        description="Exits worth taking before the close (e.g. dump_risk). Backtests fill them at the next "
+        "open, no better than the signal candle's low (long) / high (short); live bots at the close.",
+    )
     confirm: Signals = Field(
         default_factory=Signals,
         description="Extra conditions, often on higher timeframes (close@1h > ...), all required for an entry.",

@@ -155,7 +155,7 @@ def _rules(root: YamlNode) -> dict[str, tuple[YamlNode, Type]]:
         if node is not None and node.kind == "scalar" and node.value is not None:
             out[name] = (node, type_)
 
-    for section in ("entry", "exit"):
+    for section in ("entry", "exit", "fast_exit"):
         sides = root.get(section)
         for side in SIDES:
             add(rule_name(section, side), sides.get(side) if sides else None, BOOL)
@@ -327,7 +327,7 @@ def _check_rules(analysis: StrategyAnalysis, model: Strategy, root: YamlNode) ->
     entry_key = root.key_node("entry")
     if model.entry.long is None and model.entry.short is None and entry_key is not None:
         add(Diagnostic("CFG003", "entry needs a 'long' or a 'short' rule", entry_key.span(file)))
-    for section in ("exit", "confirm", "score"):
+    for section in ("exit", "fast_exit", "confirm", "score"):
         node = root.get(section)
         for side in SIDES:
             key = node.key_node(side) if node is not None else None

@@ -387,7 +387,7 @@ class BotRunner(ExchangeMode, CandleLedger):
             if s.entry_long or s.entry_short:
                 return True
             side = held_side(pair)
-            if side and (s.exit_long if side > 0 else s.exit_short):
+            if side and (s.exit_long or s.fast_exit_long if side > 0 else s.exit_short or s.fast_exit_short):
                 return True
         return False
 

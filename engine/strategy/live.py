@@ -214,4 +214,6 @@ class LiveSignals:
             stop_distance=float(last.stop_distance) if not math.isnan(last.stop_distance) else math.nan,
             take_profit_distance=float(last.take_profit_distance),
             alerts=alerts if warm else (),
+            fast_exit_long=bool(last.fast_exit_long),
+            fast_exit_short=bool(last.fast_exit_short),
         )

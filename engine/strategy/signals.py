@@ -46,8 +46,10 @@ def _entries(strategy: LoadedStrategy, outputs: Outputs, count: int, side: str) 
     return entry
 
 
-def _exits(strategy: LoadedStrategy, outputs: Outputs, count: int, side: str) -> np.ndarray:
-    column = strategy.exit_column(side)
+def _exits(
+    strategy: LoadedStrategy, outputs: Outputs, count: int, side: str, section: str = "exit"
+) -> np.ndarray:
+    column = strategy.exit_column(side) if section == "exit" else strategy.fast_exit_column(side)
     if column is None:
         return np.zeros(count, dtype=bool)
     return np.asarray(outputs[column], dtype=bool)
@@ -106,6 +108,8 @@ def compute_signals(
             "exit_short": _exits(strategy, outputs, count, "short"),
             "stop_distance": _distance(strategy, outputs, count, "stop_loss"),
             "take_profit_distance": _distance(strategy, outputs, count, "take_profit"),
+            "fast_exit_long": _exits(strategy, outputs, count, "long", "fast_exit"),
+            "fast_exit_short": _exits(strategy, outputs, count, "short", "fast_exit"),
         },
         index=candles.index,
     )
@@ -133,6 +137,8 @@ class LastSignals(NamedTuple):
     exit_short: bool
     stop_distance: float
     take_profit_distance: float
+    fast_exit_long: bool = False
+    fast_exit_short: bool = False
 
 
 def last_signals(
@@ -167,6 +173,8 @@ def last_signals_and_alerts(
         exit_short=bool(_exits(strategy, last, 1, "short")[0]),
         stop_distance=float(_distance(strategy, last, 1, "stop_loss")[0]),
         take_profit_distance=float(_distance(strategy, last, 1, "take_profit")[0]),
+        fast_exit_long=bool(_exits(strategy, last, 1, "long", "fast_exit")[0]),
+        fast_exit_short=bool(_exits(strategy, last, 1, "short", "fast_exit")[0]),
     )
     # (alert name, score) of the alerts whose condition holds, before any rate limit.
     return signals, alerts

@@ -18,6 +18,7 @@ __all__ = ["EMPTY_F", "EMPTY_I", "MarketArrays", "close_all_positions", "run"]
 
 EMPTY_F = np.empty(0, dtype=np.float64)
 EMPTY_I = np.empty(0, dtype=np.int64)
+EMPTY_B = np.empty(0, dtype=np.bool_)
 
 
 @dataclass(slots=True)
@@ -40,6 +41,8 @@ class MarketArrays:
     sd: np.ndarray = field(default_factory=lambda: EMPTY_F)
     td: np.ndarray = field(default_factory=lambda: EMPTY_F)
     atr: np.ndarray = field(default_factory=lambda: EMPTY_F)
+    fxl: np.ndarray = field(default_factory=lambda: EMPTY_B)  # fast exits (bool per candle) or empty
+    fxs: np.ndarray = field(default_factory=lambda: EMPTY_B)
     d_lo: np.ndarray = field(default_factory=lambda: EMPTY_I)
     d_hi: np.ndarray = field(default_factory=lambda: EMPTY_I)
     dt: np.ndarray = field(default_factory=lambda: EMPTY_I)
@@ -69,7 +72,7 @@ def run(
             ev_pair, ev_row, ev_equity,
             market.t, market.o, market.h, market.lo, market.c,
             market.el, market.xl, market.es, market.xs, market.sd, market.td, market.atr,
-            market.d_lo, market.d_hi, market.dt, market.do, market.dh, market.dl, market.dc,
+            market.fxl, market.fxs, market.d_lo, market.d_hi, market.dt, market.do, market.dh, market.dl, market.dc,
             e, stop,
         )  # fmt: skip
         if e >= stop:

@@ -77,6 +77,7 @@ from engine.trading.layout import (
     P_AMOUNT,
     P_BEST,
     P_ENTRY,
+    P_FAST,
     P_FEE_IN,
     P_LOCK,
     P_MARK,
@@ -428,17 +429,33 @@ def _decide(
     sd: np.ndarray,
     td: np.ndarray,
     atr: np.ndarray,
+    h: np.ndarray,
+    lo: np.ndarray,
+    fxl: np.ndarray,
+    fxs: np.ndarray,
 ) -> None:
     """Turn the signals of the closed candle ``r`` into orders for the next open."""
     side = pos_i[p, Q_SIDE]
-    leave = (side > 0 and xl[r]) or (side < 0 and xs[r])
+    fast_l = fxl.shape[0] > 0 and fxl[r]
+    fast_s = fxs.shape[0] > 0 and fxs[r]
+    exit_l = xl[r] or fast_l
+    exit_s = xs[r] or fast_s
+    leave = (side > 0 and exit_l) or (side < 0 and exit_s)
     pos_i[p, Q_PEND_EXIT] = 1 if leave else 0
+    # A fast exit could have left anywhere inside this candle: the next open fills it no better than
+    # this candle's worst price for the position (its low for a long, its high for a short).
+    if side > 0 and fast_l:
+        pos_f[p, P_FAST] = lo[r]
+    elif side < 0 and fast_s:
+        pos_f[p, P_FAST] = h[r]
+    else:
+        pos_f[p, P_FAST] = math.nan
     enter = 0
     if side == 0 or leave:
         # Contradictory signals on one candle (enter and exit the same side, or both sides) do nothing.
-        if el[r] and not xl[r] and not es[r]:
+        if el[r] and not exit_l and not es[r]:
             enter = 1
-        elif es[r] and not xs[r] and not el[r] and prm_i[I_FUTURES] != 0:
+        elif es[r] and not exit_s and not el[r] and prm_i[I_FUTURES] != 0:
             enter = -1
     pos_i[p, Q_PEND_ENTRY] = enter
     if enter != 0:
@@ -526,6 +543,8 @@ def run_events(
     sd: np.ndarray,
     td: np.ndarray,
     atr: np.ndarray,
+    fxl: np.ndarray,
+    fxs: np.ndarray,
     d_lo: np.ndarray,
     d_hi: np.ndarray,
     dt: np.ndarray,
@@ -541,7 +560,8 @@ def run_events(
 
     Event ``k`` is candle ``ev_row[k]`` (an index into ``t``, ``o``... and the signal arrays) of pair
     ``ev_pair[k]``; events must be sorted by (time, pair) with at most one candle per pair and time.
-    ``sd``/``td``/``atr`` (stop and target distances, ATR) and the detail arrays may be empty.
+    ``sd``/``td``/``atr`` (stop and target distances, ATR), ``fxl``/``fxs`` (fast exits, filled at the
+    worse of the next open and the signal candle's low / high) and the detail arrays may be empty.
     ``d_lo[r]:d_hi[r]`` are the detail candles (``dt``, ``do``...) inside candle ``r``.
     The equity after each time step is written to ``ev_equity`` for all of its events."""
     n_pairs = pos_i.shape[0]
@@ -573,7 +593,11 @@ def run_events(
                 pos_i[p, Q_PEND_EXIT] = 0
                 side = pos_i[p, Q_SIDE]
                 if side != 0:
-                    price = o[r] * (1.0 - side * slip)
+                    price = o[r]
+                    worst = pos_f[p, P_FAST]
+                    if not math.isnan(worst):
+                        price = min(price, worst) if side > 0 else max(price, worst)
+                    price = price * (1.0 - side * slip)
                     _close(
                         acct_f,
                         acct_i,
@@ -620,7 +644,10 @@ def run_events(
                 )
                 equity = acct_f[A_EQUITY]
         for k in range(e, g):
-            _decide(pos_f, pos_i, prm_i, prm_f, ev_pair[k], ev_row[k], time, el, xl, es, xs, sd, td, atr)
+            _decide(
+                pos_f, pos_i, prm_i, prm_f, ev_pair[k], ev_row[k], time,
+                el, xl, es, xs, sd, td, atr, h, lo, fxl, fxs,
+            )  # fmt: skip
             ev_equity[k] = equity
         e = g
     return e

@@ -87,7 +87,10 @@ P_FEE_IN = 7
 P_MARK = 8  # last close of the pair (position marked to market at it)
 P_PEND_SD = 9  # stop distance decided with the pending entry
 P_PEND_TD = 10  # take-profit distance decided with the pending entry
-N_POS_F = 11
+# A fast exit pending (``fast_exit:`` held at the last close): the signal candle's low (long) or high
+# (short); the exit fills at the worse of the next open and it. NaN: an ordinary exit, at the open.
+P_FAST = 11
+N_POS_F = 12
 
 # --- per-pair position, int64 [n_pairs, N_POS_I] ---------------------------------------------------
 Q_SIDE = 0  # 1 long, -1 short, 0 flat

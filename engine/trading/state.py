@@ -33,6 +33,13 @@ class TradingState:
     tr_i: np.ndarray
     bl: np.ndarray
 
+    def __post_init__(self) -> None:
+        # A checkpoint saved before a position column was added: the new columns start empty (NaN).
+        missing = L.N_POS_F - self.pos_f.shape[1]
+        if missing > 0:
+            pad = np.full((self.pos_f.shape[0], missing), np.nan)
+            self.pos_f = np.ascontiguousarray(np.hstack([self.pos_f, pad]))
+
     @classmethod
     def new(
         cls,
@@ -52,7 +59,7 @@ class TradingState:
         acct_f[L.A_EQUITY] = params.initial_capital
         acct_f[L.A_DAY_START_EQ] = params.initial_capital
         pos_f = np.zeros((n, L.N_POS_F), dtype=np.float64)
-        pos_f[:, [L.P_STOP, L.P_TP, L.P_TRAIL, L.P_LOCK, L.P_PEND_SD, L.P_PEND_TD]] = np.nan
+        pos_f[:, [L.P_STOP, L.P_TP, L.P_TRAIL, L.P_LOCK, L.P_PEND_SD, L.P_PEND_TD, L.P_FAST]] = np.nan
         pos_i = np.zeros((n, L.N_POS_I), dtype=np.int64)
         pos_i[:, L.Q_LAST_EXIT_BAR] = L.NO_BAR
         pos_i[:, L.Q_PAUSE_UNTIL] = L.NO_BAR

@@ -71,6 +71,10 @@ class Signals:
     atr: float = math.nan
     # (alert name, score) of the strategy's alerts whose condition holds: notified, never traded on.
     alerts: tuple[tuple[str, float], ...] = ()
+    # Exits the strategy marks fast: filled at the next open, no better than this candle's low (long)
+    # or high (short), the worst price an exit inside the candle could have had.
+    fast_exit_long: bool = False
+    fast_exit_short: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -483,7 +487,9 @@ class Trader:
                     f"{pair}: invalid candle at {_ts(time)}: open={o} high={h} low={lo} close={cl}"
                 )
             numbers.append((o, h, lo, cl, s.stop_distance, s.take_profit_distance, s.atr))
-            flags.append((s.entry_long, s.exit_long, s.entry_short, s.exit_short))
+            flags.append(
+                (s.entry_long, s.exit_long, s.entry_short, s.exit_short, s.fast_exit_long, s.fast_exit_short)
+            )
         # One array per kind, rows made contiguous by the copy of the transpose: a live bot builds
         # this on every candle, where thirteen small np.array calls cost more than the kernel itself.
         f = np.array(numbers, dtype=np.float64).T.copy()
@@ -502,6 +508,8 @@ class Trader:
             td=f[5],
             atr=f[6],
         )
+        if b[4].any() or b[5].any():
+            market.fxl, market.fxs = b[4], b[5]
         subs = [list(detail.get(pair) or ()) for pair, _ in rows]
         if any(subs):
             bounds = np.cumsum([0] + [len(s) for s in subs])
