@@ -285,6 +285,13 @@ def main() -> None:
     print(
         f"\nspeed-up over FreqAI (best configuration, median wall): {FREQAI['wall_s'] / best:.1f}x (goal: 5x, under 7.3 s)"
     )
+    if not args.no_live:
+        live = live_latency()
+        print(
+            f"live, per pair and candle close ({live['window']} candles of window): model features "
+            f"p50 {live['features_p50']:.2f} ms / p99 {live['features_p99']:.2f} ms; one prediction "
+            f"(200 trees) p50 {live['predict_p50']:.3f} ms / p99 {live['predict_p99']:.3f} ms"
+        )
 
 
 if __name__ == "__main__":
