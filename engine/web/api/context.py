@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -30,6 +31,8 @@ class WebContext:
     secure_cookies: bool = True
     bots_dir: Path = Path("bots")
     strategies_dir: Path = Path("strategies")
+    # The server's one tail of the trades table for /trades/live (made at the first socket).
+    trade_tail: Any = None
     # Candle files the bots run on (``--replay``): the bot chart, the editor's backtest and the
     # valuation read them before the candle store. None: the candle store only.
     data_dir: Path | None = None

@@ -1,0 +1,131 @@
+"""``/trades/live`` fed by one shared tail of the trades table per server (issue 15): one read per tick
+whatever the number of sockets, a slow socket dropped without holding up the others, and a resume point
+(``?after=``) so a reconnecting page misses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from starlette.testclient import TestClient
+
+from engine.store.db import create_engine_for, session_factory, upgrade_async
+from engine.store.enums import BotMode, PositionSide
+from engine.store.models import Bot, Trade
+from engine.web.api import routes_live
+from engine.web.app import create_api
+from engine.web.trade_tail import TradeTail
+
+from .conftest import _KEYS
+from .test_web_live_and_cli import _live_setup
+
+
+async def _trade(sessions, pair: str = "BTC/USDT") -> int:  # type: ignore[no-untyped-def]
+    now = datetime.now(UTC)
+    async with sessions() as db, db.begin():
+        if await db.scalar(select(Bot.id).limit(1)) is None:
+            db.add(Bot(name="b", config_hash="", mode=BotMode.PAPER))
+            await db.flush()
+        row = Trade(
+            bot_id=1,
+            pair=pair,
+            side=PositionSide.LONG,
+            open_time=now,
+            close_time=now,
+            open_price=1,
+            close_price=2,
+            amount=1,
+            profit_ratio=1.0,
+            profit_abs=1,
+            fees=0,
+            exit_reason="roi",
+        )
+        db.add(row)
+        await db.flush()
+        return row.id
+
+
+@pytest.fixture
+async def sessions(tmp_path: Path):  # type: ignore[no-untyped-def]
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'e.db'}")
+    await upgrade_async(engine)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def sid(sessions) -> str:  # type: ignore[no-untyped-def]
+    """A live session of a viewer, for subscribers that stay signed in."""
+    from engine.web.auth import accounts
+
+    async with sessions() as db, db.begin():
+        user = await accounts.create_user(db, "w", "w@example.org", "correct horse battery", "viewer")
+        user.totp_enabled = True
+        return (await accounts.open_session(db, user, _KEYS, "t")).session_id
+
+
+async def test_one_read_per_tick_feeds_every_subscriber(sessions, sid: str) -> None:  # type: ignore[no-untyped-def]
+    tail = TradeTail(sessions, interval=3600)  # polled by hand here
+    subs = [await tail.subscribe(sid, "viewer") for _ in range(50)]
+    ids = [await _trade(sessions) for _ in range(3)]
+    assert await tail.poll() == 3 and tail.queries == 1
+    for sub in subs:
+        assert [sub.queue.get_nowait()[0] for _ in range(3)] == ids and sub.queue.empty()
+    await tail.close()
+
+
+async def test_a_slow_subscriber_is_dropped_and_the_others_get_everything(sessions, sid: str) -> None:  # type: ignore[no-untyped-def]
+    tail = TradeTail(sessions, interval=3600, queue_size=2)
+    slow, fast = await tail.subscribe(sid, "viewer"), await tail.subscribe(sid, "viewer")
+    got = []
+    for _ in range(5):
+        await _trade(sessions)
+        await tail.poll()
+        while not fast.queue.empty():
+            got.append(fast.queue.get_nowait()[0])
+    assert slow.dropped and not fast.dropped and len(got) == 5
+    assert tail.subscribers == 1  # the slow one no longer slows anything
+    await tail.close()
+
+
+def test_a_reconnecting_socket_resumes_after_its_last_trade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(routes_live, "POLL_SECONDS", 0.05)
+    ctx, token = _live_setup(tmp_path)
+    client = TestClient(create_api(ctx), base_url="https://testserver")
+    first, second, third = (asyncio.run(_trade(ctx.sessions, f"P{i}/USDT")) for i in range(3))
+    with client.websocket_connect(f"/trades/live?token={token}&after={first}") as ws:
+        assert [ws.receive_json()["id"] for _ in range(2)] == [second, third]  # the missed ones, in order
+        fourth = asyncio.run(_trade(ctx.sessions, "P3/USDT"))
+        assert ws.receive_json()["id"] == fourth  # then the live ones, none twice
+
+
+async def test_one_query_checks_every_socket_s_session(sessions) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import event
+
+    from engine.web.auth import accounts
+
+    async with sessions() as db, db.begin():
+        user = await accounts.create_user(db, "v", "v@example.org", "correct horse battery", "viewer")
+        user.totp_enabled = True
+        alive = await accounts.open_session(db, user, _KEYS, "t")
+        gone = await accounts.open_session(db, user, _KEYS, "t")
+        await accounts.revoke_sessions(db, user.id, reason="logout", only=gone.session_id)
+    tail = TradeTail(sessions, interval=3600)
+    keep = [await tail.subscribe(alive.session_id, "viewer") for _ in range(30)]
+    ended = [await tail.subscribe(gone.session_id, "viewer") for _ in range(30)]
+    wrong_role = await tail.subscribe(alive.session_id, "admin")  # the token said admin: no longer true
+    statements: list[str] = []
+    bind = sessions.kw["bind"].sync_engine
+    listener = lambda *args: statements.append(args[2]) if args[2].startswith("SELECT") else None  # noqa: E731
+    event.listen(bind, "before_cursor_execute", listener)
+    await tail.poll()
+    event.remove(bind, "before_cursor_execute", listener)
+    assert len(statements) == 2  # the sessions of all 61 sockets, then the new trades
+    assert all(s.ended and s.queue.get_nowait() == (0, "") for s in ended) and wrong_role.ended
+    assert not any(s.ended for s in keep) and tail.subscribers == 30
+    await tail.close()
