@@ -137,7 +137,9 @@ class _FeedsView:
             "Each change of a source's state is an event on the Logs page (feed_degraded, feed_down, "
             f"feed_ok). Times are UTC; refreshed every {REFRESH_SECONDS:g} s."
         ).classes("text-caption text-grey-7")
+        # Hidden until the first read says nothing was fetched (no flash of it on a page with data).
         self.elements["empty"] = ui.label(EMPTY).classes("text-body1").mark("feeds-empty")
+        self.elements["empty"].set_visibility(False)
         self.elements["problems"] = ui.column().classes("gap-0")
         self.elements["generated"] = (
             ui.label(
@@ -166,6 +168,8 @@ class _FeedsView:
                 # A remote error may hold a long URL without spaces: it wraps instead of widening the page.
                 column["style"] = "overflow-wrap: anywhere"
         self.elements["feeds"], self.elements["sources"] = feeds, sources
+        self.elements["generated"].set_visibility(False)
+        await ui.context.client.connected()  # the page first, the rows over the socket
         await self.refresh()
         ui.timer(REFRESH_SECONDS, self.tick)
 

@@ -26,7 +26,7 @@ from engine.web.ui.feeds import EMPTY, feed_cells, source_cells
 from tests.fakes.json_service import JsonService
 
 from .conftest import Web
-from .ui_helpers import require_sqlite, run_timers, sign_in
+from .ui_helpers import filled_table, require_sqlite, run_timers, sign_in
 
 RETRIES = 50
 EVIL = "<script>alert('feed')</script><img src=x onerror=alert(1)>"
@@ -263,8 +263,8 @@ async def test_feeds_page_shows_an_empty_state_then_follows_the_store(web: Web) 
         register_pages(web.ctx)
         await sign_in(user, web, "vera")
         await user.open("/feeds")
+        assert [r["state"] for r in (await filled_table(user, "feeds")).rows] == ["empty"] * 4
         await user.should_see(EMPTY, retries=RETRIES)
-        assert [r["state"] for r in _table(user, "feeds").rows] == ["empty"] * 4
         assert not _table(user, "feeds").rows[0]["generated"]
 
         secret = "cc-" + secrets.token_hex(12)
