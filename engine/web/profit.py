@@ -63,8 +63,8 @@ def profit_chart(days: DailyProfit, unit: str, title: str = "Realised profit") -
     return {
         "title": {"text": f"{title} ({unit})", "left": 0, "textStyle": {"fontSize": 14}},
         "tooltip": {"trigger": "axis"},
-        "legend": {"top": 22, "right": 10, "data": ["per day", "cumulative"]},
-        "grid": {"left": 70, "right": 70, "top": 50, "bottom": 30},
+        "legend": {"bottom": 0, "data": ["per day", "cumulative"]},  # clear of a long title on a phone
+        "grid": {"left": 70, "right": 70, "top": 40, "bottom": 55},
         "xAxis": {"type": "category", "data": labels},
         # The unit is in the title: axis names would collide with it on a phone.
         "yAxis": [  # both from zero: a bar's height is the day's profit
