@@ -4,7 +4,6 @@ save through EditableFile (comments kept), refused for a viewer, backtest on sto
 from __future__ import annotations
 
 import asyncio
-
 from pathlib import Path
 
 import pytest
