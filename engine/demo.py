@@ -74,15 +74,41 @@ def write_demo_data(bot_files: list[Path], target: Path, *, days: int = DEMO_DAY
     return target
 
 
-def _write_demo_feeds() -> str:
-    """Generated feed history (Fear & Greed, BTC dominance, S&P 500) in the engine's store, for the
-    example bots whose rules read feeds; marked `generated` wherever it is shown."""
+def positioning_scopes(bot_files: list[Path]) -> list[tuple[str, str | None, str | None]]:
+    """(``exchange:PAIR``, positioning feed name, funding feed name) for every pair of the bots whose
+    rules read a feed of source ``positioning`` or ``funding`` in their project's feeds.yaml."""
+    from engine.config import load_bot
+    from engine.config._feeds import load_feeds
+    from engine.config._project import find_project_root
+
+    found: dict[str, tuple[str | None, str | None]] = {}
+    for path in bot_files:
+        bot = load_bot(path)
+        kinds = {name: feed.kinds[0].name for name, feed in load_feeds(find_project_root(path)).feeds.items()}
+        read = {node.args[0] for node in bot.strategy.plan.nodes if node.op == "feed"}
+        pos = next((n for n in sorted(read) if kinds.get(n) == "positioning"), None)
+        funding = next((n for n in sorted(read) if kinds.get(n) == "funding"), None)
+        if pos is None and funding is None:
+            continue
+        for pair in bot.model.pairs:
+            scope = f"{bot.model.exchange.name}:{pair}"
+            had = found.get(scope, (None, None))
+            found[scope] = (had[0] or pos, had[1] or funding)
+    return [(scope, pos, funding) for scope, (pos, funding) in sorted(found.items())]
+
+
+def _write_demo_feeds(bot_files: list[Path] = ()) -> str:  # type: ignore[assignment]
+    """Generated feed history (Fear & Greed, BTC dominance, S&P 500, and the futures positioning and
+    funding of the pairs whose bots read them) in the engine's store, for the example bots whose rules
+    read feeds; marked `generated` wherever it is shown."""
     from engine.feeds.synth import store_generated_feeds
 
     start = (pd.Timestamp(DEMO_START) - pd.Timedelta(days=14)).strftime("%Y-%m-%d")
     end = (pd.Timestamp(DEMO_START) + pd.Timedelta(days=DEMO_DAYS)).strftime("%Y-%m-%d")
-    count, _ = store_generated_feeds(start, end)
-    return f"generated feed history (not market data): {count} observations of fear_greed, btc, spx"
+    scopes = positioning_scopes(list(bot_files))
+    count, _ = store_generated_feeds(start, end, positioning=scopes)
+    names = ["fear_greed", "btc", "spx", *sorted({n for _, *feeds in scopes for n in feeds if n})]
+    return f"generated feed history (not market data): {count} observations of {', '.join(names)}"
 
 
 def _validate(files: list[Path], console: Console) -> bool:
@@ -114,7 +140,7 @@ def prepare_live_demo(
     console.rule("2. sample data")
     data_dir = write_demo_data(bot_files, engine_home() / "demo-data")
     console.print(f"synthetic candles ({DEMO_DAYS} days from {DEMO_START}, seeded) in {data_dir}")
-    console.print(_write_demo_feeds())
+    console.print(_write_demo_feeds(bot_files))
     console.rule("3. the bots on a replay of it, with the web app")
     pace = f"{speed:g}x real time" if speed > 0 else "full speed"
     console.print(
@@ -171,7 +197,7 @@ def run_demo(
     console.rule("2. sample data")
     data_dir = write_demo_data(bot_files, home / "demo-data")
     console.print(f"synthetic candles ({DEMO_DAYS} days from {DEMO_START}, seeded) in {data_dir}")
-    console.print(_write_demo_feeds())
+    console.print(_write_demo_feeds(bot_files))
 
     console.rule("3. engine backtest")
     rows = []

@@ -31,10 +31,12 @@ def _count(db: Path, sql: str) -> int:
 
 
 def test_demo_serves_the_web_app_while_the_example_bots_trade(tmp_path: Path) -> None:
-    # The example project as a user clones it: bots, strategies and the files their rules read (models).
+    # The example project as a user clones it: bots, strategies and the files their rules read (models,
+    # calendars, feeds.yaml).
     for folder in ("bots", "strategies", "models", "calendars"):
         if (ROOT / folder).is_dir():
             shutil.copytree(ROOT / folder, tmp_path / folder)
+    shutil.copy(ROOT / "feeds.yaml", tmp_path / "feeds.yaml")
     home = tmp_path / "var"
     env = {**os.environ, "ENGINE_HOME": str(home), "ENGINE_DEMO_ADMIN_PASSWORD": PASSWORD}
     for name in [n for n in env if n.startswith(("PYTEST", "ENGINE_DATABASE_URL", "ENGINE_SECRET_KEY"))]:

@@ -20,6 +20,7 @@ def project(tmp_path, monkeypatch):
     """A copy of the examples in a temporary working directory."""
     for name in ("bots", "strategies", "models"):
         shutil.copytree(ROOT / name, tmp_path / name)
+    shutil.copy(ROOT / "feeds.yaml", tmp_path / "feeds.yaml")  # the pos and funding feeds
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

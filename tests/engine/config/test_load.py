@@ -188,16 +188,19 @@ def _feed_context(loaded, candles: pd.DataFrame):
     only checked to evaluate."""
     from engine.feeds.context import EvalContext, uses_external_series
     from engine.feeds.store import SeriesReader
-    from engine.feeds.synth import synth_feeds
+    from engine.feeds.synth import synth_feeds, synth_positioning
 
     plan = loaded.strategy.plan
     if not uses_external_series(plan):
         return None, True
     reader = SeriesReader()
-    reader.extend(synth_feeds(candles.index[0] - pd.Timedelta(days=14), candles.index[-1]))
-    names = {node.args[0] for node in plan.nodes if node.op == "feed"}
+    since = candles.index[0] - pd.Timedelta(days=14)
+    reader.extend(synth_feeds(since, candles.index[-1]))
     context = EvalContext(loaded.model.pairs[0], loaded.model.exchange.name, reader)
-    return context, names <= {"fear_greed", "btc", "spx"}
+    # The example feeds.yaml's futures statistics, generated for this pair as the demo does.
+    reader.extend(synth_positioning(context.scope, since, candles.index[-1]))
+    names = {node.args[0] for node in plan.nodes if node.op == "feed"}
+    return context, names <= {"fear_greed", "btc", "spx", "pos", "funding"}
 
 
 @pytest.mark.parametrize("bot", sorted((ROOT / "bots").glob("*.yaml")), ids=lambda p: p.stem)

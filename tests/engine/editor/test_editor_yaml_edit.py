@@ -21,9 +21,12 @@ BOT_NAMES = sorted(p.name for p in (ROOT / "bots").glob("*.yaml"))
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    """A copy of the example strategies and bots (bots refer to ../strategies)."""
+    """A copy of the example strategies and bots (bots refer to ../strategies), with the files their
+    rules read: models/ and feeds.yaml."""
     shutil.copytree(ROOT / "strategies", tmp_path / "strategies")
     shutil.copytree(ROOT / "bots", tmp_path / "bots")
+    shutil.copytree(ROOT / "models", tmp_path / "models")
+    shutil.copy(ROOT / "feeds.yaml", tmp_path / "feeds.yaml")
     return tmp_path
 
 
