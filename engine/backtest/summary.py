@@ -13,7 +13,7 @@ from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 
-__all__ = ["compact_duration", "config_hash", "json_metrics", "render_summary"]
+__all__ = ["alert_counts", "compact_duration", "config_hash", "json_metrics", "render_summary"]
 
 _PERCENT = {
     "total_return",
@@ -96,6 +96,17 @@ def _fmt(name: str, value: Any, currency: str) -> str:
     return str(value)
 
 
+def alert_counts(signals: Any) -> dict[str, int]:
+    """Alert name -> alerts sent over every pair (the ``alert:<name>`` signal columns)."""
+    counts: dict[str, int] = {}
+    for frame in signals.values():
+        for column in frame.columns:
+            if str(column).startswith("alert:"):
+                name = str(column)[len("alert:") :]
+                counts[name] = counts.get(name, 0) + int(frame[column].to_numpy().sum())
+    return counts
+
+
 def render_summary(run: Any, console: Console | None = None) -> None:
     """Print the run's metrics, per-pair results and exit reasons."""
     console = console or Console()
@@ -136,6 +147,12 @@ def render_summary(run: Any, console: Console | None = None) -> None:
         blocked = result.blocked.groupby("reason").size()
         parts.append(
             "blocked entries: " + ", ".join(f"{reason} {count}" for reason, count in blocked.items())
+        )
+    alerts = alert_counts(getattr(run, "signals", None) or {})
+    if alerts:
+        parts.append(
+            "alerts (as a live bot would send them, rate limited): "
+            + ", ".join(f"{name} {count}" for name, count in alerts.items())
         )
     gaps = getattr(run, "feed_gaps", None) or {}
     for series, (missing, total) in gaps.items():

@@ -64,3 +64,10 @@ def test_a_message_is_required(write):
     with pytest.raises(DiagnosticError) as caught:
         load_strategy(write("nomsg.yaml", STRATEGY.replace("    message: a candle up more than 1%\n", "")))
     assert any("message" in d.message for d in caught.value.diagnostics)
+
+
+def test_the_backtest_summary_counts_the_alerts_sent(write):
+    from engine.backtest.summary import alert_counts
+
+    frame = pd.DataFrame({"alert:jump": [True, False, True], "alert_score:jump": [1.0, 2.0, 3.0]})
+    assert alert_counts({"A/B": frame, "C/B": frame.iloc[:1]}) == {"jump": 3}
