@@ -5,7 +5,7 @@ previous design, where every socket polled the store itself (issue 15).
     .venv/bin/python bench/live_trades.py --clients 50 --seconds 10
 
 The API runs in a subprocess (uvicorn on 127.0.0.1, SQLite store), once per design: ``tail`` is the
-real ``/trades/live``; ``per-socket`` is a copy of the old handler (each socket: a session check and a
+real ``/trades/live`` (engine/web/live_tail.py); ``per-socket`` is a copy of the old handler (each socket: a session check and a
 trade query every second) mounted by this script for the comparison. This process signs a viewer in,
 opens the sockets and writes trades (close time = the moment of writing). Printed side by side:
 delivery latency from the trade's commit to each socket (p50/p99), the server's CPU time over the run,

@@ -31,8 +31,8 @@ class WebContext:
     secure_cookies: bool = True
     bots_dir: Path = Path("bots")
     strategies_dir: Path = Path("strategies")
-    # The server's one tail of the trades table for /trades/live (made at the first socket).
-    trade_tail: Any = None
+    # The server's one tail per table for /trades/live and /events/live (made at the first socket).
+    live_tails: dict[str, Any] = field(default_factory=dict)
     # Candle files the bots run on (``--replay``): the bot chart, the editor's backtest and the
     # valuation read them before the candle store. None: the candle store only.
     data_dir: Path | None = None

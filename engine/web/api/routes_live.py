@@ -1,8 +1,8 @@
-"""``/trades/live``: new trades pushed over a WebSocket. HTTP middleware and dependencies do not guard
+"""``/trades/live`` and ``/events/live``: new trades and events pushed over a WebSocket. HTTP middleware and dependencies do not guard
 WebSockets, so this handler checks the access token (``?token=``) and the Origin itself, and checks the
 session again before every push and every ``POLL_SECONDS`` when idle (a logout or revocation closes the
 socket). Trades and session checks come from one shared tail of the store per server
-(:mod:`engine.web.trade_tail`)."""
+(:mod:`engine.web.live_tail`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 from engine.web.api.context import WebContext
 from engine.web.api.deps import authenticate_access
 from engine.web.api.validation import StrictJsonRoute
-from engine.web.trade_tail import TradeTail
+from engine.web.live_tail import EVENTS, TRADES, StoreTail, TailSource
 
 __all__ = ["POLL_SECONDS", "router"]
 
@@ -31,16 +31,14 @@ def origin_allowed(ws: WebSocket, ctx: WebContext) -> bool:
     return urlsplit(origin).netloc == host
 
 
-def _tail(ctx: WebContext) -> TradeTail:
-    if ctx.trade_tail is None:
-        ctx.trade_tail = TradeTail(ctx.sessions, interval=POLL_SECONDS)
-    return ctx.trade_tail
+def _tail(ctx: WebContext, source: TailSource) -> StoreTail:
+    tails = ctx.live_tails
+    if source.model.__tablename__ not in tails:
+        tails[source.model.__tablename__] = StoreTail(ctx.sessions, source, interval=POLL_SECONDS)
+    return tails[source.model.__tablename__]
 
 
-@router.websocket("/trades/live")
-async def trades_live(ws: WebSocket, token: str = "", after: int | None = None) -> None:
-    """Each trade closed from now on, as JSON (``TradeOut``); with ``after`` (the last trade id a page
-    saw), first the ones it missed. One shared read of the store per server feeds every socket."""
+async def _follow(ws: WebSocket, token: str, after: int | None, source: TailSource) -> None:
     ctx: WebContext = ws.app.state.web
     if not origin_allowed(ws, ctx):
         await ws.close(code=status.WS_1008_POLICY_VIOLATION, reason="origin refused")
@@ -50,12 +48,13 @@ async def trades_live(ws: WebSocket, token: str = "", after: int | None = None) 
     if principal is None or "read" not in principal.permissions:
         await ws.close(code=status.WS_1008_POLICY_VIOLATION, reason="not signed in")
         return
-    tail = _tail(ctx)
-    sub = await tail.subscribe(principal.session_id, principal.user.role)
+    tail = _tail(ctx, source)
+    detail = "bots:control" in principal.permissions
+    sub = await tail.subscribe(principal.session_id, principal.user.role, detail=detail)
     await ws.accept()
     try:
         if after is not None and after < sub.start:
-            for _, payload in await tail.backfill(after, sub.start):
+            for _, payload in await tail.backfill(sub, after):
                 await ws.send_text(payload)
         while True:
             item = await sub.queue.get()
@@ -72,3 +71,18 @@ async def trades_live(ws: WebSocket, token: str = "", after: int | None = None) 
         return
     finally:
         tail.unsubscribe(sub)
+
+
+@router.websocket("/trades/live")
+async def trades_live(ws: WebSocket, token: str = "", after: int | None = None) -> None:
+    """Each trade closed from now on, as JSON (``TradeOut``); with ``after`` (the last trade id a page
+    saw), first the ones it missed. One shared read of the store per server feeds every socket."""
+    await _follow(ws, token, after, TRADES)
+
+
+@router.websocket("/events/live")
+async def events_live(ws: WebSocket, token: str = "", after: int | None = None) -> None:
+    """Each event the runtime records from now on (trades, orders, risk blocks, limit changes, reloads,
+    errors, bot starts and stops), as JSON (``EventOut``, plus ``data`` for TRADER and ADMIN); with
+    ``after`` (the last event id a page saw), first the ones it missed."""
+    await _follow(ws, token, after, EVENTS)

@@ -1,8 +1,9 @@
-"""One shared tail of the ``trades`` table per server, fanned out to every ``/trades/live`` socket.
+"""One shared tail of a store table per server, fanned out to every socket that follows it: the
+``trades`` table for ``/trades/live``, the ``events`` table for ``/events/live``.
 
 Each socket used to poll the database itself every second (200 open pages: 200 trade queries and 200
-session checks a second). Here one task per server reads the new trades once per ``interval`` while
-anyone listens, and hands each one to every subscriber's bounded queue. It works the same whether the
+session checks a second). Here one task per server and table reads the new rows once per ``interval``
+while anyone listens, and hands each one to every subscriber's bounded queue. It works the same whether the
 runtime runs in this process (``engine serve --run``) or in another (``engine run`` on the same
 database): the store is the meeting point. Each tick costs two queries (sessions, trades) however many
 sockets listen.
@@ -13,28 +14,56 @@ sockets listen.
 - Sessions: before each read, one query checks every subscriber's session (the rules of
   ``authenticate_access``); a socket whose session ended is closed (1008) before anything else reaches
   it, within one ``interval`` even when no trade comes.
-- Resume point: a socket that reconnects with ``?after=<last trade id it saw>`` first gets the trades it
-  missed (at most ``BACKFILL_LIMIT``), then the live ones, in id order, none twice.
+- Resume point: a socket that reconnects with ``?after=<last id it saw>`` first gets the rows it missed
+  (at most ``BACKFILL_LIMIT``), then the live ones, in id order, none twice.
+- Role filtering: a source renders each row twice, for readers and for those who may act on bots
+  (``detail``): an event's ``data`` (order ids, amounts, reasons, who changed a limit) goes only to
+  TRADER and ADMIN sockets; a VIEWER gets what ``/logs/`` shows it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from engine.store.models import AuthSession, Trade, User
-from engine.web.api.schemas import TradeOut
+from engine.store.models import AuthSession, Event, Trade, User
+from engine.web.api.schemas import EventOut, TradeOut
 
-__all__ = ["BACKFILL_LIMIT", "Subscriber", "TradeTail"]
+__all__ = ["BACKFILL_LIMIT", "EVENTS", "TRADES", "StoreTail", "Subscriber", "TailSource"]
 
 BACKFILL_LIMIT = 500
 log = logging.getLogger("engine.web")
+
+
+@dataclass(frozen=True)
+class TailSource:
+    """A table with growing integer ids, and how one of its rows is shown: (to readers, in detail)."""
+
+    model: Any
+    render: Callable[[Any], tuple[str, str]]
+
+
+def _trade(row: Trade) -> tuple[str, str]:
+    text = TradeOut.model_validate(row).model_dump_json()
+    return text, text
+
+
+def _event(row: Event) -> tuple[str, str]:
+    base = EventOut.model_validate(row).model_dump(mode="json")
+    return json.dumps(base), json.dumps({**base, "data": row.data})
+
+
+TRADES = TailSource(Trade, _trade)
+EVENTS = TailSource(Event, _event)
 
 
 @dataclass(eq=False)
@@ -43,6 +72,7 @@ class Subscriber:
     start: int  # trades up to this id are the backfill's; the tail delivers the later ones
     session_id: str
     role: str
+    detail: bool = False  # may see the detailed rendering (TRADER, ADMIN)
     dropped: bool = False  # too slow: its queue filled up
     ended: bool = False  # its session ended (logout, revocation, role change, deactivation, expiry)
 
@@ -51,15 +81,21 @@ class Subscriber:
             self.queue.put_nowait((0, ""))
 
 
-class TradeTail:
+class StoreTail:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], *, interval: float = 1.0, queue_size: int = 256
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        source: TailSource = TRADES,
+        *,
+        interval: float = 1.0,
+        queue_size: int = 256,
     ) -> None:
         self.sessions = sessions
+        self.source = source
         self.interval = interval
         self.queue_size = queue_size
         self.last_id: int | None = None
-        self.queries = 0  # reads of the trades table by the tail (the bench counts them)
+        self.queries = 0  # reads of the table by the tail (the bench counts them)
         self._subscribers: set[Subscriber] = set()
         self._task: asyncio.Task[None] | None = None
 
@@ -67,36 +103,38 @@ class TradeTail:
     def subscribers(self) -> int:
         return len(self._subscribers)
 
-    async def subscribe(self, session_id: str, role: str) -> Subscriber:
-        """A new subscriber (a signed-in socket) that receives every trade committed after this call."""
+    async def subscribe(self, session_id: str, role: str, *, detail: bool = False) -> Subscriber:
+        """A new subscriber (a signed-in socket) that receives every row committed after this call."""
+        model = self.source.model
         if self.last_id is None:
             async with self.sessions() as db:
-                newest = await db.scalar(select(func.max(Trade.id))) or 0
+                newest = await db.scalar(select(func.max(model.id))) or 0
             if self.last_id is None:  # another subscriber may have set it meanwhile
                 self.last_id = newest
-        sub = Subscriber(asyncio.Queue(self.queue_size), start=self.last_id, session_id=session_id, role=role)
+        sub = Subscriber(asyncio.Queue(self.queue_size), self.last_id, session_id, role, detail)
         self._subscribers.add(sub)
         running = self._task is not None and not self._task.done()
         if not running or self._task.get_loop() is not asyncio.get_running_loop():  # type: ignore[union-attr]
             # (A test client runs each connection on an event loop of its own.)
-            self._task = asyncio.create_task(self._run(), name="web:trade-tail")
+            self._task = asyncio.create_task(self._run(), name=f"web:tail:{model.__tablename__}")
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
         self._subscribers.discard(sub)
 
-    async def backfill(self, after: int, until: int) -> list[tuple[int, str]]:
-        """The trades a reconnecting socket missed: ``after < id <= until`` (the subscriber's start)."""
+    async def backfill(self, sub: Subscriber, after: int) -> list[tuple[int, str]]:
+        """The rows a reconnecting socket missed: ``after < id <= sub.start``, rendered for it."""
+        model = self.source.model
         async with self.sessions() as db:
             rows = (
                 await db.scalars(
-                    select(Trade)
-                    .where(Trade.id > after, Trade.id <= until)
-                    .order_by(Trade.id.desc())
+                    select(model)
+                    .where(model.id > after, model.id <= sub.start)
+                    .order_by(model.id.desc())
                     .limit(BACKFILL_LIMIT)
                 )
             ).all()
-        return [(row.id, TradeOut.model_validate(row).model_dump_json()) for row in reversed(rows)]
+        return [(row.id, self.source.render(row)[sub.detail]) for row in reversed(rows)]
 
     async def close(self) -> None:
         if self._task is not None:
@@ -105,7 +143,7 @@ class TradeTail:
                 await self._task
 
     async def _run(self) -> None:
-        # The first subscriber set last_id to the newest trade: nothing to read before one interval.
+        # The first subscriber set last_id to the newest row: nothing to read before one interval.
         while self._subscribers:
             await asyncio.sleep(self.interval)
             try:
@@ -113,20 +151,22 @@ class TradeTail:
             except asyncio.CancelledError:
                 raise
             except Exception:  # a busy or briefly unreachable database: try again at the next tick
-                log.exception("reading new trades for /trades/live failed; retrying")
+                log.exception(
+                    "reading new %s for the live sockets failed; retrying", self.source.model.__tablename__
+                )
 
     async def poll(self) -> int:
-        """Check every subscriber's session, then read the trades committed since the last read and hand
+        """Check every subscriber's session, then read the rows committed since the last read and hand
         them out; returns how many. Two queries per tick, whatever the number of sockets."""
-        last = self.last_id or 0
+        last, model = self.last_id or 0, self.source.model
         async with self.sessions() as db:
             await self._end_sessions(db)
             rows = (
-                await db.scalars(select(Trade).where(Trade.id > last).order_by(Trade.id).limit(1000))
+                await db.scalars(select(model).where(model.id > last).order_by(model.id).limit(1000))
             ).all()
         self.queries += 1
         for row in rows:
-            self.publish(row.id, TradeOut.model_validate(row).model_dump_json())
+            self.publish(row.id, self.source.render(row))
         return len(rows)
 
     async def _end_sessions(self, db: AsyncSession) -> None:
@@ -154,14 +194,15 @@ class TradeTail:
                 self._subscribers.discard(sub)
                 sub.wake()
 
-    def publish(self, trade_id: int, payload: str) -> None:
-        """Hand one trade to every subscriber (never waits; a full queue drops its subscriber)."""
-        self.last_id = max(self.last_id or 0, trade_id)
+    def publish(self, row_id: int, rendered: tuple[str, str]) -> None:
+        """Hand one row to every subscriber, as its role may see it (never waits; a full queue drops
+        its subscriber)."""
+        self.last_id = max(self.last_id or 0, row_id)
         for sub in list(self._subscribers):
-            if trade_id <= sub.start:
+            if row_id <= sub.start:
                 continue
             try:
-                sub.queue.put_nowait((trade_id, payload))
+                sub.queue.put_nowait((row_id, rendered[sub.detail]))
             except asyncio.QueueFull:
                 sub.dropped = True
                 self._subscribers.discard(sub)

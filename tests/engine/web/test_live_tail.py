@@ -1,23 +1,25 @@
-"""``/trades/live`` fed by one shared tail of the trades table per server (issue 15): one read per tick
+"""``/trades/live`` and ``/events/live`` fed by one shared tail of the store per server (issue 15): one read per tick
 whatever the number of sockets, a slow socket dropped without holding up the others, and a resume point
 (``?after=``) so a reconnecting page misses nothing."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from engine.store.db import create_engine_for, session_factory, upgrade_async
 from engine.store.enums import BotMode, PositionSide
 from engine.store.models import Bot, Trade
 from engine.web.api import routes_live
 from engine.web.app import create_api
-from engine.web.trade_tail import TradeTail
+from engine.web.live_tail import EVENTS, StoreTail
 
 from .conftest import _KEYS
 from .test_web_live_and_cli import _live_setup
@@ -68,7 +70,7 @@ async def sid(sessions) -> str:  # type: ignore[no-untyped-def]
 
 
 async def test_one_read_per_tick_feeds_every_subscriber(sessions, sid: str) -> None:  # type: ignore[no-untyped-def]
-    tail = TradeTail(sessions, interval=3600)  # polled by hand here
+    tail = StoreTail(sessions, interval=3600)  # polled by hand here
     subs = [await tail.subscribe(sid, "viewer") for _ in range(50)]
     ids = [await _trade(sessions) for _ in range(3)]
     assert await tail.poll() == 3 and tail.queries == 1
@@ -78,7 +80,7 @@ async def test_one_read_per_tick_feeds_every_subscriber(sessions, sid: str) -> N
 
 
 async def test_a_slow_subscriber_is_dropped_and_the_others_get_everything(sessions, sid: str) -> None:  # type: ignore[no-untyped-def]
-    tail = TradeTail(sessions, interval=3600, queue_size=2)
+    tail = StoreTail(sessions, interval=3600, queue_size=2)
     slow, fast = await tail.subscribe(sid, "viewer"), await tail.subscribe(sid, "viewer")
     got = []
     for _ in range(5):
@@ -115,7 +117,7 @@ async def test_one_query_checks_every_socket_s_session(sessions) -> None:  # typ
         alive = await accounts.open_session(db, user, _KEYS, "t")
         gone = await accounts.open_session(db, user, _KEYS, "t")
         await accounts.revoke_sessions(db, user.id, reason="logout", only=gone.session_id)
-    tail = TradeTail(sessions, interval=3600)
+    tail = StoreTail(sessions, interval=3600)
     keep = [await tail.subscribe(alive.session_id, "viewer") for _ in range(30)]
     ended = [await tail.subscribe(gone.session_id, "viewer") for _ in range(30)]
     wrong_role = await tail.subscribe(alive.session_id, "admin")  # the token said admin: no longer true
@@ -129,3 +131,43 @@ async def test_one_query_checks_every_socket_s_session(sessions) -> None:  # typ
     assert all(s.ended and s.queue.get_nowait() == (0, "") for s in ended) and wrong_role.ended
     assert not any(s.ended for s in keep) and tail.subscribers == 30
     await tail.close()
+
+
+async def test_events_reach_each_role_as_it_may_see_them(sessions, sid: str) -> None:  # type: ignore[no-untyped-def]
+    from engine.store import EventCategory, record_event
+
+    tail = StoreTail(sessions, EVENTS, interval=3600)
+    viewer = await tail.subscribe(sid, "viewer")
+    trader = await tail.subscribe(sid, "viewer", detail=True)  # same session: only the rendering differs
+    async with sessions() as db, db.begin():
+        await record_event(
+            db, EventCategory.RISK, "limits_changed", "portfolio limits changed by root", data={"by": "root"}
+        )
+    assert await tail.poll() == 1
+    seen, detailed = json.loads(viewer.queue.get_nowait()[1]), json.loads(trader.queue.get_nowait()[1])
+    assert seen["kind"] == detailed["kind"] == "limits_changed" and seen["message"] == detailed["message"]
+    assert "data" not in seen and detailed["data"] == {"by": "root"}
+    await tail.close()
+
+
+def test_the_event_socket_streams_what_the_runtime_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.store import EventCategory, record_event
+
+    monkeypatch.setattr(routes_live, "POLL_SECONDS", 0.05)
+    ctx, token = _live_setup(tmp_path)
+    client = TestClient(create_api(ctx), base_url="https://testserver")
+
+    async def record() -> None:
+        async with ctx.sessions() as db, db.begin():
+            await record_event(db, EventCategory.ERROR, "bot_failed", "<b>x</b> failed", data={"k": 1})
+
+    with client.websocket_connect(f"/events/live?token={token}") as ws:
+        asyncio.run(record())
+        event = ws.receive_json()
+        assert event["kind"] == "bot_failed" and event["message"] == "<b>x</b> failed"
+        assert "data" not in event  # a VIEWER's socket
+    with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect("/events/live"):
+        pass
+    assert refused.value.code == 1008
