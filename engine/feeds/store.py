@@ -235,38 +235,16 @@ def store_reader(url: str | None = None) -> SeriesReader:
 
     Works from synchronous code and from inside a running event loop (the read runs on a private loop
     in a worker thread), so backtests, the editor and the runtime share it."""
-    import asyncio
-    import threading
-
-    from engine.store.db import create_engine_for, session_factory
+    from engine.store.db import read_blocking
 
     def load(key: str) -> SeriesArrays:
-        result: list[SeriesArrays] = []
-        failure: list[BaseException] = []
-
-        async def read() -> None:
-            engine = create_engine_for(url)
-            try:
-                async with session_factory(engine, for_reading=True)() as session:
-                    result.append(await read_series(session, key))
-            finally:
-                await engine.dispose()
-
-        def run() -> None:
-            try:
-                asyncio.run(read())
-            except BaseException as exc:  # re-raised in the caller's thread
-                failure.append(exc)
-
-        thread = threading.Thread(target=run, name="feed-series-read")
-        thread.start()
-        thread.join()
-        if failure:
-            reason = str(getattr(failure[0], "orig", None) or failure[0]).splitlines()[0]
+        try:
+            return read_blocking(lambda session: read_series(session, key), url)
+        except Exception as exc:
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             if "no such table" in reason or "does not exist" in reason:
                 reason = "the store has no feed data yet (engine feeds fetch, or engine feeds import)"
             log.warning("feed series %s could not be read from the store: %s", key, reason)
             return SeriesArrays.empty()
-        return result[0]
 
     return SeriesReader(loader=load)

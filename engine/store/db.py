@@ -41,6 +41,7 @@ __all__ = [
     "default_url",
     "display_url",
     "head_revision",
+    "read_blocking",
     "resolve_url",
     "run_with_session",
     "session_factory",
@@ -241,6 +242,39 @@ async def run_with_session[T](
             return await work(session)
     finally:
         await engine.dispose()
+
+
+def read_blocking[T](work: Callable[[AsyncSession], Awaitable[T]], url: str | URL | None = None) -> T:
+    """Run the read ``work`` in one session on a fresh engine, on a private event loop in a worker thread,
+    and wait for it. For synchronous callers that may sit inside a running loop (a strategy's rules
+    evaluated by the runtime, a backtest started from the web app), where ``asyncio.run`` is refused.
+    Exceptions are raised in the caller's thread."""
+    import asyncio
+    import threading
+
+    result: list[T] = []
+    failure: list[BaseException] = []
+
+    async def read() -> None:
+        engine = create_engine_for(url)
+        try:
+            async with session_factory(engine, for_reading=True)() as session:
+                result.append(await work(session))
+        finally:
+            await engine.dispose()
+
+    def run() -> None:
+        try:
+            asyncio.run(read())
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="store-read")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return result[0]
 
 
 # -- migrations ---------------------------------------------------------------------------------------
