@@ -133,6 +133,9 @@ def test_forwarded_for_is_believed_from_a_configured_proxy(tmp_path: Path) -> No
     try:
         assert _fail_login(served.base, "198.51.100.7").status_code == 401
         assert served.audit()[-1][0] == "198.51.100.7"
+        # The proxy terminates TLS and says so: the answer carries HSTS (not over plain http otherwise).
+        page = httpx.get(f"{served.base}/login", headers={"X-Forwarded-Proto": "https"}, timeout=30)
+        assert page.headers["strict-transport-security"] == "max-age=31536000"
     finally:
         _stop(served)
     bad = subprocess.run(
