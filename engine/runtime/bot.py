@@ -260,6 +260,8 @@ class BotRunner(ExchangeMode, CandleLedger):
         async with self.factory() as session, session.begin():
             saved = await load_checkpoint(session, self.bot_id)
             open_orders = await list_open_orders(session, self.bot_id)
+            if self.loaded.strategy.model.alerts:
+                self._alert_limiter = await AlertLimiter.restored(session, self.bot_id, self.step_ns)
             self._orders_waiting = bool(open_orders)
             self._maybe_stored = True
             self._synced = {}

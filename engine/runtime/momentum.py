@@ -31,6 +31,23 @@ class AlertLimiter:
     def __init__(self) -> None:
         self.last: dict[tuple[str, str], int] = {}
 
+    @classmethod
+    async def restored(cls, session: Any, bot_id: int, step_ns: int, limit: int = 1000) -> AlertLimiter:
+        """The limiter as the bot's stored alerts leave it (a restart, or a failed candle rolled back),
+        so a restart does not send again inside the rate limit."""
+        import pandas as pd
+
+        from engine.store import EventCategory, list_events
+
+        limiter = cls()
+        for event in await list_events(session, bot_id=bot_id, category=EventCategory.ALERT, limit=limit):
+            data = event.data or {}
+            stamp = pd.Timestamp(event.time)
+            stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+            key = (str(data.get("pair", "")), str(data.get("alert", "")))
+            limiter.last[key] = max(limiter.last.get(key, -(2**62)), int(stamp.value) // step_ns)
+        return limiter
+
     def take(
         self, strategy: Any, time_ns: int, step_ns: int, decided: Mapping[str, tuple[Any, Any]]
     ) -> list[AlertFired]:

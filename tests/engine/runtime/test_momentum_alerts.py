@@ -99,3 +99,41 @@ async def test_a_generated_pump_sends_one_alert_with_pair_score_and_why(tmp_path
     assert PAIR in body["title"] and "Why: price and volume surging" in body["text"]
     # Every alert the channel received was stored first, and only those.
     assert sorted(b["data"]["alert"] for b in hook.received) == sorted(e.data["alert"] for e in stored)
+
+
+async def test_a_restarted_bot_keeps_the_rate_limit_of_its_stored_alerts(tmp_path):
+    from types import SimpleNamespace
+
+    from engine.runtime.momentum import AlertFired, AlertLimiter, alert_data
+    from engine.store import BotMode, EventCategory, record_event, upsert_bot
+    from engine.trading import Candle, Signals
+
+    step = 5 * 60 * 10**9
+    t0 = int(pd.Timestamp("2024-01-02", tz="UTC").value)
+    strategy = SimpleNamespace(
+        model=SimpleNamespace(alerts={"pump": SimpleNamespace(every=12, message="why")})
+    )
+
+    def decided(k: int) -> dict:
+        candle = Candle(t0 + k * step, 1.0, 1.0, 1.0, 1.0)
+        return {PAIR: (candle, Signals(alerts=(("pump", 5.0),)))}
+
+    async with database(tmp_path) as factory:
+        async with factory() as session, session.begin():
+            bot = await upsert_bot(session, name="pump-watch", config_hash="x", mode=BotMode.PAPER)
+            sent = AlertFired(PAIR, "pump", 5.0, "why", 1.0, t0)
+            await record_event(
+                session,
+                EventCategory.ALERT,
+                "momentum",
+                "pump",
+                bot_id=bot.id,
+                data=alert_data(sent, "paper", 12),
+                time=pd.Timestamp(t0, tz="UTC").to_pydatetime(),
+            )
+        async with factory() as session:
+            limiter = await AlertLimiter.restored(session, bot.id, step)
+    assert limiter.take(strategy, t0 + 11 * step, step, decided(11)) == []  # inside the 12 candles
+    (again,) = limiter.take(strategy, t0 + 12 * step, step, decided(12))
+    assert again.pair == PAIR and again.time_ns == t0 + 12 * step
+    assert AlertLimiter().take(strategy, t0 + 11 * step, step, decided(11))  # without the stored one
