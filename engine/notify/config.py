@@ -4,7 +4,7 @@
       telegram:
         token: env:TG_TOKEN            # secrets are env: references, never literal values
         chat_id: "-1001234567890"
-        events: [trade_opened, trade_closed, risk_halt, reload, error, daily_summary]
+        events: [trade_opened, trade_closed, risk_halt, reload, error, daily_summary, momentum_alert]
       webhooks:
         - name: ops
           url: env:OPS_WEBHOOK_URL     # or a literal https:// URL without credentials
