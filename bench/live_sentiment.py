@@ -3,6 +3,7 @@ same run without ingestion, in one invocation.
 
     .venv/bin/python bench/live_sentiment.py                  # 100 bots x 3 pairs, 40 1m candles, one every 2 s
     .venv/bin/python bench/live_sentiment.py --bots 20 --candles 20
+    .venv/bin/python bench/live_sentiment.py --items 10 --every 5   # a calmer (still 10x realistic) flow
 
 Both runs use bench/live.py's workspace with the bots' entry rule extended to read news
 (``sentiment.all.score`` and ``news.all.count_1h``), so every candle's signals go through the news
@@ -33,10 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-PER_REQUEST = 100
+PER_REQUEST = 100  # default; --items
 
 
-def _handler(counter: list[int]):
+def _handler(counter: list[int], per_request: int):
     from engine.sentiment.evaluation import load_labelled
 
     titles = [text for _, text in load_labelled()]
@@ -47,12 +48,12 @@ def _handler(counter: list[int]):
 
         def do_GET(self) -> None:
             start = counter[0]
-            counter[0] += PER_REQUEST
+            counter[0] += per_request
             now = format_datetime(datetime.now(UTC), usegmt=True)
             items = "".join(
                 f"<item><title>{titles[i % len(titles)]} ({i})</title><link>https://bench.invalid/{i}</link>"
                 f"<description>Story {i}.</description><pubDate>{now}</pubDate></item>"
-                for i in range(start, start + PER_REQUEST)
+                for i in range(start, start + per_request)
             )
             data = (
                 '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>bench</title>'
@@ -83,7 +84,7 @@ def _store_history(root: Path) -> None:
     store_generated_news("2023-12-25", "2024-01-02", url=f"sqlite:///{root / 'engine.db'}", coin="btc")
 
 
-def _ingesting(url: str, stats: dict[str, int]):
+def _ingesting(url: str, stats: dict[str, int], every: float):
     async def start(runtime, factory):
         from engine.sentiment.config import SentimentConfig, SourceConfig
         from engine.sentiment.pipeline import NewsPipeline
@@ -100,7 +101,7 @@ def _ingesting(url: str, stats: dict[str, int]):
                 report = await pipeline.ingest()
                 stats["rounds"] = stats.get("rounds", 0) + 1
                 stats["items"] = stats.get("items", 0) + report.added
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(every)
 
         task = asyncio.create_task(loop())
 
@@ -122,16 +123,18 @@ def main() -> None:
     parser.add_argument("--candles", type=int, default=40)
     parser.add_argument("--history", type=int, default=600)
     parser.add_argument("--interval", type=float, default=2.0)
+    parser.add_argument("--items", type=int, default=PER_REQUEST, help="new items per fetch")
+    parser.add_argument("--every", type=float, default=1.0, help="seconds between fetches")
     args = parser.parse_args()
     counter = [0]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(counter))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(counter, args.items))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/feed.xml"
     results: dict[str, np.ndarray] = {}
     stats: dict[str, int] = {}
     for label, during in (
         ("news read, not ingested", None),
-        (f"ingesting {PER_REQUEST} items every 1 s", _ingesting(url, stats)),
+        (f"ingesting {args.items} items every {args.every:g} s", _ingesting(url, stats, args.every)),
     ):
         root = Path(tempfile.mkdtemp(prefix="bench-live-news-"))
         try:
