@@ -32,6 +32,12 @@ Export = Annotated[
     Path | None,
     typer.Option("--export", help="Write the walk-forward predictions to this .csv or .parquet file."),
 ]
+Report = Annotated[
+    Path | None,
+    typer.Option(
+        "--report", help="Write an HTML report (metrics, windows, importance, calibration, charts)."
+    ),
+]
 Fee = Annotated[
     float, typer.Option("--fee", min=0.0, max=0.05, help="Fee per side of the policy result (0.001 = 0.1%).")
 ]
@@ -106,6 +112,7 @@ def walkforward_command(
     workers: Workers = None,
     export: Export = None,
     fee: Fee = 0.001,
+    report: Report = None,
 ) -> None:
     """Train and predict window by window (purged, embargoed) and print the out-of-sample metrics
     beside a naive baseline; nothing is saved except what --export writes."""
@@ -126,6 +133,8 @@ def walkforward_command(
     typer.echo(format_evaluation(evaluation, windows=len(wf.windows), models=len(wf.results)))
     version = model_version(spec_hash(loaded), [(d.pair, int(d.times[0]), int(d.times[-1])) for d in pairs])
     _export(predictions_frame(wf, version), export)
+    latest = {str(n): r.fitted for n, r in enumerate(wf.latest()) if r.fitted is not None}
+    _report(report, loaded, version, wf, evaluation, _importance(latest, loaded.feature_names))
 
 
 @ml_app.command("train")
@@ -137,6 +146,7 @@ def train_command(
     workers: Workers = None,
     export: Export = None,
     fee: Fee = 0.001,
+    report: Report = None,
     url: Url = None,
     models_dir: Annotated[
         Path | None, typer.Option("--models-dir", help="Where model files go (default: $ENGINE_HOME/models).")
@@ -181,6 +191,9 @@ def train_command(
     typer.echo(f"model {outcome.name} version {outcome.version} saved in {outcome.path} (candidate)")
     typer.echo(f"{added:,} new point-in-time prediction values stored for backtests (ml.{outcome.name}.*)")
     _export(outcome.predictions, export)
+    _report(
+        report, loaded, outcome.version, outcome.walkforward, outcome.evaluation, outcome.meta["importance"]
+    )
 
 
 async def save_outcome(session: Any, outcome: Any, exchange: str) -> int:
@@ -194,6 +207,33 @@ async def save_outcome(session: Any, outcome: Any, exchange: str) -> int:
         outcome.predictions, outcome.name, outcome.spec_hash, exchange, outcome.version
     )
     return await write_observations(session, observations)
+
+
+def _report(path: Path | None, loaded: Any, version: str, wf: Any, evaluation: Any, importance: Any) -> None:
+    if path is None:
+        return
+    from engine.ml.html_report import write_ml_report
+
+    learner = loaded.model.learner.model_dump(mode="json")
+    meta = {
+        "version": version,
+        "model file": loaded.file,
+        "pairs": ", ".join(d.pair for d in wf.pairs),
+        "learner": ", ".join(f"{k}={v}" for k, v in learner.items()),
+        "windows": f"{len(wf.windows)} x {loaded.model.windows.step} (train {loaded.model.windows.train})",
+        "seed": str(loaded.model.seed),
+    }
+    try:
+        write_ml_report(path, f"{loaded.model.model} · walk-forward", meta, wf, evaluation, importance)
+    except OSError as exc:
+        _fail(f"cannot write the report: {exc}")
+    typer.echo(f"wrote the report to {path}")
+
+
+def _importance(models: dict[str, Any], names: tuple[str, ...]) -> dict[str, float]:
+    from engine.ml.train import feature_importance
+
+    return feature_importance(models, names)
 
 
 def _run(url: str | None, work: Any) -> Any:

@@ -34,7 +34,7 @@ def pair_data(loaded: LoadedModel, pair: str, candles: pd.DataFrame, context: An
     # Rows before every feature is defined are warm-up: never trained on (their NaNs say nothing).
     complete = np.flatnonzero(np.isfinite(x).all(axis=1))
     warmup = int(complete[0]) if len(complete) else len(candles)
-    return PairData(pair, times, x, y, close, warmup=warmup)
+    return PairData(pair, times, x, y, close, warmup=warmup, candles=candles)
 
 
 def load_pairs(

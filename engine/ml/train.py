@@ -21,7 +21,7 @@ from engine.ml.learners import Fitted
 from engine.ml.pipeline import Evaluation, evaluate, predictions_frame, walkforward
 from engine.ml.walkforward import PairData, WalkForward, fit_latest
 
-__all__ = ["TrainOutcome", "train_and_save"]
+__all__ = ["TrainOutcome", "feature_importance", "train_and_save"]
 
 
 @dataclass
@@ -55,7 +55,7 @@ class TrainOutcome:
         }
 
 
-def _importance(models: dict[str, Fitted], names: tuple[str, ...]) -> dict[str, float]:
+def feature_importance(models: dict[str, Fitted], names: tuple[str, ...]) -> dict[str, float]:
     total = dict.fromkeys(names, 0.0)
     for fitted in models.values():
         for column, value in zip(fitted.columns, fitted.importance(), strict=True):
@@ -104,7 +104,7 @@ def train_and_save(
             "policy": vars(evaluation.policy),
             "per_window": [list(w) for w in evaluation.per_window],
         },
-        "importance": _importance(models, loaded.feature_names),
+        "importance": feature_importance(models, loaded.feature_names),
         "created_at": datetime.now(UTC).isoformat(),
     }
     path, checksum = save_artifacts(root, loaded.model.model, version, models, _finite(meta))

@@ -16,6 +16,7 @@ import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +43,7 @@ class PairData:
     y: np.ndarray
     close: np.ndarray
     warmup: int = 0
+    candles: Any = None  # the OHLCV frame the rows came from (for reports), when known
 
 
 @dataclass

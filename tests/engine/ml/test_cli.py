@@ -84,13 +84,21 @@ def test_train_list_promote_rollback(project):
     assert promoted.exit_code == 1 and "does not match the registry's checksum" in promoted.output
 
 
-def test_walkforward_exports_parquet(project):
-    result = runner.invoke(
-        app,
-        ["ml", "walkforward", "models/m.yaml", "--data", "data", "--export", "p.parquet", "--workers", "1"],
-    )
+def test_walkforward_exports_parquet_and_an_html_report(project):
+    args = ["--export", "p.parquet", "--workers", "1", "--report", "r/m.html"]
+    result = runner.invoke(app, ["ml", "walkforward", "models/m.yaml", "--data", "data", *args])
     assert result.exit_code == 0, result.output
     assert len(pd.read_parquet(project / "p.parquet")) > 288
+    html = (project / "r" / "m.html").read_text()
+    for section in (
+        "Out of sample",
+        "Per window",
+        "Feature importance",
+        "Calibration of P(buy)",
+        "Predictions over price",
+    ):
+        assert f"<h2>{section}" in html
+    assert html.count("<svg") == 2 and "AAA/BTC" in html and "BBB/BTC" in html
 
 
 def test_cli_errors_are_one_clear_line(project):
