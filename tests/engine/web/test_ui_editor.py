@@ -4,6 +4,7 @@ save through EditableFile (comments kept), refused for a viewer, backtest on sto
 from __future__ import annotations
 
 import asyncio
+import shutil
 from pathlib import Path
 
 import pytest
@@ -189,6 +190,12 @@ async def test_every_example_strategy_opens_with_valid_rules(web: Web) -> None:
         (web.ctx.strategies_dir / example.name).write_text(
             example.read_text(encoding="utf-8"), encoding="utf-8"
         )
+    # The files the example rules read beside them (ml.* needs models/, feed names need feeds.yaml).
+    project = web.ctx.strategies_dir.parent
+    if not (project / "models").exists():
+        shutil.copytree(ROOT / "models", project / "models")
+    if (ROOT / "feeds.yaml").exists() and not (project / "feeds.yaml").exists():
+        shutil.copy(ROOT / "feeds.yaml", project / "feeds.yaml")
     await web.add_user("ada", "admin")
     async with user_simulation(root=None) as user:
         register_pages(web.ctx)
