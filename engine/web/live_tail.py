@@ -106,18 +106,24 @@ class StoreTail:
     async def subscribe(self, session_id: str, role: str, *, detail: bool = False) -> Subscriber:
         """A new subscriber (a signed-in socket) that receives every row committed after this call."""
         model = self.source.model
-        if self.last_id is None:
+        if not self._running():
+            # No tail running (the first socket, or the first after a quiet spell): start from the
+            # newest row, not from where an earlier tail stopped, or the new socket would be handed
+            # everything in between at once.
             async with self.sessions() as db:
                 newest = await db.scalar(select(func.max(model.id))) or 0
-            if self.last_id is None:  # another subscriber may have set it meanwhile
+            if not self._running():  # another socket may have started it meanwhile
                 self.last_id = newest
-        sub = Subscriber(asyncio.Queue(self.queue_size), self.last_id, session_id, role, detail)
+        sub = Subscriber(asyncio.Queue(self.queue_size), self.last_id or 0, session_id, role, detail)
         self._subscribers.add(sub)
-        running = self._task is not None and not self._task.done()
-        if not running or self._task.get_loop() is not asyncio.get_running_loop():  # type: ignore[union-attr]
-            # (A test client runs each connection on an event loop of its own.)
+        if not self._running():
             self._task = asyncio.create_task(self._run(), name=f"web:tail:{model.__tablename__}")
         return sub
+
+    def _running(self) -> bool:
+        # (A test client runs each connection on an event loop of its own: a task of another loop is dead.)
+        task = self._task
+        return task is not None and not task.done() and task.get_loop() is asyncio.get_running_loop()
 
     def unsubscribe(self, sub: Subscriber) -> None:
         self._subscribers.discard(sub)

@@ -171,3 +171,17 @@ def test_the_event_socket_streams_what_the_runtime_records(
     with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect("/events/live"):
         pass
     assert refused.value.code == 1008
+
+
+async def test_a_socket_after_a_quiet_spell_starts_from_now(sessions, sid: str) -> None:  # type: ignore[no-untyped-def]
+    tail = StoreTail(sessions, interval=0.01, queue_size=4)
+    first = await tail.subscribe(sid, "viewer")
+    tail.unsubscribe(first)  # nobody listens: the tail stops
+    await asyncio.sleep(0.05)
+    for _ in range(10):  # more than a queue holds
+        await _trade(sessions)
+    late = await tail.subscribe(sid, "viewer")
+    newest = await _trade(sessions)
+    await asyncio.sleep(0.1)
+    assert not late.dropped and late.queue.get_nowait()[0] == newest and late.queue.empty()
+    await tail.close()
