@@ -298,6 +298,10 @@ def validate_report(
             from engine.config._feeds import check_feeds_document
 
             found.extend(check_feeds_document(document, path).diagnostics)
+        elif kind == "sentiment":
+            from engine.sentiment.config import check_sentiment_document
+
+            found.extend(check_sentiment_document(document)[1])
         collected.extend(_sorted(_unique(found), document.path))
     report.diagnostics = _unique(collected)
     for document in session.documents.values():

@@ -61,6 +61,8 @@ def detect_kind(document: YamlDocument) -> tuple[str | None, list[Diagnostic]]:
                 root.span(file),
             )
         ]
+    if Path(file).name == "sentiment.yaml":  # news sources (engine/sentiment); it may hold a `model:` key
+        return "sentiment", []
     if "bot" in root.items:
         return "bot", []
     if "strategy" in root.items:

@@ -11,9 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from dsl import Diagnostic, DiagnosticError, Span
 from dsl.timeframes import parse_duration
 from engine.config._errors import validation_diagnostics
-from engine.config._yaml import read_yaml_file
+from engine.config._yaml import YamlDocument, read_yaml_file
 
-__all__ = ["SENTIMENT_FILE", "ModelConfig", "SentimentConfig", "SourceConfig", "load_sentiment_config"]
+__all__ = [
+    "SENTIMENT_FILE",
+    "ModelConfig",
+    "SentimentConfig",
+    "SourceConfig",
+    "check_sentiment_document",
+    "load_sentiment_config",
+]
 
 SENTIMENT_FILE = "sentiment.yaml"
 
@@ -114,18 +121,25 @@ class SentimentConfig(_Strict):
         return parse_duration(getattr(self, name))
 
 
+def check_sentiment_document(document: YamlDocument) -> tuple[SentimentConfig | None, list[Diagnostic]]:
+    """The configuration of a parsed ``sentiment.yaml`` and its problems (``engine validate`` uses it)."""
+    if document.root is None:
+        return None, list(document.diagnostics)
+    try:
+        return SentimentConfig.model_validate(document.root.to_python() or {}), list(document.diagnostics)
+    except ValidationError as exc:
+        found = validation_diagnostics(exc, document.root, document.path, SentimentConfig)
+        return None, [*document.diagnostics, *found] or [
+            Diagnostic("CFG002", str(exc), Span.point(document.path, 1, 1))
+        ]
+
+
 def load_sentiment_config(root: Path | None) -> SentimentConfig:
     """``root/sentiment.yaml``, or the defaults when there is none. Raises DiagnosticError."""
     path = None if root is None else Path(root) / SENTIMENT_FILE
     if path is None or not path.is_file():
         return SentimentConfig()
-    document = read_yaml_file(path)
-    if document.root is None:
-        raise DiagnosticError(list(document.diagnostics))
-    try:
-        return SentimentConfig.model_validate(document.root.to_python() or {})
-    except ValidationError as exc:
-        diagnostics = validation_diagnostics(exc, document.root, document.path, SentimentConfig)
-        raise DiagnosticError(
-            diagnostics or [Diagnostic("CFG002", str(exc), Span.point(str(path), 1, 1))]
-        ) from None
+    config, diagnostics = check_sentiment_document(read_yaml_file(path))
+    if config is None:
+        raise DiagnosticError(diagnostics)
+    return config

@@ -177,3 +177,14 @@ def test_markup_in_headlines_stays_text_in_a_real_browser(tmp_path) -> None:
     assert "pwned" not in dom.split("<title>")[1].split("</title>")[0]  # no script ran
     assert "&lt;script&gt;document.title='pwned2'&lt;/script&gt;Exchange hacked" in dom  # shown as text
     assert '<img src="x"' not in dom and "evil&lt;b&gt;.example&lt;/b&gt;" in dom
+
+
+def test_engine_validate_checks_sentiment_yaml(project) -> None:
+    (project / "sentiment.yaml").write_text(
+        "sources:\n  - {kind: rss, url: 'https://x.example/feed'}\nmodel:\n  enabled: true\n  max_shift: 3\n"
+    )
+    bad = runner.invoke(app, ["validate", "sentiment.yaml"])
+    assert bad.exit_code == 1 and "sentiment.yaml:5:14: error[CFG002]: model.max_shift" in bad.output
+    (project / "sentiment.yaml").write_text("half_life: 2h\nmodel: {enabled: false}\n")
+    good = runner.invoke(app, ["validate", "sentiment.yaml"])
+    assert good.exit_code == 0, good.output

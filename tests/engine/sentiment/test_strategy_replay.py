@@ -14,7 +14,7 @@ from tests.engine.runtime.conftest import make_workspace
 from tests.engine.runtime.helpers import database, db_trades, db_url, make_runtime
 
 pytestmark = pytest.mark.slow
-BOT = "btc_news.yaml"
+BOT = "eth_news.yaml"
 
 
 def _backtest(root):
@@ -35,7 +35,7 @@ def _rows(trades: pd.DataFrame) -> list[tuple]:
 async def test_news_strategy_replay_equals_backtest(tmp_path, monkeypatch) -> None:
     root = make_workspace(tmp_path, [BOT], days=45)
     monkeypatch.setenv("ENGINE_DATABASE_URL", db_url(root))
-    await asyncio.to_thread(store_generated_news, "2023-12-15", "2024-02-20", url=db_url(root))
+    await asyncio.to_thread(store_generated_news, "2023-12-15", "2024-02-20", url=db_url(root), coin="eth")
     expected = await asyncio.to_thread(_backtest, root)
     assert len(expected) >= 3, "the sample should trade"
     async with database(root) as factory:
@@ -58,7 +58,7 @@ async def test_news_cut_at_t_changes_no_trade_before_t(tmp_path, monkeypatch) ->
     full_root = make_workspace(tmp_path / "full", [BOT], days=45)
     cut_root = make_workspace(tmp_path / "cut", [BOT], days=45)
     for root, end in ((full_root, "2024-02-20"), (cut_root, "2024-02-01")):
-        await asyncio.to_thread(store_generated_news, "2023-12-15", end, url=db_url(root))
+        await asyncio.to_thread(store_generated_news, "2023-12-15", end, url=db_url(root), coin="eth")
     monkeypatch.setenv("ENGINE_DATABASE_URL", db_url(full_root))
     full = await asyncio.to_thread(_backtest, full_root)
     monkeypatch.setenv("ENGINE_DATABASE_URL", db_url(cut_root))
