@@ -71,7 +71,8 @@ def tune(
             break
         except Exception as exc:  # a bad URL, an unreachable server: one clear line
             # Workers starting together race to create the schema and the study: the loser retries.
-            if attempt == 4 or storage is None or "://" not in storage:
+            racing = type(exc).__name__ in ("IntegrityError", "OperationalError", "DuplicatedStudyError")
+            if attempt == 4 or storage is None or not racing:
                 message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise MLError("ML009", f"cannot open the study '{name}' in {storage}: {message}") from None
             time.sleep(0.5 * (attempt + 1))
