@@ -5,11 +5,14 @@ previous design, where every socket polled the store itself (issue 15).
     .venv/bin/python bench/live_trades.py --clients 50 --seconds 10
 
 The API runs in a subprocess (uvicorn on 127.0.0.1, SQLite store), once per design: ``tail`` is the
-real ``/trades/live`` (engine/web/live_tail.py); ``per-socket`` is a copy of the old handler (each socket: a session check and a
-trade query every second) mounted by this script for the comparison. This process signs a viewer in,
-opens the sockets and writes trades (close time = the moment of writing). Printed side by side:
-delivery latency from the trade's commit to each socket (p50/p99), the server's CPU time over the run,
-and the SQL statements the server ran per second (counted in the server).
+real ``/trades/live`` (engine/web/live_tail.py) with the trades written by another process (as by a
+separate ``engine run``: read at the next 1 s tick); ``tail, in-process`` writes them inside the server
+process, as the runtime of ``engine serve --run`` does (its commits wake the tail at once);
+``per-socket`` is a copy of the old handler (each socket: a session check and a trade query every
+second) mounted by this script for the comparison. This process signs a viewer in and opens the
+sockets. Printed side by side: delivery latency from the trade's commit to each socket (p50/p99), the
+server's CPU time over the run (the in-process writer's included), and the SQL statements the server
+ran per second (counted in the server).
 """
 
 from __future__ import annotations
@@ -38,6 +41,36 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+async def write_trades(sessions, seconds: float, every: float) -> int:  # type: ignore[no-untyped-def]
+    """A closed trade every ``every`` seconds for ``seconds`` (close time: the moment of writing)."""
+    from engine.store.enums import PositionSide
+    from engine.store.models import Trade
+
+    t0, written = time.monotonic(), 0
+    while time.monotonic() - t0 < seconds:
+        now = datetime.now(UTC)
+        async with sessions() as db, db.begin():
+            db.add(
+                Trade(
+                    bot_id=1,
+                    pair="BTC/USDT",
+                    side=PositionSide.LONG,
+                    open_time=now,
+                    close_time=now,
+                    open_price=1,
+                    close_price=2,
+                    amount=1,
+                    profit_ratio=1.0,
+                    profit_abs=1,
+                    fees=0,
+                    exit_reason="roi",
+                )
+            )
+        written += 1
+        await asyncio.sleep(every)
+    return written
 
 
 # --- the server (subprocess) ---------------------------------------------------------------------
@@ -93,6 +126,10 @@ def serve(home: Path, port: int, design: str) -> None:
         except WebSocketDisconnect:
             return
 
+    @app.post("/bench/write")
+    async def write(seconds: float, every: float) -> dict[str, int]:
+        return {"written": await write_trades(ctx.sessions, seconds, every)}
+
     @app.get("/bench/statements")
     async def count() -> dict:
         return {"statements": statements[0], "kinds": kinds}
@@ -138,8 +175,6 @@ async def _run(home: Path, token: str, design: str, clients: int, seconds: float
     import websockets
 
     from engine.store.db import create_engine_for, session_factory
-    from engine.store.enums import PositionSide
-    from engine.store.models import Trade
 
     port = _free_port()
     server = subprocess.Popen(
@@ -155,7 +190,7 @@ async def _run(home: Path, token: str, design: str, clients: int, seconds: float
                 break
             except httpx.TransportError:
                 await asyncio.sleep(0.1)
-        path = "/trades/live" if design == "tail" else "/bench/per-socket"
+        path = "/bench/per-socket" if design == "per-socket" else "/trades/live"
         latencies: list[float] = []
         seen: list[set[int]] = []
         connected = [0]
@@ -182,28 +217,12 @@ async def _run(home: Path, token: str, design: str, clients: int, seconds: float
         sessions = session_factory(engine)
         cpu0, sql0 = _cpu_seconds(server.pid), httpx.get(f"{base}/bench/statements").json()["statements"]
         t0 = time.monotonic()
-        written = 0
-        while time.monotonic() - t0 < seconds:
-            now = datetime.now(UTC)
-            async with sessions() as db, db.begin():
-                db.add(
-                    Trade(
-                        bot_id=1,
-                        pair="BTC/USDT",
-                        side=PositionSide.LONG,
-                        open_time=now,
-                        close_time=now,
-                        open_price=1,
-                        close_price=2,
-                        amount=1,
-                        profit_ratio=1.0,
-                        profit_abs=1,
-                        fees=0,
-                        exit_reason="roi",
-                    )
-                )
-            written += 1
-            await asyncio.sleep(every)
+        if design == "tail, in-process":  # the writer runs in the server, as the runtime of serve --run
+            async with httpx.AsyncClient(timeout=None) as http:  # not blocking this loop's sockets
+                answer = await http.post(f"{base}/bench/write", params={"seconds": seconds, "every": every})
+            written = answer.json()["written"]
+        else:
+            written = await write_trades(sessions, seconds, every)
         await asyncio.sleep(3.5)  # the last trades reach every socket
         elapsed = time.monotonic() - t0
         cpu = _cpu_seconds(server.pid) - cpu0
@@ -248,16 +267,16 @@ def main() -> None:
         serve(Path(home), int(port), design)
         return
     rows = []
-    for design in ("per-socket", "tail"):
+    for design in ("per-socket", "tail", "tail, in-process"):
         with tempfile.TemporaryDirectory() as tmp:
             home = Path(tmp)
             token = asyncio.run(_setup(home))
             rows.append(asyncio.run(_run(home, token, design, args.clients, args.seconds, args.every)))
     print(f"{args.clients} viewer sockets, a trade every {args.every * 1000:.0f} ms for {args.seconds:.0f} s")
-    print(f"{'design':<12} {'delivered':>14} {'p50 ms':>8} {'p99 ms':>8} {'server CPU %':>13} {'SQL/s':>8}")
+    print(f"{'design':<18} {'delivered':>14} {'p50 ms':>8} {'p99 ms':>8} {'server CPU %':>13} {'SQL/s':>8}")
     for r in rows:
         print(
-            f"{r['design']:<12} {r['delivered']:>14} {r['p50_ms']:>8.0f} {r['p99_ms']:>8.0f} "
+            f"{r['design']:<18} {r['delivered']:>14} {r['p50_ms']:>8.0f} {r['p99_ms']:>8.0f} "
             f"{r['cpu_pct']:>13.1f} {r['sql_per_s']:>8.0f}"
         )
 

@@ -8,6 +8,9 @@ runtime runs in this process (``engine serve --run``) or in another (``engine ru
 database): the store is the meeting point. Each tick costs two queries (sessions, trades) however many
 sockets listen.
 
+- Latency: a commit made in this process (the runtime of ``engine serve --run``, or the API) wakes
+  the tails at once (a SQLAlchemy ``after_commit`` hook, only after a flush wrote something); another
+  process's commits are read at the next tick (``interval``). Reads are at least ``MIN_GAP`` apart.
 - Back-pressure: the tail never waits for a socket. A subscriber whose queue is full (a client that
   stopped reading) is marked dropped and its socket closed (1013, try again later); the others and the
   tail go on.
@@ -27,13 +30,15 @@ import asyncio
 import contextlib
 import json
 import logging
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from engine.store.models import AuthSession, Event, Trade, User
 from engine.web.api.schemas import EventOut, TradeOut
@@ -41,6 +46,7 @@ from engine.web.api.schemas import EventOut, TradeOut
 __all__ = ["BACKFILL_LIMIT", "EVENTS", "TRADES", "StoreTail", "Subscriber", "TailSource"]
 
 BACKFILL_LIMIT = 500
+MIN_GAP = 0.05  # seconds between two reads of one tail, however often it is nudged
 log = logging.getLogger("engine.web")
 
 
@@ -98,6 +104,8 @@ class StoreTail:
         self.queries = 0  # reads of the table by the tail (the bench counts them)
         self._subscribers: set[Subscriber] = set()
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
 
     @property
     def subscribers(self) -> int:
@@ -148,10 +156,28 @@ class StoreTail:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    def nudge(self) -> None:
+        """Something was committed in this process: read now rather than at the next tick."""
+        loop, wake = self._loop, self._wake
+        if loop is None or wake is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            wake.set()
+        else:
+            loop.call_soon_threadsafe(wake.set)
+
     async def _run(self) -> None:
-        # The first subscriber set last_id to the newest row: nothing to read before one interval.
+        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        _AWAKE.add(self)
+        # The first subscriber set last_id to the newest row: nothing to read before a tick or a nudge.
         while self._subscribers:
-            await asyncio.sleep(self.interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            self._wake.clear()
             try:
                 await self.poll()
             except asyncio.CancelledError:
@@ -160,6 +186,7 @@ class StoreTail:
                 log.exception(
                     "reading new %s for the live sockets failed; retrying", self.source.model.__tablename__
                 )
+            await asyncio.sleep(MIN_GAP)  # a burst of commits: one read
 
     async def poll(self) -> int:
         """Check every subscriber's session, then read the rows committed since the last read and hand
@@ -212,3 +239,25 @@ class StoreTail:
             except asyncio.QueueFull:
                 sub.dropped = True
                 self._subscribers.discard(sub)
+
+
+# Commits made in this process (the runtime of ``engine serve --run``, the API's own writes) wake the
+# tails at once; another process's commits (a separate ``engine run``) are read at the next tick.
+_AWAKE: weakref.WeakSet[StoreTail] = weakref.WeakSet()
+
+
+@event.listens_for(Session, "after_flush")
+def _wrote(session: Session, context: Any) -> None:
+    session.info["engine.live.wrote"] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    if session.info.pop("engine.live.wrote", False):
+        for tail in list(_AWAKE):
+            tail.nudge()
+
+
+@event.listens_for(Session, "after_rollback")
+def _rolled_back(session: Session) -> None:
+    session.info.pop("engine.live.wrote", None)

@@ -72,6 +72,7 @@ async def sid(sessions) -> str:  # type: ignore[no-untyped-def]
 async def test_one_read_per_tick_feeds_every_subscriber(sessions, sid: str) -> None:  # type: ignore[no-untyped-def]
     tail = StoreTail(sessions, interval=3600)  # polled by hand here
     subs = [await tail.subscribe(sid, "viewer") for _ in range(50)]
+    await tail.close()  # no background reads: polled by hand below
     ids = [await _trade(sessions) for _ in range(3)]
     assert await tail.poll() == 3 and tail.queries == 1
     for sub in subs:
@@ -82,6 +83,7 @@ async def test_one_read_per_tick_feeds_every_subscriber(sessions, sid: str) -> N
 async def test_a_slow_subscriber_is_dropped_and_the_others_get_everything(sessions, sid: str) -> None:  # type: ignore[no-untyped-def]
     tail = StoreTail(sessions, interval=3600, queue_size=2)
     slow, fast = await tail.subscribe(sid, "viewer"), await tail.subscribe(sid, "viewer")
+    await tail.close()  # no background reads: polled by hand below
     got = []
     for _ in range(5):
         await _trade(sessions)
@@ -121,6 +123,7 @@ async def test_one_query_checks_every_socket_s_session(sessions) -> None:  # typ
     keep = [await tail.subscribe(alive.session_id, "viewer") for _ in range(30)]
     ended = [await tail.subscribe(gone.session_id, "viewer") for _ in range(30)]
     wrong_role = await tail.subscribe(alive.session_id, "admin")  # the token said admin: no longer true
+    await tail.close()  # no background reads: polled by hand below
     statements: list[str] = []
     bind = sessions.kw["bind"].sync_engine
     listener = lambda *args: statements.append(args[2]) if args[2].startswith("SELECT") else None  # noqa: E731
@@ -139,6 +142,7 @@ async def test_events_reach_each_role_as_it_may_see_them(sessions, sid: str) -> 
     tail = StoreTail(sessions, EVENTS, interval=3600)
     viewer = await tail.subscribe(sid, "viewer")
     trader = await tail.subscribe(sid, "viewer", detail=True)  # same session: only the rendering differs
+    await tail.close()  # no background reads: polled by hand below
     async with sessions() as db, db.begin():
         await record_event(
             db, EventCategory.RISK, "limits_changed", "portfolio limits changed by root", data={"by": "root"}
@@ -184,4 +188,19 @@ async def test_a_socket_after_a_quiet_spell_starts_from_now(sessions, sid: str) 
     newest = await _trade(sessions)
     await asyncio.sleep(0.1)
     assert not late.dropped and late.queue.get_nowait()[0] == newest and late.queue.empty()
+    await tail.close()
+
+
+async def test_a_commit_in_this_process_wakes_the_tail_at_once(sessions, sid: str) -> None:  # type: ignore[no-untyped-def]
+    tail = StoreTail(sessions, interval=3600)  # no tick would come within the test
+    sub = await tail.subscribe(sid, "viewer")
+    await asyncio.sleep(0)  # the tail task starts and waits
+    trade = await _trade(sessions)  # the runtime of `engine serve --run` commits the same way
+    got = await asyncio.wait_for(sub.queue.get(), timeout=30)
+    assert got[0] == trade
+    async with sessions() as db:  # a read-only transaction wakes nothing
+        await db.scalar(select(Trade.id).limit(1))
+        await db.commit()
+    await asyncio.sleep(0.2)
+    assert sub.queue.empty() and tail.queries == 1
     await tail.close()
