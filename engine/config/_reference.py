@@ -16,6 +16,7 @@ from engine.config._feeds import FeedsFile
 from engine.config._model import Model
 from engine.config._strategy import Strategy
 from engine.config._types import TYPE_LABELS, format_ratio, schema_key
+from engine.sentiment.config import SentimentConfig
 
 __all__ = [
     "SCHEMA_FILES",
@@ -30,6 +31,7 @@ SCHEMA_FILES: dict[str, type[BaseModel]] = {
     "bot.schema.json": Bot,
     "model.schema.json": Model,
     "feeds.schema.json": FeedsFile,
+    "sentiment.schema.json": SentimentConfig,
 }
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
 BEGIN = "<!-- BEGIN GENERATED KEY REFERENCE: engine schema --docs docs/config.md -->"
@@ -172,8 +174,9 @@ def _models_in_order(root: type[BaseModel], schema: dict[str, Any]) -> list[tupl
 
 def _model_class(name: str) -> type[BaseModel]:
     from engine.config import _bot, _feeds, _strategy
+    from engine.sentiment import config as _sentiment
 
-    for module in (_strategy, _bot, _feeds):
+    for module in (_strategy, _bot, _feeds, _sentiment):
         found = getattr(module, name, None)
         if isinstance(found, type) and issubclass(found, BaseModel):
             return found
@@ -187,6 +190,7 @@ def reference_markdown() -> str:
         ("Strategy files", Strategy),
         ("Bot files", Bot),
         ("Feeds file (feeds.yaml)", FeedsFile),
+        ("News file (sentiment.yaml)", SentimentConfig),
     ):
         schema = model_schema(root)
         defs = schema.get("$defs", {})

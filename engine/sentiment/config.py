@@ -34,20 +34,28 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SourceConfig(_Strict):
-    """One news source. ``key``: ``env:NAME`` or ``store:NAME`` (CryptoPanic needs one)."""
+def _f(default: object, description: str, **bounds: float) -> object:
+    return Field(default=default, description=description, **bounds)
 
-    kind: Literal["cryptocompare", "cryptopanic", "rss"]
-    name: str | None = None
-    url: str | None = None
-    key: str | None = None
-    base_url: str | None = None
-    filter: Literal["rising", "hot", "bullish", "bearish", "important", "saved", "lol"] | None = None
-    currencies: str | None = None
-    categories: str | None = None
-    pages: int = Field(default=1, ge=1, le=100)  # cryptocompare/cryptopanic: older pages to walk back
-    calls_per_minute: float = Field(default=10.0, gt=0)
-    timeout_s: float = Field(default=20.0, gt=0)
+
+class SourceConfig(_Strict):
+    """One news source: CryptoCompare news, CryptoPanic v2 or an RSS/Atom feed by URL."""
+
+    kind: Literal["cryptocompare", "cryptopanic", "rss"] = Field(description="which service or format")
+    name: str | None = _f(None, "how the source is named in reports (default: the kind, or the feed's host)")
+    url: str | None = _f(None, "the feed's URL (rss; required there)")
+    key: str | None = _f(None, "`env:NAME` or `store:NAME` (cryptopanic: required; cryptocompare: optional)")
+    base_url: str | None = _f(None, "another host speaking the same API (a mirror, a test server)")
+    filter: Literal["rising", "hot", "bullish", "bearish", "important", "saved", "lol"] | None = _f(
+        None, "CryptoPanic's filter parameter"
+    )
+    currencies: str | None = _f(None, "CryptoPanic's currencies parameter (BTC,ETH)")
+    categories: str | None = _f(None, "CryptoCompare's categories parameter (BTC,ETH)")
+    pages: int = _f(
+        1, "older pages to walk back to backfill history (cryptocompare, cryptopanic)", ge=1, le=100
+    )
+    calls_per_minute: float = _f(10.0, "the source's rate limit (rolling minute)", gt=0)
+    timeout_s: float = _f(20.0, "seconds per request", gt=0)
 
     @model_validator(mode="after")
     def _needs(self) -> SourceConfig:
@@ -65,34 +73,34 @@ class SourceConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    """The OpenAI-compatible model called for ambiguous or critical items, and its daily budget."""
+    """The OpenAI-compatible model called for ambiguous or critical items only, and its daily budget."""
 
-    enabled: bool = False
-    model: str = "gpt-4o-mini"
-    base_url: str | None = None  # any OpenAI-compatible server; None: api.openai.com
-    key: str = "env:OPENAI_API_KEY"
-    timeout_s: float = Field(default=20.0, gt=0)
-    max_output_tokens: int = Field(default=200, ge=50, le=2000)
-    # Budget per UTC day, kept in the store (shared by every process using it).
-    max_calls_per_day: int = Field(default=200, ge=0)
-    max_tokens_per_day: int = Field(default=200_000, ge=0)
-    max_cost_usd_per_day: float = Field(default=1.0, ge=0)
-    # Prices for the cost estimate, USD per million tokens (gpt-4o-mini's list prices by default).
-    input_usd_per_1m: float = Field(default=0.15, ge=0)
-    output_usd_per_1m: float = Field(default=0.60, ge=0)
-    # When to call: |local score| below this is "ambiguous" ...
-    ambiguous_below: float = Field(default=0.05, ge=0, le=1)
-    # ... or the title and summary disagree in sign by more than this ...
-    disagreement: float = Field(default=0.5, ge=0, le=2)
-    # ... or the item is critical: an event keyword of these types, flagged important, or from these sources.
-    critical_events: tuple[str, ...] = ("hack", "delisting", "regulation")
-    critical_sources: tuple[str, ...] = ()
-    # A critical item whose |local score| is at least this is clear enough: the model is not asked.
-    decisive: float = Field(default=0.4, ge=0, le=1)
-    # How far the model may move an item away from its local score (the injection guard), and the
-    # confidence below which its answer is not used.
-    max_shift: float = Field(default=1.0, gt=0, le=2)
-    min_confidence: float = Field(default=0.5, ge=0, le=1)
+    enabled: bool = _f(False, "call the model at all")
+    model: str = _f("gpt-4o-mini", "model name sent to the server")
+    base_url: str | None = _f(None, "any OpenAI-compatible server (default: api.openai.com)")
+    key: str = _f("env:OPENAI_API_KEY", "the API key reference, `env:NAME` or `store:NAME`")
+    timeout_s: float = _f(20.0, "seconds per call; a timeout keeps the local score", gt=0)
+    max_output_tokens: int = _f(
+        200, "the answer's cap (also what the budget reserves for it)", ge=50, le=2000
+    )
+    max_calls_per_day: int = _f(200, "calls per UTC day, counted in the store across processes", ge=0)
+    max_tokens_per_day: int = _f(200_000, "tokens per UTC day (prompt + answer)", ge=0)
+    max_cost_usd_per_day: float = _f(1.0, "estimated USD per UTC day", ge=0)
+    input_usd_per_1m: float = _f(0.15, "price of a million prompt tokens, for the cost estimate", ge=0)
+    output_usd_per_1m: float = _f(0.60, "price of a million answer tokens, for the cost estimate", ge=0)
+    ambiguous_below: float = _f(
+        0.05, "crypto terms cancelling out to below this make an item ambiguous", ge=0, le=1
+    )
+    disagreement: float = _f(
+        0.5, "title and summary of opposite sign further apart than this are ambiguous", ge=0, le=2
+    )
+    critical_events: tuple[str, ...] = _f(
+        ("hack", "delisting", "regulation"), "event types that make an item critical"
+    )
+    critical_sources: tuple[str, ...] = _f((), "outlets whose items are critical")
+    decisive: float = _f(0.4, "a critical item whose |local score| is at least this is not sent", ge=0, le=1)
+    max_shift: float = _f(1.0, "the model may move an item at most this far from its local score", gt=0, le=2)
+    min_confidence: float = _f(0.5, "answers below this confidence are not used", ge=0, le=1)
 
     @field_validator("key")
     @classmethod
@@ -103,17 +111,25 @@ class ModelConfig(_Strict):
 
 
 class SentimentConfig(_Strict):
-    sources: tuple[SourceConfig, ...] = ()
-    default_feeds: bool = True  # add engine.sentiment.sources.DEFAULT_RSS_FEEDS
-    refresh: str = "5m"  # engine run: fetch every source this often while a bot reads news
-    ingest_lag: str = "5m"  # published_at + this = when a bot could have known a backfilled item
-    live_window: str = "6h"  # fetched within this of publication: available from max(lag, fetch time)
-    half_life: str = "6h"  # of sentiment.<coin>.score
-    max_age: str = "3d"  # score is NaN when the newest item is older
-    lexicon: str | None = None  # another lexicon file (relative to the project)
-    source_weights: dict[str, float] = Field(default_factory=dict)
-    vote_weight: float = Field(default=0.3, ge=0, le=1)
-    model: ModelConfig = ModelConfig()
+    """``sentiment.yaml``: news sources, the local scorer's options, the point-in-time rules and the model."""
+
+    sources: tuple[SourceConfig, ...] = _f((), "news sources")
+    default_feeds: bool = _f(True, "add the default RSS list of well-known outlets to the sources")
+    refresh: str = _f("5m", "engine run: fetch every source this often while a bot reads news")
+    ingest_lag: str = _f("5m", "an item counts from `published_at` + this")
+    live_window: str = _f(
+        "6h", "an item fetched within this of publication counts from the later of that and its fetch"
+    )
+    half_life: str = _f("6h", "half-life of `sentiment.COIN.score`")
+    max_age: str = _f("3d", "`sentiment.COIN.score` is NaN when the newest item about the coin is older")
+    lexicon: str | None = _f(None, "another lexicon file, relative to the project")
+    source_weights: dict[str, float] = Field(
+        default_factory=dict, description="multiplier of an outlet's scores"
+    )
+    vote_weight: float = _f(0.3, "how far reader votes (CryptoPanic) can tilt a score", ge=0, le=1)
+    model: ModelConfig = Field(
+        default_factory=ModelConfig, description="the model, called only where it pays"
+    )
 
     _check = field_validator("refresh", "ingest_lag", "live_window", "half_life", "max_age")(_duration)
 

@@ -113,6 +113,7 @@ def test_schema_check_write_and_docs(tmp_path):
         "bot.schema.json",
         "feeds.schema.json",
         "model.schema.json",
+        "sentiment.schema.json",
         "strategy.schema.json",
     ]
     assert runner.invoke(app, ["schema", "--out", str(out)]).output == ""  # nothing changed, nothing written
