@@ -8,7 +8,8 @@ Rules (docs/sentiment.md, "Coin tagging"):
    words) count only as a cashtag (``$LINK``), or in upper case in a headline that is not all upper case
    and written in English, or followed by a context word (price, token, coin, network, holders, ...)
    in any language. "SOL" in "el sol brilla" is never a coin; "SOL price jumps" is.
-4. Coins the source attached (CryptoCompare categories, CryptoPanic currencies) are kept when known.
+4. Coins the source attached are kept, also beyond the table: CryptoPanic's currency codes, and
+   CryptoCompare categories written as tickers (2-6 capitals, not a topic such as ICO, ETF or NFT).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["AMBIGUOUS", "COINS", "tag_coins"]
+__all__ = ["AMBIGUOUS", "COINS", "TOPICS", "source_tickers", "tag_coins"]
 
 # ticker (lower case) -> names. Extend here; tickers are the keys used in rules (sentiment.btc.score).
 COINS: dict[str, tuple[str, ...]] = {
@@ -113,6 +114,21 @@ _NAMES = sorted(
 _NAME_RE = re.compile(r"(?<![\w$])(" + "|".join(re.escape(n) for n, _ in _NAMES) + r")(?![\w])", re.I)
 _NAME_TO_TICKER = {name: ticker for name, ticker in _NAMES}
 _TOKEN = re.compile(r"\$?[A-Za-z][A-Za-z0-9]*")
+_GIVEN = re.compile(r"^[a-z0-9]{2,10}$")
+# CryptoCompare categories in capitals that are topics, not coins.
+TOPICS = frozenset(
+    {"ICO", "ETF", "NFT", "DEFI", "DAO", "SEC", "USA", "US", "UK", "EU", "ASIA", "AI", "CBDC", "OTC"}
+)
+
+
+def source_tickers(categories: str) -> tuple[str, ...]:
+    """Tickers among CryptoCompare's ``categories`` (``BTC|Market|CRV|ICO`` -> btc, crv)."""
+    out = []
+    for raw in categories.split("|"):
+        word = raw.strip()
+        if 2 <= len(word) <= 6 and word.isupper() and word.isalnum() and word not in TOPICS:
+            out.append(word.lower())
+    return tuple(out)
 
 
 def _context_after(words: list[str], i: int) -> bool:
@@ -123,7 +139,7 @@ def tag_coins(
     title: str, summary: str = "", *, lang: str | None = None, given: Iterable[str] = ()
 ) -> tuple[str, ...]:
     """Tickers (lower case, sorted) the item concerns, by the rules in the module docstring."""
-    found: set[str] = {c.lower() for c in given if c and c.lower() in COINS}
+    found: set[str] = {c.lower() for c in given if _GIVEN.match(c.lower())}
     english = lang is None or lang.lower().startswith("en")
     for text in (title, summary[:2000]):
         if not text:

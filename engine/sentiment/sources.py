@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 import httpx
 
 from engine.feeds.http import BadResponse, FeedHttpClient, RateLimited, ServiceError
+from engine.sentiment.coins import source_tickers
 from engine.sentiment.feedxml import FeedRejected, parse_feed
 from engine.sentiment.items import MAX_SUMMARY, MAX_TITLE, NewsItem, plain_text
 from engine.sentiment.scorer import Votes
@@ -108,7 +109,7 @@ def parse_cryptocompare(payload: Any, service: str = "cryptocompare") -> tuple[l
         if published is None or not title or not isinstance(url, str) or not url.startswith("http"):
             skipped += 1
             continue
-        categories = str(raw.get("categories") or "").split("|")
+        categories = source_tickers(str(raw.get("categories") or ""))
         items.append(
             NewsItem(
                 source=str(raw.get("source") or "cryptocompare")[:100],
@@ -119,7 +120,7 @@ def parse_cryptocompare(payload: Any, service: str = "cryptocompare") -> tuple[l
                 published_at=published * NS,
                 external_id=str(raw.get("id"))[:100] if raw.get("id") is not None else None,
                 lang=str(raw.get("lang") or "EN").lower()[:8],
-                coins=tuple(c.strip().lower() for c in categories if c.strip()),
+                coins=categories,
             )
         )
     if data and not items:

@@ -30,7 +30,7 @@ from engine.sentiment.triage import model_reason
         ("Near Protocol hosts conference", {}, ("near",)),
         ("Prices near record highs", {}, ()),
         ("Shiba Inu burn rate explodes", {}, ("shib",)),
-        ("Market wrap", {"given": ("BTC", "Market", "XYZ")}, ("btc",)),  # source tags kept when known
+        ("Market wrap", {"given": ("BTC", "crv")}, ("btc", "crv")),  # the source's tickers are kept
     ],
 )
 def test_coin_tagging_rules(title: str, kwargs: dict, coins: tuple[str, ...]) -> None:
@@ -115,3 +115,9 @@ def test_only_ambiguous_or_critical_items_go_to_the_model() -> None:
     rows = load_labelled()
     sent = sum(reason(text) is not None for _, text in rows)
     assert sent / len(rows) < 0.25
+
+
+def test_cryptocompare_categories_that_are_tickers() -> None:
+    from engine.sentiment.coins import source_tickers
+
+    assert source_tickers("BTC|Market|CRV|ICO|Regulation|ETF|JUP") == ("btc", "crv", "jup")
