@@ -1,8 +1,9 @@
 """``engine ml tune``: search the learner's parameters with Optuna, scoring each trial by its purged
 walk-forward out-of-sample balanced accuracy.
 
-With ``storage`` (an Optuna RDB URL: ``postgresql://...``, ``sqlite:///...``) several processes, on
-one machine or many, run trials of one shared study: start the same command in each. Trials are
+With ``storage`` (an Optuna RDB URL: ``postgresql://...``, ``sqlite:///...``; see
+engine/store/study_storage.py) several processes, on one machine or many, run trials of one shared
+study: start the same command in each. Trials are
 seeded per process, so a single process is reproducible; a shared study is not bit-for-bit (which
 trial finishes first is up to the machines)."""
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +19,7 @@ from engine.config._model import LightGBMLearner, LogisticLearner
 from engine.ml.errors import MLError
 from engine.ml.pipeline import evaluate, walkforward
 from engine.ml.walkforward import PairData
+from engine.store.study_storage import StudyStorageError, open_shared_study
 
 __all__ = ["suggest_learner", "tune"]
 
@@ -62,21 +63,23 @@ def tune(
     # Each process its own sampler seed: two workers of a shared study must not propose the same trials.
     sampler = optuna.samplers.TPESampler(seed=base + (os.getpid() if storage else 0), constant_liar=True)
     name = study_name or f"ml-{loaded.model.model}"
-    study = None
-    for attempt in range(5):
+    if storage is None:
+        study = optuna.create_study(direction="maximize", study_name=name, sampler=sampler)
+    else:
+        # Every worker of a shared study must search the same thing: the model file (features, label,
+        # windows, learner type), the pairs, their data and the evaluated range.
+        setup = {
+            "model": loaded.model.model_dump(mode="json", exclude={"learner", "retrain"}),
+            "learner": loaded.model.learner.type,
+            "data": [
+                (p.pair, int(p.times[0]), int(p.times[-1]), len(p.times)) for p in pairs if len(p.times)
+            ],
+            "range": (str(start), str(end)),
+        }
         try:
-            study = optuna.create_study(
-                direction="maximize", study_name=name, storage=storage, sampler=sampler, load_if_exists=True
-            )
-            break
-        except Exception as exc:  # a bad URL, an unreachable server: one clear line
-            # Workers starting together race to create the schema and the study: the loser retries.
-            racing = type(exc).__name__ in ("IntegrityError", "OperationalError", "DuplicatedStudyError")
-            if attempt == 4 or storage is None or not racing:
-                message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                raise MLError("ML009", f"cannot open the study '{name}' in {storage}: {message}") from None
-            time.sleep(0.5 * (attempt + 1))
-    assert study is not None
+            study = open_shared_study(storage, name, sampler=sampler, setup=setup)
+        except StudyStorageError as exc:
+            raise MLError("ML009", str(exc)) from None
 
     def objective(trial: Any) -> float:
         learner = suggest_learner(trial, loaded.model.learner)
