@@ -86,8 +86,9 @@ def test_signals_are_not_trivial(mixed_strategy):
             # Rules on feeds, models or news have no values without a run's data (tests/engine/feeds,
             # ml and sentiment check them with data).
             continue
-        # A divergence on 5m confirmed by one on 1h is rare: 10 days of candles may hold none.
-        rare = strategy.model.strategy == "divergence_mtf"
+        # Confirmed chart patterns and 5m divergences confirmed on 1h are rare: 10 days may hold none.
+        rare = strategy.model.strategy in ("divergence_mtf", "pattern_breakout")
         signals = compute_signals(strategy, synthetic(12_000, seed=5) if rare else candles)
         assert signals["entry_long"].any() or signals["entry_short"].any(), strategy.file
-        assert signals["exit_long"].any() or signals["exit_short"].any(), strategy.file
+        if strategy.exit_column("long") or strategy.exit_column("short"):  # else stops alone exit
+            assert signals["exit_long"].any() or signals["exit_short"].any(), strategy.file
