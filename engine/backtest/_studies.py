@@ -6,12 +6,18 @@ allows, so they inherit the loaded candles and the compiled kernel) run chunks o
 fold's study, which they share through an Optuna journal file in a temporary folder; TPE then sees
 every finished trial of all workers (with the "constant liar" for the running ones), but the order in
 which trials finish is up to the scheduler, so parallel results are not bit-for-bit repeatable.
+
+With ``settings.storage`` (``--storage URL``) the fold studies live in that database instead, named
+``<study>-fold-<k>``, so workers on other machines running the same command add trials to them; each
+fold's best is then chosen among every worker's trials. A worker whose bot, data range, windows or
+search space differ is refused (engine/store/study_storage.py).
 """
 
 from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import signal
 import tempfile
 import time
@@ -25,9 +31,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dsl.errors import DiagnosticError
+from dsl.errors import Diagnostic, DiagnosticError
 from engine.backtest.optimize import PENALTY, Evaluator, OptimizeSettings, SearchParam, objective_value
 from engine.backtest.walkforward import Window
+from engine.store.study_storage import close_study
 
 __all__ = ["FoldBest", "StudyJob", "StudyRun", "make_objective", "run_studies"]
 
@@ -122,8 +129,14 @@ def _serial(job: StudyJob, evaluator: Evaluator, progress: Callable[[int, int], 
     started = time.perf_counter()
     best = []
     for k, window in enumerate(job.windows):
-        sampler = optuna.samplers.TPESampler(seed=_seed(settings.seed, k, 0))
-        study = optuna.create_study(direction="maximize", sampler=sampler, study_name=f"fold-{k + 1}")
+        if settings.storage:
+            sampler = optuna.samplers.TPESampler(
+                seed=_seed(settings.seed, k, os.getpid()), constant_liar=True
+            )
+            study = _shared_fold(job, k, sampler)
+        else:
+            sampler = optuna.samplers.TPESampler(seed=_seed(settings.seed, k, 0))
+            study = optuna.create_study(direction="maximize", sampler=sampler, study_name=f"fold-{k + 1}")
         study.optimize(make_objective(evaluator, job.space, window, settings, tick), n_trials=settings.trials)
         best.append(_summarise(study))
     return StudyRun(best, time.perf_counter() - started, 1)
@@ -157,15 +170,44 @@ def _storage(path: Path) -> Any:
     return JournalStorage(JournalFileBackend(str(path)))
 
 
+def study_prefix(job: StudyJob) -> str:
+    return job.settings.study or f"optimize-{job.bot_path.stem}"
+
+
+def _setup(job: StudyJob) -> dict[str, Any]:
+    """What every worker of a shared study must agree on."""
+    s = job.settings
+    return {
+        "space": [repr(p) for p in job.space],
+        "windows": [repr(w) for w in job.windows],
+        "candles": {p: (str(f.index[0]), str(f.index[-1]), len(f)) for p, f in job.candles.items() if len(f)},
+        "objective": (s.metric, s.min_trades),
+    }
+
+
+def _shared_fold(job: StudyJob, fold: int, sampler: Any) -> Any:
+    from engine.store.study_storage import StudyStorageError, open_shared_study
+
+    assert job.settings.storage is not None
+    try:
+        return open_shared_study(
+            job.settings.storage, f"{study_prefix(job)}-fold-{fold + 1}", sampler=sampler, setup=_setup(job)
+        )
+    except StudyStorageError as error:
+        raise DiagnosticError([Diagnostic("OPT002", str(error))]) from None
+
+
 def _run_chunk(fold: int, journal: str, trials: int, seed: int) -> int:
     import optuna
 
     job: StudyJob = _WORKER["job"]
-    study = optuna.load_study(
-        study_name=f"fold-{fold + 1}",
-        storage=_storage(Path(journal)),
-        sampler=optuna.samplers.TPESampler(seed=seed, constant_liar=True),
-    )
+    sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+    if job.settings.storage:
+        study = _shared_fold(job, fold, sampler)
+    else:
+        study = optuna.load_study(
+            study_name=f"fold-{fold + 1}", storage=_storage(Path(journal)), sampler=sampler
+        )
     objective = make_objective(_WORKER["evaluator"], job.space, job.windows[fold], job.settings, _count)
     study.optimize(objective, n_trials=trials)
     return trials
@@ -186,10 +228,15 @@ def _parallel(job: StudyJob, jobs: int, progress: Callable[[int, int], None] | N
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     counter = context.Value("i", 0)
+    # Workers on other machines share the studies: their samplers must not repeat ours.
+    salt = os.getpid() * 1000 if settings.storage else 0
     with tempfile.TemporaryDirectory(prefix="engine-optimize-") as folder:
         journals = [Path(folder) / f"fold-{k + 1}.journal" for k in range(len(job.windows))]
         for k, path in enumerate(journals):
-            optuna.create_study(direction="maximize", study_name=f"fold-{k + 1}", storage=_storage(path))
+            if settings.storage:  # created (and checked) here; no connection is left open for the fork
+                close_study(_shared_fold(job, k, optuna.samplers.RandomSampler()))
+            else:
+                optuna.create_study(direction="maximize", study_name=f"fold-{k + 1}", storage=_storage(path))
         started = time.perf_counter()
         with (
             ProcessPoolExecutor(
@@ -205,7 +252,7 @@ def _parallel(job: StudyJob, jobs: int, progress: Callable[[int, int], None] | N
                 "ignore", message=".*multi-threaded, use of fork", category=DeprecationWarning
             )
             pending = {
-                pool.submit(_run_chunk, k, str(path), size, _seed(settings.seed, k, i + 1))
+                pool.submit(_run_chunk, k, str(path), size, _seed(settings.seed, k, i + 1 + salt))
                 for k, path in enumerate(journals)
                 for i, size in enumerate(_chunks(settings.trials, jobs))
             }
@@ -222,7 +269,11 @@ def _parallel(job: StudyJob, jobs: int, progress: Callable[[int, int], None] | N
                 raise
         elapsed = time.perf_counter() - started
         best = [
-            _summarise(optuna.load_study(study_name=f"fold-{k + 1}", storage=_storage(path)))
+            _summarise(
+                _shared_fold(job, k, optuna.samplers.RandomSampler())
+                if settings.storage
+                else optuna.load_study(study_name=f"fold-{k + 1}", storage=_storage(path))
+            )
             for k, path in enumerate(journals)
         ]
     return StudyRun(best, elapsed, jobs)

@@ -62,6 +62,8 @@ class OptimizeSettings:
     seed: int = 42
     jobs: int = 1
     only: tuple[str, ...] = ()
+    storage: str | None = None  # an Optuna RDB URL shared by workers on several machines (None: private)
+    study: str | None = None  # the shared studies' name prefix (default: optimize-<bot file stem>)
 
     def check(self) -> None:
         problems = []

@@ -39,6 +39,18 @@ def optimize_command(
         list[str] | None,
         typer.Option("--only", help="Search only these inputs (repeatable or comma-separated)."),
     ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage",
+            help="Optuna storage URL (postgresql://user:pw@host/db, sqlite:///study.db): workers on several "
+            "machines running the same command share each fold's study.",
+        ),
+    ] = None,
+    study: Annotated[
+        str | None,
+        typer.Option("--study", help="Name prefix of the shared studies (default: optimize-<bot file>)."),
+    ] = None,
     data: DataDir = None,
     start: Start = None,
     end: End = None,
@@ -67,6 +79,8 @@ def optimize_command(
         seed=seed,
         jobs=jobs if jobs is not None else default_jobs(),
         only=names,
+        storage=storage,
+        study=study,
     )
     console = Console()
     try:
@@ -77,6 +91,13 @@ def optimize_command(
     except Exception as exc:  # DiagnosticError and OSError print like a compiler; others are bugs
         fail_with_diagnostics(exc)
     render_optimization(result, console)
+    if storage is not None:
+        from engine.store.db import display_url
+
+        prefix = study or f"optimize-{bot.stem}"
+        console.print(
+            f"shared studies {prefix}-fold-1..{folds} in {display_url(storage)} (best of every worker's trials)"
+        )
     if json_out is not None:
         json_out.write_text(json.dumps(result_as_json(result), indent=2) + "\n", encoding="utf-8")
         console.print(f"results written to {json_out}")

@@ -19,7 +19,7 @@ from sqlalchemy.exc import ArgumentError
 
 from engine.store.db import display_url
 
-__all__ = ["StudyStorageError", "open_shared_study", "optuna_url", "setup_digest"]
+__all__ = ["StudyStorageError", "close_study", "open_shared_study", "optuna_url", "setup_digest"]
 
 # Async or unspecified drivers -> the synchronous driver Optuna can use.
 _POSTGRES = {"postgres", "postgresql", "postgresql+asyncpg", "postgresql+psycopg", "postgresql+psycopg2"}
@@ -98,6 +98,15 @@ def open_shared_study(
     if setup is not None:
         _check_setup(study, name, shown, setup_digest(setup))
     return study
+
+
+def close_study(study: Any) -> None:
+    """Close the study's database connections (before forking workers: a child must not inherit them)."""
+    backend = getattr(study._storage, "_backend", study._storage)
+    engine = getattr(backend, "engine", None)
+    if engine is not None:
+        backend.remove_session()
+        engine.dispose()
 
 
 def _check_setup(study: Any, name: str, shown: str, digest: str) -> None:
