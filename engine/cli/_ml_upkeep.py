@@ -95,7 +95,9 @@ def drift_command(
     ] = "1d",
 ) -> None:
     """Population stability index of each feature: the production model's training rows against the
-    most recent candles. A PSI above 0.25 on any feature records an ml/drift event."""
+    most recent candles (a PSI above 0.25 on any feature records an ml/drift event); then the live
+    predictions a running bot stored, scored against the labels realised since (below the model file's
+    retrain.min_live_accuracy: an ml/degraded event)."""
     from dsl.timeframes import parse_duration
     from engine.ml.drift import MAJOR, feature_drift
     from engine.ml.identity import spec_hash
@@ -123,4 +125,56 @@ def drift_command(
     if major:
         message = f"model {name}: major feature drift (PSI > {MAJOR}) in {', '.join(major)}"
         _event(url, "ml/drift", message, {"model": name, "psi": {d.feature: d.psi for d in found}})
+        typer.echo(message)
+    _live_check(url, loaded, pairs, row.version)
+
+
+def _live_check(url: str | None, loaded: Any, pairs: Any, version: str) -> None:
+    """Score the production version's stored live predictions against the labels realised since, and
+    record ml/degraded when the rolling balanced accuracy is below retrain.min_live_accuracy."""
+    import numpy as np
+
+    from dsl.timeframes import timeframe_seconds
+    from engine.ml.identity import spec_hash
+    from engine.ml.live_log import read_live_predictions
+    from engine.ml.pit import STORED_MEMBERS
+    from engine.ml.tracking import MIN_JUDGED, live_performance, realised_labels
+
+    model, name = loaded.model, loaded.model.model
+    spec = spec_hash(loaded)
+    frame = _guarded(
+        url,
+        lambda: _run(
+            url,
+            lambda s: read_live_predictions(s, name, spec, model.exchange, [d.pair for d in pairs], version),
+        ),
+    )
+    if frame.empty:
+        typer.echo(f"live predictions of version {version}: none stored yet (a running bot stores them)")
+        return
+    tf_ns = timeframe_seconds(model.timeframe) * 10**9
+    labels = np.full(len(frame), -1, dtype=np.int64)
+    for d in pairs:
+        rows = np.flatnonzero(frame["pair"].to_numpy() == d.pair)
+        opens = frame["close"].to_numpy(np.int64)[rows] - tf_ns
+        labels[rows] = realised_labels(opens, d.times, d.y)
+    settings = model.retrain
+    perf = live_performance(frame[list(STORED_MEMBERS)].to_numpy(np.float64), labels, settings.live_window)
+    typer.echo(
+        f"live predictions of version {version}: {perf.predictions} stored, {perf.realised} with a "
+        f"realised label, the last {perf.scored} scored (retrain.live_window {settings.live_window})"
+    )
+    if perf.scored:
+        typer.echo(
+            f"  accuracy {perf.accuracy:.3f}  balanced accuracy {perf.balanced_accuracy:.3f}  "
+            f"log loss {perf.log_loss:.3f}  mean confidence {perf.mean_confidence:.3f}  "
+            f"calibration error {perf.calibration_error:.3f}"
+        )
+    if perf.scored < MIN_JUDGED and settings.min_live_accuracy is not None:
+        typer.echo(f"  not judged yet: fewer than {MIN_JUDGED} labelled predictions")
+    reason = perf.degraded(settings.min_live_accuracy)
+    if reason:
+        message = f"model {name}: version {version} degraded: {reason}"
+        data = {"model": name, "version": version, **{k: getattr(perf, k) for k in vars(perf)}}
+        _event(url, "ml/degraded", message, data)
         typer.echo(message)

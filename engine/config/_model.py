@@ -140,6 +140,17 @@ class Retrain(ConfigModel):
     margin: Number = Field(
         0.01, ge=0, description="Balanced-accuracy gain a candidate needs over production to be promoted."
     )
+    live_window: Int = Field(
+        500,
+        ge=10,
+        description="Live predictions (the newest labelled ones) the production model is scored on.",
+    )
+    min_live_accuracy: Number | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Live balanced accuracy below which the production model counts as degraded (ml/degraded event).",
+    )
 
 
 class Model(ConfigModel):

@@ -78,6 +78,16 @@ class ProductionModels:
         self._models: dict[str, Production] = {}
         self._checked: dict[str, float] = {}
         self.errors: dict[str, str] = {}
+        self._log: Any = None  # PredictionLog, created on the first live prediction
+
+    @property
+    def predictions(self) -> Any:
+        """The write-behind log of live predictions (engine/ml/live_log.py), to the same store."""
+        if self._log is None:
+            from engine.ml.live_log import PredictionLog
+
+            self._log = PredictionLog(self.url)
+        return self._log
 
     def get(self, name: str, spec_hash: str) -> Production | None:
         now = time.monotonic()

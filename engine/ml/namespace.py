@@ -10,6 +10,7 @@ serves a backtest, a replay and live trading, and never uses a model on the data
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,7 @@ def _probabilities(models: _Models, name: str, ctx: Any) -> np.ndarray:
         # carried over to the next one (that candle gets its own prediction, or none).
         out[:, j] = asof(times, series, model_tf - 1)
     if ctx.timeframe == loaded.model.timeframe:
-        _fill_from_production(models, name, spec, loaded, candles, opens, out, user)
+        _fill_from_production(models, name, spec, loaded, candles, opens, out, user, model_tf)
     models.cache[key] = out
     while len(models.cache) > 64:
         models.cache.popitem(last=False)
@@ -118,6 +119,7 @@ def _fill_from_production(
     opens: np.ndarray,
     out: np.ndarray,
     user: Any,
+    timeframe_ns: int,
 ) -> None:
     missing = np.isnan(out[:, 2])
     if not missing.any():
@@ -137,6 +139,18 @@ def _fill_from_production(
 
     x = feature_matrix(loaded.plan, loaded.feature_names, candles, user)
     out[rows] = fitted.predict_proba(x[rows])
+    # A live prediction (the newest candle, closed moments ago) is stored to be scored against its label
+    # once it realises (engine/ml/tracking.py); a backtest's history never is.
+    close = int(opens[-1]) + timeframe_ns
+    now = time.time_ns()
+    if rows[-1] == len(opens) - 1 and 0 <= now - close <= 2 * timeframe_ns:
+        from engine.ml.live_log import live_observations
+
+        models.production.predictions.record(
+            live_observations(
+                name, spec, production.version, user.exchange, user.pair, close, out[-1].tolist(), now
+            )
+        )
 
 
 def _member(proba: np.ndarray, member: str) -> np.ndarray:
