@@ -28,7 +28,7 @@ from engine.feeds.http import FeedError, FeedHttpClient, RateLimiter
 from engine.feeds.namespace import series_for
 from engine.feeds.observations import Observation
 from engine.feeds.sources.base import SOURCE_MODULES, FetchRequest, Source, SourceSetup, build_source
-from engine.feeds.store import last_event_time, save_health, stamp_revisions, write_observations
+from engine.feeds.store import last_event_time, new_observations, save_health, write_observations
 from engine.observability import category_logger, log_event
 from engine.store.enums import EventCategory
 from engine.store.events import record_event
@@ -44,7 +44,8 @@ api_log = category_logger("api_calls")
 class RefreshResult:
     feed: str
     added: int = 0
-    observations: list[Observation] = field(default_factory=list)
+    observations: list[Observation] = field(default_factory=list)  # everything the sources answered
+    new: list[Observation] = field(default_factory=list)  # what was stored (revisions stamped)
     used: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     missing: tuple[str, ...] = ()
@@ -89,6 +90,7 @@ class FeedService:
         self._http: dict[str, FeedHttpClient] = {}
         self._sources: dict[str, Source] = {}
         self._states: dict[str, str] = {}
+        self._health_written: dict[str, float] = {}
         self.down_after_s = float(_seconds(feeds.alerts.down_after))
 
     # ----- sources -----------------------------------------------------------------------------
@@ -144,6 +146,11 @@ class FeedService:
         return busiest() if callable(busiest) else None
 
     async def aclose(self) -> None:
+        # Successes not yet written (see _health) are written now: calls and last success are not lost.
+        for kind, state in list(self._states.items()):
+            if state == "ok" and self._health_written.get(kind) is not None:
+                self._health_written[kind] = -1e9
+                await self._health(kind, ok=True)
         for source in self._sources.values():
             await source.aclose()
         for http in self._http.values():
@@ -187,16 +194,21 @@ class FeedService:
                 for m in members
                 if any(s.startswith(series_for(feed, m, None)) for s in got) or not observations
             ]
-            async with self._writing(), self.sessions() as session, session.begin():
-                # Values "current at the fetch" were known when the answer came, not when it was asked.
-                answered = self.clock()
-                observations = [
-                    replace(o, available_at=answered) if o.available_at == request.now_ns else o
-                    for o in observations
-                ]
-                observations = await stamp_revisions(session, observations, answered)
-                result.added += await write_observations(session, observations, stamped=True)
+            # Values "current at the fetch" were known when the answer came, not when it was asked.
+            answered = self.clock()
+            observations = [
+                replace(o, available_at=answered) if o.available_at == request.now_ns else o
+                for o in observations
+            ]
+            # Read without the write lock which values are new; most refreshes bring none, and then
+            # never touch the lock a candle's orders wait on.
+            async with self.sessions() as session:
+                new = await new_observations(session, observations, answered)
+            if new:
+                async with self._writing(), self.sessions() as session, session.begin():
+                    result.added += await write_observations(session, new, stamped=True)
             result.observations.extend(observations)
+            result.new.extend(new)
             result.used.append(kind.name)
             await self._health(kind.name, ok=True, feed=name)
             wanted = [m for m in wanted if m not in covered]
@@ -223,6 +235,12 @@ class FeedService:
         return min(resume)
 
     async def _health(self, kind: str, *, ok: bool, error: str | None = None, feed: str = "") -> None:
+        # A success of a source already known healthy is bookkeeping (last success, calls): written at most
+        # once a minute, so steady refreshes do not queue on the database a candle's orders need.
+        now = time.monotonic()
+        if ok and self._states.get(kind) == "ok" and now - self._health_written.get(kind, -1e9) < 60.0:
+            return
+        self._health_written[kind] = now
         calls = self._http[kind].calls if kind in self._http else 0
         own = getattr(self._sources.get(kind), "take_calls", None)
         if callable(own):  # calls through the clients a source opens per host

@@ -25,6 +25,7 @@ __all__ = [
     "SeriesReader",
     "last_event_time",
     "list_series",
+    "new_observations",
     "read_health",
     "read_series",
     "save_health",
@@ -39,18 +40,11 @@ log = logging.getLogger("engine.feeds")
 _CHUNK = 4000
 
 
-async def stamp_revisions(
-    session: AsyncSession, observations: Iterable[Observation], now_ns: int
-) -> list[Observation]:
-    """The observations, with every **revision** (a value for a time the store already holds a
-    different value for) made known no earlier than ``now_ns``.
-
-    A source stamps history by rule (a daily point is final at 00:10 the next day); a value that changed
-    since was only learned now, and stamping it by the rule would let a backtest see the revision from
-    the original time."""
-    batch = list(observations)
+async def _stored_values(
+    session: AsyncSession, observations: list[Observation]
+) -> dict[tuple[str, int], set[float]]:
     by_series: dict[str, list[int]] = {}
-    for obs in batch:
+    for obs in observations:
         by_series.setdefault(obs.series, []).append(obs.event_time)
     stored: dict[tuple[str, int], set[float]] = {}
     for series, times in by_series.items():
@@ -63,12 +57,45 @@ async def stamp_revisions(
         )
         for event_time, value in rows.all():
             stored.setdefault((series, int(event_time)), set()).add(float(value))
+    return stored
+
+
+def _stamp(obs: Observation, known: set[float] | None, now_ns: int) -> Observation:
+    if known and float(obs.value) not in known and obs.available_at < now_ns:
+        return replace(obs, available_at=now_ns)
+    return obs
+
+
+async def stamp_revisions(
+    session: AsyncSession, observations: Iterable[Observation], now_ns: int
+) -> list[Observation]:
+    """The observations, with every **revision** (a value for a time the store already holds a
+    different value for) made known no earlier than ``now_ns``.
+
+    A source stamps history by rule (a daily point is final at 00:10 the next day); a value that changed
+    since was only learned now, and stamping it by the rule would let a backtest see the revision from
+    the original time."""
+    batch = list(observations)
+    stored = await _stored_values(session, batch)
+    return [_stamp(obs, stored.get((obs.series, obs.event_time)), now_ns) for obs in batch]
+
+
+async def new_observations(
+    session: AsyncSession, observations: Iterable[Observation], now_ns: int
+) -> list[Observation]:
+    """:func:`stamp_revisions`, without the observations the store already holds (same series, time and
+    value): what a refresh really adds, read without writing."""
+    batch = list(observations)
+    stored = await _stored_values(session, batch)
     out: list[Observation] = []
+    seen: set[tuple[str, int, float]] = set()
     for obs in batch:
         known = stored.get((obs.series, obs.event_time))
-        if known and float(obs.value) not in known and obs.available_at < now_ns:
-            obs = replace(obs, available_at=now_ns)
-        out.append(obs)
+        key = (obs.series, obs.event_time, float(obs.value))
+        if (known and float(obs.value) in known) or key in seen:
+            continue
+        seen.add(key)
+        out.append(_stamp(obs, known, now_ns))
     return out
 
 

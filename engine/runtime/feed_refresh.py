@@ -115,7 +115,7 @@ class FeedScheduler:
             if feed is None:
                 return
             result = await self.service.refresh(name, scopes=tuple(sorted(entry.scopes)))
-            self.reader.extend(result.observations)
+            self.reader.extend(result.new)
             self.refreshes += 1
         except asyncio.CancelledError:
             raise

@@ -345,8 +345,10 @@ async def test_etherscan_keeps_to_three_calls_a_second(tmp_path: Path, sessions)
             await service.aclose()
         assert result.ok, result.errors
         times = [r.time for r in fake.requests]
+    # The fake refuses a 4th call within a second (per_second=3), so 11 calls means none was refused.
     assert len(times) == 11
-    assert all(b - a >= 1 / 3 for a, b in itertools.pairwise(times))
+    # Sent 0.35 s apart; arrival times on a loaded machine jitter by a few tens of milliseconds.
+    assert all(b - a >= 0.25 for a, b in itertools.pairwise(times))
 
 
 # ---- Whale Alert ---------------------------------------------------------------------------------
