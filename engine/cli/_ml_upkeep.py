@@ -4,13 +4,16 @@ from a scheduler (cron, systemd timer) as separate processes."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from engine.cli._options import DataDir
+from engine.cli._options import DataDir, End
 from engine.cli.cmd_ml import ModelFile, Url, Workers, _fail, _guarded, _load, _run, ml_app, save_outcome
+
+PARENT_RECORDS = "ENGINE_ML_RETRAIN_CHILD"
 
 
 def _production(url: str | None, name: str, spec: str) -> tuple[Any, Any, str | None]:
@@ -41,6 +44,7 @@ def _event(url: str | None, kind: str, message: str, data: dict[str, Any]) -> No
 def retrain_command(
     path: ModelFile,
     data: DataDir = None,
+    end: End = None,
     workers: Workers = None,
     url: Url = None,
     models_dir: Annotated[
@@ -56,19 +60,21 @@ def retrain_command(
     from engine.ml.retrain import decide
     from engine.ml.train import train_and_save
 
-    loaded, pairs = _load(path, data, None)
+    loaded, pairs = _load(path, data, end)
     name, settings = loaded.model.model, loaded.model.retrain
     row, saved, problem = _production(url, name, spec_hash(loaded))
     try:
         outcome = train_and_save(loaded, pairs, models_dir or default_models_root(), workers=workers)
     except (MLError, OSError) as exc:
-        # A failed training keeps the current model: say why, record it, exit 1.
-        _event(
-            url,
-            "ml/retrain_failed",
-            f"model {name}: training failed, production model kept: {exc}",
-            {"model": name},
-        )
+        # A failed training keeps the current model: say why, record it (unless `engine run` started
+        # this process: it records every failure of its child, with this output), exit 1.
+        if not os.environ.get(PARENT_RECORDS):
+            _event(
+                url,
+                "ml/retrain_failed",
+                f"model {name}: training failed, production model kept: {exc}",
+                {"model": name},
+            )
         _fail(str(exc))
     _guarded(url, lambda: _run(url, lambda s: save_outcome(s, outcome, loaded.model.exchange)))
     if problem is not None:
@@ -81,7 +87,9 @@ def retrain_command(
         _guarded(url, lambda: _run(url, lambda s: promote(s, name, outcome.version, "retrain")))
     verdict = "promoted to production" if promoted else "left as a candidate"
     message = f"model {name}: version {outcome.version} {verdict} ({decision_text})"
-    _event(url, "ml/retrain", message, {"model": name, "version": outcome.version, "promoted": promoted})
+    # The pid tells which process trained (engine run starts this command as a child).
+    data = {"model": name, "version": outcome.version, "promoted": promoted, "pid": os.getpid()}
+    _event(url, "ml/retrain", message, data)
     typer.echo(message)
 
 

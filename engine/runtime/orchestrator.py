@@ -41,6 +41,7 @@ from engine.runtime.feed_refresh import FeedsControl
 from engine.runtime.heap import settle_heap
 from engine.runtime.hot_reload import HotReload
 from engine.runtime.loader import BotFileCache, LoadResult
+from engine.runtime.ml_retrain import MLRetrainer, retrain_plans
 from engine.runtime.portfolio import PortfolioLimits, PortfolioRisk
 from engine.runtime.risk_settings import RiskSettings
 from engine.runtime.shared_signals import SharedSignals
@@ -125,6 +126,9 @@ class Runtime(HotReload, CommandControl, FeedsControl):
         # SQLite write lock as the runtime's other writes.
         self.committer = Committer(factory, lock=self._write_lock)
         self.shared = SharedSignals()
+        self.ml_retrain: MLRetrainer | None = (
+            None  # models with a retrain: block (engine/runtime/ml_retrain.py)
+        )
 
     # --- views ----------------------------------------------------------------------------------
 
@@ -165,6 +169,7 @@ class Runtime(HotReload, CommandControl, FeedsControl):
             await self.risk_settings.poll()  # limits set in the web app, from the first candle on
             await self._restore_profit_lock()
             await self._start_feeds()
+            self._start_ml_retrain()
             if loaded is None:
                 loaded = await asyncio.to_thread(self.cache.load, self.config.bots_dir)
             else:
@@ -194,6 +199,19 @@ class Runtime(HotReload, CommandControl, FeedsControl):
             )
         settle_heap()
 
+    def _start_ml_retrain(self) -> None:
+        try:
+            plans = retrain_plans(self.config.bots_dir.resolve().parent)
+        except Exception as exc:  # an unreadable models/ folder must not stop the bots
+            logging.getLogger("engine.ml").warning("no ML retraining: %s", exc)
+            return
+        if plans:
+            source = getattr(self.feed, "source", None)  # a replay trains on its own data directory
+            data_dir = getattr(source, "root", None)
+            self.ml_retrain = MLRetrainer(
+                self.config.bots_dir.resolve().parent, self.factory, data_dir, plans=plans
+            )
+
     async def stop(self) -> None:
         """Stop every bot after its current candle (all queued ones when the feed simply ended), then
         give the lease back."""
@@ -203,6 +221,8 @@ class Runtime(HotReload, CommandControl, FeedsControl):
         self._tasks = []
         for name in list(self.slots):
             await self._stop_bot(name, drain=not self._stop.is_set())
+        if self.ml_retrain is not None:  # a replay that ended waits for its retrains; a stop kills them
+            await self.ml_retrain.stop(drain=not self._stop.is_set())
         await self.alerts.stop()  # after the bots: their last trades are notified too
         await self._stop_feeds()
         self.committer.close()
@@ -240,6 +260,8 @@ class Runtime(HotReload, CommandControl, FeedsControl):
         and only the first group's bots can want an entry, so portfolio decisions are unchanged."""
         self.portfolio.observe_time(batch.close_time)
         self.alerts.observe_time(batch.close_time)
+        if self.ml_retrain is not None:
+            self.ml_retrain.observe_time(batch.close_time)
         received = time.perf_counter()
         targets = [
             slot
