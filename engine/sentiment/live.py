@@ -11,16 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
 from engine.feeds.context import uses_external_series
 
-__all__ = ["NAMESPACES", "NewsScheduler", "reads_news"]
+__all__ = ["NAMESPACES", "NewsScheduler", "news_scheduler_for", "reads_news", "seconds_to_half_minute"]
 
 log = logging.getLogger("engine.sentiment")
 NAMESPACES = frozenset({"sentiment", "news", "events"})
 DEFAULT_INTERVAL_S = 300.0
+
+
+def seconds_to_half_minute(now_s: float) -> float:
+    """Seconds from ``now_s`` (epoch) to the next hh:mm:30."""
+    return (30.0 - now_s % 60.0) % 60.0
 
 
 def reads_news(plan: object) -> bool:
@@ -53,6 +59,10 @@ class NewsScheduler:
 
     async def run(self) -> None:
         while True:
+            if self.interval >= 60:
+                # Candles close on the minute: fetching and writing at the half minute keeps the news'
+                # database writes (the SQLite write lock, the commit's fsync) away from the closes.
+                await asyncio.sleep(seconds_to_half_minute(time.time()))
             try:
                 report = await self.pipeline.ingest()
                 self.rounds += 1

@@ -8,7 +8,7 @@ from pathlib import Path
 from dsl import Source, compile_expression
 from engine.config._project import project_registry
 from engine.feeds.store import SeriesReader
-from engine.sentiment.live import news_scheduler_for, reads_news
+from engine.sentiment.live import news_scheduler_for, reads_news, seconds_to_half_minute
 from tests.engine.sentiment.news_fakes import news_server
 
 
@@ -46,3 +46,9 @@ async def test_scheduler_fetches_while_followed_and_extends_the_reader(sessions,
         await asyncio.sleep(1.2)
         assert len(server.requests) == calls  # stopped with its last follower
         await scheduler.stop()
+
+
+def test_fetches_wait_for_the_half_minute() -> None:
+    assert seconds_to_half_minute(1_700_000_000.0) == 10.0  # hh:mm:20 -> 10 s
+    assert seconds_to_half_minute(1_700_000_010.0) == 0.0
+    assert seconds_to_half_minute(1_700_000_015.0) == 55.0
