@@ -56,7 +56,9 @@ async def test_replay_retrains_on_schedule_in_another_process(tmp_path, monkeypa
     assert done, [e.message for e in events if e.kind.startswith("ml/")]
     assert all(e.data["pid"] != os.getpid() for e in done)  # trained by a child process
     assert all("production model kept" in e.message for e in failed)
-    assert retrainer.started == len(done) + len(failed) >= 2, [(e.kind, e.message[:90], e.data) for e in failed]
+    assert retrainer.started == len(done) + len(failed) >= 2, [
+        (e.kind, e.message[:90], e.data) for e in failed
+    ]
     assert retrainer.candles_during_jobs > 0  # the candle loop went on while training ran
     promoted = [e for e in done if e.data["promoted"]]
     assert (current.version != first) == bool(promoted)
