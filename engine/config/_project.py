@@ -58,7 +58,7 @@ def find_project_root(start: Path) -> Path:
 def _signature(root: Path) -> tuple[float, ...]:
     """Changes whenever a file a provider reads changes, so a hot reload sees new feeds and models."""
     stamps: list[float] = []
-    for path in (root / "feeds.yaml", root / "models"):
+    for path in (root / "feeds.yaml", root / "sentiment.yaml", root / "models"):
         try:
             stamps.append(path.stat().st_mtime)
         except OSError:

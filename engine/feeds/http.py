@@ -197,7 +197,11 @@ class FeedHttpClient:
         started = time.perf_counter()
         shown = self.mask(url)
         try:
-            response = await self._client.get(url, params=dict(params or {}), headers=dict(headers or {}))
+            # httpx replaces a URL's own query with ``params`` (even an empty one): merge them instead.
+            target = httpx.URL(url)
+            if params:
+                target = target.copy_merge_params(dict(params))
+            response = await self._client.get(target, headers=dict(headers or {}))
         except httpx.TimeoutException:
             raise Unreachable(self.service, f"{shown}: timed out") from None
         except httpx.HTTPError as exc:

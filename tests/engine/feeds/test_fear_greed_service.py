@@ -198,3 +198,13 @@ async def test_a_member_never_stored_does_not_force_a_full_backfill(sessions, tm
         await write_observations(session, [Observation("btc.price", stamp, stamp, 1.0, "t")])
     assert await service._since(btc, list(btc.members), ()) == stamp
     await service.aclose()
+
+
+async def test_a_url_keeps_its_own_query_beside_the_parameters() -> None:
+    from engine.feeds.http import FeedHttpClient
+
+    with JsonService({"/q": lambda q: (200, {}, q)}) as server:
+        client = FeedHttpClient("t", server.url, per_minute=60, retries=0)
+        assert await client.get_json(f"{server.url}/q?a=1") == {"a": "1"}
+        assert await client.get_json(f"{server.url}/q?a=1", {"b": 2}) == {"a": "1", "b": "2"}
+        await client.aclose()
