@@ -108,7 +108,31 @@ def _write_demo_feeds(bot_files: list[Path] = ()) -> str:  # type: ignore[assign
     scopes = positioning_scopes(list(bot_files))
     count, _ = store_generated_feeds(start, end, positioning=scopes)
     names = ["fear_greed", "btc", "spx", *sorted({n for _, *feeds in scopes for n in feeds if n})]
-    return f"generated feed history (not market data): {count} observations of {', '.join(names)}"
+    text = f"generated feed history (not market data): {count} observations of {', '.join(names)}"
+    coins = news_coins(list(bot_files))
+    if coins:
+        from engine.sentiment.synth import store_generated_news
+
+        for coin in coins:
+            store_generated_news(start, end, coin=coin)
+        text += f"; generated news for {', '.join(coins)} (not real headlines)"
+    return text
+
+
+def news_coins(bot_files: list[Path]) -> list[str]:
+    """The coins whose news the bots' rules read (``sentiment.<coin>``, ``news.<coin>``, ``events.<coin>``)."""
+    from engine.config import load_bot
+
+    coins: set[str] = set()
+    for path in bot_files:
+        try:
+            plan = load_bot(path).strategy.plan
+        except Exception:  # an invalid bot is reported by the validation step
+            continue
+        for node in plan.nodes:
+            if node.op == "feed" and node.args[0] in ("sentiment", "news", "events") and node.args[1]:
+                coins.add(node.args[1][0])
+    return sorted(coins)
 
 
 def _validate(files: list[Path], console: Console) -> bool:
