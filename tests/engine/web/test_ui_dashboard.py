@@ -293,6 +293,9 @@ async def test_a_bot_idle_today_shows_no_pnl_today(web: Web) -> None:
         register_pages(web.ctx)
         await sign_in(user, web, "vera")
         await user.should_see("2026-03-03 01:00 UTC", retries=50)
+        # The page is sent before its data is read: wait for the bot cards too (slow under load).
+        for bot in (idle, busy, dormant):
+            await user.should_see(marker=f"bot-{bot.id}", retries=100)
         # No pair known for these bots: no currency, so amounts show without a unit, and they are
         # left out of the USDT total (the page says so).
         with user.scope(marker=f"bot-{idle.id}"):
