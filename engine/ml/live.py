@@ -8,9 +8,7 @@ picked up by a running engine without a restart.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,31 +34,9 @@ def _registry_row(name: str, url: str | None) -> Any:
     """The production row of ``name`` (or None), read on a private loop in a worker thread so this
     works from synchronous code and from inside the engine's running event loop alike."""
     from engine.ml.registry import production
-    from engine.store.db import create_engine_for, session_factory
+    from engine.store.db import read_blocking
 
-    result: list[Any] = []
-    failure: list[BaseException] = []
-
-    async def read() -> None:
-        engine = create_engine_for(url)
-        try:
-            async with session_factory(engine, for_reading=True)() as session:
-                result.append(await production(session, name))
-        finally:
-            await engine.dispose()
-
-    def run() -> None:
-        try:
-            asyncio.run(read())
-        except BaseException as exc:  # re-raised in the caller's thread
-            failure.append(exc)
-
-    thread = threading.Thread(target=run, name="ml-registry-read")
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
-    return result[0]
+    return read_blocking(lambda session: production(session, name), url)
 
 
 class ProductionModels:
