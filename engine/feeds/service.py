@@ -71,7 +71,6 @@ class FeedService:
         clock: Callable[[], int] = time.time_ns,
         retries: int = 3,
         backoff: float = 1.0,
-        notify: Callable[[str, str, Mapping[str, Any]], Any] | None = None,
         write_lock: asyncio.Lock | None = None,
     ):
         self.feeds = feeds
@@ -84,7 +83,6 @@ class FeedService:
         self.clock = clock
         self.retries = retries
         self.backoff = backoff
-        self.notify = notify
         # The runtime's SQLite write lock: a feed write never holds the database while orders wait.
         self.write_lock = write_lock
         self._http: dict[str, FeedHttpClient] = {}
@@ -148,9 +146,8 @@ class FeedService:
     async def aclose(self) -> None:
         # Successes not yet written (see _health) are written now: calls and last success are not lost.
         for kind, state in list(self._states.items()):
-            if state == "ok" and self._health_written.get(kind) is not None:
-                self._health_written[kind] = -1e9
-                await self._health(kind, ok=True)
+            if state == "ok":
+                await self._health(kind, ok=True, force=True)
         for source in self._sources.values():
             await source.aclose()
         for http in self._http.values():
@@ -176,15 +173,13 @@ class FeedService:
             try:
                 source = self.source(kind.name)
                 observations = await source.fetch(request)
-            except (FeedError, LookupError) as exc:
-                message = str(exc)
-                result.errors[kind.name] = message
-                log_event(api_log, "feed source failed", feed=name, source=kind.name, error=message)
-                await self._health(kind.name, ok=False, error=message, feed=name)
-                continue
-            except Exception as exc:  # a source bug must not stop the others
-                message = f"{kind.name}: unexpected {type(exc).__name__}: {exc}"
-                log.exception("feed source %s crashed", kind.name)
+            except Exception as exc:  # a failing source, or a bug in one, must not stop the others
+                if isinstance(exc, FeedError | LookupError):
+                    message = str(exc)
+                    log_event(api_log, "feed source failed", feed=name, source=kind.name, error=message)
+                else:
+                    message = f"{kind.name}: unexpected {type(exc).__name__}: {exc}"
+                    log.exception("feed source %s crashed", kind.name)
                 result.errors[kind.name] = message
                 await self._health(kind.name, ok=False, error=message, feed=name)
                 continue
@@ -234,11 +229,14 @@ class FeedService:
                 resume.append(min(stored))
         return min(resume)
 
-    async def _health(self, kind: str, *, ok: bool, error: str | None = None, feed: str = "") -> None:
+    async def _health(
+        self, kind: str, *, ok: bool, error: str | None = None, feed: str = "", force: bool = False
+    ) -> None:
         # A success of a source already known healthy is bookkeeping (last success, calls): written at most
         # once a minute, so steady refreshes do not queue on the database a candle's orders need.
         now = time.monotonic()
-        if ok and self._states.get(kind) == "ok" and now - self._health_written.get(kind, -1e9) < 60.0:
+        recent = now - self._health_written.get(kind, -1e9) < 60.0
+        if ok and not force and self._states.get(kind) == "ok" and recent:
             return
         self._health_written[kind] = now
         calls = self._http[kind].calls if kind in self._http else 0
@@ -269,8 +267,6 @@ class FeedService:
             # and a source that stumbles once and recovers is not worth waking anyone.
             category = EventCategory.ERROR if row.state == "down" else EventCategory.SYSTEM
             await record_event(session, category, f"feed_{row.state}", text, data=data)
-        if self.notify is not None and (row.state == "down" or before == "down"):
-            self.notify(f"feed_{row.state}", text, data)
 
     def _writing(self) -> Any:
         return self.write_lock if self.write_lock is not None else contextlib.nullcontext()

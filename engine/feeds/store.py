@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -29,7 +29,6 @@ __all__ = [
     "read_health",
     "read_series",
     "save_health",
-    "stamp_revisions",
     "store_reader",
     "stored_sources",
     "write_observations",
@@ -66,25 +65,16 @@ def _stamp(obs: Observation, known: set[float] | None, now_ns: int) -> Observati
     return obs
 
 
-async def stamp_revisions(
+async def new_observations(
     session: AsyncSession, observations: Iterable[Observation], now_ns: int
 ) -> list[Observation]:
-    """The observations, with every **revision** (a value for a time the store already holds a
-    different value for) made known no earlier than ``now_ns``.
+    """What a write of ``observations`` really adds, found with a read: without the ones the store already
+    holds (same series, time and value), and with every **revision** (a value for a time the store
+    holds a different value for) made known no earlier than ``now_ns``.
 
     A source stamps history by rule (a daily point is final at 00:10 the next day); a value that changed
     since was only learned now, and stamping it by the rule would let a backtest see the revision from
     the original time."""
-    batch = list(observations)
-    stored = await _stored_values(session, batch)
-    return [_stamp(obs, stored.get((obs.series, obs.event_time)), now_ns) for obs in batch]
-
-
-async def new_observations(
-    session: AsyncSession, observations: Iterable[Observation], now_ns: int
-) -> list[Observation]:
-    """:func:`stamp_revisions`, without the observations the store already holds (same series, time and
-    value): what a refresh really adds, read without writing."""
     batch = list(observations)
     stored = await _stored_values(session, batch)
     out: list[Observation] = []
@@ -107,10 +97,10 @@ async def write_observations(
     stamped: bool = False,
 ) -> int:
     """Store the valid observations (a malformed one is logged and skipped); returns rows added.
-    Revisions are stamped first (:func:`stamp_revisions`) unless the caller did it (``stamped``)."""
+    Goes through :func:`new_observations` first unless the caller did (``stamped``)."""
     fetched = time.time_ns()
     if not stamped:
-        observations = await stamp_revisions(session, observations, now_ns or fetched)
+        observations = await new_observations(session, observations, now_ns or fetched)
     rows = []
     for obs in observations:
         problem = check_observation(obs)
@@ -209,8 +199,9 @@ async def read_health(session: AsyncSession) -> list[FeedHealth]:
 class SeriesReader:
     """The series one run reads, loaded once from the store and extended in place by live refreshes.
 
-    Backtests load everything up front (``preload``); the live runtime appends what its scheduler
-    stores (``extend``), so both go through the same arrays and the same join."""
+    A series is loaded from the store on first use (``loader``, see :func:`store_reader`); the live
+    runtime appends what its scheduler stores (``extend``), so backtests and live bots go through the
+    same arrays and the same join."""
 
     def __init__(
         self,
@@ -229,10 +220,6 @@ class SeriesReader:
 
     def keys(self) -> list[str]:
         return sorted(self._series)
-
-    async def preload(self, session: AsyncSession, keys: Sequence[str]) -> None:
-        for key in keys:
-            self._series[key] = await read_series(session, key)
 
     def extend(self, observations: Iterable[Observation]) -> None:
         """Add newly stored observations (live): arrays stay sorted by available_at."""

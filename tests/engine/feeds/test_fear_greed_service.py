@@ -137,24 +137,21 @@ async def test_a_429_with_retry_after_is_waited_out(sessions, tmp_path: Path) ->
         await service.aclose()
 
 
-async def test_connection_refused_and_down_after_notify(sessions, tmp_path: Path) -> None:
+async def test_connection_refused_and_down_after_is_an_error_event(sessions, tmp_path: Path) -> None:
+    """Down longer than alerts.down_after: one error event, which the runtime's alerts notify."""
     (tmp_path / "feeds.yaml").write_text("alerts: {down_after: 1s}\n")
-    notes: list[tuple[str, str]] = []
-    service = service_for(
-        "http://127.0.0.1:9",
-        sessions,
-        tmp_path,
-        START,
-        notify=lambda kind, text, data: notes.append((kind, text)),
-    )
+    service = service_for("http://127.0.0.1:9", sessions, tmp_path, START)
     first = await service.refresh("fear_greed")
-    assert "Unreachable" in type(first).__name__ or "fear_greed" in first.errors
+    assert "fear_greed" in first.errors
     import asyncio
 
     await asyncio.sleep(1.1)
     await service.refresh("fear_greed")
-    assert notes and notes[-1][0] == "feed_down"
+    await service.refresh("fear_greed")
     await service.aclose()
+    async with sessions() as session:
+        events = (await session.scalars(select(Event).order_by(Event.id))).all()
+    assert [(e.category, e.kind) for e in events] == [("system", "feed_degraded"), ("error", "feed_down")]
 
 
 async def test_keys_never_reach_logs_or_errors(sessions, tmp_path: Path) -> None:
