@@ -8,24 +8,16 @@ import pytest
 
 from engine.feeds.synth import store_generated_feeds
 from tests.engine.runtime.conftest import make_workspace
-from tests.engine.runtime.helpers import database, db_trades, db_url, make_runtime
+from tests.engine.runtime.helpers import (
+    closed_backtest_trades,
+    database,
+    db_trades,
+    db_url,
+    make_runtime,
+    trade_keys,
+)
 
 pytestmark = pytest.mark.slow
-
-
-def _backtest(root):
-    from engine.backtest.session import run_bot_backtest
-
-    run = run_bot_backtest(root / "bots" / "alts_mood.yaml", data_dir=root / "data")
-    trades = run.result.trades
-    return trades[trades["exit_reason"] != "end_of_data"]
-
-
-def _rows(trades: pd.DataFrame) -> list[tuple]:
-    return [
-        (r.pair, pd.Timestamp(r.open_time), pd.Timestamp(r.close_time), r.exit_reason)
-        for r in trades.itertuples()
-    ]
 
 
 async def test_feed_strategy_replay_equals_backtest(tmp_path, monkeypatch) -> None:
@@ -36,14 +28,14 @@ async def test_feed_strategy_replay_equals_backtest(tmp_path, monkeypatch) -> No
     import asyncio
 
     await asyncio.to_thread(store_generated_feeds, "2023-12-15", "2024-02-20", url=db_url(root))
-    expected = await asyncio.to_thread(_backtest, root)
+    expected = await asyncio.to_thread(closed_backtest_trades, root, "alts_mood.yaml")
     assert len(expected) >= 3, "the sample should trade"
     async with database(root) as factory:
         runtime = make_runtime(root, factory)
         await runtime.run()
         live = await db_trades(factory)
     got = [(p, pd.Timestamp(o), pd.Timestamp(c), r) for _, p, _, o, c, _, _, _, r in live]
-    assert got == _rows(expected)
+    assert got == trade_keys(expected)
 
 
 async def test_without_feed_data_the_rules_never_enter(tmp_path, monkeypatch) -> None:
@@ -53,7 +45,7 @@ async def test_without_feed_data_the_rules_never_enter(tmp_path, monkeypatch) ->
         pass
     import asyncio
 
-    trades = await asyncio.to_thread(_backtest, root)
+    trades = await asyncio.to_thread(closed_backtest_trades, root, "alts_mood.yaml")
     # Nothing stored: fear_greed.value is NaN, so `fear_greed.value < fear` is false at every candle.
     assert trades.empty
 
@@ -68,9 +60,9 @@ async def test_feed_data_cut_at_t_changes_no_trade_before_t(tmp_path, monkeypatc
             pass
         await asyncio.to_thread(store_generated_feeds, "2023-12-15", end, url=db_url(root))
     monkeypatch.setenv("ENGINE_DATABASE_URL", db_url(full_root))
-    full = await asyncio.to_thread(_backtest, full_root)
+    full = await asyncio.to_thread(closed_backtest_trades, full_root, "alts_mood.yaml")
     monkeypatch.setenv("ENGINE_DATABASE_URL", db_url(cut_root))
-    cut = await asyncio.to_thread(_backtest, cut_root)
+    cut = await asyncio.to_thread(closed_backtest_trades, cut_root, "alts_mood.yaml")
     t = pd.Timestamp("2024-02-05", tz="UTC")
-    before = lambda trades: [row for row in _rows(trades) if row[2] < t]  # noqa: E731
+    before = lambda trades: [row for row in trade_keys(trades) if row[2] < t]  # noqa: E731
     assert before(full) and before(full) == before(cut)

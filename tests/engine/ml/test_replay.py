@@ -10,7 +10,13 @@ import pandas as pd
 import pytest
 
 from tests.engine.runtime.conftest import ROOT, make_workspace
-from tests.engine.runtime.helpers import database, db_trades, db_url, make_runtime
+from tests.engine.runtime.helpers import (
+    closed_backtest_trades,
+    database,
+    db_trades,
+    db_url,
+    make_runtime,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -40,14 +46,6 @@ def _train_and_store(root) -> str:
     return outcome.version
 
 
-def _backtest(root) -> pd.DataFrame:
-    from engine.backtest.session import run_bot_backtest
-
-    run = run_bot_backtest(root / "bots" / "ml_hybrid.yaml", data_dir=root / "data")
-    trades = run.result.trades
-    return trades[trades["exit_reason"] != "end_of_data"]
-
-
 async def test_ml_strategy_replay_equals_backtest(tmp_path, monkeypatch):
     shutil.copytree(ROOT / "models", tmp_path / "models")  # first: the strategy reads ml.btc_direction
     model = tmp_path / "models" / "btc_direction.yaml"
@@ -57,7 +55,7 @@ async def test_ml_strategy_replay_equals_backtest(tmp_path, monkeypatch):
     async with database(root):
         pass  # migrated
     await asyncio.to_thread(_train_and_store, root)
-    expected = await asyncio.to_thread(_backtest, root)
+    expected = await asyncio.to_thread(closed_backtest_trades, root, "ml_hybrid.yaml")
     assert len(expected) >= 3, "the sample should trade"
     async with database(root) as factory:
         runtime = make_runtime(root, factory)

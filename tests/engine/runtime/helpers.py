@@ -304,3 +304,20 @@ async def play(runner, stop=None) -> bool:  # type: ignore[no-untyped-def]
         if stop is not None and stop():
             return True
     return False
+
+
+def closed_backtest_trades(root: Path, bot_file: str):
+    """The trades a backtest of ``root/bots/bot_file`` on ``root/data`` closed (not at the data's end):
+    what a replay of the same candles must also close."""
+    from engine.backtest.session import run_bot_backtest
+
+    trades = run_bot_backtest(root / "bots" / bot_file, data_dir=root / "data").result.trades
+    return trades[trades["exit_reason"] != "end_of_data"]
+
+
+def trade_keys(trades) -> list[tuple]:
+    """(pair, open time, close time, exit reason) per row of a backtest's trades frame."""
+    return [
+        (r.pair, pd.Timestamp(r.open_time), pd.Timestamp(r.close_time), r.exit_reason)
+        for r in trades.itertuples()
+    ]
