@@ -218,11 +218,8 @@ class FeedsControl:
                 )
             return False
         if self.feed_scheduler is not None and not isinstance(self.feed, ReplayFeed):
-            task = getattr(self, "_feeds_task", None)
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-            await self._stop_feeds()
+            # Only the feed scheduler restarts: news fetching (sentiment.yaml) goes on as it was.
+            await self._stop_feed_scheduler()
             self._start_scheduler(loaded, root)
         # Recompile what reads namespaces (their meaning may have changed: members, max_age, lag).
         self.cache.entries = {
@@ -277,6 +274,13 @@ class FeedsControl:
         if self.news_scheduler is not None:
             await self.news_scheduler.stop()
             self.news_scheduler = None
+        await self._stop_feed_scheduler()
+
+    async def _stop_feed_scheduler(self) -> None:
+        task = getattr(self, "_feeds_task", None)
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         if self.feed_service is not None:
             await self.feed_service.aclose()
             self.feed_service = None
