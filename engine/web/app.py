@@ -28,6 +28,7 @@ from engine.web.api.validation import validation_error_handler
 from engine.web.auth.accounts import cleanup_expired
 from engine.web.auth.crypto import SecretBox, SecretBoxError, load_secret_box
 from engine.web.auth.tokens import TokenKeys
+from engine.web.disconnects import outermost
 from engine.web.headers import SecurityHeadersMiddleware
 from engine.web.limits import BodyLimitMiddleware
 
@@ -57,10 +58,12 @@ API_ROUTERS = (
 def include_api(app: FastAPI) -> None:
     """The API's routes on ``app`` (its own FastAPI app, or NiceGUI's), with the refusals of
     :mod:`engine.web.api.validation`, the body limits of :mod:`engine.web.limits` and the headers of
-    :mod:`engine.web.headers`."""
+    :mod:`engine.web.headers`; a client leaving mid-request is no server error
+    (:mod:`engine.web.disconnects`)."""
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
+    outermost(app)
     for router in API_ROUTERS:
         app.include_router(router)
 

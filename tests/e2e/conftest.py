@@ -102,7 +102,26 @@ class E2EServer:
         return self.log_path.read_text(errors="replace")
 
     def errors(self) -> list[str]:
-        return [line for line in self.log().splitlines() if " ERROR " in line or "Traceback" in line]
+        """Each ERROR line or traceback in the server's log, a traceback whole (its indented lines
+        and the exception line after them), so a failure says what went wrong."""
+        found: list[str] = []
+        lines = self.log().splitlines()
+        i = 0
+        while i < len(lines):
+            line = lines[i]
+            if line.startswith("Traceback"):
+                block = [line]
+                i += 1
+                while i < len(lines) and (lines[i].startswith(" ") or not lines[i].strip()):
+                    block.append(lines[i])
+                    i += 1
+                if i < len(lines):
+                    block.append(lines[i])  # the exception itself
+                found.append("\n".join(block))
+            elif " ERROR " in line:
+                found.append(line)
+            i += 1
+        return found
 
 
 def _seed_users(home: Path, url: str) -> dict[str, str]:
