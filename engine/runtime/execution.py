@@ -341,7 +341,7 @@ class ExchangeMode(ExitRetry, ExchangeLedger):
             self._retry_orders(time_ns, events)
         for k in range(n_trades, st.n_trades):
             reason = L.EXIT_REASONS[int(st.tr_i[k, L.U_REASON])]
-            if reason == "exit_signal":
+            if reason in ("exit_signal", "fast_exit"):
                 continue  # a pending exit the kernel filled itself: none in exchange modes
             pair = st.pairs[int(st.tr_i[k, L.U_PAIR])]
             when = _utc(int(st.tr_i[k, L.U_CLOSE_TIME]))

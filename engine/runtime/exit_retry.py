@@ -46,7 +46,8 @@ __all__ = ["EntryHeldBack", "ExitNote", "ExitRetry"]
 log = category_logger("orders")
 
 # Exits the kernel finds inside a candle (a closed trade before their order is sent).
-INSIDE_EXITS = ("stop_loss", "take_profit", "trailing_stop", "daily_limit", "end_of_data")
+# A fast exit taken between closes on the trade stream is one too (engine.runtime.fast_exit_close).
+INSIDE_EXITS = ("stop_loss", "take_profit", "trailing_stop", "daily_limit", "end_of_data", "fast_exit")
 EXITS = (*INSIDE_EXITS, "close")
 _TINY = 1e-9
 

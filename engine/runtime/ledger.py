@@ -339,12 +339,16 @@ class CandleLedger:
             OrderStatus.SENT,
         )
 
-    async def _fill(self, session: AsyncSession, fill) -> None:
+    async def _fill(self, session: AsyncSession, fill, cid: str | None = None) -> None:
+        """A paper fill the kernel made; ``cid``: the order's client id when it is not one the kernel's
+        own decisions name (a fast exit between closes, engine.runtime.fast_exit_close)."""
         decided_at = fill.time - pd.Timedelta(self.step_ns)
-        if fill.action == "open":
+        if cid is not None:
+            side = OrderSide.SELL if fill.side == "long" else OrderSide.BUY
+        elif fill.action == "open":
             cid = client_order_id(self.name, fill.pair, decided_at, f"open_{fill.side}")
             side = OrderSide.BUY if fill.side == "long" else OrderSide.SELL
-        elif fill.reason == "exit_signal":
+        elif fill.reason in ("exit_signal", "fast_exit"):  # decided on a close, filled at the open
             cid = client_order_id(self.name, fill.pair, decided_at, "close")
             side = OrderSide.SELL if fill.side == "long" else OrderSide.BUY
         else:  # stop, target, end of day: an exit inside the candle, not decided on a close

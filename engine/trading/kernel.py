@@ -41,6 +41,7 @@ from engine.trading.layout import (
     BLOCK_MIN_NOTIONAL,
     DAY_NS,
     EXIT_DAILY_LIMIT,
+    EXIT_FAST,
     EXIT_SIGNAL,
     EXIT_STOP_LOSS,
     EXIT_TAKE_PROFIT,
@@ -595,8 +596,10 @@ def run_events(
                 if side != 0:
                     price = o[r]
                     worst = pos_f[p, P_FAST]
+                    reason = EXIT_SIGNAL
                     if not math.isnan(worst):
                         price = min(price, worst) if side > 0 else max(price, worst)
+                        reason = EXIT_FAST
                     price = price * (1.0 - side * slip)
                     _close(
                         acct_f,
@@ -611,7 +614,7 @@ def run_events(
                         p,
                         price,
                         time,
-                        EXIT_SIGNAL,
+                        reason,
                         taker,
                     )
             enter = pos_i[p, Q_PEND_ENTRY]

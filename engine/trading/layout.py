@@ -138,6 +138,9 @@ EXIT_TAKE_PROFIT = 3
 EXIT_TRAILING_STOP = 4
 EXIT_END_OF_DATA = 5
 EXIT_DAILY_LIMIT = 6
+# A ``fast_exit:`` rule: at the next open in a backtest (no better than the signal candle's worst
+# price), between closes on the trade stream in a live bot (engine.runtime.fast_exit).
+EXIT_FAST = 7
 
 EXIT_REASONS: dict[int, str] = {
     EXIT_SIGNAL: "exit_signal",
@@ -146,7 +149,10 @@ EXIT_REASONS: dict[int, str] = {
     EXIT_TRAILING_STOP: "trailing_stop",
     EXIT_END_OF_DATA: "end_of_data",
     EXIT_DAILY_LIMIT: "daily_limit",
+    EXIT_FAST: "fast_exit",
 }
+# Exits decided on a close and filled at the next open (the others happen inside a candle).
+DECIDED_EXITS = ("exit_signal", "fast_exit")
 
 # --- reasons an entry was refused (0 = allowed) ----------------------------------------------------
 OK = 0

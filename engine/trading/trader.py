@@ -545,7 +545,7 @@ class Trader:
         closed = self._closed_fills(n_tr)
         # Fills in the order they happened: exits on signal at the open, entries at the open, then
         # exits inside the candle (a position opened at this open may already be stopped out).
-        events: list[TraderEvent] = [f for f in closed if f.reason == "exit_signal"]
+        events: list[TraderEvent] = [f for f in closed if f.reason in L.DECIDED_EXITS]
         for k in range(n_tr, st.n_trades):
             if st.tr_i[k, L.U_OPEN_TIME] == time:
                 events.append(
@@ -566,7 +566,7 @@ class Trader:
                         reason="entry",
                     )
                 )
-        events.extend(f for f in closed if f.reason != "exit_signal")
+        events.extend(f for f in closed if f.reason not in L.DECIDED_EXITS)
         for k in range(n_bl, st.n_blocked):
             b = st.bl[k]
             events.append(

@@ -37,7 +37,7 @@ def test_a_fast_long_exit_fills_at_the_worse_of_the_next_open_and_the_signal_can
     assert plain.close_price == pytest.approx(next_open * 0.99)  # an ordinary exit: the next open
     assert fast.close_price == pytest.approx(expected * 0.99)
     assert fast.close_time == plain.close_time == T0 + 3 * HOUR
-    assert fast.exit_reason == "exit_signal"
+    assert fast.exit_reason == "fast_exit" and plain.exit_reason == "exit_signal"
 
 
 def test_a_fast_short_exit_fills_no_better_than_the_signal_candles_high():
