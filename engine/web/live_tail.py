@@ -1,5 +1,8 @@
-"""One shared tail of a store table per server, fanned out to every socket that follows it: the
-``trades`` table for ``/trades/live``, the ``events`` table for ``/events/live``.
+"""One shared tail of a store table per server, fanned out to every socket and page that follows it:
+the ``trades`` table for ``/trades/live``, the ``events`` table for ``/events/live``, and the
+``equity_snapshots`` table (one row per bot per closed candle, written in the candle's own transaction)
+for ``/candles/live``. The web pages watch the same tails (:meth:`StoreTail.watch`) and re-read only
+when a row that concerns them arrives, instead of each re-reading the store on a timer.
 
 Each socket used to poll the database itself every second (200 open pages: 200 trade queries and 200
 session checks a second). Here one task per server and table reads the new rows once per ``interval``
@@ -19,6 +22,9 @@ sockets listen.
   it, within one ``interval`` even when no trade comes.
 - Resume point: a socket that reconnects with ``?after=<last id it saw>`` first gets the rows it missed
   (at most ``BACKFILL_LIMIT``), then the live ones, in id order, none twice.
+- Pages: a watcher is a callback the tail calls with each batch of new rows, in the tail's task; it must
+  only note what changed (a page re-reads in its own context). Watchers keep the tail running like
+  sockets; their pages check their own session at each re-read.
 - Role filtering: a source renders each row twice, for readers and for those who may act on bots
   (``detail``): an event's ``data`` (order ids, amounts, reasons, who changed a limit) goes only to
   TRADER and ADMIN sockets; a VIEWER gets what ``/logs/`` shows it.
@@ -30,6 +36,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,12 +47,23 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
-from engine.store.models import AuthSession, Event, Trade, User
-from engine.web.api.schemas import EventOut, TradeOut
+from engine.store.models import AuthSession, EquitySnapshot, Event, Trade, User
+from engine.web.api.schemas import CandleOut, EventOut, TradeOut
 
-__all__ = ["BACKFILL_LIMIT", "EVENTS", "TRADES", "StoreTail", "Subscriber", "TailSource"]
+__all__ = [
+    "BACKFILL_LIMIT",
+    "CANDLES",
+    "EVENTS",
+    "TRADES",
+    "StoreTail",
+    "Subscriber",
+    "TailSource",
+    "Watcher",
+    "shared_tail",
+]
 
 BACKFILL_LIMIT = 500
+READ_LIMIT = 1000  # rows per read of a tail
 MIN_GAP = 0.05  # seconds between two reads of one tail, however often it is nudged
 log = logging.getLogger("engine.web")
 
@@ -68,8 +86,26 @@ def _event(row: Event) -> tuple[str, str]:
     return json.dumps(base), json.dumps({**base, "data": row.data})
 
 
+def _candle(row: EquitySnapshot) -> tuple[str, str]:
+    text = CandleOut.model_validate(row).model_dump_json()
+    return text, text
+
+
 TRADES = TailSource(Trade, _trade)
 EVENTS = TailSource(Event, _event)
+CANDLES = TailSource(EquitySnapshot, _candle)
+Watcher = Callable[[list[Any]], None]  # called with each batch of new rows (never awaits)
+POLL_SECONDS = 1.0  # how often a tail checks the sessions and reads new rows of another process
+
+
+def shared_tail(
+    tails: dict[str, StoreTail], sessions: async_sessionmaker[AsyncSession], source: TailSource
+) -> StoreTail:
+    """The server's one tail of ``source``'s table (made at first use), shared by sockets and pages."""
+    name = source.model.__tablename__
+    if name not in tails:
+        tails[name] = StoreTail(sessions, source, interval=POLL_SECONDS)
+    return tails[name]
 
 
 @dataclass(eq=False)
@@ -103,6 +139,7 @@ class StoreTail:
         self.last_id: int | None = None
         self.queries = 0  # reads of the table by the tail (the bench counts them)
         self._subscribers: set[Subscriber] = set()
+        self._watchers: list[Watcher] = []
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -111,22 +148,42 @@ class StoreTail:
     def subscribers(self) -> int:
         return len(self._subscribers)
 
+    @property
+    def listening(self) -> bool:
+        return bool(self._subscribers or self._watchers)
+
+    async def watch(self, watcher: Watcher) -> None:
+        """Call ``watcher`` with each batch of rows committed from now on, until :meth:`unwatch`."""
+        await self._start_from_newest()
+        self._watchers.append(watcher)
+        self._ensure_task()
+
+    def unwatch(self, watcher: Watcher) -> None:
+        with contextlib.suppress(ValueError):
+            self._watchers.remove(watcher)
+
     async def subscribe(self, session_id: str, role: str, *, detail: bool = False) -> Subscriber:
         """A new subscriber (a signed-in socket) that receives every row committed after this call."""
-        model = self.source.model
+        await self._start_from_newest()
+        sub = Subscriber(asyncio.Queue(self.queue_size), self.last_id or 0, session_id, role, detail)
+        self._subscribers.add(sub)
+        self._ensure_task()
+        return sub
+
+    async def _start_from_newest(self) -> None:
         if not self._running():
-            # No tail running (the first socket, or the first after a quiet spell): start from the
+            # No tail running (the first listener, or the first after a quiet spell): start from the
             # newest row, not from where an earlier tail stopped, or the new socket would be handed
             # everything in between at once.
             async with self.sessions() as db:
-                newest = await db.scalar(select(func.max(model.id))) or 0
-            if not self._running():  # another socket may have started it meanwhile
+                newest = await db.scalar(select(func.max(self.source.model.id))) or 0
+            if not self._running():  # another listener may have started it meanwhile
                 self.last_id = newest
-        sub = Subscriber(asyncio.Queue(self.queue_size), self.last_id or 0, session_id, role, detail)
-        self._subscribers.add(sub)
+
+    def _ensure_task(self) -> None:
         if not self._running():
-            self._task = asyncio.create_task(self._run(), name=f"web:tail:{model.__tablename__}")
-        return sub
+            name = f"web:tail:{self.source.model.__tablename__}"
+            self._task = asyncio.create_task(self._run(), name=name)
 
     def _running(self) -> bool:
         # (A test client runs each connection on an event loop of its own: a task of another loop is dead.)
@@ -156,6 +213,16 @@ class StoreTail:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    async def caught_up(self, timeout: float = 10.0) -> None:
+        """Return once every row committed before this call was read and handed out (tests, and a
+        page that must show its own write at once)."""
+        async with self.sessions() as db:
+            newest = await db.scalar(select(func.max(self.source.model.id))) or 0
+        deadline = time.monotonic() + timeout
+        while self._running() and (self.last_id or 0) < newest and time.monotonic() < deadline:
+            self.nudge()
+            await asyncio.sleep(0.01)
+
     def nudge(self) -> None:
         """Something was committed in this process: read now rather than at the next tick."""
         loop, wake = self._loop, self._wake
@@ -174,12 +241,13 @@ class StoreTail:
         self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
         _AWAKE.add(self)
         # The first subscriber set last_id to the newest row: nothing to read before a tick or a nudge.
-        while self._subscribers:
+        while self.listening:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
             self._wake.clear()
             try:
-                await self.poll()
+                if await self.poll() >= READ_LIMIT:  # a burst larger than one read: read on at once
+                    self._wake.set()
             except asyncio.CancelledError:
                 raise
             except Exception:  # a busy or briefly unreachable database: try again at the next tick
@@ -195,11 +263,20 @@ class StoreTail:
         async with self.sessions() as db:
             await self._end_sessions(db)
             rows = (
-                await db.scalars(select(model).where(model.id > last).order_by(model.id).limit(1000))
+                await db.scalars(select(model).where(model.id > last).order_by(model.id).limit(READ_LIMIT))
             ).all()
         self.queries += 1
-        for row in rows:
-            self.publish(row.id, self.source.render(row))
+        if rows and self._subscribers:
+            for row in rows:
+                self.publish(row.id, self.source.render(row))
+        elif rows:
+            self.last_id = max(self.last_id or 0, rows[-1].id)
+        if rows:
+            for watcher in list(self._watchers):
+                try:
+                    watcher(list(rows))
+                except Exception:  # one page's mistake must not stop the others' updates
+                    log.exception("a page watching %s failed", self.source.model.__tablename__)
         return len(rows)
 
     async def _end_sessions(self, db: AsyncSession) -> None:

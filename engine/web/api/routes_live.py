@@ -13,12 +13,11 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 from engine.web.api.context import WebContext
 from engine.web.api.deps import authenticate_access
 from engine.web.api.validation import StrictJsonRoute
-from engine.web.live_tail import EVENTS, TRADES, StoreTail, TailSource
+from engine.web.live_tail import CANDLES, EVENTS, POLL_SECONDS, TRADES, StoreTail, TailSource, shared_tail
 
 __all__ = ["POLL_SECONDS", "router"]
 
 router = APIRouter(route_class=StrictJsonRoute)
-POLL_SECONDS = 1.0  # how often the server's one tail checks the sessions and reads new trades
 
 
 def origin_allowed(ws: WebSocket, ctx: WebContext) -> bool:
@@ -32,10 +31,7 @@ def origin_allowed(ws: WebSocket, ctx: WebContext) -> bool:
 
 
 def _tail(ctx: WebContext, source: TailSource) -> StoreTail:
-    tails = ctx.live_tails
-    if source.model.__tablename__ not in tails:
-        tails[source.model.__tablename__] = StoreTail(ctx.sessions, source, interval=POLL_SECONDS)
-    return tails[source.model.__tablename__]
+    return shared_tail(ctx.live_tails, ctx.sessions, source)
 
 
 async def _follow(ws: WebSocket, token: str, after: int | None, source: TailSource) -> None:
@@ -86,3 +82,11 @@ async def events_live(ws: WebSocket, token: str = "", after: int | None = None) 
     errors, bot starts and stops), as JSON (``EventOut``, plus ``data`` for TRADER and ADMIN); with
     ``after`` (the last event id a page saw), first the ones it missed."""
     await _follow(ws, token, after, EVENTS)
+
+
+@router.websocket("/candles/live")
+async def candles_live(ws: WebSocket, token: str = "", after: int | None = None) -> None:
+    """Each bot's candle close from now on, as JSON (``CandleOut``: the bot, the candle's open time,
+    its equity and cash after it; ``bot_id`` null for the portfolio); with ``after`` (the last id a
+    page saw), first the ones it missed. Prices and positions change at these moments."""
+    await _follow(ws, token, after, CANDLES)

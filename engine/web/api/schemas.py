@@ -212,6 +212,16 @@ class CloseIn(BaseModel):
     confirm: bool = Field(description="must be true: closing a position by hand is confirmed explicitly")
 
 
+class CandleOut(_Out):
+    """A bot's candle closed: its equity and cash after it (``bot_id`` None: the whole portfolio)."""
+
+    id: int
+    bot_id: int | None
+    time: datetime  # the candle's open time
+    equity: float
+    cash: float
+
+
 class EventOut(_Out):
     id: int
     time: datetime

@@ -55,11 +55,11 @@ from engine.web.ui._dashboard_parts import (
     trade_row,
 )
 from engine.web.ui._tables import data_table, figure, positions_table
+from engine.web.ui.live_updates import follow_store
 from engine.web.ui.shell import allowed, browser_id, current_user, frame, page_user
 
-__all__ = ["REFRESH_SECONDS", "bot_path", "register", "request_bot_command"]
+__all__ = ["bot_path", "register", "request_bot_command"]
 
-REFRESH_SECONDS = 3.0
 EQUITY_DAYS = 30
 FEED_LENGTH = 20
 DEFAULT_VALUATION = "USDT"
@@ -336,9 +336,10 @@ def register(ctx: WebContext) -> None:
             async def tick() -> None:
                 # The page stays open after a sign-out elsewhere or a revocation: stop feeding it.
                 if await current_user(ctx, browser) is None:
-                    timer.cancel()
+                    follow.stop()
                     ui.navigate.to("/login")
                     return
                 await view.refresh()
 
-            timer = ui.timer(REFRESH_SECONDS, tick, immediate=False)
+            # Re-read when the runtime commits (a candle close, a trade, an event), not on a timer.
+            follow = await follow_store(ctx, tick)

@@ -15,10 +15,12 @@ from sqlalchemy import func, select
 from engine.store.enums import EventCategory
 from engine.store.models import Event
 from engine.web.api.context import WebContext
+from engine.web.live_tail import EVENTS
 from engine.web.queries import events_query
 from engine.web.ui._tables import data_table
+from engine.web.ui.live_updates import follow_store
 from engine.web.ui.shell import current_user, frame, page_user
-from engine.web.ui.trades import REFRESH_SECONDS, bot_names, when
+from engine.web.ui.trades import bot_names, when
 
 __all__ = ["TAIL", "register"]
 
@@ -82,7 +84,7 @@ class _LogsView:
             empty="No events match.",
         ).mark("events")
         await self.load()
-        ui.timer(REFRESH_SECONDS, self.follow)
+        await follow_store(self.ctx, self.follow, tables=(EVENTS,))  # when events are committed
 
     async def apply(self) -> None:
         category = self.elements["category"].value

@@ -23,8 +23,10 @@ from engine.store.models import Bot, Trade
 from engine.web import formatting as fmt
 from engine.web.api.context import WebContext
 from engine.web.api.schemas import TradeOut
+from engine.web.live_tail import TRADES
 from engine.web.queries import trades_query
 from engine.web.ui._tables import data_table
+from engine.web.ui.live_updates import follow_store
 from engine.web.ui.shell import action_user, current_user, frame, page_user
 
 __all__ = [
@@ -171,7 +173,7 @@ class _TradesView:
             self.elements["range"] = ui.label("")
             ui.button("Next", on_click=lambda: self.turn(1)).props("flat")
         await self.load()
-        ui.timer(REFRESH_SECONDS, self.follow)
+        await follow_store(self.ctx, self.follow, tables=(TRADES,))  # when trades are committed
 
     def read_filter(self) -> TradeFilter | None:
         try:

@@ -32,6 +32,14 @@ def cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
+def immediate_page_updates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page re-reads at the first check after a change (``run_timers``), not a second later."""
+    from engine.web.ui import live_updates
+
+    monkeypatch.setattr(live_updates, "REFRESH_GAP", 0.0)
+
+
+@pytest.fixture(autouse=True)
 def moving_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """TOTP clock that tests advance by whole steps, so two logins in one test use different codes."""
     now = [1_800_000_000.0]

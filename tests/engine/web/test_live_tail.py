@@ -17,9 +17,9 @@ from starlette.websockets import WebSocketDisconnect
 from engine.store.db import create_engine_for, session_factory, upgrade_async
 from engine.store.enums import BotMode, PositionSide
 from engine.store.models import Bot, Trade
-from engine.web.api import routes_live
+from engine.web import live_tail
 from engine.web.app import create_api
-from engine.web.live_tail import EVENTS, StoreTail
+from engine.web.live_tail import CANDLES, EVENTS, StoreTail
 
 from .conftest import _KEYS
 from .test_web_live_and_cli import _live_setup
@@ -98,7 +98,7 @@ async def test_a_slow_subscriber_is_dropped_and_the_others_get_everything(sessio
 def test_a_reconnecting_socket_resumes_after_its_last_trade(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(routes_live, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(live_tail, "POLL_SECONDS", 0.05)
     ctx, token = _live_setup(tmp_path)
     client = TestClient(create_api(ctx), base_url="https://testserver")
     first, second, third = (asyncio.run(_trade(ctx.sessions, f"P{i}/USDT")) for i in range(3))
@@ -159,7 +159,7 @@ def test_the_event_socket_streams_what_the_runtime_records(
 ) -> None:
     from engine.store import EventCategory, record_event
 
-    monkeypatch.setattr(routes_live, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(live_tail, "POLL_SECONDS", 0.05)
     ctx, token = _live_setup(tmp_path)
     client = TestClient(create_api(ctx), base_url="https://testserver")
 
@@ -203,4 +203,69 @@ async def test_a_commit_in_this_process_wakes_the_tail_at_once(sessions, sid: st
         await db.commit()
     await asyncio.sleep(0.2)
     assert sub.queue.empty() and tail.queries == 1
+    await tail.close()
+
+
+async def _snapshot(sessions, bot_id: int | None = 1, equity: float = 1000.0) -> int:  # type: ignore[no-untyped-def]
+    from engine.store.models import EquitySnapshot
+
+    async with sessions() as db, db.begin():
+        if await db.scalar(select(Bot.id).limit(1)) is None:
+            db.add(Bot(name="b", config_hash="", mode=BotMode.PAPER))
+            await db.flush()
+        row = EquitySnapshot(bot_id=bot_id, time=datetime(2026, 1, 1, tzinfo=UTC), equity=equity, cash=500.0)
+        db.add(row)
+        await db.flush()
+        return row.id
+
+
+def test_the_candle_socket_streams_each_bot_s_candle_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live_tail, "POLL_SECONDS", 0.05)
+    ctx, token = _live_setup(tmp_path)
+    client = TestClient(create_api(ctx), base_url="https://testserver")
+    with client.websocket_connect(f"/candles/live?token={token}") as ws:
+        first = asyncio.run(_snapshot(ctx.sessions, equity=1001.5))
+        candle = ws.receive_json()
+        assert candle == {
+            "id": first,
+            "bot_id": 1,
+            "time": "2026-01-01T00:00:00Z",
+            "equity": 1001.5,
+            "cash": 500.0,
+        }
+    missed = asyncio.run(_snapshot(ctx.sessions, equity=990.0))  # while the page was away
+    with client.websocket_connect(f"/candles/live?token={token}&after={first}") as ws:
+        assert ws.receive_json()["id"] == missed
+    with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect("/candles/live"):
+        pass
+    assert refused.value.code == 1008
+
+
+async def test_a_page_watcher_gets_each_batch_and_keeps_the_tail_running(sessions, sid: str) -> None:  # type: ignore[no-untyped-def]
+    tail = StoreTail(sessions, CANDLES, interval=3600)
+    batches: list[list[int]] = []
+    await tail.watch(lambda rows: batches.append([r.bot_id for r in rows]))
+    await asyncio.sleep(0)
+    assert tail.listening and tail.subscribers == 0
+    await _snapshot(sessions, bot_id=1)  # a commit in this process: read at once
+    for _ in range(300):
+        if batches:
+            break
+        await asyncio.sleep(0.01)
+    assert batches == [[1]]
+
+    def broken(rows: list) -> None:  # type: ignore[type-arg]
+        raise ValueError("a page's mistake")
+
+    await tail.watch(broken)
+    await _snapshot(sessions, bot_id=None)
+    for _ in range(300):
+        if len(batches) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert batches == [[1], [None]]  # the broken watcher did not stop the others
+    tail.unwatch(broken)
+    tail.unwatch(batches.append)  # not watching: no error
     await tail.close()

@@ -26,7 +26,7 @@ from engine.cli import app as cli_app
 from engine.store.db import create_engine_for, session_factory, upgrade_async
 from engine.store.enums import BotMode, PositionSide
 from engine.store.models import Bot, Trade, User
-from engine.web.api import routes_live
+from engine.web import live_tail
 from engine.web.api.context import WebContext
 from engine.web.app import create_api
 from engine.web.auth import accounts, totp
@@ -78,7 +78,7 @@ async def _add_trade(ctx: WebContext) -> None:
 
 
 def test_live_trades_need_a_token_and_a_same_origin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(routes_live, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(live_tail, "POLL_SECONDS", 0.05)
     ctx, token = _live_setup(tmp_path)
     client = TestClient(create_api(ctx), base_url="https://testserver")
     pending = ctx.keys.issue("pending", {"sub": "x"}, ACCESS_TTL)
@@ -99,7 +99,7 @@ def test_live_trades_need_a_token_and_a_same_origin(tmp_path: Path, monkeypatch:
 
 
 def test_live_socket_closes_when_the_session_ends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(routes_live, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(live_tail, "POLL_SECONDS", 0.05)
     ctx, token = _live_setup(tmp_path)
     client = TestClient(create_api(ctx), base_url="https://testserver")
 

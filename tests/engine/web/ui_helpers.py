@@ -36,7 +36,12 @@ async def sign_in(user: User, web: Web, username: str) -> None:
 
 async def run_timers(user: User) -> None:
     """Run every ``ui.timer`` callback of the open page once, now (instead of waiting its interval),
-    in the timer's own UI context as NiceGUI would."""
+    in the timer's own UI context as NiceGUI would, once the server's tails have handed the rows
+    committed so far to the pages that watch them (``engine.web.ui.live_updates``)."""
+    from engine.web import live_tail
+
+    for tail in list(live_tail._AWAKE):  # the rows committed so far reach the pages' watchers first
+        await tail.caught_up()
     timers = list(user.find(ui.timer).elements)
     for timer in sorted(timers, key=lambda t: t.id):
         await timer._invoke_callback()
