@@ -46,6 +46,7 @@ from engine.runtime.execution import (
     SendResult,
     planned_from_row,
 )
+from engine.runtime.fast_exit_close import FastExitClose
 from engine.runtime.feed import Batch, ReplayFeed
 from engine.runtime.ledger import CandleLedger, CandleWork, CloseRequest, _utc
 from engine.runtime.momentum import AlertLimiter
@@ -105,7 +106,7 @@ class _Prepared:
     cost: float  # seconds spent
 
 
-class BotRunner(ExchangeMode, CandleLedger):
+class BotRunner(ExchangeMode, CandleLedger, FastExitClose):
     """Holds one bot's strategy, kernel state and database identity."""
 
     # The order intents of a candle are committed (and sent) before the rest of its writes.
@@ -173,6 +174,8 @@ class BotRunner(ExchangeMode, CandleLedger):
         self._closes: dict[str, float] = {}  # close of each pair's last candle
         self._next: LoadedBot | None = None
         self._alert_limiter = AlertLimiter()  # the strategy's alerts, rate limited per pair and alert
+        # One of a candle close and a fast exit between closes (engine.runtime.fast_exit) at a time.
+        self._turn = asyncio.Lock()
         self._build(loaded)
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -406,6 +409,10 @@ class BotRunner(ExchangeMode, CandleLedger):
 
     async def on_batch(self, batch: Batch, received: float | None = None) -> bool:
         """Process this bot's candles of ``batch``; False when it holds none (or they were done)."""
+        async with self._turn:  # uncontended unless a fast exit is being written at this moment
+            return await self._on_batch(batch, received)
+
+    async def _on_batch(self, batch: Batch, received: float | None) -> bool:
         from engine.trading.trader import Order
 
         rows, computed_signals, signals_cost = self._take_prepared(batch)

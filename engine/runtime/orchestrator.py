@@ -46,6 +46,7 @@ from engine.runtime.portfolio import PortfolioLimits, PortfolioRisk
 from engine.runtime.risk_settings import RiskSettings
 from engine.runtime.shared_signals import SharedSignals
 from engine.runtime.status import DayStart
+from engine.runtime.trade_stream import TradeStreams
 from engine.store import (
     BotStatus,
     EventCategory,
@@ -112,6 +113,8 @@ class Runtime(HotReload, CommandControl, FeedsControl):
         self.commands = CommandPump(self, interval=config.command_interval or 0.5)
         self.risk_settings = RiskSettings(self, interval=config.command_interval or 0.5)
         self.alerts = Alerts(factory, interval=config.alert_interval)
+        # Fast exits between closes on the trade stream of a live feed (none on a replay).
+        self.trade_streams = TradeStreams(feed)
         # Commands and reloads both start and stop bots: one at a time.
         self.control_lock = asyncio.Lock()
         self._lock_recorded = False
@@ -219,6 +222,7 @@ class Runtime(HotReload, CommandControl, FeedsControl):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        await self.trade_streams.stop()
         for name in list(self.slots):
             await self._stop_bot(name, drain=not self._stop.is_set())
         if self.ml_retrain is not None:  # a replay that ended waits for its retrains; a stop kills them
@@ -318,6 +322,7 @@ class Runtime(HotReload, CommandControl, FeedsControl):
         runner.view.status = "running"
         slot.task = asyncio.create_task(self._bot_loop(slot), name=f"bot:{runner.name}")
         self._follow_feeds(runner.name, loaded)
+        self.trade_streams.follow(runner)
         log.info("bot %s started (%s, %s)", runner.name, ", ".join(runner.pairs), runner.timeframe)
 
     async def _stored_key_exchange(self, loaded):
@@ -376,6 +381,7 @@ class Runtime(HotReload, CommandControl, FeedsControl):
         in the transaction that records the new ``status``."""
         slot = self.slots.pop(name, None)
         self._unfollow_feeds(name)
+        await self.trade_streams.unfollow(name)
         if slot is None:
             return
         if not drain:

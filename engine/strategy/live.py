@@ -217,3 +217,38 @@ class LiveSignals:
             fast_exit_long=bool(last.fast_exit_long),
             fast_exit_short=bool(last.fast_exit_short),
         )
+
+    def last_time(self, pair: str) -> int | None:
+        """Open time (ns) of the pair's newest candle in its window; None before any."""
+        window = self._windows.get(pair)
+        return None if window is None else window.last_time
+
+    def forming_fast_exit(self, pair: str, side: str, time: int, row: Sequence[float]) -> bool:
+        """Whether the strategy's ``fast_exit`` rule of ``side`` ("long" | "short") holds on the pair's
+        closed candles followed by a candle still forming: ``row`` (open, high, low, close, volume so
+        far) opened at ``time`` (ns, after the window's last candle). The window is not changed, and
+        its oldest candle is left out when full, so a forming candle that ends as the closed one will
+        gives the value the close computes. False without a rule for ``side`` or without candles.
+
+        Rules on external series read them as at the forming candle's close, through the same reader
+        as the close path: a live reader holds only what has arrived, so nothing later is seen."""
+        column = self.strategy.fast_exit_column(side)
+        window = self._windows.get(pair)
+        if column is None or window is None or not len(window):
+            return False
+        if window.last_time is not None and time <= window.last_time:
+            raise ValueError(
+                f"{pair}: forming candle at {pd.Timestamp(time, tz='UTC')} is not after the last one"
+            )
+        columns, times = window.arrays()
+        keep = len(times) - 1 if len(times) >= window.capacity else len(times)
+        start = len(times) - keep
+        extended = {
+            name: np.append(values[start:], np.float64(row[i]))
+            for i, (name, values) in enumerate(columns.items())
+        }
+        stamps = np.append(times[start:], np.int64(time))
+        context = self.context_for(pair) if self.context_for is not None else None
+        outputs = self.strategy.plan.evaluate_arrays(extended, stamps, context)
+        # The same reading of the rule's column as the close path's (signals._exits).
+        return bool(np.asarray(outputs[column], dtype=bool)[-1])
