@@ -29,6 +29,8 @@ __all__ = [
 
 # Rows per INSERT statement; the loop is yielded between statements.
 WRITE_CHUNK = 32
+# Rows read per page when recent_items looks for the items about one coin.
+RECENT_PAGE = 500
 # Reposts of one story arrive within this of each other; older items are not compared by title.
 STORY_WINDOW_NS = 48 * 3600 * 1_000_000_000
 
@@ -257,11 +259,24 @@ async def set_model_result(
 async def recent_items(
     session: AsyncSession, *, coin: str | None = None, since_ns: int | None = None, limit: int | None = 100
 ) -> list[NewsRow]:
-    """Newest first. ``coin`` filters in Python (JSON containment differs between back ends)."""
-    query = select(NewsRow).order_by(NewsRow.published_at.desc())
+    """Newest first. ``coin`` filters in Python (JSON containment differs between back ends), reading
+    pages of rows newest first until ``limit`` items about the coin are found (a page that refreshes
+    every few seconds never loads the whole table for a rare coin's last items)."""
+    query = select(NewsRow).order_by(NewsRow.published_at.desc(), NewsRow.id.desc())
     if since_ns is not None:
         query = query.where(NewsRow.published_at >= since_ns)
-    rows = list((await session.execute(query)).scalars())
-    if coin is not None:
-        rows = [r for r in rows if coin.lower() in r.coins]
-    return rows[:limit] if limit is not None else rows
+    if limit is None:
+        rows = list((await session.execute(query)).scalars())
+        return [r for r in rows if coin is None or coin.lower() in r.coins]
+    if coin is None:
+        return list((await session.execute(query.limit(limit))).scalars())
+    wanted, offset = coin.lower(), 0
+    found: list[NewsRow] = []
+    page = max(4 * limit, RECENT_PAGE)
+    while len(found) < limit:
+        rows = list((await session.execute(query.offset(offset).limit(page))).scalars())
+        found.extend(r for r in rows if wanted in r.coins)
+        if len(rows) < page:
+            break
+        offset += page
+    return found[:limit]

@@ -21,6 +21,7 @@ from engine.web.api import (
     routes_data,
     routes_feeds,
     routes_live,
+    routes_news,
     routes_strategies,
 )
 from engine.web.api.context import WebContext
@@ -52,6 +53,7 @@ API_ROUTERS = (
     routes_live.router,
     routes_strategies.router,
     routes_feeds.router,
+    routes_news.router,
 )
 
 

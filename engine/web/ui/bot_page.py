@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from nicegui import ui
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from engine.store.enums import EventCategory
 from engine.store.models import Bot, BotCommand, EquitySnapshot, Event, Trade
@@ -35,8 +36,9 @@ from engine.web.queries import (
     trades_query,
 )
 from engine.web.ui._bot_cards import CommandWatch, allowed_actions, bot_path, request_bot_command, status_text
+from engine.web.ui._bot_sentiment import sentiment_panel
 from engine.web.ui._tables import data_table
-from engine.web.ui.dashboard import REFRESH_SECONDS
+from engine.web.ui.live_updates import follow_store, for_bot
 from engine.web.ui.shell import action_user, allowed, browser_id, current_user, frame, page_user
 
 __all__ = ["performance", "register"]
@@ -249,19 +251,50 @@ async def _bot_detail(ctx: WebContext, bot: Bot, can_control: bool) -> None:
     pair_row = ui.row()
     chart_box = ui.column().classes("w-full")
 
+    panel_box = ui.column().classes("w-full")
+    # What the chart shows; a candle close of the bot (its equity snapshot) extends it in place.
+    shown: dict[str, Any] = {"pair": None, "until": last_candle, "trades": trades, "chart": None}
+
     async def show_chart(pair: str | None) -> BotChart:
         result = await asyncio.to_thread(
-            load_bot_chart, config_path, ctx.bots_dir, pair, trades, ctx.data_dir, last_candle
+            load_bot_chart, config_path, ctx.bots_dir, pair, shown["trades"], ctx.data_dir, shown["until"]
         )
-        chart_box.clear()
-        with chart_box:
-            if result.options is not None:
-                ui.echart(result.options).classes("w-full").style("height: min(480px, 70vh)").mark(
-                    "bot-chart"
-                )
-            if result.note:
-                ui.label(result.note).classes("text-grey-8").mark("chart-note")
+        shown["pair"] = pair
+        chart = shown["chart"]
+        if chart is not None and result.options is not None and not result.note:
+            # The same chart with more candles and markers: no flicker, the zoom stays where it was.
+            chart.options.clear()
+            chart.options.update(result.options)
+            chart.update()
+        else:
+            chart_box.clear()
+            shown["chart"] = None
+            with chart_box:
+                if result.options is not None:
+                    shown["chart"] = (
+                        ui.echart(result.options)
+                        .classes("w-full")
+                        .style("height: min(480px, 70vh)")
+                        .mark("bot-chart")
+                    )
+                if result.note:
+                    ui.label(result.note).classes("text-grey-8").mark("chart-note")
+        panel_box.clear()
+        with panel_box:
+            if result.pairs:  # the coin's news sentiment under the chart (engine.web.ui._bot_sentiment)
+                await sentiment_panel(ctx, pair or result.pairs[0], result.options)
         return result
+
+    async def extend_chart(newest: datetime | None, new_trades: list[Trade]) -> None:
+        """A candle closed or a trade was made since the chart was drawn: draw it up to now."""
+        later = newest is not None and (shown["until"] is None or newest > shown["until"])
+        if not (later or new_trades):
+            return
+        if new_trades:
+            shown["trades"] = (new_trades + list(shown["trades"]))[:TRADE_ROWS]
+        if later:
+            shown["until"] = newest
+        await show_chart(shown["pair"])
 
     first = await show_chart(None)
     if len(first.pairs) > 1:
@@ -332,7 +365,7 @@ async def _bot_detail(ctx: WebContext, bot: Bot, can_control: bool) -> None:
     async def refresh() -> None:
         """Status, pending commands, new trades and alerts, without a reload (the chart stays)."""
         if await current_user(ctx, browser) is None:  # signed out or revoked meanwhile: no more data
-            timer.cancel()
+            follow.stop()
             ui.navigate.to("/login")
             return
         async with ctx.sessions() as db:
@@ -340,9 +373,13 @@ async def _bot_detail(ctx: WebContext, bot: Bot, can_control: bool) -> None:
             commands = await ctx.control.pending(db, bot_id)
             new_trades = list((await db.scalars(trades_query(bot_id=bot_id, after_id=seen["trade"]))).all())
             new_alerts = list((await db.scalars(alerts_query(bot_id=bot_id, after_id=seen["alert"]))).all())
+            newest = await db.scalar(
+                select(func.max(EquitySnapshot.time)).where(EquitySnapshot.bot_id == bot_id)
+            )
             outcomes = await watch.check(db)
         if fresh is None:
             return
+        await extend_chart(newest, new_trades)
         status_label.set_text(status_text(fresh))
         error_label.set_text(f"Last error: {fresh.last_error}" if fresh.last_error else "")
         show_state(fresh.status, commands)
@@ -357,7 +394,8 @@ async def _bot_detail(ctx: WebContext, bot: Bot, can_control: bool) -> None:
         for message, failed in outcomes:
             ui.notify(message, type="negative" if failed else "positive")
 
-    timer = ui.timer(REFRESH_SECONDS, tick, immediate=False)
+    # Re-read when this bot's events, trades or candle closes are committed, not on a timer.
+    follow = await follow_store(ctx, tick, concerns=for_bot(bot_id))
     built.append(tick)  # the buttons may be clicked before the page is whole (it is sent first)
 
     ui.label("Configuration").classes("text-h6")

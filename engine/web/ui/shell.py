@@ -55,6 +55,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("/positions", "Positions", "read"),
     ("/logs", "Logs", "read"),
     ("/feeds", "Feeds", "read"),
+    ("/news", "News", "read"),
     ("/editor", "Strategy editor", "read"),
     ("/users", "Users & keys", "users:write"),
     ("/account", "Account", "read"),
