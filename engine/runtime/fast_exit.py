@@ -165,6 +165,6 @@ class FastExitGuard:
         self.evaluations += 1
         if not runner.signals.forming_fast_exit(pair, side, candle.open_ns, candle.row()):
             return False
-        taken = await runner.fast_exit(pair, side, candle, int(now_ms * _MS))
+        taken = await runner.fast_exit(pair, side, candle, int(now_ms) * _MS)  # whole ms, as stored
         self.exits += int(taken)
         return taken

@@ -38,6 +38,7 @@ log = logging.getLogger("engine.runtime.fast_exit")
 
 DEFAULT_POLL = 1.0  # seconds between two fetch_trades of a pair without a websocket
 _PAGE = 1000
+_WINDOW_MS = 3_600_000
 
 
 @dataclass
@@ -74,13 +75,23 @@ class TradeFollower:
         return fresh
 
     async def fetch(self) -> None:
-        """Every trade published since the cursor, page after page (REST)."""
+        """Every trade published since the cursor, page after page (REST). Binance refuses a
+        startTime..endTime window of an hour or more (ccxt sends one with ``since``): the request
+        names its own end, and an exhausted window moves the cursor to the next one."""
+        windowed = str(getattr(self.client, "id", "")).startswith("binance")
         while True:
-            rows = await self.client.fetch_trades(self.pair, since=self.cursor, limit=_PAGE)
-            fresh = self._new(list(rows))
-            await self.deliver(fresh, max(self.now_ms(), float(self.cursor)))
-            if len(rows) < _PAGE or not fresh:
+            now = self.now_ms()
+            until = min(int(now), self.cursor + _WINDOW_MS - 1)
+            params = {"until": until} if windowed else {}
+            rows = list(await self.client.fetch_trades(self.pair, self.cursor, _PAGE, params))
+            fresh = self._new(rows)
+            await self.deliver(fresh, max(now, float(self.cursor)))
+            if len(rows) >= _PAGE and fresh:
+                continue  # a full page: more from the cursor
+            if not windowed or until >= int(now):
                 return
+            if self.cursor <= until:
+                self.cursor, self._edge = until + 1, set()
 
     async def run(self) -> None:
         """Follow until cancelled; errors are logged and retried after ``poll`` seconds."""
