@@ -285,3 +285,67 @@ async def test_engine_run_follows_the_trade_stream_and_exits_before_the_close(tm
     assert float(fast[0].close_price) == pytest.approx(start * 0.97, rel=1e-6)
     assert guard.evaluations >= 1 and guard.exits == 1
     assert all(t.exit_reason == "fast_exit" for t in trades)  # the strategy has no other exit
+
+
+# --- a testnet bot: the fast exit is a market order on the (signed fake) exchange -----------------
+
+TESTNET_STRATEGY = """\
+strategy: flip
+description: enters after two rising candles, leaves only on a 2% fall inside a candle
+timeframe: 1m
+entry:
+  long: close > open and close[1] > open[1]
+fast_exit:
+  long: close < open * 0.98
+"""
+
+
+async def test_a_testnet_bot_sends_its_fast_exit_at_once_and_follows_the_exchange_fill(world):
+    from decimal import Decimal as D
+
+    from tests.engine.runtime.helpers import INITIAL, db_orders, play, start_testnet_bot
+
+    root, server, trading = world
+    (root / "strategies" / "flip.yaml").write_text(TESTNET_STRATEGY)
+    pair = "ETH/USDT"
+    async with database(root) as factory:
+        runner = await start_testnet_bot(root, factory, server)
+        try:
+            assert await play(runner, stop=lambda: runner.trader.position(pair) is not None)
+            n_orders = len(trading.orders)
+            forming_ms = (runner.last_time + runner.step_ns) // 1_000_000
+            price = runner._closes[pair]
+            guard = FastExitGuard(runner)
+            guard.take(
+                pair,
+                [
+                    Trade(forming_ms + 5_000, "buy", 0.1, price, "1"),
+                    Trade(forming_ms + 15_000, "sell", 3.0, price * 0.97, "2"),
+                ],
+            )
+            assert await guard.check(pair, forming_ms + 15_100)
+            assert runner.trader.position(pair) is None
+        finally:
+            await runner.close()
+        orders = await db_orders(factory)
+        trades = await db_trades(factory)
+        events = await db_events(factory, "trade", "fast_exit")
+
+    sent = list(trading.orders.values())[n_orders:]
+    assert len(sent) == 1 and sent[0].side == "SELL" and sent[0].status == "FILLED"
+    stored = [o for o in orders if o.client_order_id == sent[0].client_order_id]
+    assert len(stored) == 1 and stored[0].reason == "fast_exit" and stored[0].status.value == "filled"
+    # The trade is repriced to the exchange's fill (not the stream's price the kernel closed at first).
+    fill_value = sum(D(t["quoteQty"]) for t in sent[0].trades)
+    fill_qty = sum(D(t["qty"]) for t in sent[0].trades)
+    (row,) = [t for t in trades if t[-1] == "fast_exit"]
+    assert float(row[6]) == pytest.approx(float(fill_value / fill_qty), rel=1e-9)
+    assert _utc(row[4]) == pd.Timestamp((forming_ms + 15_100) * 1_000_000, tz="UTC")
+    assert len(events) == 1
+    # The kernel's cash follows the account: every fill's quote flow, fees included.
+    cash = INITIAL
+    for order in trading.orders.values():
+        for t in order.trades:
+            flow = D(t["quoteQty"]) + (D(t["commission"]) if order.side == "BUY" else -D(t["commission"]))
+            cash += -flow if order.side == "BUY" else flow
+    assert runner.trader.state.cash == pytest.approx(float(cash), abs=1e-6)
