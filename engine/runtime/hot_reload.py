@@ -38,6 +38,7 @@ class HotReload:
     file_errors: dict[Path, str]
     loaded: dict[str, LoadedBot]
     held: set[str]
+    trade_streams: Any  # TradeStreams (fast exits between closes)
     _stop: asyncio.Event
 
     if TYPE_CHECKING:  # defined by Runtime (stubs here would shadow them)
@@ -87,6 +88,7 @@ class HotReload:
             if bot.model.pairs == list(runner.pairs) and bot.strategy.timeframe == runner.timeframe:
                 runner.replace(bot)
                 self._follow_feeds(name, bot)
+                self.trade_streams.follow(runner, bot)  # fast_exit: rules added by the new file
                 staged.append(name)
             else:
                 await self._stop_bot(name)

@@ -139,11 +139,16 @@ class TradeStreams:
     def live(self) -> bool:
         return hasattr(self.feed, "_client") and hasattr(self.feed, "_source")
 
-    def follow(self, runner: Any) -> FastExitGuard | None:
+    def follow(self, runner: Any, loaded: Any = None) -> FastExitGuard | None:
         """Start evaluating ``runner``'s fast exits on the trades of its pairs (None: the bot has no
-        ``fast_exit`` rule, or there is no trade stream to follow)."""
-        if not has_fast_exit(runner.loaded) or not self.live:
+        ``fast_exit`` rule, or there is no trade stream to follow). ``loaded``: the configuration a
+        hot reload stages for it (applied at its next close; the guard reads the rules then in force).
+        Following a bot followed already keeps its guard."""
+        if not has_fast_exit(loaded or runner.loaded) or not self.live:
             return None
+        known = self.guards.get(runner.name)
+        if known is not None and known.runner is runner:
+            return known
         guard = FastExitGuard(runner, interval=self.interval)
         self.guards[runner.name] = guard
         for pair in runner.pairs:
