@@ -98,8 +98,10 @@ windows:
 """
 
 CHILD = """
-import json, sys, time
+import json, os, sys, time
 t0 = time.perf_counter()
+if os.environ.get("ML_BENCH_SRC"):  # a baseline: the engine and dsl packages of an older revision
+    sys.path.insert(0, os.environ["ML_BENCH_SRC"])
 from engine.config import load_model
 from engine.data import DataDirectory
 from engine.ml.pipeline import evaluate, load_pairs, walkforward
@@ -140,12 +142,17 @@ def _kib(pid: int, field: str, name: str) -> int:
     return 0
 
 
-def run_once(model: Path, workers: int) -> dict:
+def run_once(model: Path, workers: int, source: Path | None = None) -> dict:
+    env = dict(os.environ)
+    env.pop("ML_BENCH_SRC", None)
+    if source is not None:
+        env["ML_BENCH_SRC"] = str(source)
     before = os.times()
     start = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(model), str(DATA), START, END, str(workers)],
         cwd=ROOT,
+        env=env,
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -169,6 +176,21 @@ def run_once(model: Path, workers: int) -> dict:
         "peak_pss_mib": peak_pss / 1024,
         "peak_rss_mib": peak_rss / 1024,
     }
+
+
+def extract(revision: str, folder: Path) -> Path:
+    """The engine and dsl packages as of ``revision`` (git archive), to time the code before a change
+    in the same run, on the same machine load, as the code after it."""
+    target = folder / f"src-{revision}"
+    target.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", revision, "engine", "dsl"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
 
 
 def live_latency(calls: int = 2000) -> dict[str, float]:
@@ -221,6 +243,11 @@ def main() -> None:
         "--workers", type=int, default=len(os.sched_getaffinity(0)), help="training processes"
     )
     parser.add_argument("--max-bin", default="255,31", help="LightGBM max_bin values to run, comma-separated")
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also time the engine as of this git revision (before/after in the same run and load)",
+    )
     parser.add_argument("--no-live", action="store_true", help="skip the live per-candle latency")
     args = parser.parse_args()
     if not DATA.is_dir():
@@ -230,20 +257,31 @@ def main() -> None:
         f"{args.runs} cold run(s) per configuration, {args.workers} worker process(es), "
         f"{os.cpu_count()} CPUs, load average {load:.1f} at start"
     )
-    rows = []
+    rows: list[tuple[str, list[dict]]] = []
     with tempfile.TemporaryDirectory() as folder:
+        source = extract(args.baseline, Path(folder)) if args.baseline else None
+        configs: list[tuple[str, int, Path | None]] = []
         for max_bin in [int(b) for b in args.max_bin.split(",")]:
-            model = Path(folder) / f"freqai_like_{max_bin}.yaml"
-            model.write_text(MODEL.format(pairs=", ".join(PAIRS), max_bin=max_bin))
-            runs = [run_once(model, args.workers) for _ in range(args.runs)]
-            for n, r in enumerate(runs, 1):
+            if source is not None:
+                configs.append((f"{args.baseline[:7]} {max_bin}", max_bin, source))
+            configs.append((f"ours {max_bin}", max_bin, None))
+        runs: dict[str, list[dict]] = {label: [] for label, _, _ in configs}
+        # Round-robin over the configurations, so a change of machine load hits them alike.
+        for n in range(1, args.runs + 1):
+            for label, max_bin, src in configs:
+                model = Path(folder) / f"freqai_like_{max_bin}.yaml"
+                model.write_text(MODEL.format(pairs=", ".join(PAIRS), max_bin=max_bin))
+                r = run_once(model, args.workers, src)
+                runs[label].append(r)
                 print(
-                    f"  max_bin {max_bin} run {n}: {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU, "
+                    f"  {label} run {n}: {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU, "
                     f"imports {r['imports_s']:.1f} s, features+labels {r['features_s']:.2f} s, "
-                    f"{r['models']} fits {r['fits_s']:.1f} s, peak {r['peak_pss_mib']:.0f} MiB PSS"
+                    f"{r['models']} fits {r['fits_s']:.1f} s, peak {r['peak_pss_mib']:.0f} MiB PSS, "
+                    f"load {os.getloadavg()[0]:.1f}",
+                    flush=True,
                 )
-            rows.append((max_bin, runs))
-    print(f"\n{'':34}{'FreqAI':>12}" + "".join(f"{'ours ' + str(b):>14}" for b, _ in rows))
+        rows = [(label, runs[label]) for label, _, _ in configs]
+    print(f"\n{'':34}{'FreqAI':>12}" + "".join(f"{label:>14}" for label, _ in rows))
 
     def line(label: str, theirs: str, value) -> None:
         print(f"{label:34}{theirs:>12}" + "".join(f"{value(runs):>14}" for _, runs in rows))
@@ -281,7 +319,7 @@ def main() -> None:
         f"{FREQAI['majority']:.3f}",
         lambda r: f"{r[0]['baseline_balanced_accuracy']:.3f}",
     )
-    best = min(med(x["wall_s"] for x in runs) for _, runs in rows)
+    best = min(med(x["wall_s"] for x in runs) for label, runs in rows if label.startswith("ours"))
     print(
         f"\nspeed-up over FreqAI (best configuration, median wall): {FREQAI['wall_s'] / best:.1f}x (goal: 5x, under 7.3 s)"
     )

@@ -9,6 +9,7 @@ says ``per_pair: true``) predicts the window's rows. Jobs run in worker processe
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import sys
@@ -103,6 +104,13 @@ _STATE: dict[str, object] = {}
 
 def _init(spec: Model, pairs: list[PairData], tf_ns: int) -> None:
     _STATE.update(spec=spec, pairs=pairs, tf_ns=tf_ns)
+
+
+def _init_worker(spec: Model, pairs: list[PairData], tf_ns: int) -> None:
+    _init(spec, pairs, tf_ns)
+    # Everything inherited is long-lived: the collector need not walk it again at each collection the
+    # fits' small allocations trigger (and, after fork(), touching it would copy shared pages).
+    gc.freeze()
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -247,7 +255,7 @@ def run_walkforward(
                 # Python warns about fork() whenever native libraries run threads (OpenBLAS's pool);
                 # _context() already falls back to a fork server where it matters (OpenMP, Python threads).
                 warnings.simplefilter("ignore", DeprecationWarning)
-                pool = context.Pool(min(workers, len(jobs)), _init, (spec, pairs, tf_ns))
+                pool = context.Pool(min(workers, len(jobs)), _init_worker, (spec, pairs, tf_ns))
             with pool:
                 for n, result in enumerate(pool.imap(_run_job, jobs, chunksize=1), 1):
                     results.append(result)
