@@ -8,23 +8,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.sentiment.dedup import canonical_url, same_story, title_key, title_words
 from engine.sentiment.items import NewsItem
 from engine.sentiment.scorer import LocalScore
+from engine.store._sql import upsert_insert
 from engine.store.models import NewsItem as NewsRow
 
 __all__ = [
+    "SavePlan",
     "SaveResult",
     "ScoredItem",
     "Story",
     "StoryIndex",
     "content_hash",
+    "cover_batch",
+    "plan_items",
     "recent_items",
     "save_items",
     "set_model_result",
+    "write_plan",
 ]
 
 # Rows per INSERT statement; the loop is yielded between statements.
@@ -142,28 +147,52 @@ class StoryIndex:
         return None
 
 
-async def save_items(
-    session: AsyncSession, scored: Sequence[ScoredItem], index: StoryIndex | None = None
-) -> SaveResult:
-    """Insert new items; an item whose canonical URL is stored, or whose title is near-identical to an
-    item published within 48 h, is merged into that row (its outlet added to ``also_from``).
-    ``index``: the caller's StoryIndex (kept across calls); a fresh one is loaded otherwise. When the
-    transaction fails, the caller must drop the index (it may hold uncommitted rows)."""
-    result = SaveResult()
-    if not scored:
-        return result
-    index = index if index is not None else StoryIndex()
-    urls = {canonical_url(s.item.url) for s in scored}
-    await index.cover(
-        session,
-        min(s.item.published_at for s in scored) - STORY_WINDOW_NS,
-        max(s.item.published_at for s in scored) + STORY_WINDOW_NS,
-        urls,
-    )
-    # New rows are collected and inserted with one statement at the end (one round trip, not one per
-    # item); until then they sit in the index under provisional negative ids, so a later item of the same
-    # batch merges into them.
-    pending: dict[int, dict[str, Any]] = {}
+@dataclass(slots=True)
+class SavePlan:
+    """What a batch changes in the store, found by reading only: the rows to insert (under provisional
+    negative ids in the index) and the stored rows that gain an outlet or a coin. Empty: nothing to write."""
+
+    result: SaveResult = field(default_factory=SaveResult)
+    inserts: dict[int, dict[str, Any]] = field(default_factory=dict)  # provisional id -> row values
+    updates: dict[int, Story] = field(default_factory=dict)  # stored id -> its story (new also_from/coins)
+
+    def __bool__(self) -> bool:
+        return bool(self.inserts or self.updates)
+
+
+def _row_values(entry: ScoredItem, url_key: str) -> dict[str, Any]:
+    item = entry.item
+    return {
+        "url_key": url_key,
+        "title_key": title_key(item.title),
+        "content_hash": content_hash(item.title, item.summary),
+        "source": item.source,
+        "source_kind": item.source_kind,
+        "external_id": item.external_id,
+        "url": item.url,
+        "title": item.title,
+        "summary": item.summary,
+        "lang": item.lang,
+        "published_at": item.published_at,
+        "fetched_at": entry.fetched_at,
+        "available_at": entry.available_at,
+        "coins": list(entry.coins),
+        "also_from": [],
+        "local_score": entry.local.score,
+        "local_why": entry.local.why(),
+        "model_status": "not_called",
+        "events": list(entry.events),
+    }
+
+
+def plan_items(scored: Sequence[ScoredItem], index: StoryIndex) -> SavePlan:
+    """Match a batch against the index (which must cover it: :meth:`StoryIndex.cover`): an item whose
+    canonical URL is stored, or whose title is near-identical to an item published within 48 h, merges
+    into that story (its outlet added to ``also_from``); the others become rows to insert. Pure CPU, no
+    database: callers run it in a worker thread. New rows enter the index under provisional negative ids,
+    so a later item of the same batch merges into them; the index must be dropped if the plan is not
+    written."""
+    plan = SavePlan()
     for entry in scored:
         item = entry.item
         url_key = canonical_url(item.url)
@@ -172,56 +201,88 @@ async def save_items(
         twin = known if known is not None else index.twin(words, item.published_at)
         if twin is not None:
             if known is not None:
-                result.same_url += 1
+                plan.result.same_url += 1
             else:
-                result.same_story += 1
-            await _merge(session, twin, item.source, entry.coins, pending.get(twin.id))
+                plan.result.same_story += 1
+            if _merge(twin, item.source, entry.coins):
+                pending = plan.inserts.get(twin.id)
+                if pending is not None:  # not inserted yet: it will be inserted with these values
+                    pending["also_from"], pending["coins"] = list(twin.also_from), list(twin.coins)
+                else:
+                    plan.updates[twin.id] = twin
             continue
-        provisional = -(len(pending) + 1)
-        pending[provisional] = {
-            "url_key": url_key,
-            "title_key": title_key(item.title),
-            "content_hash": content_hash(item.title, item.summary),
-            "source": item.source,
-            "source_kind": item.source_kind,
-            "external_id": item.external_id,
-            "url": item.url,
-            "title": item.title,
-            "summary": item.summary,
-            "lang": item.lang,
-            "published_at": item.published_at,
-            "fetched_at": entry.fetched_at,
-            "available_at": entry.available_at,
-            "coins": list(entry.coins),
-            "also_from": [],
-            "local_score": entry.local.score,
-            "local_why": entry.local.why(),
-            "model_status": "not_called",
-            "events": list(entry.events),
-        }
+        provisional = -(len(plan.inserts) + 1)
+        plan.inserts[provisional] = _row_values(entry, url_key)
         index._add(Story(provisional, url_key, item.published_at, words, item.source, [], list(entry.coins)))
-    if pending:
-        # A plain executemany, then the ids by URL key: ten times cheaper on the event loop than an ORM
-        # INSERT ... RETURNING of whole rows. The returned rows are detached copies for the caller to read.
-        values = list(pending.values())
-        for start in range(0, len(values), WRITE_CHUNK):
-            await session.execute(insert(NewsRow.__table__), values[start : start + WRITE_CHUNK])
-            await asyncio.sleep(0)  # let the bots' coroutines run between statements
-        keys = [v["url_key"] for v in values]
-        ids = dict(
-            (
-                await session.execute(select(NewsRow.url_key, NewsRow.id).where(NewsRow.url_key.in_(keys)))
-            ).all()
+    return plan
+
+
+async def cover_batch(session: AsyncSession, scored: Sequence[ScoredItem], index: StoryIndex) -> None:
+    """Load into ``index`` (reads only) the stored stories a batch may repeat."""
+    if scored:
+        await index.cover(
+            session,
+            min(s.item.published_at for s in scored) - STORY_WINDOW_NS,
+            max(s.item.published_at for s in scored) + STORY_WINDOW_NS,
+            {canonical_url(s.item.url) for s in scored},
         )
-        for provisional, value in zip(pending, values, strict=True):
-            index._renumber(provisional, ids[value["url_key"]])
-            result.added.append(NewsRow(id=ids[value["url_key"]], **value))
+
+
+async def write_plan(session: AsyncSession, plan: SavePlan, index: StoryIndex) -> SaveResult:
+    """Write a plan inside the caller's transaction; the new rows are returned as detached copies."""
+    result = plan.result
+    for story_id, story in plan.updates.items():
+        await session.execute(
+            update(NewsRow).where(NewsRow.id == story_id).values(also_from=story.also_from, coins=story.coins)
+        )
+    if not plan.inserts:
+        return result
+    # A Core INSERT of many rows per statement returning only (url_key, id): far cheaper on the event
+    # loop than ORM rows. A URL another process stored since the plan was read is skipped (ON CONFLICT
+    # DO NOTHING) and not counted as added; the index learns that row's real id.
+    values = list(plan.inserts.values())
+    table = NewsRow.__table__
+    ids: dict[str, int] = {}
+    for start in range(0, len(values), WRITE_CHUNK):
+        statement = upsert_insert(session, table).values(values[start : start + WRITE_CHUNK])
+        returned = await session.execute(
+            statement.on_conflict_do_nothing(index_elements=["url_key"]).returning(
+                table.c.url_key, table.c.id
+            )
+        )
+        ids.update((key, int(id_)) for key, id_ in returned.all())
+        await asyncio.sleep(0)  # let the bots' coroutines run between statements
+    missing = [v["url_key"] for v in values if v["url_key"] not in ids]
+    taken: dict[str, int] = {}
+    if missing:
+        rows = await session.execute(select(NewsRow.url_key, NewsRow.id).where(NewsRow.url_key.in_(missing)))
+        taken = {key: int(id_) for key, id_ in rows.all()}
+    for provisional, value in plan.inserts.items():
+        key = value["url_key"]
+        if key in ids:
+            index._renumber(provisional, ids[key])
+            result.added.append(NewsRow(id=ids[key], **value))
+        elif key in taken:
+            index._renumber(provisional, taken[key])
+            result.same_url += 1
     return result
 
 
-async def _merge(
-    session: AsyncSession, story: Story, source: str, coins: Sequence[str], pending: dict[str, Any] | None
-) -> None:
+async def save_items(
+    session: AsyncSession, scored: Sequence[ScoredItem], index: StoryIndex | None = None
+) -> SaveResult:
+    """Read, plan and write a batch in the caller's transaction (:func:`plan_items`). ``index``: the
+    caller's StoryIndex (kept across calls); a fresh one is loaded otherwise. When the transaction
+    fails, the caller must drop the index (it may hold uncommitted rows). The live pipeline instead reads
+    and plans outside any write transaction and writes only a non-empty plan."""
+    index = index if index is not None else StoryIndex()
+    await cover_batch(session, scored, index)
+    return await write_plan(session, plan_items(scored, index), index)
+
+
+def _merge(story: Story, source: str, coins: Sequence[str]) -> bool:
+    """Add an outlet and coins to a story (in memory); whether anything changed (a refetch of a known
+    item changes nothing and costs no write)."""
     changed = False
     if source != story.source and source not in story.also_from:
         story.also_from = [*story.also_from, source]
@@ -229,12 +290,7 @@ async def _merge(
     if set(coins) - set(story.coins):
         story.coins = sorted(set(story.coins) | set(coins))
         changed = True
-    if changed and pending is not None:  # not inserted yet: it will be inserted with these values
-        pending["also_from"], pending["coins"] = list(story.also_from), list(story.coins)
-    elif changed:  # a refetch of a known item changes nothing and costs no write
-        await session.execute(
-            update(NewsRow).where(NewsRow.id == story.id).values(also_from=story.also_from, coins=story.coins)
-        )
+    return changed
 
 
 async def set_model_result(

@@ -33,8 +33,10 @@ from engine.sentiment.newsstore import (
     ScoredItem,
     StoryIndex,
     content_hash,
-    save_items,
+    cover_batch,
+    plan_items,
     set_model_result,
+    write_plan,
 )
 from engine.sentiment.scorer import CryptoScorer, Weighting
 from engine.sentiment.series import item_observations, model_observations
@@ -52,7 +54,6 @@ from engine.store.models import NewsItem as NewsRow
 
 __all__ = ["IngestReport", "NewsPipeline", "available_at"]
 
-SCORE_CHUNK = 16
 OBSERVATION_CHUNK = 64
 
 
@@ -185,7 +186,12 @@ class NewsPipeline:
         return ScoredItem(item, coins, local, fetched, when, detect_events(item.title, item.summary))
 
     async def ingest(self, since_ns: int | None = None) -> IngestReport:
+        """Fetch every source, then store what they brought in one go: one read of what is stored and
+        at most one write transaction per round (not one per source), so a round with news from ten
+        outlets takes the runtime's write lock once."""
         report = IngestReport()
+        scored: list[ScoredItem] = []
+        important: set[str] = set()
         for source in self.sources:
             now = int(self.clock())
             since = since_ns
@@ -199,7 +205,10 @@ class NewsPipeline:
             report.fetched[source.name] = len(items)
             if source.skipped:
                 report.skipped[source.name] = source.skipped
-            await self.store(items, now, report)
+            if items:
+                scored.extend(await asyncio.to_thread(self.score_items, items, now))
+                important.update(item.url for item in items if item.important)
+        await self._save(scored, important, report)
         return report
 
     async def _newest(self, kind: str) -> int | None:
@@ -210,31 +219,49 @@ class NewsPipeline:
                 select(func.max(NewsRow.published_at)).where(NewsRow.source_kind == kind)
             )
 
+    def score_items(self, items: list[NewsItem], fetched: int) -> list[ScoredItem]:
+        return [self.score_item(item, fetched) for item in items]
+
     async def store(
         self, items: list[NewsItem], fetched: int, report: IngestReport | None = None
     ) -> list[NewsRow]:
         """Score, store and (where it pays) send to the model the given items; returns the new rows.
 
-        Scoring goes in chunks of SCORE_CHUNK items, yielding to the event loop in between: the bots
-        sharing the loop wait for one chunk (about a millisecond), not a whole fetch."""
+        The discipline of the feed refreshes (engine/feeds/service.py), since this shares the bots' event
+        loop and their SQLite writer: scoring and deduplication run in a worker thread; what is already
+        stored is found with reads, outside any write transaction; the runtime's write lock is taken,
+        and a transaction opened, only when the batch adds a story or gives a stored one a new outlet or
+        coin. A refetch that brings nothing new (most of them) writes nothing; an empty batch reads
+        nothing either."""
         report = report if report is not None else IngestReport()
-        important = {item.url for item in items if item.important}
-        scored: list[ScoredItem] = []
-        for start in range(0, len(items), SCORE_CHUNK):
-            scored.extend(self.score_item(item, fetched) for item in items[start : start + SCORE_CHUNK])
-            await asyncio.sleep(0)
+        if not items:
+            return []
+        scored = await asyncio.to_thread(self.score_items, items, fetched)
+        return await self._save(scored, {item.url for item in items if item.important}, report)
+
+    async def _save(
+        self, scored: list[ScoredItem], important: set[str], report: IngestReport
+    ) -> list[NewsRow]:
+        if not scored:
+            return []
         try:
-            # One short transaction per fetch (the runtime's write lock is taken once): new rows go in
-            # with one INSERT ... RETURNING, known ones cost nothing unless they gain an outlet or a coin.
-            async with self._writing(), self.sessions() as session, session.begin():
-                saved = await save_items(session, scored, self.index)
-                observations = [obs for row in saved.added for obs in item_observations(row)]
-                for start in range(0, len(observations), OBSERVATION_CHUNK):
-                    chunk = observations[start : start + OBSERVATION_CHUNK]
-                    report.observations += await write_observations(session, chunk)
-                    await asyncio.sleep(0)
-        except Exception:
-            self.index = StoryIndex()  # it may hold rows of the rolled-back transaction
+            async with self.sessions() as session:
+                await cover_batch(session, scored, self.index)
+            plan = await asyncio.to_thread(plan_items, scored, self.index)
+            observations: list[Observation] = []
+            if plan:
+                async with self._writing(), self.sessions() as session, session.begin():
+                    saved = await write_plan(session, plan, self.index)
+                    # New rows only: their observations cannot be stored yet (no revision reads).
+                    observations = [obs for row in saved.added for obs in item_observations(row)]
+                    for start in range(0, len(observations), OBSERVATION_CHUNK):
+                        chunk = observations[start : start + OBSERVATION_CHUNK]
+                        report.observations += await write_observations(session, chunk, stamped=True)
+                        await asyncio.sleep(0)
+            else:
+                saved = plan.result
+        except BaseException:
+            self.index = StoryIndex()  # it may hold rows of a plan that was not written
             raise
         self._published(observations)
         report.added += len(saved.added)
