@@ -212,8 +212,10 @@ class Strategy(ConfigModel):
     )
     fast_exit: Sides = Field(
         default_factory=Sides,
-        description="Exits worth taking before the close (e.g. dump_risk). Backtests fill them at the next "
-        "open, no better than the signal candle's low (long) / high (short); live bots at the close.",
+        description="Exits worth taking before the close (e.g. dump_risk), exit reason fast_exit. Backtests "
+        "fill them at the next open, no better than the signal candle's low (long) / high (short); bots of "
+        "engine run on live candles evaluate them between closes on the trade stream (at most once a second, "
+        "while a position is held) and leave at market at once.",
     )
     confirm: Signals = Field(
         default_factory=Signals,
