@@ -18,11 +18,14 @@ Aggregates at a decision time t use only observations with available_at <= t (th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.feeds.observations import Observation, SeriesArrays
-from engine.store.models import NewsItem as NewsRow
+
+if TYPE_CHECKING:  # annotations only: rule compilation (the sentiment namespace) need not load the ORM
+    from engine.store.models import NewsItem as NewsRow
 
 __all__ = ["ALL", "count_within", "decayed_score", "item_observations", "model_observations"]
 
