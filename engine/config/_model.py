@@ -89,7 +89,13 @@ class LightGBMLearner(ConfigModel):
     feature_fraction: Number = Field(1.0, gt=0, le=1, description="Share of features each tree sees.")
     bagging_fraction: Number = Field(1.0, gt=0, le=1, description="Share of rows each tree sees.")
     l2: Number = Field(0.0, ge=0, description="L2 regularisation (lambda_l2).")
-    max_bin: Int = Field(255, ge=2, le=65_535, description="Histogram bins per feature.")
+    max_bin: Int = Field(
+        63,
+        ge=2,
+        le=65_535,
+        description="Histogram bins per feature (LightGBM's own default is 255; 63 trains ~2x faster on a few "
+        "thousand rows, with the same out-of-sample accuracy in bench/ml_walkforward.py).",
+    )
 
 
 class LogisticLearner(ConfigModel):
