@@ -32,12 +32,23 @@ from typing import Any
 
 from engine.feeds.sources.trades import Trade
 
-__all__ = ["DEFAULT_INTERVAL", "FastExitGuard", "FormingCandle", "has_fast_exit"]
+__all__ = ["DEFAULT_INTERVAL", "FastExitGuard", "FormingCandle", "exit_pending", "has_fast_exit"]
 
 DEFAULT_INTERVAL = 1.0  # seconds of the exchange's clock between two evaluations of a pair
 _MS = 1_000_000
 
 log = logging.getLogger("engine.runtime.fast_exit")
+
+
+def exit_pending(trader: Any, pair: str) -> bool:
+    """Whether ``pair``'s position is to close at the next open already (an exit decided on the last
+    close). A paper bot's kernel fills it when the next candle closes, at that candle's open: the
+    position is gone from that open on, so a fast exit must not take it again later in the candle.
+    (Exchange modes send such an exit at the close and clear it.)"""
+    from engine.trading import layout as L
+
+    state = trader.state
+    return bool(state.pos_i[state.pairs.index(pair), L.Q_PEND_EXIT])
 
 
 def has_fast_exit(loaded: Any) -> bool:
@@ -152,8 +163,8 @@ class FastExitGuard:
             return False
         runner = self.runner
         held = runner.trader.held_side(pair)
-        if held == 0:
-            return False  # nothing to leave: no evaluation at all
+        if held == 0 or exit_pending(runner.trader, pair):
+            return False  # nothing to leave (or leaving at the next open already): no evaluation
         side = "long" if held > 0 else "short"
         if runner.loaded.strategy.fast_exit_column(side) is None:
             return False  # no fast exit for the side held

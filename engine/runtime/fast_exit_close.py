@@ -23,6 +23,7 @@ import pandas as pd
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.runtime.execution import PlannedOrder
+from engine.runtime.fast_exit import exit_pending
 from engine.runtime.ids import client_order_id
 from engine.store import EventCategory, record_event
 
@@ -80,6 +81,8 @@ class FastExitClose:
             held = self.trader.position(pair)
             if held is None or held["side"] != side or self.last_time <= _NO_CANDLE:
                 return False
+            if exit_pending(self.trader, pair):
+                return False  # a close decided it goes at the next open (paper): gone from there
             try:
                 if self.execution is None:
                     await self._fast_exit_paper(pair, held, candle, time_ns)

@@ -349,3 +349,18 @@ async def test_a_testnet_bot_sends_its_fast_exit_at_once_and_follows_the_exchang
             flow = D(t["quoteQty"]) + (D(t["commission"]) if order.side == "BUY" else -D(t["commission"]))
             cash += -flow if order.side == "BUY" else flow
     assert runner.trader.state.cash == pytest.approx(float(cash), abs=1e-6)
+
+
+async def test_a_paper_position_already_leaving_at_the_next_open_is_not_taken_again(tmp_path):
+    _workspace(tmp_path, FAST)
+    async with database(tmp_path) as factory:
+        runner = await _runner(tmp_path, factory)
+        await _play_until(runner, runner.feed.batches(), DUMP - 1)
+        # As an exit signal on the last close leaves it: the paper kernel fills it at the dump candle's
+        # open (when that candle closes), so the position is gone from that open on.
+        assert runner.trader.request_exit(PAIR)
+        guard = FastExitGuard(runner)
+        guard.take(PAIR, _dump_trades())
+        assert not await guard.check(PAIR, _at(DUMP, 80))
+        assert guard.evaluations == 0 and runner.trader.position(PAIR) is not None
+        assert await db_events(factory, "trade", "fast_exit") == []
