@@ -152,7 +152,13 @@ class TradeStreams:
         guard = FastExitGuard(runner, interval=self.interval)
         self.guards[runner.name] = guard
         for pair in runner.pairs:
-            source = self.feed._source(pair)
+            try:
+                source = self.feed._source(pair)
+            except ValueError as error:  # no exchange serves it: the close path still decides exits
+                log.warning(
+                    "%s: no trade stream for %s (%s): fast exits at the close", runner.name, pair, error
+                )
+                continue
             key = (source.id, pair)
             if key in self.followers:
                 continue
