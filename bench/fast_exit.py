@@ -85,7 +85,11 @@ class _Runner:
         self.step_ns = STEP_S * 1_000_000_000
         self.loaded = SimpleNamespace(strategy=strategy)
         self.holding = True
-        self.trader = SimpleNamespace(held_side=lambda pair: 1 if self.holding else 0)
+        from engine.trading import layout as L
+
+        # No exit decided on a close is ever pending here: pos_i stays zero.
+        state = SimpleNamespace(pairs=(PAIR,), pos_i=np.zeros((1, L.N_POS_I), dtype=np.int64))
+        self.trader = SimpleNamespace(held_side=lambda pair: 1 if self.holding else 0, state=state)
         self.exit_ns: int | None = None
         self.exit_price = float("nan")
 
