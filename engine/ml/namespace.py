@@ -57,6 +57,7 @@ class _Models:
         self._hash: dict[str, str] = {}
         self.production: Any = None  # ProductionModels, created on first live use
         self.cache: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
+        self.live: dict[tuple[str, str, str], Any] = {}  # (model, exchange, pair) -> LiveRows
 
     def loaded(self, name: str) -> Any:
         if name not in self._loaded:
@@ -135,10 +136,14 @@ def _fill_from_production(
     rows = np.flatnonzero(missing & (opens > production.data_end))
     if fitted is None or len(rows) == 0:
         return
-    from engine.ml.features import feature_matrix
+    from engine.ml.live_rows import LiveRows
 
-    x = feature_matrix(loaded.plan, loaded.feature_names, candles, user)
-    out[rows] = fitted.predict_proba(x[rows])
+    # Rows predicted at an earlier close are reused; new ones get streamed features (engine/ml/live_rows.py).
+    key = (name, user.exchange, user.pair)
+    live = models.live.get(key)
+    if live is None or live.version != production.version:
+        live = models.live[key] = LiveRows(production.version)
+    out[rows] = live.predict(loaded, fitted, candles, opens, rows, user)
     # A live prediction (the newest candle, closed moments ago) is stored to be scored against its label
     # once it realises (engine/ml/tracking.py); a backtest's history never is.
     close = int(opens[-1]) + timeframe_ns
