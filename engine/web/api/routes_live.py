@@ -1,11 +1,13 @@
-"""``/trades/live`` and ``/events/live``: new trades and events pushed over a WebSocket. HTTP middleware and dependencies do not guard
+"""``/trades/live``, ``/events/live`` and ``/candles/live``: new trades, events and candle closes pushed
+over a WebSocket. HTTP middleware and dependencies do not guard
 WebSockets, so this handler checks the access token (``?token=``) and the Origin itself, and checks the
 session again before every push and every ``POLL_SECONDS`` when idle (a logout or revocation closes the
-socket). Trades and session checks come from one shared tail of the store per server
-(:mod:`engine.web.live_tail`)."""
+socket; a client that leaves ends its handler at once). Rows and session checks come from one shared
+tail of the store per server and table (:mod:`engine.web.live_tail`)."""
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
@@ -13,7 +15,16 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 from engine.web.api.context import WebContext
 from engine.web.api.deps import authenticate_access
 from engine.web.api.validation import StrictJsonRoute
-from engine.web.live_tail import CANDLES, EVENTS, POLL_SECONDS, TRADES, StoreTail, TailSource, shared_tail
+from engine.web.live_tail import (
+    CANDLES,
+    EVENTS,
+    POLL_SECONDS,
+    TRADES,
+    StoreTail,
+    Subscriber,
+    TailSource,
+    shared_tail,
+)
 
 __all__ = ["POLL_SECONDS", "router"]
 
@@ -53,7 +64,9 @@ async def _follow(ws: WebSocket, token: str, after: int | None, source: TailSour
             for _, payload in await tail.backfill(sub, after):
                 await ws.send_text(payload)
         while True:
-            item = await sub.queue.get()
+            item = await _next_row(ws, sub)
+            if item is None:  # the client left (or the server shuts down): nothing waits for a row
+                return
             # The tail checks every socket's session before each of its reads (one query for all).
             if sub.ended:
                 await ws.close(code=status.WS_1008_POLICY_VIOLATION, reason="session ended")
@@ -67,6 +80,24 @@ async def _follow(ws: WebSocket, token: str, after: int | None, source: TailSour
         return
     finally:
         tail.unsubscribe(sub)
+
+
+async def _next_row(ws: WebSocket, sub: Subscriber) -> tuple[int, str] | None:
+    """The subscriber's next item, or None once the client has gone. Waiting on the queue alone, a
+    socket whose client vanished would live until the next row, and hold up the server's shutdown."""
+    row = asyncio.ensure_future(sub.queue.get())
+    gone = asyncio.ensure_future(ws.receive())
+    try:
+        while True:
+            done, _ = await asyncio.wait({row, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if row in done:
+                return row.result()
+            if gone.result()["type"] == "websocket.disconnect":
+                return None
+            gone = asyncio.ensure_future(ws.receive())  # a client's message: nothing to answer
+    finally:
+        for task in (row, gone):
+            task.cancel()
 
 
 @router.websocket("/trades/live")

@@ -269,3 +269,22 @@ async def test_a_page_watcher_gets_each_batch_and_keeps_the_tail_running(session
     tail.unwatch(broken)
     tail.unwatch(batches.append)  # not watching: no error
     await tail.close()
+
+
+def test_a_socket_whose_client_left_ends_without_waiting_for_a_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Waiting on rows alone, the handler of a vanished client lived until the next row came (and held
+    up the server's shutdown)."""
+    import time
+
+    monkeypatch.setattr(live_tail, "POLL_SECONDS", 3600)  # no tick: only the client's leaving can end it
+    ctx, token = _live_setup(tmp_path)
+    client = TestClient(create_api(ctx), base_url="https://testserver")
+    with client.websocket_connect(f"/events/live?token={token}"):
+        tail = ctx.live_tails["events"]
+        assert tail.subscribers == 1
+    deadline = time.monotonic() + 10
+    while tail.subscribers and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert tail.subscribers == 0

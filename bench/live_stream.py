@@ -1,0 +1,257 @@
+"""The live event stream under load: 200 viewer sockets while 100 bots run on replay, beside the same
+replay with no sockets, in one invocation (issue 15).
+
+    .venv/bin/python bench/live_stream.py                          # 100 bots x 3 pairs, 200 sockets, 30 candles
+    .venv/bin/python bench/live_stream.py --bots 20 --clients 50 --candles 10
+
+Set-up as ``engine serve --run``: the runtime and the web API share one process and one event loop, so
+the runtime's commits wake the server's shared tails at once (``engine/web/live_tail.py``). Both runs
+use bench/live.py's workspace (the example EMA/RSI strategy on 1m candles, one candle every
+``--interval`` seconds). In the second run a client process opens ``--clients`` sockets with viewer
+tokens, spread over ``/events/live``, ``/candles/live`` and ``/trades/live``, and notes when each row
+arrives. Printed side by side: candle close -> order p99 (the runtime's own figure) with and without
+the sockets, the process's CPU seconds over the replay, and the delivery latency from a row's commit
+(stamped by an ``after_commit`` hook in the server) to its arrival in the client (p50/p99), with how
+many rows reached how many sockets. The client process runs on the same 2 cores, so its work competes
+with the runtime's: the figures are an upper bound for clients on other machines.
+
+A separate ``engine run`` (runtime in another process) reaches the same tails through the store: its
+commits are read at the next tick (1 s, ``POLL_SECONDS``); bench/live_trades.py measures that case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+PATHS = ("/events/live", "/candles/live", "/trades/live")
+TABLES = {"/events/live": "events", "/candles/live": "equity_snapshots", "/trades/live": "trades"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- the client process ------------------------------------------------------------------------
+
+
+async def _clients(port: int, token: str, count: int, out: Path) -> None:
+    import websockets
+
+    received: list[tuple[str, int, float]] = []
+    connected = [0]
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+
+    async def one(path: str) -> None:
+        url = f"ws://127.0.0.1:{port}{path}?token={token}"
+        async with websockets.connect(url, max_queue=None) as ws:
+            connected[0] += 1
+            async for text in ws:
+                received.append((path, json.loads(text)["id"], time.time()))
+
+    tasks = [asyncio.create_task(one(PATHS[i % len(PATHS)])) for i in range(count)]
+    while connected[0] < count and not stop.is_set():
+        await asyncio.sleep(0.05)
+    (out.parent / "connected").write_text(str(connected[0]))
+    await stop.wait()
+    for task in tasks:
+        task.cancel()
+    out.write_text(json.dumps(received))
+
+
+# --- the server and runtime (this process) -------------------------------------------------------
+
+
+async def _viewer_token(root: Path) -> str:
+    import pyotp
+    from argon2 import PasswordHasher
+
+    from engine.store.db import create_engine_for, session_factory, upgrade_async
+    from engine.web.auth import accounts, passwords, totp
+    from engine.web.auth.crypto import load_secret_box
+    from engine.web.auth.tokens import TokenKeys
+
+    passwords._HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    engine = create_engine_for(f"sqlite:///{root / 'engine.db'}")
+    await upgrade_async(engine)
+    keys, box = TokenKeys.load_or_create(root), load_secret_box(root)
+    async with session_factory(engine)() as db, db.begin():
+        user = await accounts.create_user(db, "v", "v@example.org", "correct horse battery", "viewer")
+        secret, _ = await accounts.begin_2fa_setup(db, user, box)
+        await accounts.activate_2fa(db, user, pyotp.TOTP(secret).at(int(totp.clock())), box, "bench")
+        issued = await accounts.open_session(db, user, keys, "bench")
+    await engine.dispose()
+    return issued.access_token
+
+
+class _CommitClock:
+    """Wall time of the commit of each new events/trades/equity_snapshots row written in this process."""
+
+    def __init__(self) -> None:
+        from sqlalchemy import event
+        from sqlalchemy.orm import Session
+
+        self.at: dict[tuple[str, int], float] = {}
+        self.pending: dict[int, list[tuple[str, int]]] = {}
+        event.listen(Session, "after_flush", self._flushed)
+        event.listen(Session, "after_commit", self._committed)
+
+    def _flushed(self, session, _context) -> None:  # type: ignore[no-untyped-def]
+        rows = [
+            (type(o).__tablename__, o.id) for o in session.new if type(o).__tablename__ in TABLES.values()
+        ]
+        if rows:
+            self.pending.setdefault(id(session), []).extend(rows)
+
+    def _committed(self, session) -> None:  # type: ignore[no-untyped-def]
+        now = time.time()
+        for key in self.pending.pop(id(session), ()):
+            self.at[key] = now
+
+
+def _stream_load(root: Path, clients: int, results: dict):  # type: ignore[no-untyped-def]
+    """bench/live.py's ``during`` hook: the API on this loop, ``clients`` sockets in another process."""
+
+    async def start(runtime, factory):  # type: ignore[no-untyped-def]
+        import uvicorn
+
+        from engine.web.api.context import WebContext
+        from engine.web.app import create_api
+        from engine.web.auth.crypto import load_secret_box
+        from engine.web.auth.tokens import TokenKeys
+
+        token = results.pop("token")
+        clock = _CommitClock()
+        ctx = WebContext(sessions=factory, keys=TokenKeys.load_or_create(root), box=load_secret_box(root))
+        port = _free_port()
+        config = uvicorn.Config(
+            create_api(ctx), host="127.0.0.1", port=port, log_level="warning", ws="websockets"
+        )
+        server = uvicorn.Server(config)
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.05)
+        out = root / "received.json"
+        client = subprocess.Popen(
+            [sys.executable, __file__, "--client", str(port), token, str(clients), str(out)],
+            stdout=subprocess.DEVNULL,
+        )
+        marker = root / "connected"
+        while not marker.exists() and client.poll() is None:
+            await asyncio.sleep(0.1)
+        results["connected"] = int(marker.read_text()) if marker.exists() else 0
+        results["cpu0"] = time.process_time()
+
+        async def stop() -> None:
+            results["cpu"] = time.process_time() - results["cpu0"]
+            await asyncio.sleep(1.5)  # the last rows reach the sockets
+            client.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(client.wait, 60)
+            server.should_exit = True
+            await serving
+            received = json.loads(out.read_text()) if out.exists() else []
+            results["latency"] = [
+                (t - clock.at[(TABLES[path], row)]) * 1000
+                for path, row, t in received
+                if (TABLES[path], row) in clock.at
+            ]
+            results["deliveries"] = len(received)
+            results["rows"] = {table: sum(1 for k in clock.at if k[0] == table) for table in TABLES.values()}
+            results["tails"] = {name: tail.queries for name, tail in ctx.live_tails.items()}
+
+        return stop
+
+    return start
+
+
+def _plain_load(results: dict):  # type: ignore[no-untyped-def]
+    async def start(runtime, factory):  # type: ignore[no-untyped-def]
+        results["cpu0"] = time.process_time()
+
+        async def stop() -> None:
+            results["cpu"] = time.process_time() - results["cpu0"]
+
+        return stop
+
+    return start
+
+
+def _run(bots: int, candles: int, history: int, interval: float, clients: int) -> tuple[np.ndarray, dict]:
+    from live import _bench, _workspace  # bench/live.py
+
+    root = Path(tempfile.mkdtemp(prefix="bench-stream-"))
+    results: dict = {}
+    try:
+        replay_from = _workspace(root, bots, candles, history)
+        if clients:
+            results["token"] = asyncio.run(_viewer_token(root))
+            during = _stream_load(root, clients, results)
+        else:
+            during = _plain_load(results)
+        print(f"--- {'with ' + str(clients) + ' sockets' if clients else 'no sockets'} ---", flush=True)
+        orders = asyncio.run(_bench(root, replay_from, bots, interval=interval, during=during))
+        return orders, results
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--client":
+        port, token, count, out = sys.argv[2:6]
+        asyncio.run(_clients(int(port), token, int(count), Path(out)))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bots", type=int, default=100)
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--candles", type=int, default=30, help="1m candles replayed after the history")
+    parser.add_argument("--history", type=int, default=600)
+    parser.add_argument("--interval", type=float, default=2.0, help="seconds between replayed candle closes")
+    args = parser.parse_args()
+    os.environ.setdefault("ENGINE_LOG_LEVEL", "WARNING")
+    plain, base = _run(args.bots, args.candles, args.history, args.interval, 0)
+    loaded, stream = _run(args.bots, args.candles, args.history, args.interval, args.clients)
+
+    def p(values: np.ndarray | list[float], q: float) -> float:
+        return float(np.percentile(values, q)) if len(values) else float("nan")
+
+    print()
+    print(
+        f"{args.bots} bots x 3 pairs, {args.candles} 1m candles one every {args.interval:g} s; runtime and API in one process"
+    )
+    print(f"{'':44}{'no sockets':>14}{str(args.clients) + ' sockets':>14}")
+    print(f"{'candle close -> order p50 (ms)':44}{p(plain, 50):14.2f}{p(loaded, 50):14.2f}")
+    print(f"{'candle close -> order p99 (ms)':44}{p(plain, 99):14.2f}{p(loaded, 99):14.2f}")
+    print(f"{'process CPU over the replay (s)':44}{base['cpu']:14.1f}{stream['cpu']:14.1f}")
+    latency = stream.get("latency", [])
+    print(
+        f"sockets connected: {stream.get('connected')}; rows committed {stream.get('rows')}; "
+        f"{stream.get('deliveries', 0):,} deliveries; reads per tail {stream.get('tails')}"
+    )
+    print(
+        f"delivery latency, commit -> client (ms): p50 {p(latency, 50):.1f}, p99 {p(latency, 99):.1f}, "
+        f"max {max(latency) if latency else float('nan'):.1f}"
+    )
+    print(f"p99 moved by {p(loaded, 99) - p(plain, 99):+.2f} ms (aim: under 1 ms)")
+
+
+if __name__ == "__main__":
+    main()
