@@ -193,47 +193,6 @@ def extract(revision: str, folder: Path) -> Path:
     return target
 
 
-def live_latency(calls: int = 2000) -> dict[str, float]:
-    """The live path per candle close of one pair: the model's features over the strategy's window
-    (warm-up + 1 candles) and one prediction by the newest model (200 trees)."""
-    import numpy as np
-
-    from engine.config import load_model
-    from engine.data import DataDirectory
-    from engine.ml.features import feature_matrix
-    from engine.ml.pipeline import load_pairs
-    from engine.ml.walkforward import fit_latest
-
-    with tempfile.TemporaryDirectory() as folder:
-        model = Path(folder) / "m.yaml"
-        model.write_text(MODEL.format(pairs="ETH/BTC", max_bin=255))
-        loaded = load_model(model)
-    source = DataDirectory(DATA)
-    pairs = load_pairs(loaded, source)
-    fitted = fit_latest(loaded.model, pairs)["ETH/BTC"]
-    candles = source.load("ETH/BTC", "5m")
-    window = loaded.plan.warmup + 1
-    features, predict = [], []
-    for k in range(calls):
-        end = len(candles) - calls + k
-        frame = candles.iloc[end - window : end]
-        t0 = time.perf_counter()
-        x = feature_matrix(loaded.plan, loaded.feature_names, frame)
-        t1 = time.perf_counter()
-        fitted.predict_proba(x[-1:])
-        t2 = time.perf_counter()
-        features.append(t1 - t0)
-        predict.append(t2 - t1)
-    q = lambda v, p: float(np.percentile(np.array(v) * 1e3, p))  # noqa: E731
-    return {
-        "window": window,
-        "features_p50": q(features, 50),
-        "features_p99": q(features, 99),
-        "predict_p50": q(predict, 50),
-        "predict_p99": q(predict, 99),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -248,7 +207,6 @@ def main() -> None:
         metavar="REV",
         help="also time the engine as of this git revision (before/after in the same run and load)",
     )
-    parser.add_argument("--no-live", action="store_true", help="skip the live per-candle latency")
     args = parser.parse_args()
     if not DATA.is_dir():
         raise SystemExit(f"candles not found: {DATA}")
@@ -323,13 +281,7 @@ def main() -> None:
     print(
         f"\nspeed-up over FreqAI (best configuration, median wall): {FREQAI['wall_s'] / best:.1f}x (goal: 5x, under 7.3 s)"
     )
-    if not args.no_live:
-        live = live_latency()
-        print(
-            f"live, per pair and candle close ({live['window']} candles of window): model features "
-            f"p50 {live['features_p50']:.2f} ms / p99 {live['features_p99']:.2f} ms; one prediction "
-            f"(200 trees) p50 {live['predict_p50']:.3f} ms / p99 {live['predict_p99']:.3f} ms"
-        )
+    print("live per-candle cost: bench/ml_live.py")
 
 
 if __name__ == "__main__":
