@@ -53,7 +53,7 @@ def _free_port() -> int:
 # --- the client process ------------------------------------------------------------------------
 
 
-async def _clients(port: int, token: str, count: int, out: Path) -> None:
+async def _clients(port: int, token: str, count: int, out: Path, batch: bool) -> None:
     import websockets
 
     received: list[tuple[str, int, float]] = []
@@ -62,11 +62,13 @@ async def _clients(port: int, token: str, count: int, out: Path) -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
 
     async def one(path: str) -> None:
-        url = f"ws://127.0.0.1:{port}{path}?token={token}"
+        url = f"ws://127.0.0.1:{port}{path}?token={token}" + ("&batch=true" if batch else "")
         async with websockets.connect(url, max_queue=None) as ws:
             connected[0] += 1
             async for text in ws:
-                received.append((path, json.loads(text)["id"], time.time()))
+                now, data = time.time(), json.loads(text)
+                for row in data if isinstance(data, list) else [data]:
+                    received.append((path, row["id"], now))
 
     tasks = [asyncio.create_task(one(PATHS[i % len(PATHS)])) for i in range(count)]
     while connected[0] < count and not stop.is_set():
@@ -128,7 +130,7 @@ class _CommitClock:
             self.at[key] = now
 
 
-def _stream_load(root: Path, clients: int, results: dict):  # type: ignore[no-untyped-def]
+def _stream_load(root: Path, clients: int, results: dict, batch: bool):  # type: ignore[no-untyped-def]
     """bench/live.py's ``during`` hook: the API on this loop, ``clients`` sockets in another process."""
 
     async def start(runtime, factory):  # type: ignore[no-untyped-def]
@@ -152,7 +154,7 @@ def _stream_load(root: Path, clients: int, results: dict):  # type: ignore[no-un
             await asyncio.sleep(0.05)
         out = root / "received.json"
         client = subprocess.Popen(
-            [sys.executable, __file__, "--client", str(port), token, str(clients), str(out)],
+            [sys.executable, __file__, "--client", str(port), token, str(clients), str(out), str(int(batch))],
             stdout=subprocess.DEVNULL,
         )
         marker = root / "connected"
@@ -195,7 +197,9 @@ def _plain_load(results: dict):  # type: ignore[no-untyped-def]
     return start
 
 
-def _run(bots: int, candles: int, history: int, interval: float, clients: int) -> tuple[np.ndarray, dict]:
+def _run(
+    bots: int, candles: int, history: int, interval: float, clients: int, batch: bool = True
+) -> tuple[np.ndarray, dict]:
     from live import _bench, _workspace  # bench/live.py
 
     root = Path(tempfile.mkdtemp(prefix="bench-stream-"))
@@ -204,7 +208,7 @@ def _run(bots: int, candles: int, history: int, interval: float, clients: int) -
         replay_from = _workspace(root, bots, candles, history)
         if clients:
             results["token"] = asyncio.run(_viewer_token(root))
-            during = _stream_load(root, clients, results)
+            during = _stream_load(root, clients, results, batch)
         else:
             during = _plain_load(results)
         print(f"--- {'with ' + str(clients) + ' sockets' if clients else 'no sockets'} ---", flush=True)
@@ -216,8 +220,8 @@ def _run(bots: int, candles: int, history: int, interval: float, clients: int) -
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
-        port, token, count, out = sys.argv[2:6]
-        asyncio.run(_clients(int(port), token, int(count), Path(out)))
+        port, token, count, out, batch = sys.argv[2:7]
+        asyncio.run(_clients(int(port), token, int(count), Path(out), batch == "1"))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bots", type=int, default=100)
@@ -225,32 +229,52 @@ def main() -> None:
     parser.add_argument("--candles", type=int, default=30, help="1m candles replayed after the history")
     parser.add_argument("--history", type=int, default=600)
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between replayed candle closes")
+    parser.add_argument(
+        "--per-row",
+        action="store_true",
+        help="also run the sockets without ?batch=true (one message per row) for comparison",
+    )
     args = parser.parse_args()
     os.environ.setdefault("ENGINE_LOG_LEVEL", "WARNING")
     plain, base = _run(args.bots, args.candles, args.history, args.interval, 0)
-    loaded, stream = _run(args.bots, args.candles, args.history, args.interval, args.clients)
+    runs = [("batch", *_run(args.bots, args.candles, args.history, args.interval, args.clients))]
+    if args.per_row:
+        runs.append(
+            ("per row", *_run(args.bots, args.candles, args.history, args.interval, args.clients, False))
+        )
 
     def p(values: np.ndarray | list[float], q: float) -> float:
         return float(np.percentile(values, q)) if len(values) else float("nan")
 
     print()
     print(
-        f"{args.bots} bots x 3 pairs, {args.candles} 1m candles one every {args.interval:g} s; runtime and API in one process"
+        f"{args.bots} bots x 3 pairs, {args.candles} 1m candles one every {args.interval:g} s; runtime and API in "
+        f"one process; {args.clients} viewer sockets (batch: ?batch=true, a message per read; per row: one per row)"
     )
-    print(f"{'':44}{'no sockets':>14}{str(args.clients) + ' sockets':>14}")
-    print(f"{'candle close -> order p50 (ms)':44}{p(plain, 50):14.2f}{p(loaded, 50):14.2f}")
-    print(f"{'candle close -> order p99 (ms)':44}{p(plain, 99):14.2f}{p(loaded, 99):14.2f}")
-    print(f"{'process CPU over the replay (s)':44}{base['cpu']:14.1f}{stream['cpu']:14.1f}")
-    latency = stream.get("latency", [])
+    print(f"{'':40}{'no sockets':>14}" + "".join(f"{name:>14}" for name, *_ in runs))
     print(
-        f"sockets connected: {stream.get('connected')}; rows committed {stream.get('rows')}; "
-        f"{stream.get('deliveries', 0):,} deliveries; reads per tail {stream.get('tails')}"
+        f"{'candle close -> order p50 (ms)':40}{p(plain, 50):14.2f}"
+        + "".join(f"{p(o, 50):14.2f}" for _, o, _ in runs)
     )
     print(
-        f"delivery latency, commit -> client (ms): p50 {p(latency, 50):.1f}, p99 {p(latency, 99):.1f}, "
-        f"max {max(latency) if latency else float('nan'):.1f}"
+        f"{'candle close -> order p99 (ms)':40}{p(plain, 99):14.2f}"
+        + "".join(f"{p(o, 99):14.2f}" for _, o, _ in runs)
     )
-    print(f"p99 moved by {p(loaded, 99) - p(plain, 99):+.2f} ms (aim: under 1 ms)")
+    print(
+        f"{'process CPU over the replay (s)':40}{base['cpu']:14.1f}"
+        + "".join(f"{r['cpu']:14.1f}" for *_, r in runs)
+    )
+    for label, q in (
+        ("delivery, commit -> client p50 (ms)", 50),
+        ("delivery, commit -> client p99 (ms)", 99),
+    ):
+        print(f"{label:40}{'-':>14}" + "".join(f"{p(r.get('latency', []), q):14.1f}" for *_, r in runs))
+    for name, orders, r in runs:
+        print(
+            f"{name}: sockets connected {r.get('connected')}; rows committed {r.get('rows')}; "
+            f"{r.get('deliveries', 0):,} deliveries; reads per tail {r.get('tails')}; "
+            f"p99 moved by {p(orders, 99) - p(plain, 99):+.2f} ms (aim: under 1 ms)"
+        )
 
 
 if __name__ == "__main__":

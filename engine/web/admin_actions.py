@@ -1,18 +1,22 @@
 """The write actions shared by the REST routes and the NiceGUI pages: closing a position by hand, the
-encrypted key store, and user administration. Each one checks nothing about the caller (the route's
+encrypted key store, user administration and the portfolio limits. Each one checks nothing about the caller (the route's
 dependency or the page handler has done that) but does the whole job, the audit entry included, so
 both ways in behave the same. All take an open session inside a transaction; the caller commits."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.observability import register_secret
+from engine.runtime.portfolio import PortfolioLimits
+from engine.runtime.risk_settings import APPLIED_KEY, RISK_KEY
 from engine.store.enums import PositionStatus
-from engine.store.models import ApiSecret, BackupCode, BotCommand, Position, User
+from engine.store.models import ApiSecret, BackupCode, BotCommand, Position, User, WebSetting
 from engine.web.auth import accounts
 from engine.web.auth.crypto import SecretBox, mask
 from engine.web.auth.roles import Role
@@ -28,6 +32,8 @@ __all__ = [
     "edit_user",
     "reset_2fa",
     "revoke_user_sessions",
+    "risk_settings",
+    "set_risk_limits",
     "set_secret",
 ]
 
@@ -155,3 +161,42 @@ async def revoke_user_sessions(
         detail={"session": only} if only else None,
     )
     return count
+
+
+async def _setting(db: AsyncSession, key: str) -> dict[str, Any]:
+    row = await db.get(WebSetting, key)
+    return dict(row.value) if row else {}
+
+
+async def risk_settings(db: AsyncSession) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(what the web app asked for: limits, version, by, at; what the running engine applies), each
+    empty when there is none yet."""
+    return await _setting(db, RISK_KEY), await _setting(db, APPLIED_KEY)
+
+
+async def set_risk_limits(db: AsyncSession, limits: dict[str, Any], *, user: User, address: str) -> int:
+    """Store the portfolio limits for the running engine (applied from its next candle); returns the
+    new version. ``ValueError`` (nothing stored) when they fail the ``engine run`` options' check."""
+    PortfolioLimits(**limits)
+    row = await db.get(WebSetting, RISK_KEY)
+    old = dict(row.value) if row is not None else {}
+    value = {
+        "limits": dict(limits),
+        "version": int(old.get("version", 0)) + 1,
+        "by": user.username,
+        "user_id": user.id,
+        "at": datetime.now(UTC).isoformat(),
+    }
+    if row is None:
+        db.add(WebSetting(key=RISK_KEY, value=value))
+    else:
+        row.value = value
+    await accounts.audit(
+        db,
+        "risk.change",
+        user_id=user.id,
+        address=address,
+        detail={"old": old.get("limits"), "new": dict(limits), "version": value["version"]},
+    )
+    await db.flush()
+    return value["version"]

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from sqlalchemy import select
 
-from engine.runtime.portfolio import PortfolioLimits
-from engine.runtime.risk_settings import APPLIED_KEY, RISK_KEY
-from engine.store.models import ApiSecret, AuthSession, User, WebSetting
+from engine.store.models import ApiSecret, AuthSession, User
 from engine.web import admin_actions
 from engine.web.api.deps import DB, Ctx, Principal, Reader, address_of, require
 from engine.web.api.paging import Paging, fetch_page
@@ -28,7 +25,6 @@ from engine.web.api.schemas import (
     UserPatch,
 )
 from engine.web.api.validation import StrictJsonRoute
-from engine.web.auth import accounts
 from engine.web.auth.passwords import PasswordPolicyError
 
 __all__ = ["config_router", "users_router"]
@@ -39,14 +35,8 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 SecretName = Annotated[str, Path(pattern=_NAME.pattern)]
 
 
-async def _setting(db: DB, key: str) -> dict[str, Any]:
-    row = await db.get(WebSetting, key)
-    return dict(row.value) if row else {}
-
-
 async def _risk(db: DB) -> RiskOut | None:
-    stored = await _setting(db, RISK_KEY)
-    applied = await _setting(db, APPLIED_KEY)
+    stored, applied = await admin_actions.risk_settings(db)
     if not stored and not applied:
         return None
     return RiskOut(
@@ -71,32 +61,12 @@ async def set_risk(
     """Set the portfolio limits: the running engine applies them from its next candle (within a
     second) and records who changed what as a ``risk/limits_changed`` event. Limits given on the
     engine's command line win over these (docs/web.md); ``applied`` shows what the engine uses."""
-    limits = body.model_dump()
     try:
-        PortfolioLimits(**limits)  # the same check as the `engine run` options
+        await admin_actions.set_risk_limits(
+            db, body.model_dump(), user=principal.user, address=address_of(request)
+        )
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    row = await db.get(WebSetting, RISK_KEY)
-    old = dict(row.value) if row is not None else {}
-    value = {
-        "limits": limits,
-        "version": int(old.get("version", 0)) + 1,
-        "by": principal.user.username,
-        "user_id": principal.user.id,
-        "at": datetime.now(UTC).isoformat(),
-    }
-    if row is None:
-        db.add(WebSetting(key=RISK_KEY, value=value))
-    else:
-        row.value = value
-    await accounts.audit(
-        db,
-        "risk.change",
-        user_id=principal.user.id,
-        address=address_of(request),
-        detail={"old": old.get("limits"), "new": limits, "version": value["version"]},
-    )
-    await db.flush()
     return await _risk(db)  # type: ignore[return-value]
 
 

@@ -45,7 +45,12 @@ def _tail(ctx: WebContext, source: TailSource) -> StoreTail:
     return shared_tail(ctx.live_tails, ctx.sessions, source)
 
 
-async def _follow(ws: WebSocket, token: str, after: int | None, source: TailSource) -> None:
+MAX_BATCH = 500  # rows in one message of a ``?batch=true`` socket
+
+
+async def _follow(
+    ws: WebSocket, token: str, after: int | None, source: TailSource, batch: bool = False
+) -> None:
     ctx: WebContext = ws.app.state.web
     if not origin_allowed(ws, ctx):
         await ws.close(code=status.WS_1008_POLICY_VIOLATION, reason="origin refused")
@@ -59,13 +64,15 @@ async def _follow(ws: WebSocket, token: str, after: int | None, source: TailSour
     detail = "bots:control" in principal.permissions
     sub = await tail.subscribe(principal.session_id, principal.user.role, detail=detail)
     await ws.accept()
+    # One task per socket notices the client leaving; waiting on rows alone, the handler of a vanished
+    # client lived until the next row came, and held up the server's shutdown.
+    gone = asyncio.ensure_future(_until_disconnect(ws))
     try:
         if after is not None and after < sub.start:
-            for _, payload in await tail.backfill(sub, after):
-                await ws.send_text(payload)
+            await _send(ws, [payload for _, payload in await tail.backfill(sub, after)], batch)
         while True:
-            item = await _next_row(ws, sub)
-            if item is None:  # the client left (or the server shuts down): nothing waits for a row
+            items = await _next_items(sub, gone)
+            if items is None:  # the client left (or the server shuts down)
                 return
             # The tail checks every socket's session before each of its reads (one query for all).
             if sub.ended:
@@ -74,50 +81,64 @@ async def _follow(ws: WebSocket, token: str, after: int | None, source: TailSour
             if sub.dropped:
                 await ws.close(code=status.WS_1013_TRY_AGAIN_LATER, reason="too slow: reconnect with ?after=")
                 return
-            if item[0]:
-                await ws.send_text(item[1])
+            await _send(ws, [payload for row_id, payload in items if row_id], batch)
     except WebSocketDisconnect:
         return
     finally:
+        gone.cancel()
         tail.unsubscribe(sub)
 
 
-async def _next_row(ws: WebSocket, sub: Subscriber) -> tuple[int, str] | None:
-    """The subscriber's next item, or None once the client has gone. Waiting on the queue alone, a
-    socket whose client vanished would live until the next row, and hold up the server's shutdown."""
-    row = asyncio.ensure_future(sub.queue.get())
-    gone = asyncio.ensure_future(ws.receive())
-    try:
-        while True:
-            done, _ = await asyncio.wait({row, gone}, return_when=asyncio.FIRST_COMPLETED)
-            if row in done:
-                return row.result()
-            if gone.result()["type"] == "websocket.disconnect":
-                return None
-            gone = asyncio.ensure_future(ws.receive())  # a client's message: nothing to answer
-    finally:
-        for task in (row, gone):
-            task.cancel()
+async def _until_disconnect(ws: WebSocket) -> None:
+    while (await ws.receive())["type"] != "websocket.disconnect":
+        pass  # a client's message: nothing to answer
+
+
+async def _next_items(sub: Subscriber, gone: asyncio.Future[None]) -> list[tuple[int, str]] | None:
+    """What the subscriber's queue holds (waiting for at least one item), or None once the client left."""
+    if sub.queue.empty():
+        getter = asyncio.ensure_future(sub.queue.get())
+        await asyncio.wait({getter, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if not getter.done():
+            getter.cancel()
+            return None
+        items = [getter.result()]
+    else:
+        items = []
+    while len(items) < MAX_BATCH and not sub.queue.empty():
+        items.append(sub.queue.get_nowait())
+    return items
+
+
+async def _send(ws: WebSocket, payloads: list[str], batch: bool) -> None:
+    if not payloads:
+        return
+    if batch:  # one message for what arrived together: a busy stream costs a message per read, not per row
+        await ws.send_text("[" + ",".join(payloads) + "]")
+        return
+    for payload in payloads:
+        await ws.send_text(payload)
 
 
 @router.websocket("/trades/live")
-async def trades_live(ws: WebSocket, token: str = "", after: int | None = None) -> None:
+async def trades_live(ws: WebSocket, token: str = "", after: int | None = None, batch: bool = False) -> None:
     """Each trade closed from now on, as JSON (``TradeOut``); with ``after`` (the last trade id a page
-    saw), first the ones it missed. One shared read of the store per server feeds every socket."""
-    await _follow(ws, token, after, TRADES)
+    saw), first the ones it missed. One shared read of the store per server feeds every socket. With
+    ``batch=true`` each message is a JSON array of the rows that arrived together (every socket)."""
+    await _follow(ws, token, after, TRADES, batch)
 
 
 @router.websocket("/events/live")
-async def events_live(ws: WebSocket, token: str = "", after: int | None = None) -> None:
+async def events_live(ws: WebSocket, token: str = "", after: int | None = None, batch: bool = False) -> None:
     """Each event the runtime records from now on (trades, orders, risk blocks, limit changes, reloads,
     errors, bot starts and stops), as JSON (``EventOut``, plus ``data`` for TRADER and ADMIN); with
     ``after`` (the last event id a page saw), first the ones it missed."""
-    await _follow(ws, token, after, EVENTS)
+    await _follow(ws, token, after, EVENTS, batch)
 
 
 @router.websocket("/candles/live")
-async def candles_live(ws: WebSocket, token: str = "", after: int | None = None) -> None:
+async def candles_live(ws: WebSocket, token: str = "", after: int | None = None, batch: bool = False) -> None:
     """Each bot's candle close from now on, as JSON (``CandleOut``: the bot, the candle's open time,
     its equity and cash after it; ``bot_id`` null for the portfolio); with ``after`` (the last id a
     page saw), first the ones it missed. Prices and positions change at these moments."""
-    await _follow(ws, token, after, CANDLES)
+    await _follow(ws, token, after, CANDLES, batch)

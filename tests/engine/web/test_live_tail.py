@@ -16,7 +16,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from engine.store.db import create_engine_for, session_factory, upgrade_async
 from engine.store.enums import BotMode, PositionSide
-from engine.store.models import Bot, Trade
+from engine.store.models import Bot, EquitySnapshot, Trade
 from engine.web import live_tail
 from engine.web.app import create_api
 from engine.web.live_tail import CANDLES, EVENTS, StoreTail
@@ -288,3 +288,24 @@ def test_a_socket_whose_client_left_ends_without_waiting_for_a_row(
     while tail.subscribers and time.monotonic() < deadline:
         time.sleep(0.01)
     assert tail.subscribers == 0
+
+
+def test_a_batch_socket_gets_the_rows_read_together_in_one_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live_tail, "POLL_SECONDS", 0.05)
+    ctx, token = _live_setup(tmp_path)
+    client = TestClient(create_api(ctx), base_url="https://testserver")
+
+    async def three_at_once() -> None:
+        async with ctx.sessions() as db, db.begin():
+            for equity in (1.0, 2.0, 3.0):
+                db.add(
+                    EquitySnapshot(bot_id=1, time=datetime(2026, 1, 1, tzinfo=UTC), equity=equity, cash=0.0)
+                )
+
+    asyncio.run(_snapshot(ctx.sessions))  # the bot row
+    with client.websocket_connect(f"/candles/live?token={token}&batch=true") as ws:
+        asyncio.run(three_at_once())
+        rows = ws.receive_json()
+        assert isinstance(rows, list) and [r["equity"] for r in rows] == [1.0, 2.0, 3.0]
