@@ -11,8 +11,10 @@ with the same result.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
-from numba import njit
 
 from engine.feeds.observations import SeriesArrays
 
@@ -47,8 +49,22 @@ def asof(times_ns: np.ndarray, series: SeriesArrays, max_age_ns: int | None) -> 
     return _search(times, series, limit)
 
 
-@njit(cache=True, nogil=True)
 def _merge(
+    times: np.ndarray, available: np.ndarray, event: np.ndarray, value: np.ndarray, max_age: int
+) -> np.ndarray:
+    return _compiled_merge()(times, available, event, value, max_age)
+
+
+@functools.cache
+def _compiled_merge() -> Callable[..., np.ndarray]:
+    # numba is imported on the first join, not with this module: compiling rules (every command that
+    # loads a project registry) then skips its ~0.2 s import.
+    from numba import njit
+
+    return njit(cache=True, nogil=True)(_merge_loop)
+
+
+def _merge_loop(
     times: np.ndarray, available: np.ndarray, event: np.ndarray, value: np.ndarray, max_age: int
 ) -> np.ndarray:
     out = np.empty(times.size)
