@@ -11,6 +11,7 @@ from __future__ import annotations
 import calendar
 import codecs
 import re
+import time
 from typing import Any
 
 from engine.sentiment.items import MAX_SUMMARY, MAX_TITLE, NewsItem, plain_text
@@ -92,6 +93,7 @@ def parse_feed(
     lang = (parsed.feed.get("language") or "").split("-")[0].lower() or None
     items: list[NewsItem] = []
     for entry in parsed.entries:
+        time.sleep(0)  # run in a worker thread: hand the GIL to a waiting event loop between entries
         title = plain_text(entry.get("title"), MAX_TITLE)
         link = entry.get("link") or ""
         if not title or not isinstance(link, str) or not link.startswith(("http://", "https://")):

@@ -20,11 +20,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.feeds.join import decision_times
-from engine.feeds.observations import NS_PER_SECOND, SeriesArrays
-from engine.feeds.store import read_series
+from engine.feeds.observations import NS_PER_SECOND, Observation, SeriesArrays, to_arrays
 from engine.sentiment.events import EVENT_TYPES
 from engine.sentiment.newsstore import recent_items
 from engine.sentiment.series import count_within, decayed_score
+from engine.store.models import FeedObservation
 from engine.store.models import NewsItem as NewsRow
 
 __all__ = [
@@ -151,8 +151,21 @@ class SentimentTrack:
     events: list[tuple[str, ...]]
 
 
-async def _series(db: AsyncSession, name: str, until: int) -> SeriesArrays:
-    return await read_series(db, name, until_available=until)
+async def _coin_series(db: AsyncSession, coin: str, until: int) -> dict[str, SeriesArrays]:
+    """The coin's item, revision and event series known by ``until``, in one query."""
+    names = [f"news.{coin}.item", f"news.{coin}.revision", *(f"events.{coin}.{k}" for k in EVENT_TYPES)]
+    obs = FeedObservation
+    rows = await db.execute(
+        select(obs.series, obs.event_time, obs.available_at, obs.value).where(
+            obs.series.in_(names), obs.available_at <= until
+        )
+    )
+    found: dict[str, list[Observation]] = {}
+    for series, event_time, available, value in rows.all():
+        found.setdefault(series, []).append(
+            Observation(series, int(event_time), int(available), float(value), "")
+        )
+    return {name: to_arrays(found.get(name, ())) for name in names}
 
 
 async def load_sentiment_track(
@@ -166,11 +179,11 @@ async def load_sentiment_track(
     step = int(np.median(np.diff(opens)))
     closes = decision_times(opens, step)
     until = int(closes[-1])
-    items = await _series(db, f"news.{coin}.item", until)
+    series = await _coin_series(db, coin, until)
+    items, revisions = series[f"news.{coin}.item"], series[f"news.{coin}.revision"]
     if len(items) == 0:
         return None
-    revisions = await _series(db, f"news.{coin}.revision", until)
-    kinds = {kind: await _series(db, f"events.{coin}.{kind}", until) for kind in EVENT_TYPES}
+    kinds = {kind: series[f"events.{coin}.{kind}"] for kind in EVENT_TYPES}
     # The arithmetic over the coin's whole history runs in a worker thread, off the page's event loop.
     return await asyncio.to_thread(
         _track, coin, labels, closes, step, items, revisions, kinds, half_life_s, max_age_s
