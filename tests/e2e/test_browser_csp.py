@@ -10,7 +10,19 @@ from tests.e2e.conftest import Screen
 
 pytestmark = pytest.mark.slow
 
-PAGES = ("/", "/bots", "/positions", "/trades", "/logs", "/editor", "/users", "/account")
+PAGES = (
+    "/",
+    "/bots",
+    "/positions",
+    "/trades",
+    "/logs",
+    "/feeds",
+    "/news",
+    "/risk",
+    "/editor",
+    "/users",
+    "/account",
+)
 
 
 def _csp_messages(screen: Screen) -> list[str]:
