@@ -216,6 +216,8 @@ class StoreTail:
     async def caught_up(self, timeout: float = 10.0) -> None:
         """Return once every row committed before this call was read and handed out (tests, and a
         page that must show its own write at once)."""
+        if not self._running():  # nobody listens (or another event loop's tail): nothing to hand out
+            return
         async with self.sessions() as db:
             newest = await db.scalar(select(func.max(self.source.model.id))) or 0
         deadline = time.monotonic() + timeout
