@@ -83,28 +83,6 @@ async def _clients(port: int, token: str, count: int, out: Path, batch: bool) ->
 # --- the server and runtime (this process) -------------------------------------------------------
 
 
-async def _viewer_token(root: Path) -> str:
-    import pyotp
-    from argon2 import PasswordHasher
-
-    from engine.store.db import create_engine_for, session_factory, upgrade_async
-    from engine.web.auth import accounts, passwords, totp
-    from engine.web.auth.crypto import load_secret_box
-    from engine.web.auth.tokens import TokenKeys
-
-    passwords._HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    engine = create_engine_for(f"sqlite:///{root / 'engine.db'}")
-    await upgrade_async(engine)
-    keys, box = TokenKeys.load_or_create(root), load_secret_box(root)
-    async with session_factory(engine)() as db, db.begin():
-        user = await accounts.create_user(db, "v", "v@example.org", "correct horse battery", "viewer")
-        secret, _ = await accounts.begin_2fa_setup(db, user, box)
-        await accounts.activate_2fa(db, user, pyotp.TOTP(secret).at(int(totp.clock())), box, "bench")
-        issued = await accounts.open_session(db, user, keys, "bench")
-    await engine.dispose()
-    return issued.access_token
-
-
 class _CommitClock:
     """Wall time of the commit of each new events/trades/equity_snapshots row written in this process."""
 
@@ -207,7 +185,9 @@ def _run(
     try:
         replay_from = _workspace(root, bots, candles, history)
         if clients:
-            results["token"] = asyncio.run(_viewer_token(root))
+            from live_trades import _setup  # a viewer with 2FA and an open session (and a bot row)
+
+            results["token"] = asyncio.run(_setup(root))
             during = _stream_load(root, clients, results, batch)
         else:
             during = _plain_load(results)
