@@ -121,29 +121,40 @@ def lightgbm_params(spec: LightGBMLearner, seed: int, classes: int, threads: int
 
 
 def fit(
-    spec: Learner, x: np.ndarray, y: np.ndarray, columns: np.ndarray, seed: int, threads: int = 1
+    spec: Learner,
+    x: np.ndarray | list[np.ndarray],
+    y: np.ndarray,
+    columns: np.ndarray,
+    seed: int,
+    threads: int = 1,
 ) -> Fitted:
-    """Train on rows ``x[:, columns]`` with labels ``y`` (at least two classes; checked by the caller)."""
+    """Train on rows ``x[:, columns]`` (one matrix, or row blocks of one in ``y``'s order) with labels
+    ``y`` (at least two classes; checked by the caller)."""
     classes = tuple(int(c) for c in np.unique(y))
     codes = np.searchsorted(np.asarray(classes), y)
-    xs = np.ascontiguousarray(x[:, columns])
+    blocks = x if isinstance(x, list) else [x]
+    width = blocks[0].shape[1]
+    # Every column used (the usual case): no copy of the matrix.
+    every = len(columns) == width and bool((np.asarray(columns) == np.arange(width)).all())
+    blocks = [np.ascontiguousarray(b if every else b[:, columns]) for b in blocks if len(b)]
     if isinstance(spec, LightGBMLearner):
         lgb = lightgbm()
         params = lightgbm_params(spec, seed, len(classes), threads)
+        # keep_training_booster: lgb.train otherwise round-trips the finished model through its text
+        # form to drop the training data (~15% of a 200-tree fit on a few thousand rows); the text is
+        # written only when the model is saved (Fitted.body).
         # The Dataset gets the thread count too: without it, binning starts an OpenMP team of every core
         # whose idle thread then spins after each parallel region of the fit, taking ~20% of a core
         # from the other training processes.
         data = lgb.Dataset(
-            xs,
+            blocks[0] if len(blocks) == 1 else blocks,
             codes,
             params={"max_bin": spec.max_bin, "verbose": -1, "num_threads": threads},
             free_raw_data=True,
         )
-        # keep_training_booster: lgb.train otherwise round-trips the finished model through its text
-        # form to drop the training data (~15% of a 200-tree fit on a few thousand rows); the text is
-        # written only when the model is saved (Fitted.body).
         booster = lgb.train(params, data, num_boost_round=spec.trees, keep_training_booster=True)
         return Fitted("lightgbm", classes, tuple(int(c) for c in columns), None, booster)
+    xs = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
     return _fit_logistic(spec, xs, codes, classes, columns, seed)
 
 
