@@ -12,6 +12,7 @@ See docs/state.md for the tables, the guarantees and how to add a migration.
 
 from __future__ import annotations
 
+from engine.store import live_notify as _live_notify  # noqa: F401 (NOTIFY at write commits, PostgreSQL)
 from engine.store.backtests import (
     RunComparison,
     compare_runs,

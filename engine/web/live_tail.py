@@ -47,6 +47,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from engine.store.live_notify import CommitListener
 from engine.store.models import AuthSession, EquitySnapshot, Event, Trade, User
 from engine.web.api.schemas import CandleOut, EventOut, TradeOut
 
@@ -242,6 +243,7 @@ class StoreTail:
     async def _run(self) -> None:
         self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
         _AWAKE.add(self)
+        _listen_for_other_processes(self.sessions)
         # The first subscriber set last_id to the newest row: nothing to read before a tick or a nudge.
         while self.listening:
             with contextlib.suppress(TimeoutError):
@@ -323,6 +325,36 @@ class StoreTail:
 # Commits made in this process (the runtime of ``engine serve --run``, the API's own writes) wake the
 # tails at once; another process's commits (a separate ``engine run``) are read at the next tick.
 _AWAKE: weakref.WeakSet[StoreTail] = weakref.WeakSet()
+
+
+# PostgreSQL: one LISTEN connection per event loop and database hears every process's write commits
+# (engine.store.live_notify) and wakes the tails at once instead of at their next tick.
+_LISTENERS: dict[tuple[int, str], CommitListener] = {}
+
+
+def _tails_running(loop: asyncio.AbstractEventLoop) -> bool:
+    return any(tail._loop is loop and tail._running() for tail in list(_AWAKE))
+
+
+def _wake_all() -> None:
+    for tail in list(_AWAKE):
+        tail.nudge()
+
+
+def _listen_for_other_processes(sessions: async_sessionmaker[AsyncSession]) -> None:
+    bind = sessions.kw.get("bind")
+    if bind is None or bind.dialect.name != "postgresql":
+        return
+    loop = asyncio.get_running_loop()
+    key = (id(loop), bind.url.render_as_string(hide_password=True))
+    listener = _LISTENERS.get(key)
+    if listener is None:
+        for old in [
+            k for k, v in _LISTENERS.items() if v._task is not None and v._task.get_loop().is_closed()
+        ]:
+            del _LISTENERS[old]  # listeners of event loops that have ended
+        listener = _LISTENERS[key] = CommitListener(bind.url, _wake_all, lambda: _tails_running(loop))
+    listener.start()
 
 
 @event.listens_for(Session, "after_flush")
