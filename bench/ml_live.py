@@ -117,7 +117,7 @@ def main() -> None:
     print(f"{'  one prediction (200 trees)':44}{q(predict_one, 50):>12}{q(predict_one, 99):>12}")
     print(
         f"\nLiveRows: {live.batch_rows} rows from the batch path (the first close), "
-        f"{live.streamed_rows} streamed"
+        f"{live.streamed_rows} streamed (closes at a simulated retrain predict no row)"
     )
 
 

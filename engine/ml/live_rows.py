@@ -36,6 +36,7 @@ class LiveRows:
         # Probabilities already computed: open times (ascending) and their rows.
         self._times = np.empty(0, dtype=np.int64)
         self._proba = np.empty((0, 3), dtype=np.float32)
+        self._span = 0
         self.stream: Streamer | None = None
         self.streamable = True  # False once the plan turned out to have a node without a step
         self.batch_rows = 0  # rows whose features came from the batch path (for tests and benches)
@@ -64,36 +65,58 @@ class LiveRows:
                 x = self._batch(loaded, candles, opens, new, context)
             proba = fitted.predict_proba(x)
             out[~hit] = proba
-            # Keep what is still in the window, in time order (new rows usually come after the rest).
-            drop = int(np.searchsorted(self._times, opens[0]))
-            times = np.concatenate((self._times[drop:], opens[new]))
-            kept = np.concatenate((self._proba[drop:], proba))
+            # In time order (new rows usually come after the rest); the newest rows of the longest
+            # window any caller asked about are kept (bots with different windows share this).
+            self._span = max(self._span, len(opens))
+            times = np.concatenate((self._times, opens[new]))
+            kept = np.concatenate((self._proba, proba))
             if len(times) > 1 and not (times[1:] > times[:-1]).all():
                 order = np.argsort(times, kind="stable")
                 times, kept = times[order], kept[order]
+            if len(times) > 2 * self._span:
+                times, kept = times[-self._span :], kept[-self._span :]
             self._times, self._proba = times, kept
         return out
 
     def _streamed(self, candles: pd.DataFrame, opens: np.ndarray, new: np.ndarray) -> np.ndarray | None:
-        """Features of ``new`` by stepping the stream, when they are the candles right after it."""
+        """Features of ``new`` (consecutive rows) by stepping the stream, when the window holds the
+        stream's last candle before them: candles in between (closes nobody asked about, say while
+        stored predictions covered them) are stepped through too."""
         stream = self.stream
         if stream is None or stream.last_open is None or stream.broken:
             return None
         start, stop = int(new[0]), int(new[-1]) + 1
-        if start == 0 or int(opens[start - 1]) != stream.last_open or stop - start != len(new):
+        if stop - start != len(new):
             return None
-        rows = stream.feed(_candle_columns(candles, start, stop), opens[start:stop])
+        k = int(np.searchsorted(opens, stream.last_open))
+        if k >= start or int(opens[k]) != stream.last_open:
+            return None
+        rows = stream.feed(_candle_columns(candles, k + 1, stop), opens[k + 1 : stop])
         if rows is None:
             self.stream = None
             return None
-        self.streamed_rows += len(rows)
-        return rows
+        self.streamed_rows += len(new)
+        return rows[start - k - 1 :]
 
     def _batch(
         self, loaded: Any, candles: pd.DataFrame, opens: np.ndarray, new: np.ndarray, context: Any
     ) -> np.ndarray:
         x = feature_matrix(loaded.plan, loaded.feature_names, candles, context)
         self.batch_rows += len(new)
+        self._catch_up(loaded, candles, opens)
+        return x[new]
+
+    def _catch_up(self, loaded: Any, candles: pd.DataFrame, opens: np.ndarray) -> None:
+        """Bring the stream to the window's newest candle: on from its last candle when the window
+        holds it (another caller asked about older rows), else restarted from the window."""
+        stream = self.stream
+        if stream is not None and not stream.broken and stream.last_open is not None:
+            if stream.last_open == int(opens[-1]):
+                return
+            k = int(np.searchsorted(opens, stream.last_open))
+            held = k < len(opens) and int(opens[k]) == stream.last_open
+            if held and stream.feed(_candle_columns(candles, k + 1, len(opens)), opens[k + 1 :]) is not None:
+                return
         self.stream = None
         if self.streamable and len(candles) <= _STREAM_START_MAX:
             fresh = streamer(loaded.plan, loaded.feature_names)
@@ -101,7 +124,6 @@ class LiveRows:
                 self.streamable = False
             elif fresh.feed(_candle_columns(candles, 0, len(candles)), opens) is not None:
                 self.stream = fresh
-        return x[new]
 
 
 def _candle_columns(candles: pd.DataFrame, start: int, stop: int) -> dict[str, np.ndarray]:

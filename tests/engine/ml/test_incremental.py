@@ -123,15 +123,42 @@ def test_live_rows_predict_each_new_candle_once_from_streamed_features(
     assert live.batch_rows == 50 and live.streamed_rows == len(candles) - window
 
 
-def test_live_rows_fall_back_to_the_window_after_a_gap(tmp_path: Path, shared_data: Path) -> None:
+def test_live_rows_step_over_unasked_closes_and_restart_after_a_gap(
+    tmp_path: Path, shared_data: Path
+) -> None:
     loaded = _model(tmp_path, FEATURES)
     candles = DataDirectory(shared_data).load("ETH/BTC", "5m").iloc[:1000]
     live, fitted = LiveRows("v1"), _Echo()
-    for end in (400, 401, 450):  # 450: 48 candles were never seen, the stream cannot continue
+
+    def batch(start: int, end: int) -> np.ndarray:
+        return feature_matrix(loaded.plan, loaded.feature_names, candles.iloc[start:end])[-1, :3]
+
+    # 401: the next candle. 450: 48 closes nobody asked about, still in the window: stepped through.
+    # 900: the stream's last candle left the window (a gap): the window's batch row, and a new stream.
+    for end, expected_from in ((400, 0), (401, 0), (450, 0), (900, 500), (901, 500)):
         frame = candles.iloc[end - 400 : end]
         opens = frame.index.as_unit("ns").asi8
         got = live.predict(loaded, fitted, frame, opens, np.array([399]), None)
-        expected = feature_matrix(loaded.plan, loaded.feature_names, frame)[399, :3]
-        if end != 401:
-            assert _same(got[0], expected)
-    assert live.batch_rows == 2 and live.streamed_rows == 1
+        assert _same(got[0], batch(expected_from, end)), end
+    assert live.batch_rows == 2 and live.streamed_rows == 3
+
+
+def test_bots_with_different_windows_share_the_rows_and_the_stream(tmp_path: Path, shared_data: Path) -> None:
+    loaded = _model(tmp_path, FEATURES)
+    candles = DataDirectory(shared_data).load("ETH/BTC", "5m").iloc[:1300]
+    # The stream starts from the first window asked about (the short one, from candle 650).
+    full = feature_matrix(loaded.plan, loaded.feature_names, candles.iloc[650:])
+    live, fitted = LiveRows("v1"), _Echo()
+    for end in range(1000, 1100):
+        for window in (350, 600):  # two strategies' windows over the same pair and model
+            frame = candles.iloc[end - window : end]
+            opens = frame.index.as_unit("ns").asi8
+            # The rows after the model's data: 300 in the short window, 550 (250 older) in the long one.
+            rows = np.arange(window - (300 if window == 350 else 550), window)
+            got = live.predict(loaded, fitted, frame, opens, rows, None)
+            if end > 1000:
+                assert _same(got[-1], full[end - 651, :3])
+    # Only the first close computes windows (the short one, then the long one's 250 older rows);
+    # afterwards one new row a close, streamed, whichever window asks first.
+    assert live.batch_rows == 300 + 250 and live.streamed_rows == 99
+    assert fitted.calls[:2] == [300, 250] and fitted.calls[2:] == [1] * 99
