@@ -8,7 +8,7 @@ TA-Lib's C loops, so a row equals the row the batch path computes over the same 
 (tests/engine/ml/test_incremental.py checks it on real candles).
 
 Only plans whose every node has a step are streamed (candle columns, constants, + - * /, negation,
-shifts, sma, ema, rsi, mfi, adx's ``adx`` member, roc, hour, on the model's own timeframe); any
+shifts, sma, ema, rsi, mfi, adx's ``adx`` member, atr, roc, hour, on the model's own timeframe); any
 other plan returns None from :func:`streamer` and the caller evaluates the window as before. A
 non-finite input after a node has started (the batch path restarts TA-Lib there) ends the stream:
 :meth:`Streamer.step` returns None and the caller rebuilds from the window.
@@ -210,6 +210,43 @@ class _Adx:
         return {"adx": self.adx}
 
 
+class _Atr:
+    """TA-Lib ATR: the true range from the second candle, seeded with the mean of its first n values,
+    then Wilder's smoothing (n = 1: the true range itself)."""
+
+    def __init__(self, n: int):
+        self.n, self.seen, self.pc, self.total, self.prev = n, 0, _NAN, 0.0, _NAN
+
+    def __call__(self, high: float, low: float, close: float) -> float:
+        if not _finite(high, low, close):
+            if self.seen:
+                raise _Broken
+            return _NAN
+        self.seen += 1
+        pc, self.pc = self.pc, close
+        if self.seen == 1:
+            return _NAN
+        tr = high - low  # TA-Lib's TRANGE
+        up, down = abs(pc - high), abs(pc - low)
+        if up > tr:
+            tr = up
+        if down > tr:
+            tr = down
+        n = self.n
+        if n == 1:
+            return tr
+        if self.seen <= n + 1:
+            self.total += tr
+            if self.seen < n + 1:
+                return _NAN
+            self.prev = self.total / n
+            return self.prev
+        self.prev *= n - 1
+        self.prev += tr
+        self.prev /= n
+        return self.prev
+
+
 class _Roc:
     def __init__(self, n: int):
         self.n, self.ring = n, deque[float]()
@@ -234,6 +271,7 @@ _KERNELS: dict[str, tuple[Callable[[dict[str, Any]], Callable[..., Any]], tuple[
     "roc": (lambda p: _Roc(int(p["length"])), ("source",)),
     "mfi": (lambda p: _Mfi(int(p["length"])), ("high", "low", "close", "volume")),
     "adx": (lambda p: _Adx(int(p["length"])), ("high", "low", "close")),
+    "atr": (lambda p: _Atr(int(p["length"])), ("high", "low", "close")),
 }
 
 

@@ -31,6 +31,8 @@ FEATURES = """\
   hour: hour()
   ema_of_rsi: ema(rsi(close, 14), 9) - 50
   range: -(high - low) * 2 + close[3]
+  natr14: atr(14) / close
+  tr: atr(1)
 """
 
 
