@@ -3,12 +3,15 @@ its files (checksums verified, spec hash checked against the current model file)
 
 A failed load (files missing, corrupted, trained from another spec) keeps the last good model and
 logs why; lookups are repeated at most every ``refresh_s`` seconds, so a promotion or a rollback is
-picked up by a running engine without a restart.
+picked up by a running engine without a restart. Only a model's first lookup waits for the registry;
+later ones run in a thread while the current model keeps serving (a registry read costs 5-7 ms on
+SQLite, and lookups happen inside a candle's decision, on the engine's event loop).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,10 +50,13 @@ class ProductionModels:
         url: str | None = None,
         refresh_s: float = 60.0,
         lookup: Callable[[str, str | None], Any] = _registry_row,
+        background: bool = True,
     ):
         self.url = url
         self.refresh_s = refresh_s
+        self.background = background
         self._lookup = lookup
+        self._pending: set[str] = set()  # names whose lookup runs in a thread now
         self._models: dict[str, Production] = {}
         self._checked: dict[str, float] = {}
         self.errors: dict[str, str] = {}
@@ -68,9 +74,28 @@ class ProductionModels:
     def get(self, name: str, spec_hash: str) -> Production | None:
         now = time.monotonic()
         if now - self._checked.get(name, -1e18) >= self.refresh_s:
+            first = name not in self._checked
             self._checked[name] = now
-            self._refresh(name, spec_hash)
+            if first or not self.background:
+                self._refresh(name, spec_hash)
+            elif name not in self._pending:
+                self._pending.add(name)
+                threading.Thread(
+                    target=self._refresh_then_clear, args=(name, spec_hash), name=f"model-{name}", daemon=True
+                ).start()
         return self._models.get(name)
+
+    def _refresh_then_clear(self, name: str, spec_hash: str) -> None:
+        try:
+            self._refresh(name, spec_hash)
+        finally:
+            self._pending.discard(name)
+
+    def wait(self, timeout: float = 10.0) -> None:
+        """Until no lookup runs in a thread (tests, and a clean stop)."""
+        deadline = time.monotonic() + timeout
+        while self._pending and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def _refresh(self, name: str, spec_hash: str) -> None:
         try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 
@@ -92,7 +94,7 @@ class _Row:
 def test_a_corrupted_production_model_keeps_the_last_good_one(trained, caplog):
     _, _, outcome = trained
     rows = {"m": _Row(outcome, "v1")}
-    models = ProductionModels(refresh_s=0, lookup=lambda name, url: rows.get(name))
+    models = ProductionModels(refresh_s=0, lookup=lambda name, url: rows.get(name), background=False)
     assert models.get("m", outcome.spec_hash).version == "v1"
     # A newer version is promoted whose files were damaged: the engine keeps serving v1 and says why.
     (outcome.path / "model-AAA_BTC.txt").write_text("garbage")
@@ -100,3 +102,27 @@ def test_a_corrupted_production_model_keeps_the_last_good_one(trained, caplog):
     assert models.get("m", outcome.spec_hash).version == "v1"
     assert "does not match its checksum" in models.errors["m"] and "keeping version v1" in models.errors["m"]
     assert "keeping version v1" in caplog.text
+
+
+def test_later_registry_lookups_run_off_the_caller_while_the_current_model_serves(trained):
+    _, _, outcome = trained
+    rows = {"m": _Row(outcome, "v1")}
+    release = threading.Event()
+    calls: list[str] = []
+
+    def lookup(name, url):
+        calls.append(name)
+        if len(calls) > 1:  # every lookup after the first is slow (a busy database)
+            release.wait(5)
+        return rows.get(name)
+
+    models = ProductionModels(refresh_s=0, lookup=lookup)
+    assert models.get("m", outcome.spec_hash).version == "v1"  # the first lookup: waited for
+    rows["m"] = _Row(outcome, "v2")
+    started = time.perf_counter()
+    assert models.get("m", outcome.spec_hash).version == "v1"  # the slow lookup runs in a thread
+    assert models.get("m", outcome.spec_hash).version == "v1"  # one at a time
+    assert time.perf_counter() - started < 1.0 and len(calls) == 2
+    release.set()
+    models.wait()
+    assert models.get("m", outcome.spec_hash).version == "v2"
