@@ -1,12 +1,14 @@
 """The write actions shared by the REST routes and the NiceGUI pages: closing a position by hand, the
-encrypted key store, user administration and the portfolio limits. Each one checks nothing about the caller (the route's
+encrypted key store, user administration, the portfolio limits and the model registry. Each one checks nothing about the caller (the route's
 dependency or the page handler has done that) but does the whole job, the audit entry included, so
 both ways in behave the same. All take an open session inside a transaction; the caller commits."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -15,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from engine.observability import register_secret
 from engine.runtime.portfolio import PortfolioLimits
 from engine.runtime.risk_settings import APPLIED_KEY, RISK_KEY
+from engine.store import EventCategory, record_event
 from engine.store.enums import PositionStatus
 from engine.store.models import ApiSecret, BackupCode, BotCommand, Position, User, WebSetting
 from engine.web.auth import accounts
@@ -30,9 +33,11 @@ __all__ = [
     "create_user",
     "delete_secret",
     "edit_user",
+    "promote_model",
     "reset_2fa",
     "revoke_user_sessions",
     "risk_settings",
+    "rollback_model",
     "set_risk_limits",
     "set_secret",
 ]
@@ -200,3 +205,51 @@ async def set_risk_limits(db: AsyncSession, limits: dict[str, Any], *, user: Use
     )
     await db.flush()
     return value["version"]
+
+
+async def promote_model(db: AsyncSession, name: str, version: str, *, user: User, address: str) -> Any:
+    """Serve ``version`` of model ``name`` (running bots pick it up within their registry refresh), as
+    ``engine ml promote`` does: never files that are missing or changed since training. Audited
+    (``model.promote``) and recorded as an ``ml/promoted`` event. ``MLError`` (nothing changed) else."""
+    from engine.ml.artifacts import load_artifacts
+    from engine.ml.registry import get_version, production, promote
+
+    row = await get_version(db, name, version)
+    if row is not None:
+        await asyncio.to_thread(load_artifacts, Path(row.path), checksum=row.checksum)
+    before = await production(db, name)
+    promoted = await promote(db, name, version, f"web:{user.username}")
+    previous = before.version if before is not None and before.version != version else None
+    await _model_change(db, "promote", name, promoted.version, previous, user=user, address=address)
+    return promoted
+
+
+async def rollback_model(db: AsyncSession, name: str, *, user: User, address: str) -> Any:
+    """Retire ``name``'s production version and serve the one promoted before it (``engine ml
+    rollback``); audited and recorded like :func:`promote_model`."""
+    from engine.ml.artifacts import load_artifacts
+    from engine.ml.registry import production, rollback
+
+    before = await production(db, name)
+    back = await rollback(db, name, f"web:{user.username}")
+    await asyncio.to_thread(load_artifacts, Path(back.path), checksum=back.checksum)
+    await _model_change(
+        db, "rollback", name, back.version, before.version if before else None, user=user, address=address
+    )
+    return back
+
+
+async def _model_change(
+    db: AsyncSession, action: str, name: str, version: str, previous: str | None, *, user: User, address: str
+) -> None:
+    detail = {"model": name, "version": version, "previous": previous}
+    await accounts.audit(db, f"model.{action}", user_id=user.id, address=address, detail=detail)
+    verb = "promoted to production" if action == "promote" else "rolled back to"
+    await record_event(
+        db,
+        EventCategory.SYSTEM,
+        f"ml/{'promoted' if action == 'promote' else 'rolled_back'}",
+        f"model {name}: version {version} {verb} by {user.username}"
+        + (f" (was {previous})" if previous else ""),
+        data={**detail, "by": user.username},
+    )

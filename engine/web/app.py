@@ -21,6 +21,7 @@ from engine.web.api import (
     routes_data,
     routes_feeds,
     routes_live,
+    routes_models,
     routes_news,
     routes_strategies,
 )
@@ -51,6 +52,7 @@ API_ROUTERS = (
     routes_admin.config_router,
     routes_admin.users_router,
     routes_live.router,
+    routes_models.router,
     routes_strategies.router,
     routes_feeds.router,
     routes_news.router,

@@ -19,6 +19,7 @@ _ADMIN = _TRADER | {
     "bots:write",
     "strategies:write",
     "risk:write",
+    "models:write",
     "secrets:write",
     "users:write",
     "sessions:revoke",

@@ -56,6 +56,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("/logs", "Logs", "read"),
     ("/feeds", "Feeds", "read"),
     ("/news", "News", "read"),
+    ("/models", "Models", "read"),
     ("/risk", "Risk limits", "read"),
     ("/editor", "Strategy editor", "read"),
     ("/users", "Users & keys", "users:write"),

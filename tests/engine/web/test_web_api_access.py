@@ -22,6 +22,7 @@ BODIES = {
     ("PATCH", "/bots/{bot_id}"): {"mode": "paper"},
     ("POST", "/positions/{position_id}/close"): {"confirm": True},
     ("PUT", "/config/risk"): {"max_open_trades": 3},
+    ("POST", "/models/{name}/promote"): {"version": "v1"},
     ("PUT", "/config/secrets/{name}"): {"kind": "exchange", "value": "k" * 20},
     ("POST", "/users/"): {
         "username": "eve",
