@@ -101,16 +101,17 @@ def drift_command(
     recent: Annotated[
         str, typer.Option("--recent", help="Window of recent candles compared, e.g. 1d.")
     ] = "1d",
+    end: End = None,
 ) -> None:
     """Population stability index of each feature: the production model's training rows against the
-    most recent candles (a PSI above 0.25 on any feature records an ml/drift event); then the live
+    most recent candles before --to (a PSI above 0.25 on any feature records an ml/drift event); then the live
     predictions a running bot stored, scored against the labels realised since (below the model file's
     retrain.min_live_accuracy: an ml/degraded event)."""
     from dsl.timeframes import parse_duration
     from engine.ml.drift import MAJOR, feature_drift
     from engine.ml.identity import spec_hash
 
-    loaded, pairs = _load(path, data, None)
+    loaded, pairs = _load(path, data, end)  # --to: as of then (engine run under --replay passes its time)
     name = loaded.model.model
     row, saved, problem = _production(url, name, spec_hash(loaded))
     if row is None or saved is None:

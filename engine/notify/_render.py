@@ -18,6 +18,7 @@ from engine.notify.events import (
     DailySummary,
     ErrorEvent,
     Event,
+    ModelAlert,
     MomentumAlert,
     ReloadResult,
     RiskHalt,
@@ -113,7 +114,15 @@ def _data(event: Event) -> dict[str, Any]:
 def render(event: Event, *, mode: str | None = None) -> Rendered:
     """The neutral message for an event; ``mode`` is used when the event does not carry one."""
     if not isinstance(
-        event, TradeOpened | TradeClosed | RiskHalt | ReloadResult | ErrorEvent | DailySummary | MomentumAlert
+        event,
+        TradeOpened
+        | TradeClosed
+        | RiskHalt
+        | ReloadResult
+        | ErrorEvent
+        | DailySummary
+        | MomentumAlert
+        | ModelAlert,
     ):
         raise TypeError(f"not a notification event: {type(event).__name__}")
     mode = event.mode or mode
@@ -185,6 +194,14 @@ def render(event: Event, *, mode: str | None = None) -> Rendered:
             lines.append(("Why", event.why))
             title = f"Alert {event.alert}: {event.pair} ({event.bot})"
             return Rendered(title=_title(mode, title), lines=tuple(lines), **base)
+        case ModelAlert():
+            what = {"drift": "feature drift", "degraded": "live accuracy degraded"}.get(
+                event.what, event.what.replace("_", " ")
+            )
+            title = f"Model {event.model}: {what}"
+            return Rendered(
+                title=_title(mode, title), lines=(("Model", event.model),), body=event.message, **base
+            )
     assert isinstance(event, DailySummary)
     return _render_summary(event, mode, base)
 

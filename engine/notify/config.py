@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 EventKind = Literal[
-    "trade_opened", "trade_closed", "risk_halt", "reload", "error", "daily_summary", "momentum_alert"
+    "trade_opened", "trade_closed", "risk_halt", "reload", "error", "daily_summary", "momentum_alert", "model"
 ]
 EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
 
@@ -102,7 +102,7 @@ class _Channel(_Model):
     events: tuple[EventKind, ...] = Field(
         EVENT_KINDS,
         description="Which events this channel sends: trade_opened, trade_closed, risk_halt, reload, error, "
-        "daily_summary, momentum_alert (default: all).",
+        "daily_summary, momentum_alert, model (default: all).",
     )
     rate_limit: RateLimit = Field(RateLimit(), description="At most this many messages per time window.")
     retry: RetryPolicy = Field(RetryPolicy(), description="How failed deliveries are retried.")

@@ -18,6 +18,7 @@ __all__ = [
     "DailySummary",
     "ErrorEvent",
     "Event",
+    "ModelAlert",
     "MomentumAlert",
     "ReloadResult",
     "RiskHalt",
@@ -129,4 +130,27 @@ class MomentumAlert:
     mode: str | None = None
 
 
-Event = TradeOpened | TradeClosed | RiskHalt | ReloadResult | ErrorEvent | DailySummary | MomentumAlert
+@dataclass(frozen=True, slots=True)
+class ModelAlert:
+    """A model needs a look: ``what`` is ``drift`` (a feature's distribution moved, PSI > 0.25),
+    ``degraded`` (live accuracy below the model file's floor) or ``retrain_failed`` (the production
+    model was kept); ``message`` says which and by how much."""
+
+    kind: ClassVar[EventKind] = "model"
+    model: str
+    what: str
+    message: str
+    bot: None = None
+    mode: str | None = None
+
+
+Event = (
+    TradeOpened
+    | TradeClosed
+    | RiskHalt
+    | ReloadResult
+    | ErrorEvent
+    | DailySummary
+    | MomentumAlert
+    | ModelAlert
+)

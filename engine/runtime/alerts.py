@@ -13,7 +13,9 @@ sent for something committed, and the bots never wait for a chat server.
   ``risk_halt`` per reason, bot and UTC day; ``reload`` events (applied, started, restarted,
   removed, invalid with ``file:line:col``) become ``reload``; ``error`` events become ``error``;
   ``alert``/``momentum`` events (a strategy's ``alerts:``, rate limited by the bot) become
-  ``momentum_alert`` with the pair, the score and why.
+  ``momentum_alert`` with the pair, the score and why; the model events that need a person
+  (``ml/drift``, ``ml/degraded``, ``ml/retrain_failed``, recorded by ``engine ml drift``/``retrain``
+  and by the retraining inside ``engine run``) become ``model``, sent to every notifier.
 - The daily summary is sent when the candles cross 00:00 UTC (market time, so a replay sends one per
   replayed day): trades closed that day per bot, wins, P&L, open positions and equity.
 """
@@ -28,13 +30,14 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.notify import (
     BotDaySummary,
     DailySummary,
     ErrorEvent,
+    ModelAlert,
     MomentumAlert,
     NotificationsConfig,
     ReloadResult,
@@ -58,6 +61,7 @@ HALT_REASONS = {
 }
 _UNTIL_NEXT_DAY = {"portfolio_daily_loss", "daily_loss_limit"}
 _RELOAD_KINDS = {"applied", "started", "restarted", "removed", "invalid"}
+MODEL_KINDS = ("ml/drift", "ml/degraded", "ml/retrain_failed")
 _REASON = re.compile(r"\(([^()]*)\)\s*$")
 
 
@@ -200,7 +204,10 @@ class Alerts:
                         select(Event)
                         .where(
                             Event.id > self._event_cursor,
-                            Event.category.in_(("trade", "risk", "reload", "error", "alert")),
+                            or_(
+                                Event.category.in_(("trade", "risk", "reload", "error", "alert")),
+                                and_(Event.category == "system", Event.kind.in_(MODEL_KINDS)),
+                            ),
                         )
                         .order_by(Event.id)
                     )
@@ -300,6 +307,8 @@ class Alerts:
                     time=_utc(event.time).to_pydatetime(),
                 )
             ]
+        if category == "system" and kind in MODEL_KINDS:
+            return [ModelAlert(model=str(data.get("model", "?")), what=kind[3:], message=event.message)]
         return []
 
     def _closed(self, trade: Any) -> TradeClosed:

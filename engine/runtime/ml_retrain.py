@@ -10,6 +10,11 @@ current candle). One job per model at a time: retrains that fall due while one r
 one more, on the newest candles, started when it ends.
 A job that fails or runs past ``timeout_s`` is stopped; the production model stays and an
 ``ml/retrain_failed`` event says why.
+
+After each retrain the drift check runs the same way (``engine ml drift --to`` the same candle time,
+so a replay never looks past its own time): the production model's training rows against the most
+recent day per feature (PSI; major drift records an ``ml/drift`` event) and its stored live predictions
+against the labels realised since (below ``retrain.min_live_accuracy``: ``ml/degraded``).
 """
 
 from __future__ import annotations
@@ -85,6 +90,7 @@ class MLRetrainer:
         self._pending: dict[str, int] = {}  # model -> end of the retrain due while one ran
         self.started = 0
         self.candles_during_jobs = 0  # candles handed to the bots while a retrain ran
+        self.drift_checks = 0  # drift checks that ran to the end (after a retrain)
 
     def observe_time(self, close_ns: int) -> None:
         """A candle closed: start the retrains that are due (cheap; never waits)."""
@@ -114,10 +120,10 @@ class MLRetrainer:
                 job.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)
 
-    def _command(self, plan: RetrainPlan, close_ns: int) -> list[str]:
+    def _command(self, plan: RetrainPlan, close_ns: int, job: str = "retrain") -> list[str]:
         end = pd.Timestamp(close_ns, tz="UTC").strftime("%Y-%m-%dT%H:%M:%S")
-        command = [sys.executable, "-c", "from engine.cli import main; main()", "ml", "retrain"]
-        command += [str(plan.path), "--to", end, "--workers", "1"]
+        command = [sys.executable, "-c", "from engine.cli import main; main()", "ml", job]
+        command += [str(plan.path), "--to", end] + (["--workers", "1"] if job == "retrain" else [])
         if self.data_dir is not None:
             command += ["--data", str(self.data_dir)]
         return command
@@ -154,6 +160,33 @@ class MLRetrainer:
             await self._failed(plan, f"exit {process.returncode}: {text.splitlines()[-1] if text else ''}")
         else:
             log.info("%s", text.splitlines()[-1] if text else f"model {plan.name}: retrained")
+            await self._check_drift(plan, close_ns, env)
+
+    async def _check_drift(self, plan: RetrainPlan, close_ns: int, env: dict[str, str]) -> None:
+        """``engine ml drift`` in a child, as of ``close_ns``; it records its own events. A check that
+        cannot run (no production version yet) or fails is logged and changes nothing."""
+        process = await asyncio.create_subprocess_exec(
+            *self._command(plan, close_ns, "drift"),
+            cwd=self.root,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        try:
+            output, _ = await asyncio.wait_for(process.communicate(), self.timeout_s)
+        except (TimeoutError, asyncio.CancelledError):
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+            raise
+        lines = output.decode(errors="replace").strip().splitlines()
+        if process.returncode == 0:
+            self.drift_checks += 1
+            log.info("model %s: drift checked: %s", plan.name, "; ".join(lines[-3:]))
+        else:
+            log.warning(
+                "model %s: drift check not done: %s", plan.name, lines[-1] if lines else process.returncode
+            )
 
     async def _failed(self, plan: RetrainPlan, why: str) -> None:
         message = f"model {plan.name}: retraining in engine run failed ({why}); production model kept"

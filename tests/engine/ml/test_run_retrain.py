@@ -60,5 +60,17 @@ async def test_replay_retrains_on_schedule_in_another_process(tmp_path, monkeypa
         (e.kind, e.message[:90], e.data) for e in failed
     ]
     assert retrainer.candles_during_jobs > 0  # the candle loop went on while training ran
+    # After each retrain that ran, the drift check ran too, in a child, as of the replayed time.
+    assert retrainer.drift_checks == len(done), [e.message for e in events if e.kind.startswith("ml/")]
     promoted = [e for e in done if e.data["promoted"]]
     assert (current.version != first) == bool(promoted)
+
+
+def test_the_drift_check_runs_as_of_the_engine_s_candle_time(tmp_path):
+    from engine.runtime.ml_retrain import MLRetrainer, RetrainPlan
+
+    plan = RetrainPlan("m", tmp_path / "m.yaml", DAY)
+    retrainer = MLRetrainer(tmp_path, factory=None, plans=[plan])
+    command = retrainer._command(plan, 5 * DAY, "drift")
+    assert command[-4:] == ["drift", str(plan.path), "--to", "1970-01-06T00:00:00"]
+    assert "--workers" not in command  # a retrain's option only

@@ -178,3 +178,39 @@ async def test_halts_are_notified_once_per_reason_bot_and_day(tmp_path):
     assert len(portfolio) == 1 and portfolio[0].bot is None  # engine-wide: every notifier
     assert portfolio[0].until == datetime(2024, 1, 2, tzinfo=UTC)
     assert [(e.bot, e.until.day) for e in mine.events] == [(None, 2), ("bot-a", 2), ("bot-a", 3)]
+
+
+async def test_model_events_that_need_a_person_reach_every_notifier(tmp_path):
+    from engine.notify import ModelAlert, render
+    from engine.runtime.alerts import Alerts
+    from engine.store import EventCategory, record_event
+
+    async with database(tmp_path) as factory:
+        alerts = Alerts(factory)
+        await alerts.start()
+        first, second = _Recorder(), _Recorder()
+        alerts.notifiers = {"a": first, "b": second}
+        async with factory() as session, session.begin():
+            for kind, message in (
+                ("ml/drift", "model btc_direction: major feature drift (PSI > 0.25) in rsi"),
+                ("ml/retrain", "model btc_direction: candidate trained, not promoted"),  # routine
+                ("ml/degraded", "model btc_direction: live balanced accuracy 0.41 < 0.5"),
+                (
+                    "ml/retrain_failed",
+                    "model btc_direction: retraining failed (exit 1); production model kept",
+                ),
+                ("started", "bot started"),  # other system events stay quiet
+            ):
+                await record_event(
+                    session, EventCategory.SYSTEM, kind, message, data={"model": "btc_direction"}
+                )
+        await alerts.poll()
+        await alerts.stop()
+    for recorder in (first, second):
+        assert [(type(e), e.what) for e in recorder.events] == [
+            (ModelAlert, "drift"),
+            (ModelAlert, "degraded"),
+            (ModelAlert, "retrain_failed"),
+        ]
+    drift = render(first.events[0])
+    assert drift.title == "Model btc_direction: feature drift" and "rsi" in (drift.body or "")
