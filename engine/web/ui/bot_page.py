@@ -395,7 +395,8 @@ async def _bot_detail(ctx: WebContext, bot: Bot, can_control: bool) -> None:
             ui.notify(message, type="negative" if failed else "positive")
 
     # Re-read when this bot's events, trades or candle closes are committed, not on a timer.
-    follow = await follow_store(ctx, tick, concerns=for_bot(bot_id))
+    # (refresh checks the session itself: the buttons call it too)
+    follow = await follow_store(ctx, tick, concerns=for_bot(bot_id), check_session=False)
     built.append(tick)  # the buttons may be clicked before the page is whole (it is sent first)
 
     ui.label("Configuration").classes("text-h6")

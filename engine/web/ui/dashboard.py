@@ -331,15 +331,6 @@ def register(ctx: WebContext) -> None:
                 valuation=chosen if chosen in VALUATION_CURRENCIES else DEFAULT_VALUATION,
             )
             await view.build()
-            browser = browser_id()
-
-            async def tick() -> None:
-                # The page stays open after a sign-out elsewhere or a revocation: stop feeding it.
-                if await current_user(ctx, browser) is None:
-                    follow.stop()
-                    ui.navigate.to("/login")
-                    return
-                await view.refresh()
-
-            # Re-read when the runtime commits (a candle close, a trade, an event), not on a timer.
-            follow = await follow_store(ctx, tick)
+            # Re-read when the runtime commits (a candle close, a trade, an event), not on a timer; a
+            # page whose session ended (sign-out elsewhere, revocation) gets nothing more.
+            await follow_store(ctx, view.refresh, browser=browser_id())

@@ -11,8 +11,8 @@ within a second by another process's) and re-reads only when a row that concerns
 - a cheap in-memory check every ``CHECK_SECONDS`` moves the re-read into the page's own UI context
   (a tail's task is no page's context), so a change shows within ``CHECK_SECONDS`` of its delivery.
 
-A page's re-read checks its user's session first (the pages already do), so a revoked session's page
-gets no more data and goes to the login page at the first change.
+Each re-read checks the page's session first (:func:`follow_store` does it for the page), so a revoked
+session's page gets no more data, stops following and goes to the login page at the first change.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from nicegui import ui
 
 from engine.web.api.context import WebContext
 from engine.web.live_tail import CANDLES, EVENTS, TRADES, StoreTail, TailSource, shared_tail
+from engine.web.ui.shell import current_user
 
 __all__ = ["ALL_TABLES", "CHECK_SECONDS", "REFRESH_GAP", "SAFETY_SECONDS", "LiveFollow", "follow_store"]
 
@@ -73,10 +74,22 @@ async def follow_store(
     *,
     tables: Iterable[TailSource] = ALL_TABLES,
     concerns: Callable[[Any], bool] | None = None,
+    browser: str | None = None,
+    check_session: bool = True,
 ) -> LiveFollow:
     """Call ``refresh`` (in this page's context) after rows of ``tables`` that ``concerns`` the page
-    (all, by default) were committed. Call it while building the page."""
-    follow = LiveFollow(refresh, concerns)
+    (all, by default) were committed, once the user's session is found still valid (else the page
+    stops following and goes to the login page). Call it while building the page. ``browser``: the
+    page's browser id, when known; ``check_session=False``: ``refresh`` checks the session itself."""
+
+    async def signed_in_refresh() -> None:
+        if check_session and await current_user(ctx, browser) is None:
+            follow.stop()
+            ui.navigate.to("/login")
+            return
+        await refresh()
+
+    follow = LiveFollow(signed_in_refresh, concerns)
     for source in tables:
         tail = shared_tail(ctx.live_tails, ctx.sessions, source)
         await tail.watch(follow.note)

@@ -19,7 +19,7 @@ from engine.web.live_tail import EVENTS
 from engine.web.queries import events_query
 from engine.web.ui._tables import data_table
 from engine.web.ui.live_updates import follow_store
-from engine.web.ui.shell import current_user, frame, page_user
+from engine.web.ui.shell import frame, page_user
 from engine.web.ui.trades import bot_names, when
 
 __all__ = ["TAIL", "register"]
@@ -104,9 +104,6 @@ class _LogsView:
         table.update()
 
     async def follow(self) -> None:
-        if await current_user(self.ctx) is None:
-            ui.navigate.to("/login")
-            return
         query = events_query(bot_id=self.bot_id, category=self.category, after_id=self.last_id)
         async with self.ctx.sessions() as db:
             fresh = (await db.scalars(query.limit(TAIL))).all()

@@ -26,7 +26,7 @@ from engine.web.api.context import WebContext
 from engine.web.live_tail import EVENTS
 from engine.web.ui._tables import data_table
 from engine.web.ui.live_updates import follow_store
-from engine.web.ui.shell import action_user, allowed, client_address, current_user, frame, page_user
+from engine.web.ui.shell import action_user, allowed, client_address, frame, page_user
 
 __all__ = ["VERSION_COLUMNS", "drift_rows", "register", "version_row"]
 
@@ -95,13 +95,7 @@ class _ModelsView:
         self.events = data_table(EVENT_COLUMNS, [], empty="No model events yet.").mark("model-events")
         await ui.context.client.connected()
         await self.refresh()
-        await follow_store(self.ctx, self.tick, tables=(EVENTS,))
-
-    async def tick(self) -> None:
-        if await current_user(self.ctx) is None:
-            ui.navigate.to("/login")
-            return
-        await self.refresh()
+        await follow_store(self.ctx, self.refresh, tables=(EVENTS,))
 
     async def refresh(self) -> None:
         async with self.ctx.sessions() as db:

@@ -19,7 +19,7 @@ from engine.web.portfolio import load_positions, newest
 from engine.web.position_lines import position_cells
 from engine.web.ui._tables import positions_table
 from engine.web.ui.live_updates import follow_store
-from engine.web.ui.shell import action_user, allowed, client_address, current_user, frame, page_user
+from engine.web.ui.shell import action_user, allowed, client_address, frame, page_user
 from engine.web.ui.trades import bot_names
 
 __all__ = ["register", "request_close"]
@@ -64,13 +64,7 @@ class _PositionsView:
         self.box = positions_table([], on_close=self.ask if self.can_close else None)
         await ui.context.client.connected()  # the page first, the rows over the socket
         await self.refresh()
-        await follow_store(self.ctx, self.tick)  # positions move at candle closes, trades and orders
-
-    async def tick(self) -> None:
-        if await current_user(self.ctx) is None:
-            ui.navigate.to("/login")
-            return
-        await self.refresh()
+        await follow_store(self.ctx, self.refresh)  # positions move at candle closes, trades and orders
 
     async def refresh(self) -> None:
         async with self.ctx.sessions() as db:

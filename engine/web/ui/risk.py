@@ -23,7 +23,7 @@ from engine.web.api.context import WebContext
 from engine.web.live_tail import EVENTS
 from engine.web.ui._tables import data_table
 from engine.web.ui.live_updates import follow_store
-from engine.web.ui.shell import action_user, allowed, client_address, current_user, frame, page_user
+from engine.web.ui.shell import action_user, allowed, client_address, frame, page_user
 
 __all__ = ["LIMITS", "limit_rows", "read_form", "register"]
 
@@ -127,13 +127,7 @@ class _RiskView:
             ui.button("Save limits", on_click=self.save).mark("risk-save")
         await ui.context.client.connected()
         await self.refresh(fill=True)
-        await follow_store(self.ctx, self.tick, tables=(EVENTS,))
-
-    async def tick(self) -> None:
-        if await current_user(self.ctx) is None:
-            ui.navigate.to("/login")
-            return
-        await self.refresh()
+        await follow_store(self.ctx, self.refresh, tables=(EVENTS,))
 
     async def refresh(self, *, fill: bool = False) -> None:
         async with self.ctx.sessions() as db:

@@ -27,7 +27,7 @@ from engine.web.live_tail import TRADES
 from engine.web.queries import trades_query
 from engine.web.ui._tables import data_table
 from engine.web.ui.live_updates import follow_store
-from engine.web.ui.shell import action_user, current_user, frame, page_user
+from engine.web.ui.shell import action_user, frame, page_user
 
 __all__ = [
     "CSV_COLUMNS",
@@ -217,9 +217,6 @@ class _TradesView:
 
     async def follow(self) -> None:
         """New trades matching the filter go on top of the first page (later pages stay put)."""
-        if await current_user(self.ctx) is None:
-            ui.navigate.to("/login")
-            return
         async with self.ctx.sessions() as db:
             fresh = (await db.scalars(self.filter.query(after_id=self.last_id))).all()
             if not fresh:
