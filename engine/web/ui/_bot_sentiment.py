@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from nicegui import ui
 
@@ -23,9 +25,25 @@ __all__ = ["sentiment_panel"]
 log = logging.getLogger("engine.web")
 
 
-async def sentiment_panel(ctx: WebContext, pair: str, options: dict[str, Any] | None) -> None:
-    """Add the panel (in the current container) for the chart ``options`` of ``pair``."""
+@dataclass
+class _Shown:
+    coin: str
+    chart: Any | None  # the ui.echart, when one is shown
+
+
+# Panel box -> what it shows, so a redraw on a new candle updates the chart in place (no flicker, the
+# zoom kept) instead of building it again.
+_SHOWN: WeakKeyDictionary[ui.element, _Shown] = WeakKeyDictionary()
+
+
+async def sentiment_panel(
+    ctx: WebContext, box: ui.element, pair: str, options: dict[str, Any] | None
+) -> None:
+    """Fill ``box`` with the panel for the chart ``options`` of ``pair``; called again (a new candle, another
+    pair), it updates the chart of the same coin in place and rebuilds the box otherwise."""
     if not options or not options.get("xAxis"):
+        box.clear()
+        _SHOWN.pop(box, None)
         return
     labels = list(options["xAxis"][0].get("data") or [])
     coin = pair_coin(pair)
@@ -37,11 +55,23 @@ async def sentiment_panel(ctx: WebContext, pair: str, options: dict[str, Any] | 
     except Exception:  # the news panel never takes the bot page down with it
         log.exception("the news panel of %s could not be read", pair)
         return
-    if track is None:
-        if configured:
-            ui.label(f"No news about {coin.upper()} stored up to the chart's last candle.").classes(
-                "text-grey-7"
-            ).mark("sentiment-none")
+    shown = _SHOWN.get(box)
+    if track is not None and shown is not None and shown.coin == coin and shown.chart is not None:
+        shown.chart.options.clear()
+        shown.chart.options.update(sentiment_chart(track))
+        shown.chart.update()
         return
-    ui.echart(sentiment_chart(track)).classes("w-full").style("height: 200px").mark("sentiment-chart")
-    ui.link(f"Recent news about {coin.upper()}", f"/news?coin={coin}").mark("sentiment-news-link")
+    box.clear()
+    _SHOWN[box] = _Shown(coin, None)
+    with box:
+        if track is None:
+            if configured:
+                ui.label(f"No news about {coin.upper()} stored up to the chart's last candle.").classes(
+                    "text-grey-7"
+                ).mark("sentiment-none")
+            return
+        chart = (
+            ui.echart(sentiment_chart(track)).classes("w-full").style("height: 200px").mark("sentiment-chart")
+        )
+        _SHOWN[box].chart = chart
+        ui.link(f"Recent news about {coin.upper()}", f"/news?coin={coin}").mark("sentiment-news-link")

@@ -279,10 +279,8 @@ async def _bot_detail(ctx: WebContext, bot: Bot, can_control: bool) -> None:
                     )
                 if result.note:
                     ui.label(result.note).classes("text-grey-8").mark("chart-note")
-        panel_box.clear()
-        with panel_box:
-            if result.pairs:  # the coin's news sentiment under the chart (engine.web.ui._bot_sentiment)
-                await sentiment_panel(ctx, pair or result.pairs[0], result.options)
+        # The coin's news sentiment under the chart (engine.web.ui._bot_sentiment), updated in place.
+        await sentiment_panel(ctx, panel_box, pair or (result.pairs or ("",))[0], result.options)
         return result
 
     async def extend_chart(newest: datetime | None, new_trades: list[Trade]) -> None:

@@ -19,9 +19,10 @@ from engine.sentiment.config import SentimentConfig
 from engine.sentiment.items import NewsItem
 from engine.sentiment.pipeline import NewsPipeline
 from engine.store.enums import BotMode, BotStatus
-from engine.store.models import Bot
+from engine.store.models import Bot, EquitySnapshot
 from engine.web.news_lines import NewsLine, pair_coin, safe_link
 from engine.web.pages import register_pages
+from engine.web.ui import live_updates
 from engine.web.ui.news import EMPTY, news_cells
 
 from .conftest import Web
@@ -225,7 +226,9 @@ async def open_bot(user, web: Web, bot_id: int) -> None:  # type: ignore[no-unty
     await user.should_see("Configuration", retries=RETRIES)  # the whole page is built
 
 
-async def test_bot_page_shows_the_coins_sentiment_as_its_rules_saw_it(web: Web, bot_file: Path) -> None:
+async def test_bot_page_shows_the_coins_sentiment_as_its_rules_saw_it(
+    web: Web, bot_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     require_sqlite(web)
     bot_id = await add_bot(web, bot_file)
     await web.add_user("vera", "viewer")
@@ -279,6 +282,21 @@ async def test_bot_page_shows_the_coins_sentiment_as_its_rules_saw_it(web: Web, 
         assert score[label(401)] < score[label(400)]
         assert [p["value"][0] for p in news["data"]] == [label(201), label(401)]
         assert [(p["name"], p["value"][0]) for p in events["data"]] == [("hack", label(401))]
-        assert all(
-            "Ethereum" not in str(p) for p in news["data"] + events["data"]
-        )  # no headline in the chart
+        # No headline in the chart.
+        assert all("Ethereum" not in str(p) for p in news["data"] + events["data"])
+
+        # A candle close of the bot redraws the chart: the panel is the same chart, updated in place.
+        later = item("Ethereum ETF approval sends ETH higher", "https://a.io/4", at(450, 1))
+        await store(web, [later], at(450, 2))
+        async with web.ctx.sessions() as db, db.begin():
+            when = (START + pd.Timedelta(minutes=5 * 599)).to_pydatetime()
+            db.add(EquitySnapshot(bot_id=bot_id, time=when, equity=1.0, cash=1.0))
+        monkeypatch.setattr(live_updates, "SAFETY_SECONDS", 0.0)  # re-read now, not in 30 s
+        await run_timers(user)
+        (again,) = user.find(marker="sentiment-chart").elements
+        assert again is chart
+        assert [p["value"][0] for p in again.options["series"][1]["data"]] == [
+            label(201),
+            label(401),
+            label(451),
+        ]
