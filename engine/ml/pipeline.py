@@ -59,6 +59,7 @@ def walkforward(
     end: Any = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    latest: bool = False,
 ) -> WalkForward:
     return run_walkforward(
         loaded.model,
@@ -67,6 +68,7 @@ def walkforward(
         end_ns=_ns(end),
         workers=workers,
         progress=progress,
+        latest=latest,
     )
 
 

@@ -79,10 +79,11 @@ def train_and_save(
     spec = spec_hash(loaded)
     ranges = [(d.pair, int(d.times[0]), int(d.times[-1])) for d in pairs]
     version = model_version(spec, ranges)
-    wf = walkforward(loaded, pairs, start=start, end=end, workers=workers, progress=progress)
+    # The latest models are fitted in the walk-forward's worker pool.
+    wf = walkforward(loaded, pairs, start=start, end=end, workers=workers, progress=progress, latest=True)
     evaluation = evaluate(wf, fee)
     predictions = predictions_frame(wf, version)
-    latest = fit_latest(loaded.model, pairs)
+    latest = wf.latest_models if wf.latest_models is not None else fit_latest(loaded.model, pairs)
     models = {k if k == "all" else pair_key(k): v for k, v in latest.items()}
     meta = {
         "format": FORMAT,

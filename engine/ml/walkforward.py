@@ -69,6 +69,7 @@ class WalkForward:
     pairs: list[PairData]
     timeframe_ns: int
     warnings: list[str] = field(default_factory=list)
+    latest_models: dict[str, Fitted] | None = None  # run_walkforward(latest=True): fit_latest's models
 
     def latest(self) -> list[JobResult]:
         last = self.windows[-1].index
@@ -196,20 +197,28 @@ def fit_latest(spec: Model, pairs: list[PairData]) -> dict[str, Fitted]:
     known (purged at the end of the data as if the next candle were being predicted). Keys: "all",
     or each pair's name when ``per_pair``."""
     tf_ns = timeframe_seconds(spec.timeframe) * _NS
+    _init(spec, pairs, tf_ns)
+    try:
+        # One fit at a time here: each may use every core (a year of candles is one big fit).
+        jobs = _latest_jobs(spec, pairs, tf_ns, default_workers())
+        return _latest_models(spec, pairs, [_run_job(job) for job in jobs])
+    finally:
+        _STATE.clear()
+
+
+def _latest_jobs(spec: Model, pairs: list[PairData], tf_ns: int, threads: int) -> list[_Job]:
     after = max(int(d.times[-1]) for d in pairs) + tf_ns
     window = Window(-1, after - parse_duration(spec.windows.train) * _NS, after, after)
     groups = [(i,) for i in range(len(pairs))] if spec.per_pair else [tuple(range(len(pairs)))]
-    _init(spec, pairs, tf_ns)
-    try:
-        out = {}
-        for group in groups:
-            # One fit at a time here: each may use every core (a year of candles is one big fit).
-            result = _run_job(_Job(window, group, True, default_workers()))
-            assert result.fitted is not None
-            out[pairs[group[0]].pair if spec.per_pair else "all"] = result.fitted
-        return out
-    finally:
-        _STATE.clear()
+    return [_Job(window, group, True, threads) for group in groups]
+
+
+def _latest_models(spec: Model, pairs: list[PairData], results: list[JobResult]) -> dict[str, Fitted]:
+    out = {}
+    for result in results:
+        assert result.fitted is not None
+        out[pairs[result.pairs[0]].pair if spec.per_pair else "all"] = result.fitted
+    return out
 
 
 def _where(window: Window, pairs: Sequence[str]) -> str:
@@ -229,8 +238,11 @@ def run_walkforward(
     end_ns: int | None = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    latest: bool = False,
 ) -> WalkForward:
-    """Train and predict every window; raises :class:`MLError` for bad input (see docs/ml.md)."""
+    """Train and predict every window; raises :class:`MLError` for bad input (see docs/ml.md).
+    ``latest``: also fit the models :func:`fit_latest` gives, as jobs of the same worker pool
+    (``WalkForward.latest_models``), instead of one after another afterwards."""
     if not pairs:
         raise MLError("ML003", "no candles to train on")
     tf_ns = timeframe_seconds(spec.timeframe) * _NS
@@ -254,6 +266,8 @@ def run_walkforward(
     )
     groups = [(i,) for i in range(len(pairs))] if spec.per_pair else [tuple(range(len(pairs)))]
     jobs = [_Job(w, g, w is windows[-1]) for w in windows for g in groups]
+    if latest:  # first: they are the largest fits (every label known), so they do not trail at the end
+        jobs = _latest_jobs(spec, pairs, tf_ns, 1) + jobs
     _init(spec, pairs, tf_ns)
     workers = default_workers() if workers is None else max(1, workers)
     results: list[JobResult] = []
@@ -277,7 +291,9 @@ def run_walkforward(
                         progress(n, len(jobs))
     finally:
         _STATE.clear()
-    out = WalkForward(windows, results, pairs, tf_ns)
+    out = WalkForward(windows, [r for r in results if r.window >= 0], pairs, tf_ns)
+    if latest:
+        out.latest_models = _latest_models(spec, pairs, [r for r in results if r.window < 0])
     dropped = sorted({c for r in results for c in r.dropped})
     if dropped:
         out.warnings.append(
