@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -144,6 +145,7 @@ class FeedsControl:
     feed_scheduler: FeedScheduler | None = None
     feed_service: FeedService | None = None
     news_scheduler: Any = None  # engine.sentiment.live.NewsScheduler when sentiment.yaml exists
+    stored_keys: dict[str, str] | None = None  # the key store's plaintexts, for store:NAME keys
 
     def _project_root(self) -> Path:
         from engine.config._project import find_project_root
@@ -167,7 +169,10 @@ class FeedsControl:
         root = self._project_root()
         from engine.sentiment.live import news_scheduler_for
 
-        self.news_scheduler = news_scheduler_for(root, self.factory, self.feed_reader, self._write_lock)
+        self.stored_keys = await self._load_stored_keys()
+        self.news_scheduler = news_scheduler_for(
+            root, self.factory, self.feed_reader, self._write_lock, self.stored_keys
+        )
         loaded = load_feeds(root)
         if loaded.diagnostics:
             log.error("feeds.yaml is invalid, feeds are not refreshed: %s", loaded.diagnostics[0].headline())
@@ -176,10 +181,27 @@ class FeedsControl:
 
     def _start_scheduler(self, loaded: Any, root: Path) -> None:
         assert self.feed_reader is not None
-        self.feed_service = FeedService(loaded, self.factory, root=root, write_lock=self._write_lock)
+        self.feed_service = FeedService(
+            loaded, self.factory, root=root, write_lock=self._write_lock, store_secrets=self.stored_keys
+        )
         self.feed_scheduler = FeedScheduler(self.feed_service, self.feed_reader)
         self._feeds_task = asyncio.create_task(self.feed_scheduler.run(), name="engine:feeds")
         self._tasks.append(self._feeds_task)
+
+    async def _load_stored_keys(self) -> dict[str, str]:
+        """The encrypted key store's keys (``store:NAME`` in feeds.yaml and sentiment.yaml), opened with
+        the engine's secret key; none when nothing is stored. A key that does not open them is reported
+        and the feeds and news go on with ``env:`` keys only (a source naming a stored key then fails
+        with "no secret named ..." in its health, not the engine)."""
+        from engine.exchanges.keystore import load_key_store
+        from engine.web.auth.crypto import SecretBoxError
+
+        home = Path(os.environ.get("ENGINE_HOME") or "var")
+        try:
+            return await load_key_store(self.factory, home)
+        except SecretBoxError as exc:
+            log.error("the key store cannot be opened (%s): feeds and news use env: keys only", exc)
+            return {}
 
     async def _watch_feeds(self) -> None:
         """Hot reload of feeds.yaml (the project folder, not recursively: only that file)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -83,9 +84,14 @@ class NewsScheduler:
 
 
 def news_scheduler_for(
-    root: Path, factory: Any, reader: Any, write_lock: asyncio.Lock | None
+    root: Path,
+    factory: Any,
+    reader: Any,
+    write_lock: asyncio.Lock | None,
+    store_secrets: Mapping[str, str] | None = None,
 ) -> NewsScheduler | None:
-    """The scheduler of the project at ``root``, or None without a valid ``sentiment.yaml``."""
+    """The scheduler of the project at ``root``, or None without a valid ``sentiment.yaml``;
+    ``store_secrets``: the key store's plaintexts, for ``store:NAME`` keys."""
     from dsl import DiagnosticError
     from engine.sentiment.config import SENTIMENT_FILE, load_sentiment_config
     from engine.sentiment.pipeline import NewsPipeline
@@ -100,6 +106,7 @@ def news_scheduler_for(
             root=root,
             write_lock=write_lock,
             on_observations=reader.extend if reader else None,
+            store_secrets=store_secrets,
         )
     except DiagnosticError as exc:
         log.error("sentiment.yaml: news is not fetched: %s", exc.diagnostics[0].headline())

@@ -52,3 +52,36 @@ def test_fetches_wait_for_the_half_minute() -> None:
     assert seconds_to_half_minute(1_700_000_000.0) == 10.0  # hh:mm:20 -> 10 s
     assert seconds_to_half_minute(1_700_000_010.0) == 0.0
     assert seconds_to_half_minute(1_700_000_015.0) == 55.0
+
+
+async def test_a_stored_key_reaches_the_news_source_inside_engine_run(
+    sessions, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """`store:NAME` keys of sentiment.yaml (and feeds.yaml) are opened from the encrypted key store by
+    engine run's feed start-up; they used to work only in `engine sentiment fetch`."""
+    from engine.runtime.feed_refresh import FeedsControl
+    from engine.store.models import ApiSecret
+    from engine.web.auth.crypto import load_secret_box, mask
+
+    key = "cc-stored-KEY-1234567890"
+    monkeypatch.delenv("ENGINE_SECRET_KEY", raising=False)
+    monkeypatch.setenv("ENGINE_HOME", str(tmp_path / "home"))
+    box = load_secret_box(tmp_path / "home")
+    async with sessions() as db, db.begin():
+        db.add(ApiSecret(name="cc", kind="exchange", ciphertext=box.encrypt(key), masked=mask(key)))
+
+    class Engine(FeedsControl):  # the runtime's part that starts feeds and news
+        factory = sessions
+
+    stored = await Engine()._load_stored_keys()
+    assert stored == {"cc": key}
+    with news_server() as server:
+        (tmp_path / "sentiment.yaml").write_text(
+            "default_feeds: false\nrefresh: 1s\nsources:\n"
+            f"  - kind: cryptocompare\n    base_url: {server.url}\n    key: store:cc\n"
+        )
+        scheduler = news_scheduler_for(tmp_path, sessions, SeriesReader(), asyncio.Lock(), stored)
+        assert scheduler is not None
+        await scheduler.pipeline.ingest()
+        await scheduler.stop()
+    assert server.requests and server.requests[0].headers.get("authorization") == f"Apikey {key}"
