@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -26,6 +27,8 @@ __all__ = [
     "last_event_time",
     "list_series",
     "new_observations",
+    "newest_observation_id",
+    "observations_after",
     "read_health",
     "read_series",
     "save_health",
@@ -35,6 +38,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("engine.feeds")
+RECENT_PER_SERIES = 10_000  # per series: far more than one refresh stores
 # SQLite allows 32,766 bound parameters per statement; 6 columns a row.
 _CHUNK = 4000
 
@@ -197,6 +201,56 @@ async def read_health(session: AsyncSession) -> list[FeedHealth]:
     return list((await session.scalars(select(FeedHealth).order_by(FeedHealth.source))).all())
 
 
+async def observations_after(
+    session: AsyncSession, after_id: int, limit: int = 5000
+) -> tuple[list[Observation], int]:
+    """Observations stored with an id above ``after_id`` (oldest first, at most ``limit``), and the
+    highest id read (``after_id`` when none): how a running engine sees what another process stored."""
+    rows = (
+        await session.execute(
+            select(
+                FeedObservation.id,
+                FeedObservation.series,
+                FeedObservation.event_time,
+                FeedObservation.available_at,
+                FeedObservation.value,
+                FeedObservation.source,
+            )
+            .where(FeedObservation.id > after_id)
+            .order_by(FeedObservation.id)
+            .limit(limit)
+        )
+    ).all()
+    if not rows:
+        return [], after_id
+    return [Observation(r.series, r.event_time, r.available_at, r.value, r.source) for r in rows], rows[-1].id
+
+
+async def newest_observation_id(session: AsyncSession) -> int:
+    return (await session.scalar(select(func.max(FeedObservation.id)))) or 0
+
+
+class _RecentRows:
+    """The last ``RECENT_PER_SERIES`` rows of one series a reader took, to drop one arriving again."""
+
+    def __init__(self) -> None:
+        self.order: deque[tuple[int, int, float]] = deque()
+        self.keys: set[tuple[int, int, float]] = set()
+
+    def unseen(self, rows: list[Observation]) -> list[Observation]:
+        fresh = []
+        for obs in rows:
+            key = (obs.event_time, obs.available_at, obs.value)
+            if key in self.keys:
+                continue
+            fresh.append(obs)
+            self.keys.add(key)
+            self.order.append(key)
+            if len(self.order) > RECENT_PER_SERIES:
+                self.keys.discard(self.order.popleft())
+        return fresh
+
+
 class SeriesReader:
     """The series one run reads, loaded once from the store and extended in place by live refreshes.
 
@@ -211,6 +265,9 @@ class SeriesReader:
     ):
         self._series: dict[str, SeriesArrays] = dict(series or {})
         self._loader = loader
+        # What extend added lately, per series (a bounded memory: enough to recognise a row that
+        # arrives a second time, by the other way in).
+        self._recent: dict[str, _RecentRows] = {}
 
     def series(self, key: str) -> SeriesArrays:
         found = self._series.get(key)
@@ -223,13 +280,20 @@ class SeriesReader:
         return sorted(self._series)
 
     def extend(self, observations: Iterable[Observation]) -> None:
-        """Add newly stored observations (live): arrays stay sorted by available_at."""
+        """Add newly stored observations (live): arrays stay sorted by available_at; a row this reader
+        was given already (by a refresh here, or read back from the store) is not added twice."""
         by_series: dict[str, list[Observation]] = {}
         for obs in observations:
             by_series.setdefault(obs.series, []).append(obs)
         for key, new in by_series.items():
             if key not in self._series and self._loader is not None:
                 continue  # loaded from the store (which already holds these) on first use
+            # Both ways in (this process's refreshes, the store's follower) may bring the same row:
+            # whichever comes second adds nothing.
+            recent = self._recent.setdefault(key, _RecentRows())
+            new = recent.unseen(new)
+            if not new:
+                continue
             old = self.series(key)
             fresh = to_arrays(new)
             merged = SeriesArrays(

@@ -11,6 +11,7 @@ runs on a replay (a replay reads what the store recorded, like a backtest).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -26,6 +27,8 @@ from engine.feeds.store import SeriesReader
 __all__ = ["FeedScheduler", "FeedsControl", "followed_feeds"]
 
 log = logging.getLogger("engine.feeds")
+STORE_FOLLOW_SECONDS = 5.0  # how soon another process's stored observations reach the bots
+FOLLOW_BATCH = 5000
 
 
 def followed_feeds(plan: object, declared: Iterable[str]) -> set[str]:
@@ -164,7 +167,12 @@ class FeedsControl:
         self.feed_reader = store_reader(url)
         if self.config.watch:
             self._tasks.append(asyncio.create_task(self._watch_feeds(), name="engine:watch-feeds"))
-        if isinstance(self.feed, ReplayFeed) or not getattr(self.config, "refresh_feeds", True):
+        if isinstance(self.feed, ReplayFeed):
+            return  # a replay reads what the store recorded, like a backtest: nothing new mid-run
+        self._tasks.append(
+            asyncio.create_task(self._follow_stored_observations(), name="engine:feeds-follow")
+        )
+        if not getattr(self.config, "refresh_feeds", True):
             return
         root = self._project_root()
         from engine.sentiment.live import news_scheduler_for
@@ -187,6 +195,31 @@ class FeedsControl:
         self.feed_scheduler = FeedScheduler(self.feed_service, self.feed_reader)
         self._feeds_task = asyncio.create_task(self.feed_scheduler.run(), name="engine:feeds")
         self._tasks.append(self._feeds_task)
+
+    async def _follow_stored_observations(self) -> None:
+        """What another process stores (``engine feeds fetch``, ``engine sentiment fetch``, a second
+        engine) reaches the bots' reader within ``STORE_FOLLOW_SECONDS``: one query by id each time,
+        rows this engine stored itself (and extended the reader with) are not added twice."""
+        from engine.feeds.store import newest_observation_id, observations_after
+
+        assert self.feed_reader is not None
+        async with self.factory() as session:
+            last = await newest_observation_id(session)
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), STORE_FOLLOW_SECONDS)
+            if self._stop.is_set():
+                return
+            try:
+                while True:
+                    async with self.factory() as session:
+                        rows, last = await observations_after(session, last, FOLLOW_BATCH)
+                    if rows:
+                        self.feed_reader.extend(rows)
+                    if len(rows) < FOLLOW_BATCH:
+                        break
+            except Exception as exc:  # a busy or briefly unreachable store: the next round reads on
+                log.warning("reading observations stored by other processes failed: %s", exc)
 
     async def _load_stored_keys(self) -> dict[str, str]:
         """The encrypted key store's keys (``store:NAME`` in feeds.yaml and sentiment.yaml), opened with
