@@ -111,4 +111,7 @@ async def test_cleanup_loop_removes_expired_sessions(web: Web) -> None:
         async with web.ctx.sessions() as db:
             assert await db.scalar(select(func.count()).select_from(AuthSession)) == 0
     finally:
+        # Awaited: a task cancelled mid-query and left to the event loop's teardown met a database the
+        # fixture had already disposed of, and the teardown hung (a CI run stopped there).
         task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
