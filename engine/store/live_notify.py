@@ -22,7 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
-__all__ = ["CHANNEL", "CommitListener"]
+__all__ = ["CHANNEL", "CommitListener", "on_write_commit"]
 
 CHANNEL = "engine_live"
 RETRY_SECONDS = 5.0
@@ -30,6 +30,13 @@ log = logging.getLogger("engine.store")
 
 
 _WROTE = "engine.store.wrote"
+_ON_WRITE_COMMIT: list[Callable[[], None]] = []
+
+
+def on_write_commit(callback: Callable[[], None]) -> None:
+    """Call ``callback`` after each commit in this process that wrote something (the web server's
+    tails read at once; other processes hear the NOTIFY). Never after a read or a rollback."""
+    _ON_WRITE_COMMIT.append(callback)
 
 
 @event.listens_for(Session, "after_flush")
@@ -38,8 +45,14 @@ def _wrote(session: Session, _context: Any) -> None:
 
 
 @event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    if session.info.pop(_WROTE, False):
+        for callback in list(_ON_WRITE_COMMIT):
+            callback()
+
+
 @event.listens_for(Session, "after_rollback")
-def _ended(session: Session) -> None:
+def _rolled_back(session: Session) -> None:
     session.info.pop(_WROTE, None)
 
 

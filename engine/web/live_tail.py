@@ -43,11 +43,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
 
-from engine.store.live_notify import CommitListener
+from engine.store.live_notify import CommitListener, on_write_commit
 from engine.store.models import AuthSession, EquitySnapshot, Event, Trade, User
 from engine.web.api.schemas import CandleOut, EventOut, TradeOut
 
@@ -357,18 +356,4 @@ def _listen_for_other_processes(sessions: async_sessionmaker[AsyncSession]) -> N
     listener.start()
 
 
-@event.listens_for(Session, "after_flush")
-def _wrote(session: Session, context: Any) -> None:
-    session.info["engine.live.wrote"] = True
-
-
-@event.listens_for(Session, "after_commit")
-def _committed(session: Session) -> None:
-    if session.info.pop("engine.live.wrote", False):
-        for tail in list(_AWAKE):
-            tail.nudge()
-
-
-@event.listens_for(Session, "after_rollback")
-def _rolled_back(session: Session) -> None:
-    session.info.pop("engine.live.wrote", None)
+on_write_commit(_wake_all)  # a commit of this process that wrote something: read now
