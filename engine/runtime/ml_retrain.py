@@ -128,49 +128,11 @@ class MLRetrainer:
             command += ["--data", str(self.data_dir)]
         return command
 
-    async def _run(self, plan: RetrainPlan, close_ns: int) -> None:
-        bind = self.factory.kw.get("bind")
-        env = {**os.environ, "ENGINE_ML_RETRAIN_CHILD": "1"}  # failures are recorded here, once
-        if bind is not None:  # the engine's database, through the environment (never on a command line)
-            env["ENGINE_DATABASE_URL"] = bind.url.render_as_string(hide_password=False)
+    async def _child(self, command: list[str], env: dict[str, str]) -> tuple[int, list[str]]:
+        """Run an ``engine ml`` child to its end: (exit code, output lines). A child past ``timeout_s``
+        or an engine stopping kills it (TimeoutError / CancelledError raised after the kill)."""
         process = await asyncio.create_subprocess_exec(
-            *self._command(plan, close_ns),
-            cwd=self.root,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        try:
-            output, _ = await asyncio.wait_for(process.communicate(), self.timeout_s)
-        except (TimeoutError, asyncio.CancelledError) as exc:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
-            why = (
-                f"still training after {self.timeout_s:.0f} s"
-                if isinstance(exc, TimeoutError)
-                else "engine stopping"
-            )
-            await self._failed(plan, why)
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            return
-        text = output.decode(errors="replace").strip()
-        if process.returncode != 0:
-            await self._failed(plan, f"exit {process.returncode}: {text.splitlines()[-1] if text else ''}")
-        else:
-            log.info("%s", text.splitlines()[-1] if text else f"model {plan.name}: retrained")
-            await self._check_drift(plan, close_ns, env)
-
-    async def _check_drift(self, plan: RetrainPlan, close_ns: int, env: dict[str, str]) -> None:
-        """``engine ml drift`` in a child, as of ``close_ns``; it records its own events. A check that
-        cannot run (no production version yet) or fails is logged and changes nothing."""
-        process = await asyncio.create_subprocess_exec(
-            *self._command(plan, close_ns, "drift"),
-            cwd=self.root,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
+            *command, cwd=self.root, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
         )
         try:
             output, _ = await asyncio.wait_for(process.communicate(), self.timeout_s)
@@ -179,14 +141,40 @@ class MLRetrainer:
                 process.kill()
             await process.wait()
             raise
-        lines = output.decode(errors="replace").strip().splitlines()
-        if process.returncode == 0:
+        return int(process.returncode or 0), output.decode(errors="replace").strip().splitlines()
+
+    async def _run(self, plan: RetrainPlan, close_ns: int) -> None:
+        bind = self.factory.kw.get("bind")
+        env = {**os.environ, "ENGINE_ML_RETRAIN_CHILD": "1"}  # failures are recorded here, once
+        if bind is not None:  # the engine's database, through the environment (never on a command line)
+            env["ENGINE_DATABASE_URL"] = bind.url.render_as_string(hide_password=False)
+        try:
+            code, lines = await self._child(self._command(plan, close_ns), env)
+        except TimeoutError:
+            await self._failed(plan, f"still training after {self.timeout_s:.0f} s")
+            return
+        except asyncio.CancelledError:
+            await self._failed(plan, "engine stopping")
+            raise
+        if code != 0:
+            await self._failed(plan, f"exit {code}: {lines[-1] if lines else ''}")
+        else:
+            log.info("%s", lines[-1] if lines else f"model {plan.name}: retrained")
+            await self._check_drift(plan, close_ns, env)
+
+    async def _check_drift(self, plan: RetrainPlan, close_ns: int, env: dict[str, str]) -> None:
+        """``engine ml drift`` in a child, as of ``close_ns``; it records its own events. A check that
+        cannot run (no production version yet), fails or runs too long is logged and changes nothing."""
+        try:
+            code, lines = await self._child(self._command(plan, close_ns, "drift"), env)
+        except TimeoutError:
+            log.warning("model %s: drift check stopped after %.0f s", plan.name, self.timeout_s)
+            return
+        if code == 0:
             self.drift_checks += 1
             log.info("model %s: drift checked: %s", plan.name, "; ".join(lines[-3:]))
         else:
-            log.warning(
-                "model %s: drift check not done: %s", plan.name, lines[-1] if lines else process.returncode
-            )
+            log.warning("model %s: drift check not done: %s", plan.name, lines[-1] if lines else code)
 
     async def _failed(self, plan: RetrainPlan, why: str) -> None:
         message = f"model {plan.name}: retraining in engine run failed ({why}); production model kept"
