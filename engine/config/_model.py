@@ -140,6 +140,11 @@ class Retrain(ConfigModel):
     """Continuous learning: how often a running engine retrains and when a candidate replaces the model."""
 
     every: Duration = Field("1d", description="Time between retrainings.")
+    timeout: Duration = Field(
+        "30m",
+        description="Longest a retraining (and the drift check after it) may run; past it the child is "
+        "stopped and the production model kept (ml/retrain_failed event).",
+    )
     promote: Literal["auto", "manual"] = Field(
         "manual", description="`auto`: promote a better candidate; `manual`: a person promotes."
     )

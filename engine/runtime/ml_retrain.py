@@ -8,7 +8,7 @@ within a minute (engine/ml/live.py). The schedule follows the candles the engine
 clock live, the replayed time under ``--replay``, where the child trains on the replay's data up to the
 current candle). One job per model at a time: retrains that fall due while one runs are folded into
 one more, on the newest candles, started when it ends.
-A job that fails or runs past ``timeout_s`` is stopped; the production model stays and an
+A job that fails or runs past the model file's ``retrain.timeout`` (default 30m) is stopped; the production model stays and an
 ``ml/retrain_failed`` event says why.
 
 After each retrain the drift check runs the same way (``engine ml drift --to`` the same candle time,
@@ -44,6 +44,7 @@ class RetrainPlan:
     name: str
     path: Path
     every_ns: int
+    timeout_s: float = 1800.0  # retrain.timeout: longest a retrain or a drift check child may run
 
 
 def retrain_plans(root: Path) -> list[RetrainPlan]:
@@ -60,7 +61,9 @@ def retrain_plans(root: Path) -> list[RetrainPlan]:
             log.warning("model %s not scheduled for retraining: %s", name, exc)
             continue
         if "retrain" in loaded.model.model_fields_set:
-            plans.append(RetrainPlan(name, path, parse_duration(loaded.model.retrain.every) * _NS))
+            retrain = loaded.model.retrain
+            every_ns = parse_duration(retrain.every) * _NS
+            plans.append(RetrainPlan(name, path, every_ns, float(parse_duration(retrain.timeout))))
     return plans
 
 
@@ -77,13 +80,11 @@ class MLRetrainer:
         root: Path,
         factory: Any,
         data_dir: Path | None = None,
-        timeout_s: float = 1800.0,
         plans: list[RetrainPlan] | None = None,
     ) -> None:
         self.root = root
         self.factory = factory
         self.data_dir = data_dir
-        self.timeout_s = timeout_s
         self.plans = retrain_plans(root) if plans is None else plans
         self._slot: dict[str, int] = {}
         self._jobs: dict[str, asyncio.Task[None]] = {}
@@ -128,14 +129,16 @@ class MLRetrainer:
             command += ["--data", str(self.data_dir)]
         return command
 
-    async def _child(self, command: list[str], env: dict[str, str]) -> tuple[int, list[str]]:
+    async def _child(
+        self, command: list[str], env: dict[str, str], timeout_s: float
+    ) -> tuple[int, list[str]]:
         """Run an ``engine ml`` child to its end: (exit code, output lines). A child past ``timeout_s``
         or an engine stopping kills it (TimeoutError / CancelledError raised after the kill)."""
         process = await asyncio.create_subprocess_exec(
             *command, cwd=self.root, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
         )
         try:
-            output, _ = await asyncio.wait_for(process.communicate(), self.timeout_s)
+            output, _ = await asyncio.wait_for(process.communicate(), timeout_s)
         except (TimeoutError, asyncio.CancelledError):
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
@@ -149,9 +152,9 @@ class MLRetrainer:
         if bind is not None:  # the engine's database, through the environment (never on a command line)
             env["ENGINE_DATABASE_URL"] = bind.url.render_as_string(hide_password=False)
         try:
-            code, lines = await self._child(self._command(plan, close_ns), env)
+            code, lines = await self._child(self._command(plan, close_ns), env, plan.timeout_s)
         except TimeoutError:
-            await self._failed(plan, f"still training after {self.timeout_s:.0f} s")
+            await self._failed(plan, f"still training after {plan.timeout_s:g} s (retrain.timeout)")
             return
         except asyncio.CancelledError:
             await self._failed(plan, "engine stopping")
@@ -166,9 +169,9 @@ class MLRetrainer:
         """``engine ml drift`` in a child, as of ``close_ns``; it records its own events. A check that
         cannot run (no production version yet), fails or runs too long is logged and changes nothing."""
         try:
-            code, lines = await self._child(self._command(plan, close_ns, "drift"), env)
+            code, lines = await self._child(self._command(plan, close_ns, "drift"), env, plan.timeout_s)
         except TimeoutError:
-            log.warning("model %s: drift check stopped after %.0f s", plan.name, self.timeout_s)
+            log.warning("model %s: drift check stopped after %g s", plan.name, plan.timeout_s)
             return
         if code == 0:
             self.drift_checks += 1

@@ -74,3 +74,44 @@ def test_the_drift_check_runs_as_of_the_engine_s_candle_time(tmp_path):
     command = retrainer._command(plan, 5 * DAY, "drift")
     assert command[-4:] == ["drift", str(plan.path), "--to", "1970-01-06T00:00:00"]
     assert "--workers" not in command  # a retrain's option only
+
+
+async def test_a_retrain_past_the_model_file_s_timeout_is_stopped_and_the_model_kept(tmp_path, monkeypatch):
+    import sys
+    import time
+
+    from engine.runtime.ml_retrain import MLRetrainer, retrain_plans
+
+    shutil.copytree(ROOT / "models", tmp_path / "models")
+    model = tmp_path / "models" / "btc_direction.yaml"
+    model.write_text(model.read_text().replace("  every: 1d\n", "  every: 1d\n  timeout: 1s\n"))
+    (plan,) = retrain_plans(tmp_path)
+    assert plan.timeout_s == 1.0
+    async with database(tmp_path) as factory:
+        retrainer = MLRetrainer(tmp_path, factory, plans=[plan])
+        # A child that would train for a minute stands for a slow training.
+        slow = [sys.executable, "-c", "import time; time.sleep(60)"]
+        monkeypatch.setattr(retrainer, "_command", lambda *_args: slow)
+        started = time.monotonic()
+        await retrainer._run(plan, 5 * DAY)
+        elapsed = time.monotonic() - started
+        async with factory() as session:
+            events = await list_events(session)
+    assert elapsed < 20
+    (failed,) = [e for e in events if e.kind == "ml/retrain_failed"]
+    assert "still training after 1 s (retrain.timeout)" in failed.message
+    assert "production model kept" in failed.message
+    assert retrainer.drift_checks == 0
+
+
+def test_the_retrain_timeout_defaults_to_30_minutes_and_rejects_a_bad_duration(tmp_path):
+    from engine.config import load_model
+    from engine.runtime.ml_retrain import retrain_plans
+
+    shutil.copytree(ROOT / "models", tmp_path / "models")
+    (plan,) = retrain_plans(tmp_path)
+    assert plan.timeout_s == 1800.0
+    model = tmp_path / "models" / "btc_direction.yaml"
+    model.write_text(model.read_text().replace("  every: 1d\n", "  every: 1d\n  timeout: soon\n"))
+    with pytest.raises(Exception, match=r"btc_direction.yaml:\d+:\d+.*timeout"):
+        load_model(model)
