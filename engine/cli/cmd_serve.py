@@ -15,6 +15,7 @@ from engine.cli._options import Start
 __all__ = ["LOOPBACK_HOSTS", "AdminSeed", "ServeOptions", "serve", "serve_command"]
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+RECONNECT_TIMEOUT_S = 15.0  # how long a page survives a lost socket before the server drops it
 
 
 @dataclass(frozen=True)
@@ -238,6 +239,10 @@ def serve(options: ServeOptions) -> None:
         session_middleware_kwargs={"https_only": secure, "same_site": "strict", "max_age": 8 * 3600},
         # Access lines would carry /trades/live?token=...: no access log (errors still go to the log).
         access_log=False,
+        # NiceGUI derives the socket's ping timeout from this (40 %, at least 2 s) and reloads the page
+        # when the server dropped the client: at its 3 s default a server busy for 2 s with its bots,
+        # or a phone switching networks, lost a half-typed form (a sign-in page came back empty).
+        reconnect_timeout=RECONNECT_TIMEOUT_S,
         **proxy_settings(parse_forwarded_allow_ips(options.forwarded_allow_ips)),
     )
 

@@ -284,12 +284,23 @@ class Screen:
             if time.monotonic() > deadline:
                 self.shoot("timeout")
                 raise AssertionError(
-                    f"timed out after {timeout:.0f} s waiting for {what}; page:\n{self.text()}"
+                    f"timed out after {timeout:.0f} s waiting for {what}; page:\n{self.text()}\n"
+                    f"{self._diagnosis()}"
                 )
             time.sleep(0.25)
 
     def wait_for_text(self, text: str, timeout: float = 30.0) -> None:
         self.wait(lambda: text in self.text(), timeout, repr(text))
+
+    def _diagnosis(self) -> str:
+        """What a timed-out wait reports beside the page: the browser's console (a lost socket, a
+        reload) and the end of the server's log, since a CI run keeps nothing else."""
+        try:
+            console = [entry["message"] for entry in self.driver.get_log("browser")]
+        except Exception as exc:  # the browser itself may be what failed
+            console = [f"(console unavailable: {exc})"]
+        log = self.server.log().splitlines()[-40:]
+        return "browser console:\n" + "\n".join(console[-20:]) + "\nserver log (end):\n" + "\n".join(log)
 
     def find(self, xpath: str):
         from selenium.webdriver.common.by import By
