@@ -98,6 +98,16 @@ class E2EServer:
         with sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10) as db:
             return db.execute(sql, args).fetchall()
 
+    def first_bot(self, timeout: float = 60.0) -> str:
+        """The first bot by name, once the server's runtime has registered its bots (a loaded machine
+        can take seconds after the server answers: reading at once found no bot)."""
+        deadline = time.monotonic() + timeout
+        while not (rows := self.query("SELECT name FROM bots ORDER BY name LIMIT 1")):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no bot registered after {timeout:.0f} s:\n{self.log()[-4000:]}")
+            time.sleep(0.25)
+        return str(rows[0][0])
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 

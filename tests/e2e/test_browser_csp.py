@@ -42,7 +42,7 @@ def test_every_page_loads_without_a_csp_violation(screen: Screen) -> None:
         screen.open(path)
         screen.wait(lambda: "SIGN OUT" in screen.text().upper(), what=f"{path} signed in")
         violations += [f"{path}: {m}" for m in _csp_messages(screen)]
-    bot = screen.server.query("SELECT name FROM bots ORDER BY name LIMIT 1")[0][0]
+    bot = screen.server.first_bot()
     screen.open(f"/bot/{bot}")
     screen.wait_for_text(bot)
     violations += [f"/bot/{bot}: {m}" for m in _csp_messages(screen)]

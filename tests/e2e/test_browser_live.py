@@ -28,7 +28,7 @@ return axis[axis.length - 1];
 
 def test_the_bot_chart_grows_in_place_while_the_bot_runs(screen: Screen) -> None:
     screen.sign_in("vera")
-    bot = screen.server.query("SELECT name FROM bots ORDER BY name LIMIT 1")[0][0]
+    bot = screen.server.first_bot()
     screen.open(f"/bot/{bot}")
     screen.wait_for_text("Configuration")
     first = screen.wait(lambda: screen.driver.execute_script(LAST_CANDLE), what="the chart's newest candle")
