@@ -112,7 +112,9 @@ class FeedSpec:
     """A namespace of external series read by member access: ``sentiment.score``, ``ml.trend.up``.
 
     ``resolve(path)`` returns the type of ``<name>.<path...>`` or raises ``KeyError`` with a message;
-    ``impl(path, context)`` returns the series for the candles in ``context``.
+    ``impl(path, context)`` returns the series for the candles in ``context``. ``prepare(paths)``, when
+    given, loads ahead what evaluating those member paths first would load (a running engine calls it
+    in a worker thread as a bot starts, so the first candle close does not pay for it).
     """
 
     name: str
@@ -122,6 +124,7 @@ class FeedSpec:
     warmup: int = 0
     doc: str = ""
     example: str = ""
+    prepare: Callable[[tuple[tuple[str, ...], ...]], None] | None = None
 
 
 @dataclass

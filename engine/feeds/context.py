@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.feeds.store import SeriesReader, store_reader
 
-__all__ = ["EvalContext", "contexts_for", "uses_external_series"]
+__all__ = ["EvalContext", "contexts_for", "prepare_feeds", "uses_external_series"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -40,3 +43,21 @@ def contexts_for(plan: Any, exchange: str, reader: SeriesReader | None = None) -
         return lambda _pair: None
     shared = reader if reader is not None else store_reader()
     return lambda pair: EvalContext(pair, exchange, shared)
+
+
+def prepare_feeds(plan: Any) -> None:
+    """Call the ``prepare`` hook of each namespace ``plan`` reads, with the member paths it reads (e.g.
+    the production model of each ``ml.<model>`` used). Blocking: a running engine calls it in a worker
+    thread when a bot starts. A failure is logged, never raised: the first evaluation tries again."""
+    paths: dict[str, dict[tuple[str, ...], None]] = {}
+    for node in getattr(plan, "nodes", ()):
+        if node.op == "feed":
+            paths.setdefault(node.args[0], {})[tuple(node.args[1])] = None
+    for name, read in paths.items():
+        feed = plan.registry.feeds.get(name)
+        if feed is None or feed.prepare is None:
+            continue
+        try:
+            feed.prepare(tuple(read))
+        except Exception as exc:  # the bot still starts; its first candle loads what it needs
+            log.warning("namespace %s could not be prepared: %s", name, exc)

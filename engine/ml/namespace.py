@@ -10,6 +10,7 @@ serves a backtest, a replay and live trading, and never uses a model on the data
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -56,6 +57,7 @@ class _Models:
         self._loaded: dict[str, Any] = {}
         self._hash: dict[str, str] = {}
         self.production: Any = None  # ProductionModels, created on first live use
+        self.lock = threading.Lock()
         self.cache: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
         self.live: dict[tuple[str, str, str], Any] = {}  # (model, exchange, pair) -> LiveRows
 
@@ -111,6 +113,17 @@ def _probabilities(models: _Models, name: str, ctx: Any) -> np.ndarray:
     return out
 
 
+def _production(models: _Models, name: str, spec: str) -> Any:
+    """The production model of ``name`` (engine/ml/live.py): its first lookup reads the registry and
+    loads the model files; later ones are cached and refreshed in a thread."""
+    with models.lock:  # a bot starting (worker thread) and one deciding (event loop) share this
+        if models.production is None:
+            from engine.ml.live import ProductionModels
+
+            models.production = ProductionModels()
+    return models.production.get(name, spec)
+
+
 def _fill_from_production(
     models: _Models,
     name: str,
@@ -125,11 +138,7 @@ def _fill_from_production(
     missing = np.isnan(out[:, 2])
     if not missing.any():
         return
-    if models.production is None:
-        from engine.ml.live import ProductionModels
-
-        models.production = ProductionModels()
-    production = models.production.get(name, spec)
+    production = _production(models, name, spec)
     if production is None:
         return
     fitted = production.saved.for_pair(user.pair)
@@ -189,6 +198,13 @@ def register(registry: Registry, project: Project) -> None:
     def impl(path: tuple[str, ...], ctx: Any) -> np.ndarray:
         return _member(_probabilities(models, path[0], ctx), path[1])
 
+    def prepare(paths: tuple[tuple[str, ...], ...]) -> None:
+        # A running engine starting a bot: the production model of each model it reads is looked up and
+        # loaded now (registry read, LightGBM import, model files), not at the first candle close.
+        for name in dict.fromkeys(path[0] for path in paths):
+            if name in files and models.loaded(name) is not None:
+                _production(models, name, models.spec_hash(name))
+
     def warmup() -> int:
         plans = [models.loaded(n) for n in files]
         return max([p.plan.warmup for p in plans if p is not None], default=0)
@@ -208,5 +224,6 @@ def register(registry: Registry, project: Project) -> None:
                 "predictions stored by `engine ml train`; newer candles use the production model."
             ),
             example="ml.btc_direction.p_buy > 0.45",
+            prepare=prepare,
         )
     )

@@ -31,6 +31,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.config import LoadedBot
+from engine.feeds.context import prepare_feeds, uses_external_series
 from engine.runtime.alerts import Alerts
 from engine.runtime.bot import BotRunner, BotView
 from engine.runtime.command_control import CommandControl
@@ -309,6 +310,10 @@ class Runtime(HotReload, CommandControl, FeedsControl):
         )
         for key in runner.series:
             self.feed.add(key)
+        if uses_external_series(loaded.strategy.plan):
+            # What its namespaces load on first use (the production model of each ml.<model>: registry
+            # read, LightGBM import, model files) is loaded now, in a thread, not at the first close.
+            await asyncio.to_thread(prepare_feeds, loaded.strategy.plan)
         await runner.start()
         async with self.factory() as session:
             assert runner.bot_id is not None

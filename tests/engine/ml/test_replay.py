@@ -67,3 +67,44 @@ async def test_ml_strategy_replay_equals_backtest(tmp_path, monkeypatch):
         for r in expected.itertuples()
     ]
     assert got == rows
+
+
+async def test_the_production_model_is_loaded_when_the_bots_start_not_at_the_first_close(
+    tmp_path, monkeypatch
+):
+    import threading
+
+    import engine.ml.live as live
+    from engine.ml.registry import promote
+
+    shutil.copytree(ROOT / "models", tmp_path / "models")
+    model = tmp_path / "models" / "btc_direction.yaml"
+    model.write_text(model.read_text().replace("trees: 200", "trees: 30"))
+    root = make_workspace(tmp_path, ["ml_hybrid.yaml"], days=7)
+    monkeypatch.setenv("ENGINE_DATABASE_URL", db_url(root))
+    async with database(root):
+        pass
+    version = await asyncio.to_thread(_train_and_store, root)
+    loads: list[tuple[str, bool]] = []  # (thread name, whether the event loop's thread loaded it)
+    loop_thread = threading.get_ident()
+    real_load = live.load_artifacts
+
+    def counting_load(*args, **kwargs):
+        loads.append((threading.current_thread().name, threading.get_ident() == loop_thread))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(live, "load_artifacts", counting_load)
+    async with database(root) as factory:
+        async with factory() as session, session.begin():
+            await promote(session, "btc_direction", version, "test")
+        runtime = make_runtime(root, factory)
+        await runtime.start()
+        at_start = list(loads)
+        try:
+            await runtime.pump()  # the first days have no stored prediction: the production model is asked
+        finally:
+            await runtime.stop()
+        trades = await db_trades(factory)
+    assert at_start == [(at_start[0][0], False)]  # loaded once, at start, off the event loop
+    assert loads == at_start  # no candle close loaded it again
+    assert trades, "the sample should trade"
