@@ -11,7 +11,18 @@ from typing import Annotated, Any
 import typer
 
 from engine.cli._options import DataDir, End
-from engine.cli.cmd_ml import ModelFile, Url, Workers, _fail, _guarded, _load, _run, ml_app, save_outcome
+from engine.cli.cmd_ml import (
+    ModelFile,
+    NoFeatureCache,
+    Url,
+    Workers,
+    _fail,
+    _guarded,
+    _load,
+    _run,
+    ml_app,
+    save_outcome,
+)
 
 PARENT_RECORDS = "ENGINE_ML_RETRAIN_CHILD"
 
@@ -50,6 +61,7 @@ def retrain_command(
     models_dir: Annotated[
         Path | None, typer.Option("--models-dir", help="Where model files go (default: $ENGINE_HOME/models).")
     ] = None,
+    no_feature_cache: NoFeatureCache = False,
 ) -> None:
     """Train a candidate on the newest candles, compare it with the production model on the latest
     out-of-sample window, and promote it when better by the model file's retrain.margin (promote: auto)."""
@@ -60,7 +72,7 @@ def retrain_command(
     from engine.ml.retrain import decide
     from engine.ml.train import train_and_save
 
-    loaded, pairs = _load(path, data, end)
+    loaded, pairs = _load(path, data, end, no_feature_cache)
     name, settings = loaded.model.model, loaded.model.retrain
     row, saved, problem = _production(url, name, spec_hash(loaded))
     try:

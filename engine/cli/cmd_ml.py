@@ -38,6 +38,14 @@ Report = Annotated[
         "--report", help="Write an HTML report (metrics, windows, importance, calibration, charts)."
     ),
 ]
+NoFeatureCache = Annotated[
+    bool,
+    typer.Option(
+        "--no-feature-cache",
+        help="Compute the features from the candles, without reading or writing the feature store "
+        "($ENGINE_HOME/features).",
+    ),
+]
 Fee = Annotated[
     float, typer.Option("--fee", min=0.0, max=0.05, help="Fee per side of the policy result (0.001 = 0.1%).")
 ]
@@ -48,18 +56,23 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-def _load(path: Path, data: Path | None, end: str | None) -> tuple[Any, Any]:
+def _load(path: Path, data: Path | None, end: str | None, no_cache: bool = False) -> tuple[Any, Any]:
     from dsl import DiagnosticError
     from engine.cli._output import fail_with_diagnostics
     from engine.config import load_model
     from engine.data import DataError, open_source
     from engine.ml.errors import MLError
+    from engine.ml.feature_store import FeatureStore
     from engine.ml.pipeline import load_pairs
 
     try:
         loaded = load_model(path)
         source = open_source(data_dir=data, exchange=loaded.model.exchange)
-        return loaded, load_pairs(loaded, source, end=end)
+        store = None if no_cache else FeatureStore()
+        pairs = load_pairs(loaded, source, end=end, store=store)
+        if store is not None:
+            typer.echo(store.summary(), err=True)
+        return loaded, pairs
     except (DiagnosticError, OSError) as exc:
         fail_with_diagnostics(exc)
     except (MLError, DataError) as exc:
@@ -113,6 +126,7 @@ def walkforward_command(
     export: Export = None,
     fee: Fee = 0.001,
     report: Report = None,
+    no_feature_cache: NoFeatureCache = False,
 ) -> None:
     """Train and predict window by window (purged, embargoed) and print the out-of-sample metrics
     beside a naive baseline; nothing is saved except what --export writes."""
@@ -121,7 +135,7 @@ def walkforward_command(
     from engine.ml.pipeline import evaluate, predictions_frame, walkforward
     from engine.ml.report import format_evaluation
 
-    loaded, pairs = _load(path, data, end)
+    loaded, pairs = _load(path, data, end, no_feature_cache)
     try:
         with _Bar() as bar:
             wf = walkforward(loaded, pairs, start=start, end=end, workers=workers, progress=bar)
@@ -151,6 +165,7 @@ def train_command(
     models_dir: Annotated[
         Path | None, typer.Option("--models-dir", help="Where model files go (default: $ENGINE_HOME/models).")
     ] = None,
+    no_feature_cache: NoFeatureCache = False,
 ) -> None:
     """Walk-forward evaluation, then the latest model trained on the newest data, saved (LightGBM text
     + JSON metadata with checksums) and registered as a candidate version."""
@@ -159,7 +174,7 @@ def train_command(
     from engine.ml.report import format_evaluation
     from engine.ml.train import train_and_save
 
-    loaded, pairs = _load(path, data, end)
+    loaded, pairs = _load(path, data, end, no_feature_cache)
     try:
         with _Bar() as bar:
             outcome = train_and_save(

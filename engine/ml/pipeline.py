@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,19 +13,41 @@ import pandas as pd
 from engine.config import LoadedModel
 from engine.data.errors import DataError
 from engine.ml.errors import MLError
+from engine.ml.feature_store import FeatureStore
 from engine.ml.features import feature_matrix
 from engine.ml.labels import BUY, CLASSES, UNKNOWN, make_labels
 from engine.ml.metrics import Metrics, PolicyResult, classification_metrics, policy_result
 from engine.ml.walkforward import PairData, WalkForward, run_walkforward
 
-__all__ = ["Evaluation", "evaluate", "load_pairs", "pair_data", "predictions_frame", "walkforward"]
+__all__ = [
+    "Evaluation",
+    "evaluate",
+    "load_pairs",
+    "pair_data",
+    "predictions_frame",
+    "source_label",
+    "walkforward",
+]
 
 
-def pair_data(loaded: LoadedModel, pair: str, candles: pd.DataFrame, context: Any = None) -> PairData:
-    """Features and labels of one pair's candles (open-time index, UTC)."""
+def pair_data(
+    loaded: LoadedModel,
+    pair: str,
+    candles: pd.DataFrame,
+    context: Any = None,
+    *,
+    store: FeatureStore | None = None,
+    source: str = "",
+) -> PairData:
+    """Features and labels of one pair's candles (open-time index, UTC). With ``store``, the features
+    come from the feature store where it holds them (``source`` names the candles' origin in its key);
+    a ``context`` (data beyond the candles) always computes them."""
     if len(candles) == 0:
         raise MLError("ML003", f"{pair}: no candles")
-    x = feature_matrix(loaded.plan, loaded.feature_names, candles, context)
+    if store is not None and context is None:
+        x = store.matrix(loaded.plan, loaded.feature_names, candles, pair=pair, source=source).x
+    else:
+        x = feature_matrix(loaded.plan, loaded.feature_names, candles, context)
     close = candles["close"].to_numpy(dtype=np.float64)
     high = candles["high"].to_numpy(dtype=np.float64)
     low = candles["low"].to_numpy(dtype=np.float64)
@@ -38,17 +61,32 @@ def pair_data(loaded: LoadedModel, pair: str, candles: pd.DataFrame, context: An
 
 
 def load_pairs(
-    loaded: LoadedModel, source: Any, pairs: Sequence[str] | None = None, end: Any = None
+    loaded: LoadedModel,
+    source: Any,
+    pairs: Sequence[str] | None = None,
+    end: Any = None,
+    *,
+    store: FeatureStore | None = None,
 ) -> list[PairData]:
-    """Every pair of the model from a candle source (the store or a data directory), up to ``end``."""
+    """Every pair of the model from a candle source (the store or a data directory), up to ``end``;
+    features through the feature ``store`` when given."""
     out = []
+    label = source_label(source, loaded.model.exchange)
     for pair in pairs or loaded.model.pairs:
         try:
             candles = source.load(pair, loaded.model.timeframe, None, end)
         except DataError as exc:
             raise MLError("ML003", f"{pair}: {exc}") from None
-        out.append(pair_data(loaded, pair, candles))
+        out.append(pair_data(loaded, pair, candles, store=store, source=label))
     return out
+
+
+def source_label(source: Any, exchange: str) -> str:
+    """Where candles come from, for the feature store's key: two data directories holding the same
+    pair keep two files instead of overwriting each other's (the candles are checked row by row anyway)."""
+    root = getattr(source, "root", None) or getattr(getattr(source, "store", None), "root", None)
+    where = str(Path(root).resolve()) if root is not None else type(source).__name__
+    return f"{getattr(source, 'exchange', exchange)}:{where}"
 
 
 def walkforward(
