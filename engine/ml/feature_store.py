@@ -35,6 +35,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,7 +126,8 @@ class FeatureStore:
         )
 
     def path(self, key: str, pair: str, timeframe: str) -> Path:
-        return self.root / timeframe / pair_key(pair) / f"{key[:24]}.parquet"
+        """The folder of one matrix's Parquet parts."""
+        return self.root / timeframe / pair_key(pair) / key[:24]
 
     def matrix(
         self, plan: Plan, names: tuple[str, ...], candles: pd.DataFrame, *, pair: str, source: str = ""
@@ -159,7 +161,7 @@ class FeatureStore:
         x, start = _extend(plan, names, candles, stored.x)
         if start == 0:
             reason = "the look-back did not reproduce the stored rows: computed from the start"
-        self._write(path, key, names, Stored(times, hashes, x))
+        self._write(path, key, names, Stored(times, hashes, x), first=0 if start == 0 else have)
         if start == 0:
             return FeatureResult(x, "computed", len(x), len(x), 0, reason)
         return FeatureResult(x, "extended", len(x) - start, len(x) - have, have, "new candles")
@@ -171,12 +173,13 @@ class FeatureStore:
             return read_stored(path, key, names), ""
         except StoredFileError as exc:
             log.warning("feature store: %s; computing the features again", exc)
+            shutil.rmtree(path, ignore_errors=True)
             return None, f"unreadable file: {exc}"
 
-    def _write(self, path: Path, key: str, names: tuple[str, ...], stored: Stored) -> None:
+    def _write(self, path: Path, key: str, names: tuple[str, ...], stored: Stored, first: int = 0) -> None:
         # A store that cannot be written (read-only home, full disk) costs speed, not the run.
         try:
-            write_stored(path, key, names, stored)
+            write_stored(path, key, names, stored, first)
         except OSError as exc:
             log.warning("feature store: cannot write %s (%s); features are not kept", path, exc)
 

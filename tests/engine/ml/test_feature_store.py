@@ -4,12 +4,14 @@ computes only the new candles, and a changed expression, changed candles or a da
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from engine.cli import _register, app
+from engine.ml.feature_files import MAX_PARTS
 from engine.ml.feature_store import FeatureStore, _lookback, agree
 from engine.ml.features import feature_matrix
 from engine.ml.pipeline import pair_data
@@ -106,7 +108,7 @@ def test_a_changed_expression_is_another_key(write_model, tmp_path):
     np.testing.assert_array_equal(other.x, feature_matrix(b.plan, b.feature_names, candles))
     # The same expression written differently is the same key.
     assert store.matrix(spaced.plan, spaced.feature_names, candles, pair=PAIR).action == "read"
-    assert len(list((tmp_path / "features").rglob("*.parquet"))) == 2
+    assert len(list((tmp_path / "features").rglob("part-*.parquet"))) == 2
 
 
 def test_a_corrected_candle_before_the_stored_end_recomputes(loaded, tmp_path):
@@ -130,7 +132,7 @@ def test_a_damaged_file_warns_and_recomputes(loaded, tmp_path, caplog, damage):
     store = FeatureStore(tmp_path / "features")
     names = loaded.feature_names
     store.matrix(loaded.plan, names, candles, pair=PAIR)
-    (path,) = (tmp_path / "features").rglob("*.parquet")
+    (path,) = (tmp_path / "features").rglob("part-*.parquet")
     body = path.read_bytes()
     if damage == "truncate":
         path.write_bytes(body[: len(body) // 2])
@@ -188,9 +190,38 @@ def test_cli_uses_the_store_by_default_and_not_with_no_feature_cache(tmp_path, m
     assert not (tmp_path / "home" / "features").exists() and "feature store" not in off.output
     first = runner.invoke(app, args)
     assert first.exit_code == 0 and "0 rows read" in first.output
-    assert len(list((tmp_path / "home" / "features").rglob("*.parquet"))) == 1
+    assert len(list((tmp_path / "home" / "features").rglob("part-*.parquet"))) == 1
     second = runner.invoke(app, args)
     assert second.exit_code == 0 and f"{6 * 288:,} rows read, 0 new rows" in second.output
     # Same metrics as without the store.
     lines = [line for line in second.output.splitlines() if not line.startswith("feature store")]
     assert lines == off.output.splitlines()
+
+
+def test_new_candles_add_a_part_and_many_parts_are_merged(write_model, tmp_path, caplog):
+    loaded = write_model(features={"r": "rsi(close, 14)", "e": "close / ema(close, 10)"})
+    candles = walk(12, 32)
+    store = FeatureStore(tmp_path / "features")
+    names = loaded.feature_names
+
+    def parts() -> list[Path]:
+        return sorted((tmp_path / "features").rglob("part-*.parquet"))
+
+    def run(days: int) -> str:
+        return store.matrix(loaded.plan, names, candles.iloc[: days * 288], pair=PAIR).action
+
+    run(10)
+    for day in range(11, 11 + MAX_PARTS - 1):
+        assert run(day) == "extended"
+    # One part per run: the new day's rows only were written.
+    assert [p.name for p in parts()[:2]] == ["part-000000000000.parquet", f"part-{10 * 288:012d}.parquet"]
+    assert len(parts()) == MAX_PARTS
+    assert run(30) == "extended" and len(parts()) == 1
+    _assert_same(store.done[-1][1].x, feature_matrix(loaded.plan, names, candles.iloc[: 30 * 288]))
+    # A part gone missing from the middle: the others are not used.
+    assert (run(31), run(32), len(parts())) == ("extended", "extended", 3)
+    parts()[1].unlink()
+    with caplog.at_level(logging.WARNING, logger="engine.ml.feature_store"):
+        assert run(32) == "computed"
+    assert "a part is missing" in caplog.text
+    np.testing.assert_array_equal(store.done[-1][1].x, feature_matrix(loaded.plan, names, candles))
