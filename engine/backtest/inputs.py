@@ -19,7 +19,9 @@ __all__ = ["SIGNAL_COLUMNS", "BacktestInputError", "DetailCandles", "PairInput",
 # backtest fills it at the next open, no better than the signal candle's low (long) / high (short).
 BOOL_SIGNALS = ("entry_long", "exit_long", "entry_short", "exit_short", "fast_exit_long", "fast_exit_short")
 FLOAT_SIGNALS = ("stop_distance", "take_profit_distance", "atr")
-SIGNAL_COLUMNS = BOOL_SIGNALS + FLOAT_SIGNALS
+# size: the strategy's ``size:`` (a fraction of the stake; the kernel clips it: > 1 is 1, 0 / below /
+# NaN is no entry), present only for strategies that have one.
+SIGNAL_COLUMNS = BOOL_SIGNALS + FLOAT_SIGNALS + ("size",)
 
 
 class BacktestInputError(ValueError):
@@ -80,6 +82,7 @@ class PairInput:
     timeframe_ns: int | None = None
     fast_exit_long: np.ndarray | None = None
     fast_exit_short: np.ndarray | None = None
+    size: np.ndarray | None = None
 
     @classmethod
     def from_frames(
@@ -152,6 +155,7 @@ class ValidPair:
     tf_ns: int
     fxl: np.ndarray | None = None
     fxs: np.ndarray | None = None
+    sz: np.ndarray | None = None
 
 
 def _when(t: np.ndarray, k: int) -> str:
@@ -272,4 +276,5 @@ def validate(pair: str, data: PairInput) -> ValidPair:
         tf_ns=int(tf_ns),
         fxl=flag("fast_exit_long"),
         fxs=flag("fast_exit_short"),
+        sz=None if data.size is None else np.ascontiguousarray(data.size, dtype=np.float64),
     )

@@ -69,6 +69,9 @@ def build_market(valid: list[ValidPair]) -> MarketArrays:
         values = _concat([getattr(v, name) for v in valid], lengths, np.nan)
         if values is not None:
             setattr(market, name, values)
+    size = _concat([v.sz for v in valid], lengths, 1.0)
+    if size is not None:
+        market.sz = size
     for name in ("fxl", "fxs"):
         flags = [getattr(v, name) for v in valid]
         if any(f is not None and f.any() for f in flags):

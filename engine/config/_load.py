@@ -33,8 +33,9 @@ class LoadedStrategy:
 
     ``plan.evaluate(candles)`` returns one column per feature (by its name) and per rule:
     ``entry_long``/``entry_short``, ``exit_long``/``exit_short``, ``confirm_<side>_<n>`` and
-    ``score_<side>_<n>`` (1-based, in file order), and ``stop_loss``/``take_profit`` when those are
-    expressions (price distances). Percentage stops are ratios in ``model.stops``.
+    ``score_<side>_<n>`` (1-based, in file order), ``stop_loss``/``take_profit`` when those are
+    expressions (price distances), and ``size`` when the strategy has one. Percentage stops are ratios
+    in ``model.stops``.
     """
 
     path: Path
@@ -81,6 +82,10 @@ class LoadedStrategy:
     def stop_column(self, name: str) -> str | None:
         """'stop_loss' / 'take_profit' when that stop is an expression (a price distance column)."""
         return name if isinstance(getattr(self.model.stops, name), str) else None
+
+    def size_column(self) -> str | None:
+        """'size' when the strategy sizes its entries (a fraction of the stake per candle)."""
+        return "size" if self.model.size is not None else None
 
 
 @dataclass(frozen=True)

@@ -227,6 +227,12 @@ class Strategy(ConfigModel):
     stops: Stops = Field(
         default_factory=Stops, description="Stop-loss, take-profit and trailing stop of the strategy."
     )
+    size: Expression | None = Field(
+        None,
+        description="Position size: an expression giving the fraction of the stake the bot's `risk:` "
+        "section allows, evaluated on the entry signal's candle (e.g. `ml.btc_direction.confidence`). "
+        "Above 1 counts as 1; 0, below 0 or NaN means no entry. Default: the full stake.",
+    )
     alerts: dict[Identifier, Alert] = Field(
         default_factory=dict,
         description="Momentum alerts by name: {when, score, message, every}; notified, never traded on.",

@@ -177,6 +177,7 @@ def _rules(root: YamlNode) -> dict[str, tuple[YamlNode, Type]]:
         node = stops.get(name) if stops else None
         if node is not None and isinstance(node.value, str) and parse_percent(node.value) is None:
             add(name, node, NUMBER)
+    add("size", root.get("size"), NUMBER)
     alerts = root.get("alerts")
     if alerts is not None and alerts.kind == "map":
         for name, (_, spec) in alerts.items.items():

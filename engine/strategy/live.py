@@ -203,7 +203,9 @@ class LiveSignals:
             last, alerts = last_signals_and_alerts(self.strategy, *window.arrays(), context)
         else:
             row = compute_signals(self.strategy, self.frame(pair), context=context).iloc[-1]
-            last, alerts = LastSignals(*(row[name] for name in LastSignals._fields)), ()
+            defaults = LastSignals._field_defaults
+            last = LastSignals(*(row.get(name, defaults.get(name)) for name in LastSignals._fields))
+            alerts = ()
         # The warm-up mask of the signals is relative to the window; a full window has been warm for long.
         warm = window.candles_seen > self.strategy.warmup
         return candle, Signals(
@@ -216,6 +218,7 @@ class LiveSignals:
             alerts=alerts if warm else (),
             fast_exit_long=bool(last.fast_exit_long),
             fast_exit_short=bool(last.fast_exit_short),
+            size=float(last.size),
         )
 
     def last_time(self, pair: str) -> int | None:

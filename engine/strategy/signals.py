@@ -65,6 +65,12 @@ def _distance(strategy: LoadedStrategy, outputs: Outputs, count: int, name: str)
     return np.where(values > 0, values, np.nan)
 
 
+def _size(strategy: LoadedStrategy, outputs: Outputs) -> float:
+    """The size on the one candle of ``outputs`` (1.0 without a ``size:``); clipped by the kernel."""
+    column = strategy.size_column()
+    return 1.0 if column is None else float(np.asarray(outputs[column], dtype=np.float64)[0])
+
+
 def alert_values(
     strategy: LoadedStrategy, outputs: Outputs, count: int
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -113,6 +119,9 @@ def compute_signals(
         },
         index=candles.index,
     )
+    sized = strategy.size_column()
+    if sized is not None:  # only then: the frames (and trades) of other strategies stay as they were
+        frame["size"] = np.asarray(outputs[sized], dtype=np.float64)
     warmup = min(strategy.warmup, len(frame))
     if warmup:
         frame.iloc[:warmup, frame.columns.get_indexer(["entry_long", "entry_short"])] = False
@@ -139,6 +148,7 @@ class LastSignals(NamedTuple):
     take_profit_distance: float
     fast_exit_long: bool = False
     fast_exit_short: bool = False
+    size: float = 1.0  # the strategy's size (1.0 without one); the kernel clips it
 
 
 def last_signals(
@@ -175,6 +185,7 @@ def last_signals_and_alerts(
         take_profit_distance=float(_distance(strategy, last, 1, "take_profit")[0]),
         fast_exit_long=bool(_exits(strategy, last, 1, "long", "fast_exit")[0]),
         fast_exit_short=bool(_exits(strategy, last, 1, "short", "fast_exit")[0]),
+        size=_size(strategy, last),
     )
     # (alert name, score) of the alerts whose condition holds, before any rate limit.
     return signals, alerts

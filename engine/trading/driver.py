@@ -43,6 +43,7 @@ class MarketArrays:
     atr: np.ndarray = field(default_factory=lambda: EMPTY_F)
     fxl: np.ndarray = field(default_factory=lambda: EMPTY_B)  # fast exits (bool per candle) or empty
     fxs: np.ndarray = field(default_factory=lambda: EMPTY_B)
+    sz: np.ndarray = field(default_factory=lambda: EMPTY_F)  # the strategy's size (float per candle) or empty
     d_lo: np.ndarray = field(default_factory=lambda: EMPTY_I)
     d_hi: np.ndarray = field(default_factory=lambda: EMPTY_I)
     dt: np.ndarray = field(default_factory=lambda: EMPTY_I)
@@ -72,7 +73,7 @@ def run(
             ev_pair, ev_row, ev_equity,
             market.t, market.o, market.h, market.lo, market.c,
             market.el, market.xl, market.es, market.xs, market.sd, market.td, market.atr,
-            market.fxl, market.fxs, market.d_lo, market.d_hi, market.dt, market.do, market.dh, market.dl, market.dc,
+            market.fxl, market.fxs, market.sz, market.d_lo, market.d_hi, market.dt, market.do, market.dh, market.dl, market.dc,
             e, stop,
         )  # fmt: skip
         if e >= stop:

@@ -83,6 +83,7 @@ from engine.trading.layout import (
     P_LOCK,
     P_MARK,
     P_PEND_SD,
+    P_PEND_SZ,
     P_PEND_TD,
     P_STOP,
     P_TP,
@@ -267,6 +268,9 @@ def _open(
             prm_f[F_MAX_POSITION],
             fee,
         )
+        fraction = pos_f[p, P_PEND_SZ]
+        if fraction < 1.0:  # the strategy's size (never NaN here: NaN is the full stake)
+            notional *= fraction
         if notional <= _DUST * initial:
             reason = BLOCK_INSUFFICIENT_CAPITAL
         else:
@@ -434,6 +438,7 @@ def _decide(
     lo: np.ndarray,
     fxl: np.ndarray,
     fxs: np.ndarray,
+    sz: np.ndarray,
 ) -> None:
     """Turn the signals of the closed candle ``r`` into orders for the next open."""
     side = pos_i[p, Q_SIDE]
@@ -458,6 +463,14 @@ def _decide(
             enter = 1
         elif es[r] and not exit_s and not el[r] and prm_i[I_FUTURES] != 0:
             enter = -1
+    fraction = 1.0
+    if enter != 0 and sz.shape[0] > 0:
+        # The strategy's size on this candle: above 1 is the full stake; 0, below or NaN is no entry.
+        fraction = sz[r]
+        if not fraction > 0.0:
+            enter = 0
+        elif fraction > 1.0:
+            fraction = 1.0
     pos_i[p, Q_PEND_ENTRY] = enter
     if enter != 0:
         pos_i[p, Q_PEND_TIME] = time
@@ -470,6 +483,7 @@ def _decide(
             target_d = prm_f[F_TP_ATR] * a
         pos_f[p, P_PEND_SD] = stop_d
         pos_f[p, P_PEND_TD] = target_d
+        pos_f[p, P_PEND_SZ] = fraction
 
 
 @njit(cache=True)
@@ -546,6 +560,7 @@ def run_events(
     atr: np.ndarray,
     fxl: np.ndarray,
     fxs: np.ndarray,
+    sz: np.ndarray,
     d_lo: np.ndarray,
     d_hi: np.ndarray,
     dt: np.ndarray,
@@ -562,7 +577,8 @@ def run_events(
     Event ``k`` is candle ``ev_row[k]`` (an index into ``t``, ``o``... and the signal arrays) of pair
     ``ev_pair[k]``; events must be sorted by (time, pair) with at most one candle per pair and time.
     ``sd``/``td``/``atr`` (stop and target distances, ATR), ``fxl``/``fxs`` (fast exits, filled at the
-    worse of the next open and the signal candle's low / high) and the detail arrays may be empty.
+    worse of the next open and the signal candle's low / high), ``sz`` (the strategy's size: a fraction
+    of the stake, clipped to 1, no entry at 0 or below or NaN) and the detail arrays may be empty.
     ``d_lo[r]:d_hi[r]`` are the detail candles (``dt``, ``do``...) inside candle ``r``.
     The equity after each time step is written to ``ev_equity`` for all of its events."""
     n_pairs = pos_i.shape[0]
@@ -649,7 +665,7 @@ def run_events(
         for k in range(e, g):
             _decide(
                 pos_f, pos_i, prm_i, prm_f, ev_pair[k], ev_row[k], time,
-                el, xl, es, xs, sd, td, atr, h, lo, fxl, fxs,
+                el, xl, es, xs, sd, td, atr, h, lo, fxl, fxs, sz,
             )  # fmt: skip
             ev_equity[k] = equity
         e = g

@@ -90,7 +90,10 @@ P_PEND_TD = 10  # take-profit distance decided with the pending entry
 # A fast exit pending (``fast_exit:`` held at the last close): the signal candle's low (long) or high
 # (short); the exit fills at the worse of the next open and it. NaN: an ordinary exit, at the open.
 P_FAST = 11
-N_POS_F = 12
+# The strategy's ``size:`` decided with the pending entry: the fraction (0, 1] of the stake the risk
+# rules give. NaN (a checkpoint saved before sizes existed) is the full stake, as then.
+P_PEND_SZ = 12
+N_POS_F = 13
 
 # --- per-pair position, int64 [n_pairs, N_POS_I] ---------------------------------------------------
 Q_SIDE = 0  # 1 long, -1 short, 0 flat

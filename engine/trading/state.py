@@ -59,7 +59,9 @@ class TradingState:
         acct_f[L.A_EQUITY] = params.initial_capital
         acct_f[L.A_DAY_START_EQ] = params.initial_capital
         pos_f = np.zeros((n, L.N_POS_F), dtype=np.float64)
-        pos_f[:, [L.P_STOP, L.P_TP, L.P_TRAIL, L.P_LOCK, L.P_PEND_SD, L.P_PEND_TD, L.P_FAST]] = np.nan
+        pos_f[:, [L.P_STOP, L.P_TP, L.P_TRAIL, L.P_LOCK, L.P_PEND_SD, L.P_PEND_TD, L.P_FAST, L.P_PEND_SZ]] = (
+            np.nan
+        )
         pos_i = np.zeros((n, L.N_POS_I), dtype=np.int64)
         pos_i[:, L.Q_LAST_EXIT_BAR] = L.NO_BAR
         pos_i[:, L.Q_PAUSE_UNTIL] = L.NO_BAR

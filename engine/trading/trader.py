@@ -75,6 +75,9 @@ class Signals:
     # or high (short), the worst price an exit inside the candle could have had.
     fast_exit_long: bool = False
     fast_exit_short: bool = False
+    # The strategy's ``size:`` on this candle, a fraction of the stake the risk rules give to an entry
+    # decided on it: above 1 counts as 1; 0, below or NaN takes no entry. 1.0 without a ``size:``.
+    size: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -486,12 +489,12 @@ class Trader:
                 raise ValueError(
                     f"{pair}: invalid candle at {_ts(time)}: open={o} high={h} low={lo} close={cl}"
                 )
-            numbers.append((o, h, lo, cl, s.stop_distance, s.take_profit_distance, s.atr))
+            numbers.append((o, h, lo, cl, s.stop_distance, s.take_profit_distance, s.atr, s.size))
             flags.append(
                 (s.entry_long, s.exit_long, s.entry_short, s.exit_short, s.fast_exit_long, s.fast_exit_short)
             )
         # One array per kind, rows made contiguous by the copy of the transpose: a live bot builds
-        # this on every candle, where thirteen small np.array calls cost more than the kernel itself.
+        # this on every candle, where fourteen small np.array calls cost more than the kernel itself.
         f = np.array(numbers, dtype=np.float64).T.copy()
         b = np.array(flags, dtype=np.bool_).T.copy()
         market = MarketArrays(
@@ -507,6 +510,7 @@ class Trader:
             sd=f[4],
             td=f[5],
             atr=f[6],
+            sz=f[7],
         )
         if b[4].any() or b[5].any():
             market.fxl, market.fxs = b[4], b[5]

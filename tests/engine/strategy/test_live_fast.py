@@ -32,6 +32,7 @@ def _expected(strategy, history: pd.DataFrame, capacity: int) -> Signals:
         exit_short=bool(last["exit_short"]),
         stop_distance=stop if not math.isnan(stop) else math.nan,
         take_profit_distance=float(last["take_profit_distance"]),
+        size=float(last["size"]) if "size" in last else 1.0,  # a strategy's `size:`; 1.0 without
     )
 
 
