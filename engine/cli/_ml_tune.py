@@ -1,5 +1,6 @@
-"""``engine ml tune``: Optuna over the learner's parameters, scored by purged walk-forward out-of-sample
-balanced accuracy; ``--storage`` shares one study between processes and machines."""
+"""``engine ml tune``: Optuna over the learner's parameters and the model file's inputs, scored by purged
+walk-forward out-of-sample balanced accuracy; ``--storage`` shares one study between processes and
+machines."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated
 import typer
 
 from engine.cli._options import DataDir, End, Start
-from engine.cli.cmd_ml import ModelFile, Workers, _fail, _load, ml_app
+from engine.cli.cmd_ml import ModelFile, NoFeatureCache, Workers, _fail, _load, ml_app
 
 
 @ml_app.command("tune")
@@ -30,16 +31,24 @@ def tune_command(
     start: Start = None,
     end: End = None,
     workers: Workers = None,
+    no_feature_cache: NoFeatureCache = False,
 ) -> None:
     """Search learner parameters (trees, learning rate, leaves, leaf size, feature fraction, L2; C for
-    the logistic learner); prints the best trial and the learner block to paste into the model file."""
+    the logistic learner) and the model's inputs that have a range (feature windows...); prints the
+    best trial and the blocks to paste into the model file."""
+    from engine.data import open_source
     from engine.ml.errors import MLError
-    from engine.ml.tune import tune
+    from engine.ml.feature_store import FeatureStore
+    from engine.ml.pipeline import source_label
+    from engine.ml.tune import INPUT_PREFIX, tune
 
-    loaded, pairs = _load(path, data, end)
+    loaded, pairs = _load(path, data, end, no_feature_cache)
+    store = None if no_feature_cache else FeatureStore()
+    source = source_label(open_source(data_dir=data, exchange=loaded.model.exchange), loaded.model.exchange)
 
-    def progress(number: int, score: float) -> None:
-        typer.echo(f"trial {number}: balanced accuracy {score:.4f}")
+    def progress(number: int, score: float, params: dict[str, object]) -> None:
+        searched = ", ".join(f"{k.removeprefix(INPUT_PREFIX)}={_value(v)}" for k, v in params.items())
+        typer.echo(f"trial {number}: balanced accuracy {score:.4f} ({searched})")
 
     try:
         result = tune(
@@ -53,6 +62,8 @@ def tune_command(
             end=end,
             workers=workers,
             progress=progress,
+            store=store,
+            source=source,
         )
     except MLError as exc:
         _fail(str(exc))
@@ -63,8 +74,20 @@ def tune_command(
     typer.echo(
         f"study {result.study_name}: {len(finished)} finished trials, best #{best.number}: balanced accuracy {best.value:.4f}"
     )
+    inputs = {k[len(INPUT_PREFIX) :]: v for k, v in best.params.items() if k.startswith(INPUT_PREFIX)}
+    if inputs:
+        typer.echo("inputs (defaults):")
+        for key, value in inputs.items():
+            typer.echo(f"  {key}: {_value(value)}")
     typer.echo("learner:")
     typer.echo(f"  type: {loaded.model.learner.type}")
     for key, value in best.params.items():
-        typer.echo(f"  {key}: {round(value, 6) if isinstance(value, float) else value}")
+        if not key.startswith(INPUT_PREFIX):
+            typer.echo(f"  {key}: {_value(value)}")
     typer.echo("(scored on the same out-of-sample windows it was chosen on: expect less on new data)")
+
+
+def _value(value: object) -> object:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return round(value, 6) if isinstance(value, float) else value

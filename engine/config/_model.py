@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag
 
+from engine.config._strategy import BoolInput, FloatInput, IntInput, _input_kind
 from engine.config._types import (
     ConfigModel,
     Duration,
@@ -106,6 +107,25 @@ class LogisticLearner(ConfigModel):
     max_iter: Int = Field(200, gt=0, description="Solver iterations.")
 
 
+def _model_input_kind(value: Any) -> str:
+    # The strategies' discriminator reads YAML dicts only; serialising (the spec hash dumps the
+    # model) hands it the input instances.
+    for kind, cls in (("int", IntInput), ("float", FloatInput), ("bool", BoolInput)):
+        if isinstance(value, cls):
+            return kind
+    return _input_kind(value)
+
+
+Input = Annotated[
+    Annotated[IntInput, Tag("int")] | Annotated[FloatInput, Tag("float")] | Annotated[BoolInput, Tag("bool")],
+    Discriminator(
+        _model_input_kind,
+        custom_error_type="CFG002",
+        custom_error_message="an input's type must be 'int', 'float' or 'bool'",
+    ),
+]
+
+
 def _learner_kind(value: Any) -> str:
     kind = _kind(value)
     return str(kind) if kind in ("lightgbm", "logistic") else "invalid"
@@ -177,8 +197,13 @@ class Model(ConfigModel):
     per_pair: bool = Field(
         False, description="true: one model per pair; false: one model trained on all pairs' rows."
     )
+    inputs: dict[Identifier, Input] = Field(
+        default_factory=dict,
+        description="Named values the features use, as a strategy's inputs: `int`/`float` with a `range` "
+        "(and `step`) are searched by `engine ml tune` beside the learner; the default is used otherwise.",
+    )
     features: Annotated[dict[Identifier, Expression], Field(min_length=1)] = Field(
-        description="Named DSL expressions computed causally at each candle close; the model's inputs."
+        description="Named DSL expressions computed causally at each candle close: what the learner sees."
     )
     label: Label = Field(description="What the model learns to predict (type: direction | triple_barrier).")
     learner: Learner = Field(

@@ -3,6 +3,7 @@ the features compiled through the DSL, every error at its file position."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -13,9 +14,10 @@ from dsl.timeframes import SUPPORTED_TIMEFRAMES, parse_duration, timeframe_secon
 from engine.config._errors import validation_diagnostics
 from engine.config._model import Model
 from engine.config._sources import LineIndex, scalar_source
+from engine.config._strategy_check import InputInfo, InputValue, StrategyAnalysis, _check_inputs, _read_inputs
 from engine.config._yaml import YamlDocument, YamlNode
 
-__all__ = ["ModelAnalysis", "analyse_model"]
+__all__ = ["ModelAnalysis", "analyse_model", "compile_features"]
 
 
 @dataclass
@@ -25,6 +27,7 @@ class ModelAnalysis:
     document: YamlDocument
     model: Model | None = None
     plan: Plan | None = None
+    inputs: dict[str, InputInfo] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
@@ -39,14 +42,23 @@ def _features(root: YamlNode) -> dict[str, YamlNode]:
     }
 
 
-def _compile(document: YamlDocument, registry: Registry) -> tuple[Plan | None, list[Diagnostic]]:
+def compile_features(
+    document: YamlDocument, registry: Registry, values: Mapping[str, InputValue]
+) -> tuple[Plan | None, list[Diagnostic]]:
+    """The features of a model document compiled with these input values (every input's value:
+    the defaults, or a tuning trial's)."""
     root = document.root
     assert root is not None
     timeframe = root.get("timeframe")
     if timeframe is None or timeframe.value not in SUPPORTED_TIMEFRAMES:
         return None, []
     lines = LineIndex(document.text)
-    nodes = {name: node for name, node in _features(root).items() if name not in SERIES_NAMES}
+    # A feature named like an input or a candle series is reported by the name checks and left out.
+    nodes = {
+        name: node
+        for name, node in _features(root).items()
+        if name not in SERIES_NAMES and name not in values
+    }
     sources = {
         name: scalar_source(
             node,
@@ -58,25 +70,33 @@ def _compile(document: YamlDocument, registry: Registry) -> tuple[Plan | None, l
         for name, node in nodes.items()
     }
     try:
-        return compile_rules(sources, {}, {}, registry, str(timeframe.value)), []
+        return compile_rules(sources, {}, dict(values), registry, str(timeframe.value)), []
     except DiagnosticError as exc:
         return None, list(exc.diagnostics)
 
 
-def _check_meaning(analysis: ModelAnalysis, model: Model, root: YamlNode) -> None:
+def _check_names(analysis: ModelAnalysis, root: YamlNode) -> None:
     file = analysis.document.path
     add = analysis.diagnostics.append
     section = root.get("features")
     if section is not None and section.kind == "map":
         for name, (key, _) in section.items.items():
             if name in SERIES_NAMES:
-                add(
-                    Diagnostic(
-                        "CFG002",
-                        f"feature name '{name}' is a candle series; choose another name",
-                        key.span(file),
-                    )
-                )
+                message = f"feature name '{name}' is a candle series; choose another name"
+            elif name in analysis.inputs:
+                message = f"feature name '{name}' is already an input's name"
+            else:
+                continue
+            add(Diagnostic("CFG002", message, key.span(file)))
+    for name, info in analysis.inputs.items():
+        if name in SERIES_NAMES:
+            message = f"input name '{name}' is a candle series; choose another name"
+            add(Diagnostic("CFG002", message, info.key.span(file)))
+
+
+def _check_meaning(analysis: ModelAnalysis, model: Model, root: YamlNode) -> None:
+    file = analysis.document.path
+    add = analysis.diagnostics.append
     seconds = timeframe_seconds(model.timeframe)
     windows = root.get("windows")
     assert windows is not None
@@ -133,8 +153,16 @@ def analyse_model(document: YamlDocument, registry: Registry) -> ModelAnalysis:
         analysis.model = Model.model_validate(root.to_python())
     except ValidationError as exc:
         analysis.diagnostics.extend(validation_diagnostics(exc, root, document.path, Model))
+    analysis.inputs, usable = _read_inputs(root)
+    # The range/default/step checks are the strategies' own (they run on a StrategyAnalysis).
+    inputs_check = StrategyAnalysis(document, inputs=analysis.inputs)
+    _check_inputs(inputs_check)
+    analysis.diagnostics.extend(inputs_check.diagnostics)
+    _check_names(analysis, root)
     if analysis.model is not None:
         _check_meaning(analysis, analysis.model, root)
-    analysis.plan, errors = _compile(document, registry)
-    analysis.diagnostics.extend(errors)
+    if usable:
+        values = {name: info.default for name, info in analysis.inputs.items()}
+        analysis.plan, errors = compile_features(document, registry, values)
+        analysis.diagnostics.extend(errors)
     return analysis

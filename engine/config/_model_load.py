@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dsl import Diagnostic, DiagnosticError, Plan, Registry, Span
 from engine.config._model import Model
+from engine.config._model_check import compile_features
 from engine.config._session import Session, detect_kind
+from engine.config._yaml import parse_yaml
 
-__all__ = ["LoadedModel", "load_model"]
+__all__ = ["LoadedModel", "load_model", "model_variant"]
 
 
 @dataclass(frozen=True)
@@ -48,3 +51,23 @@ def load_model(
     if diagnostics or analysis.model is None or analysis.plan is None:
         raise DiagnosticError(diagnostics or [Diagnostic("CFG002", "invalid model", None)])
     return LoadedModel(path, document.path, document.text, analysis.model, analysis.plan)
+
+
+def model_variant(loaded: LoadedModel, values: Mapping[str, int | float | bool]) -> LoadedModel:
+    """The model with some inputs set to other values (a tuning trial): its features compiled again,
+    and the values recorded as the inputs' defaults (so the spec hash and metadata tell them)."""
+    inputs = loaded.model.inputs
+    unknown = [name for name in values if name not in inputs]
+    if unknown:
+        raise DiagnosticError(
+            [
+                Diagnostic("CFG002", f"model '{loaded.model.model}' has no input '{name}'", None)
+                for name in unknown
+            ]
+        )
+    every = {name: spec.default for name, spec in inputs.items()} | dict(values)
+    plan, errors = compile_features(parse_yaml(loaded.text, loaded.file), loaded.plan.registry, every)
+    if errors or plan is None:
+        raise DiagnosticError(errors or [Diagnostic("CFG002", "invalid model", None)])
+    updated = {name: spec.model_copy(update={"default": every[name]}) for name, spec in inputs.items()}
+    return replace(loaded, model=loaded.model.model_copy(update={"inputs": updated}), plan=plan)

@@ -1,5 +1,9 @@
-"""``engine ml tune``: search the learner's parameters with Optuna, scoring each trial by its purged
-walk-forward out-of-sample balanced accuracy.
+"""``engine ml tune``: search the learner's parameters and the model file's inputs (feature windows,
+thresholds: every input with a ``range``, and every true/false input) with Optuna, scoring each trial
+by its purged walk-forward out-of-sample balanced accuracy.
+
+A trial with other input values compiles the features again and computes them through the feature
+store, where each variant is a key of its own: a value tried before is read back, not recomputed.
 
 With ``storage`` (an Optuna RDB URL: ``postgresql://...``, ``sqlite:///...``; see
 engine/store/study_storage.py) several processes, on one machine or many, run trials of one shared
@@ -14,14 +18,38 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from engine.config import LoadedModel
+from dsl import DiagnosticError
+from engine.backtest._search_space import SearchParam, _grid_high
+from engine.config import BoolInput, IntInput, LoadedModel
 from engine.config._model import LightGBMLearner, LogisticLearner
+from engine.config._model_load import model_variant
 from engine.ml.errors import MLError
-from engine.ml.pipeline import evaluate, walkforward
+from engine.ml.feature_store import FeatureStore
+from engine.ml.pipeline import evaluate, pair_data, walkforward
 from engine.ml.walkforward import PairData
 from engine.store.study_storage import StudyStorageError, open_shared_study
 
-__all__ = ["suggest_learner", "tune"]
+__all__ = ["INPUT_PREFIX", "input_space", "suggest_learner", "tune"]
+
+INPUT_PREFIX = "inputs."  # trial parameter names of inputs: never mistaken for a learner's
+
+
+def input_space(loaded: LoadedModel) -> list[SearchParam]:
+    """The inputs a tuning searches, as ``engine optimize`` searches a strategy's: every input with a
+    range (on its step grid) and every true/false input; named ``inputs.<name>`` in the trials."""
+    space = []
+    for name, spec in loaded.model.inputs.items():
+        key = INPUT_PREFIX + name
+        if isinstance(spec, BoolInput):
+            space.append(SearchParam(key, "bool"))
+        elif spec.range is not None:
+            low, high = (float(v) for v in spec.range)
+            kind = "int" if isinstance(spec, IntInput) else "float"
+            step = None if spec.step is None else float(spec.step)
+            if kind == "int" or step is not None:
+                high = _grid_high(low, high, step or 1.0)
+            space.append(SearchParam(key, kind, low, high, step))
+    return space
 
 
 def suggest_learner(
@@ -53,9 +81,12 @@ def tune(
     start: Any = None,
     end: Any = None,
     workers: int | None = None,
-    progress: Callable[[int, float], None] | None = None,
+    progress: Callable[[int, float, dict[str, Any]], None] | None = None,
+    store: FeatureStore | None = None,
+    source: str = "",
 ) -> Any:
-    """Run ``trials`` trials (added to the shared study when ``storage`` is given); returns the study."""
+    """Run ``trials`` trials (added to the shared study when ``storage`` is given); returns the study.
+    ``store``/``source``: where the features of other input values are kept (see pipeline.pair_data)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -81,16 +112,43 @@ def tune(
         except StudyStorageError as exc:
             raise MLError("ML009", str(exc)) from None
 
+    space = input_space(loaded)
+
     def objective(trial: Any) -> float:
+        values = {p.name[len(INPUT_PREFIX) :]: p.suggest(trial) for p in space}
         learner = suggest_learner(trial, loaded.model.learner)
-        spec = loaded.model.model_copy(update={"learner": learner})
-        candidate = type(loaded)(loaded.path, loaded.file, loaded.text, spec, loaded.plan)
+        variant, rows = _variant(loaded, pairs, values, store, source)
+        spec = variant.model.model_copy(update={"learner": learner})
+        candidate = type(loaded)(loaded.path, loaded.file, loaded.text, spec, variant.plan)
         score = evaluate(
-            walkforward(candidate, pairs, start=start, end=end, workers=workers)
+            walkforward(candidate, rows, start=start, end=end, workers=workers)
         ).model.balanced_accuracy
         if progress:
-            progress(trial.number, score)
+            progress(trial.number, score, trial.params)
         return score if math.isfinite(score) else 0.0
 
     study.optimize(objective, n_trials=trials, catch=(MLError,))
     return study
+
+
+def _variant(
+    loaded: LoadedModel,
+    pairs: list[PairData],
+    values: dict[str, Any],
+    store: FeatureStore | None,
+    source: str,
+) -> tuple[LoadedModel, list[PairData]]:
+    """The model with the trial's input values and its pairs' rows (the given ones when no input is
+    searched: the features are those already computed)."""
+    if not values:
+        return loaded, pairs
+    try:
+        variant = model_variant(loaded, values)
+    except DiagnosticError as exc:  # e.g. a window value a function refuses
+        raise MLError("ML010", f"inputs {values}: {exc.diagnostics[0].message}") from None
+    rows = []
+    for data in pairs:
+        if data.candles is None:
+            raise MLError("ML010", f"{data.pair}: tuning inputs needs the candles the rows came from")
+        rows.append(pair_data(variant, data.pair, data.candles, store=store, source=source))
+    return variant, rows
