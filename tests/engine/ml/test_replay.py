@@ -67,6 +67,14 @@ async def test_ml_strategy_replay_equals_backtest(tmp_path, monkeypatch):
         for r in expected.itertuples()
     ]
     assert got == rows
+    # The strategy sizes its entries from the model's confidence: the amounts agree too ...
+    amounts = [float(a) for *_, a, _ in live]
+    assert amounts == pytest.approx(expected["amount"].tolist(), rel=1e-12)
+    # ... and the size changed them: the same strategy without `size:` stakes differently.
+    strategy = root / "strategies" / "ml_hybrid.yaml"
+    strategy.write_text("\n".join(x for x in strategy.read_text().splitlines() if not x.startswith("size:")))
+    unsized = await asyncio.to_thread(closed_backtest_trades, root, "ml_hybrid.yaml")
+    assert unsized["amount"].tolist() != expected["amount"].tolist()
 
 
 async def test_the_production_model_is_loaded_when_the_bots_start_not_at_the_first_close(

@@ -82,3 +82,25 @@ async def test_bots_sharing_a_strategy_share_its_signals_and_still_trade_like_th
             (p, s.value, pd.Timestamp(o), pd.Timestamp(c), r) for n, p, s, o, c, *_, r in live if n == name
         ]
         assert got == [(p, s, o, c, r) for _, p, s, o, c, *_, r in expected]
+
+
+async def test_a_strategy_s_size_gives_the_same_amounts_in_the_replay_as_in_the_backtest(workspace):
+    (workspace / "bots" / "xrp_futures_breakout.yaml").unlink()
+    strategy = workspace / "strategies" / "ema_rsi.yaml"
+    unsized = _backtest_trades(workspace, "eth_btc_trend.yaml")
+    # From no entry (momentum 40 or below) to the full stake (70 and above, clipped).
+    strategy.write_text(strategy.read_text() + "\nsize: (momentum - 40) / 30\n")
+    expected = _backtest_trades(workspace, "eth_btc_trend.yaml")
+    async with database(workspace) as factory:
+        runtime = make_runtime(workspace, factory)
+        await runtime.run()
+        live = await db_trades(factory)
+    assert len(expected) >= 2, "the sample should trade"
+    got = [
+        (n, p, s.value, pd.Timestamp(o), pd.Timestamp(c), float(op), float(cp), float(a), r)
+        for n, p, s, o, c, op, cp, a, r in live
+    ]
+    assert [(*t[:5], t[8]) for t in got] == [(*t[:5], t[8]) for t in expected]
+    for g, e in zip(got, expected, strict=True):
+        assert g[5:8] == pytest.approx(e[5:8], rel=1e-12)
+    assert [t[7] for t in expected] != [t[7] for t in unsized]  # the size changed the amounts
