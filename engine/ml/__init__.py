@@ -1,7 +1,7 @@
 """Local machine learning: models declared in ``models/*.yaml``, trained walk-forward without leakage.
 
     loaded = engine.config.load_model("models/btc_direction.yaml")
-    pairs = load_pairs(loaded, DataDirectory("../shared/data/binance"))
+    pairs = load_pairs(loaded, DataDirectory("../shared/data/binance"), store=FeatureStore())  # features kept
     wf = walkforward(loaded, pairs)                   # purged, embargoed windows; fits in worker processes
     print(evaluate(wf).model.balanced_accuracy)       # out of sample, beside evaluate(wf).baseline
     outcome = train_and_save(loaded, pairs, default_models_root())   # newest model + meta.json
@@ -17,12 +17,14 @@ from typing import Any
 _EXPORTS = {
     "CLASSES": "labels",
     "Evaluation": "pipeline",
+    "FeatureStore": "feature_store",
     "MLError": "errors",
     "Metrics": "metrics",
     "SavedModel": "artifacts",
     "TrainOutcome": "train",
     "Window": "windows",
     "classification_metrics": "metrics",
+    "default_features_root": "feature_store",
     "default_models_root": "artifacts",
     "direction_labels": "labels",
     "evaluate": "pipeline",
