@@ -32,6 +32,7 @@ Why that is exact, and when it is not done:
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -83,6 +84,7 @@ def feature_key(plan: Plan, names: tuple[str, ...], pair: str, timeframe: str, s
     nodes = list(plan.nodes)
     spec = {
         "format": [FORMAT, STORE_FORMAT],
+        "code": _code(plan),
         "features": {name: plan.nodes[plan.outputs[name]].describe(nodes) for name in names},
         "plan": plan.describe(),
         "pair": pair,
@@ -90,6 +92,20 @@ def feature_key(plan: Plan, names: tuple[str, ...], pair: str, timeframe: str, s
         "source": source,
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
+def _code(plan: Plan) -> dict[str, str]:
+    """The source text of each function the plan calls: editing a function (a project plugin, an
+    engine indicator) makes another key. Helpers those functions call are not covered (STORE_FORMAT)."""
+    out = {}
+    for name in sorted({n.args[0] for n in plan.nodes if n.op == "call"}):
+        impl = plan.registry.functions[name].impl
+        try:
+            text = inspect.getsource(impl)
+        except (OSError, TypeError):  # built without source (a C function, a lambda in a REPL)
+            text = getattr(impl, "__qualname__", repr(impl))
+        out[name] = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return out
 
 
 @dataclass(frozen=True)

@@ -225,3 +225,20 @@ def test_new_candles_add_a_part_and_many_parts_are_merged(write_model, tmp_path,
         assert run(32) == "computed"
     assert "a part is missing" in caplog.text
     np.testing.assert_array_equal(store.done[-1][1].x, feature_matrix(loaded.plan, names, candles))
+
+
+def test_the_key_changes_with_a_called_functions_source(write_model, monkeypatch):
+    import engine.ml.feature_store as feature_store
+
+    loaded = write_model(features={"r": "rsi(close, 14)", "s": "close / sma(close, 20)"})
+    key = feature_store.feature_key(loaded.plan, loaded.feature_names, PAIR, "5m", "src")
+    assert key == feature_store.feature_key(loaded.plan, loaded.feature_names, PAIR, "5m", "src")
+    assert key != feature_store.feature_key(loaded.plan, loaded.feature_names, PAIR, "5m", "other")
+    real = feature_store.inspect.getsource
+
+    def edited(obj):  # the rsi implementation as if a plugin author had changed it
+        text = real(obj)
+        return text + "# edited" if obj is loaded.plan.registry.functions["rsi"].impl else text
+
+    monkeypatch.setattr(feature_store.inspect, "getsource", edited)
+    assert key != feature_store.feature_key(loaded.plan, loaded.feature_names, PAIR, "5m", "src")
