@@ -67,6 +67,8 @@ def tune_command(
         )
     except MLError as exc:
         _fail(str(exc))
+    if store is not None:  # the trials' feature variants: computed once each, then read
+        typer.echo(store.summary(), err=True)
     finished = [t for t in result.trials if t.value is not None]
     if not finished:
         _fail("no trial finished (see the errors above)")
