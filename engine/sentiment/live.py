@@ -89,26 +89,54 @@ def news_scheduler_for(
     reader: Any,
     write_lock: asyncio.Lock | None,
     store_secrets: Mapping[str, str] | None = None,
+    *,
+    own_process: bool = False,
 ) -> NewsScheduler | None:
     """The scheduler of the project at ``root``, or None without a valid ``sentiment.yaml``;
-    ``store_secrets``: the key store's plaintexts, for ``store:NAME`` keys."""
+    ``store_secrets``: the key store's plaintexts, for ``store:NAME`` keys. ``own_process``: the work
+    runs in a process of its own (engine/sentiment/news_child.py), as ``engine run`` does whenever its
+    database can be opened by another process; otherwise on this event loop."""
     from dsl import DiagnosticError
     from engine.sentiment.config import SENTIMENT_FILE, load_sentiment_config
+    from engine.sentiment.news_process import NewsProcess, shareable_url
     from engine.sentiment.pipeline import NewsPipeline
 
     if not (root / SENTIMENT_FILE).is_file():
         return None
+    url = shareable_url(factory) if own_process else None
+    on_observations = reader.extend if reader else None
     try:
         config = load_sentiment_config(root)
-        pipeline = NewsPipeline(
-            config,
-            factory,
-            root=root,
-            write_lock=write_lock,
-            on_observations=reader.extend if reader else None,
-            store_secrets=store_secrets,
-        )
+        pipeline: Any
+        if url is not None:
+            _check_keys(config, store_secrets or {})  # here, once, rather than a failing child each round
+            pipeline = NewsProcess(
+                root, url, write_lock=write_lock, on_observations=on_observations, store_secrets=store_secrets
+            )
+        else:
+            pipeline = NewsPipeline(
+                config,
+                factory,
+                root=root,
+                write_lock=write_lock,
+                on_observations=on_observations,
+                store_secrets=store_secrets,
+            )
     except DiagnosticError as exc:
         log.error("sentiment.yaml: news is not fetched: %s", exc.diagnostics[0].headline())
         return None
     return NewsScheduler(pipeline, float(config.seconds("refresh")))
+
+
+def _check_keys(config: Any, store_secrets: Mapping[str, str]) -> None:
+    """Every key the sources and the model name resolves (DiagnosticError otherwise), as building the
+    pipeline would check them."""
+    import os
+
+    from engine.config._secrets import resolve_secret
+
+    for source in config.sources:
+        if source.key:
+            resolve_secret(source.key, environ=os.environ, store=store_secrets, what=f"the {source.kind} key")
+    if config.model.enabled:
+        resolve_secret(config.model.key, environ=os.environ, store=store_secrets, what="the model API key")
