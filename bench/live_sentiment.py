@@ -107,6 +107,7 @@ def _ingesting(url: str, stats: dict[str, int], every: float, root: Path, own_pr
                 shareable_url(factory) or "",
                 write_lock=runtime._write_lock,
                 on_observations=runtime.feed_reader.extend,
+                orders_written=runtime.committer.urgent_written,
             )
         else:
             config = SentimentConfig(

@@ -181,7 +181,13 @@ class FeedsControl:
         # News is fetched, parsed, scored and stored in a process of its own: on this loop it moved the
         # candle-close-to-order p99 by milliseconds (docs/sentiment.md, "Inside engine run").
         self.news_scheduler = news_scheduler_for(
-            root, self.factory, self.feed_reader, self._write_lock, self.stored_keys, own_process=True
+            root,
+            self.factory,
+            self.feed_reader,
+            self._write_lock,
+            self.stored_keys,
+            own_process=True,
+            orders_written=getattr(getattr(self, "committer", None), "urgent_written", None),
         )
         loaded = load_feeds(root)
         if loaded.diagnostics:

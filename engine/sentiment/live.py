@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,7 @@ def news_scheduler_for(
     store_secrets: Mapping[str, str] | None = None,
     *,
     own_process: bool = False,
+    orders_written: Callable[[], Awaitable[None]] | None = None,
 ) -> NewsScheduler | None:
     """The scheduler of the project at ``root``, or None without a valid ``sentiment.yaml``;
     ``store_secrets``: the key store's plaintexts, for ``store:NAME`` keys. ``own_process``: the work
@@ -111,7 +112,12 @@ def news_scheduler_for(
         if url is not None:
             _check_keys(config, store_secrets or {})  # here, once, rather than a failing child each round
             pipeline = NewsProcess(
-                root, url, write_lock=write_lock, on_observations=on_observations, store_secrets=store_secrets
+                root,
+                url,
+                write_lock=write_lock,
+                on_observations=on_observations,
+                store_secrets=store_secrets,
+                orders_written=orders_written,
             )
         else:
             pipeline = NewsPipeline(

@@ -14,7 +14,7 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +54,16 @@ class NewsProcess:
         write_lock: asyncio.Lock | None = None,
         on_observations: Callable[[list[Observation]], None] | None = None,
         store_secrets: Mapping[str, str] | None = None,
+        orders_written: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        """``url``: the runtime's database (with its password: it travels on the child's stdin)."""
+        """``url``: the runtime's database (with its password: it travels on the child's stdin).
+        ``orders_written``: waited for before each write is granted (the runtime's committer: the order
+        intents of a candle close being written go first)."""
         self.root, self.url = root, url
         self.write_lock = write_lock
         self.on_observations = on_observations
         self.store_secrets = dict(store_secrets or {})
+        self.orders_written = orders_written
         self.process: asyncio.subprocess.Process | None = None
         self._reading: asyncio.Task[None] | None = None
         self._ready: asyncio.Future[None] | None = None
@@ -131,6 +135,8 @@ class NewsProcess:
         if op == "ready" and self._ready is not None and not self._ready.done():
             self._ready.set_result(None)
         elif op == "lock":
+            if self.orders_written is not None:
+                await self.orders_written()
             if self.write_lock is not None:
                 await self.write_lock.acquire()
                 self._holding = True

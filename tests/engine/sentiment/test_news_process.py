@@ -40,7 +40,14 @@ async def test_a_round_in_the_news_process_extends_the_reader_and_waits_for_the_
     with news_server() as server:
         _project(tmp_path, server.url)
         reader, lock = SeriesReader(), asyncio.Lock()
-        scheduler = news_scheduler_for(tmp_path, sessions, reader, lock, own_process=True)
+        waited: list[bool] = []
+
+        async def orders_written() -> None:  # the runtime's committer: a close's order intents go first
+            waited.append(scheduler.pipeline._holding)
+
+        scheduler = news_scheduler_for(
+            tmp_path, sessions, reader, lock, own_process=True, orders_written=orders_written
+        )
         assert scheduler is not None and isinstance(scheduler.pipeline, NewsProcess)
         try:
             async with lock:  # a candle's orders are being written: news must wait
@@ -58,6 +65,7 @@ async def test_a_round_in_the_news_process_extends_the_reader_and_waits_for_the_
             # What it stored reached the reader through the pipe, before the store follower would.
             assert len(reader.series("news.btc.item")) == 2 and len(reader.series("events.all.hack")) == 1
             assert not lock.locked()
+            assert waited and not any(waited)  # asked before the write lock was taken for news
             again = await asyncio.wait_for(scheduler.pipeline.ingest(), 60)
             assert again.added == 0 and scheduler.pipeline.started == 1  # one process, rounds on request
         finally:
