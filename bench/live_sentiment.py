@@ -92,7 +92,29 @@ def _store_history(root: Path) -> None:
     store_generated_news("2023-12-25", "2024-01-02", url=f"sqlite:///{root / 'engine.db'}", coin="btc")
 
 
-def _ingesting(url: str, stats: dict[str, int], every: float, root: Path, own_process: bool):
+class _TimedList(list):
+    """A bot's order latencies, each with the moment it was recorded (to tell which closes met ingestion)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.at: list[float] = []
+
+    def append(self, value: float) -> None:
+        super().append(value)
+        self.at.append(time.perf_counter())
+
+
+def _ingesting(
+    url: str,
+    stats: dict,
+    every: float,
+    root: Path,
+    own_process: bool,
+    alternate: float = 0.0,
+):
+    """``alternate`` > 0: ingestion runs for that many seconds, then pauses as long, and so on; the
+    bots' order latencies are timed so that closes during and between the rounds can be told apart."""
+
     async def start(runtime, factory):
         from engine.sentiment.config import SentimentConfig, SourceConfig
         from engine.sentiment.news_process import NewsProcess, shareable_url
@@ -117,19 +139,32 @@ def _ingesting(url: str, stats: dict[str, int], every: float, root: Path, own_pr
                 config, factory, write_lock=runtime._write_lock, on_observations=runtime.feed_reader.extend
             )
 
+        if own_process:
+            await pipeline.ingest()  # the process is up (and the feed's first page stored) before the candles
+            stats.clear()
+        if alternate:
+            stats["timed"] = timed = {}
+            for name in runtime.slots:
+                timed[name] = runtime.runner(name).order_latencies = _TimedList()
+            stats["active"] = []
+
         async def loop() -> None:
             started = time.perf_counter()
+            block = started
             while True:
+                if alternate and time.perf_counter() - block >= alternate:
+                    await asyncio.sleep(alternate)  # the idle block
+                    block = time.perf_counter()
+                begun = time.perf_counter()
                 report = await pipeline.ingest()
+                if alternate:
+                    stats["active"].append((begun, time.perf_counter()))
                 stats["rounds"] = stats.get("rounds", 0) + 1
                 stats["items"] = stats.get("items", 0) + report.added
                 stats["unchanged"] = stats.get("unchanged", 0) + (report.added == 0)
                 stats["seconds"] = time.perf_counter() - started
                 await asyncio.sleep(every)
 
-        if own_process:
-            await pipeline.ingest()  # the process is up (and the feed's first page stored) before the candles
-            stats.clear()
         task = asyncio.create_task(loop())
 
         async def stop() -> None:
@@ -140,6 +175,34 @@ def _ingesting(url: str, stats: dict[str, int], every: float, root: Path, own_pr
         return stop
 
     return start
+
+
+def _split_by_rounds(stats: dict) -> None:
+    """The alternating run's closes: those whose close -> order span overlapped an ingestion round (the
+    news process fetching, scoring, writing) beside those that did not, from the same run."""
+    for label, numbers in stats.items():
+        timed, active = numbers.get("timed"), numbers.get("active")
+        if not timed or not active:
+            continue
+        rounds = np.array(active)
+        met, apart = [], []
+        for latencies in timed.values():
+            for latency, at in zip(latencies, latencies.at, strict=True):
+                begin = at - latency
+                overlaps = bool(np.any((rounds[:, 0] < at) & (rounds[:, 1] > begin)))
+                (met if overlaps else apart).append(latency * 1000)
+        print(f"\n{label}: closes by whether an ingestion round ran during them")
+        for name, values in (("during a round", met), ("no round", apart)):
+            if values:
+                print(
+                    f"  {name:<16} n={len(values):>4}  p50 {np.percentile(values, 50):6.1f} ms  "
+                    f"p99 {np.percentile(values, 99):6.1f} ms"
+                )
+        if met and apart:
+            print(
+                f"  shift p50 {np.percentile(met, 50) - np.percentile(apart, 50):+.1f} ms, "
+                f"p99 {np.percentile(met, 99) - np.percentile(apart, 99):+.1f} ms (target: p99 at most 1 ms)"
+            )
 
 
 def main() -> None:
@@ -153,6 +216,14 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=PER_REQUEST, help="new items per fetch")
     parser.add_argument("--every", type=float, default=1.0, help="seconds between fetches")
     parser.add_argument("--ingest-first", action="store_true", help="run the ingesting runs first")
+    parser.add_argument(
+        "--alternate",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="one run, ingestion (own process) on and off in blocks of SECONDS: closes that met a round "
+        "beside closes that did not, in the same run",
+    )
     parser.add_argument(
         "--in-loop",
         action="store_true",
@@ -179,6 +250,8 @@ def main() -> None:
     ]
     if args.in_loop:
         runs.append((f"ingesting {ingesting}, on the loop", False))
+    if args.alternate:
+        runs = [(f"ingesting {ingesting}, own process, {args.alternate:g} s on / off", True)]
     if args.ingest_first:  # the order of the runs, to see whether it matters on this machine
         runs.reverse()
     # The first run in a process was slower whichever it was (caches, lazy imports): a short discarded
@@ -193,7 +266,9 @@ def main() -> None:
             _store_history(root)
             during = None
             if own_process is not None:
-                during = _ingesting(url, stats.setdefault(label, {}), args.every, root, own_process)
+                during = _ingesting(
+                    url, stats.setdefault(label, {}), args.every, root, own_process, args.alternate
+                )
             print(f"\n=== {label} ===")
             results[label] = asyncio.run(
                 _bench(
@@ -215,6 +290,8 @@ def main() -> None:
             print(
                 f"  {label:<46} n={len(orders):>4}  p50 {np.percentile(orders, 50):6.1f} ms  p99 {np.percentile(orders, 99):6.1f} ms"
             )
+    if args.alternate:
+        _split_by_rounds(stats)
     base = results.get("news read, not ingested", np.empty(0))
     for label, numbers in stats.items():
         seconds = numbers.get("seconds", 0.0) or 1.0
