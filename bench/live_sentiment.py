@@ -252,6 +252,8 @@ def main() -> None:
         runs.append((f"ingesting {ingesting}, on the loop", False))
     if args.alternate:
         runs = [(f"ingesting {ingesting}, own process, {args.alternate:g} s on / off", True)]
+        if args.in_loop:
+            runs.append((f"ingesting {ingesting}, on the loop, {args.alternate:g} s on / off", False))
     if args.ingest_first:  # the order of the runs, to see whether it matters on this machine
         runs.reverse()
     # The first run in a process was slower whichever it was (caches, lazy imports): a short discarded
