@@ -32,10 +32,14 @@ STOP_TIMEOUT_S = 10.0
 def shareable_url(factory: Any) -> str | None:
     """The database URL behind a session factory, password included, if another process can open the
     same database (not an in-memory SQLite one); None otherwise."""
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from engine.store.db import given_url
+
     bind = getattr(factory, "kw", {}).get("bind")
-    url = getattr(bind, "url", None)
-    if url is None:
+    if not isinstance(bind, AsyncEngine):
         return None
+    url = given_url(bind)
     if url.get_backend_name() == "sqlite" and (not url.database or url.database == ":memory:"):
         return None
     return str(url.render_as_string(hide_password=False))

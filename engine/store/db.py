@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ __all__ = [
     "current_revision_async",
     "default_url",
     "display_url",
+    "given_url",
     "head_revision",
     "read_blocking",
     "resolve_url",
@@ -117,12 +119,25 @@ def create_engine_for(url: str | URL | None = None, **kwargs: Any) -> AsyncEngin
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    given = resolved
     resolved, settings = _split_pg_options(resolved)
     if settings:
         connect_args = dict(kwargs.pop("connect_args", {}))
         connect_args["server_settings"] = {**settings, **connect_args.get("server_settings", {})}
         kwargs["connect_args"] = connect_args
-    return create_async_engine(resolved, **kwargs)
+    engine = create_async_engine(resolved, **kwargs)
+    _GIVEN_URLS[engine.sync_engine] = given
+    return engine
+
+
+_GIVEN_URLS: weakref.WeakKeyDictionary[Any, URL] = weakref.WeakKeyDictionary()
+
+
+def given_url(engine: AsyncEngine) -> URL:
+    """The URL ``engine`` was made from by :func:`create_engine_for`, PostgreSQL ``options`` included:
+    what another process needs to open the same database and schema (the engine's own URL lacks the
+    options, moved into its connection arguments)."""
+    return _GIVEN_URLS.get(engine.sync_engine, engine.url)
 
 
 def _split_pg_options(url: URL) -> tuple[URL, dict[str, str]]:

@@ -191,6 +191,18 @@ def test_postgres_options_become_server_settings() -> None:
         create_engine_for("postgresql://u:p@localhost/db?options=search_path")
 
 
+async def test_the_given_url_keeps_the_options_another_process_needs() -> None:
+    from engine.store.db import given_url
+
+    engine = create_engine_for("postgresql+asyncpg://u:secret@localhost/db?options=-csearch_path%3Dengine")
+    try:
+        assert "options" not in engine.url.query  # moved into the connection arguments
+        given = given_url(engine)
+        assert given.query["options"] == "-csearch_path=engine" and given.password == "secret"
+    finally:
+        await engine.dispose()
+
+
 async def test_a_schema_option_keeps_tables_in_their_schema(db_url: str) -> None:
     if not db_url.startswith("postgresql"):
         pytest.skip("PostgreSQL only")
