@@ -161,9 +161,11 @@ class FeedsControl:
         from engine.config._feeds import load_feeds
         from engine.feeds.store import store_reader
         from engine.runtime.feed import ReplayFeed
+        from engine.store.db import given_url
 
         bind = self.factory.kw.get("bind")
-        url = bind.url.render_as_string(hide_password=False) if bind is not None else None
+        # With its PostgreSQL options (a schema of its own): the reader opens an engine of its own.
+        url = given_url(bind).render_as_string(hide_password=False) if bind is not None else None
         self.feed_reader = store_reader(url)
         if self.config.watch:
             self._tasks.append(asyncio.create_task(self._watch_feeds(), name="engine:watch-feeds"))

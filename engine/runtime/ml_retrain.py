@@ -147,10 +147,12 @@ class MLRetrainer:
         return int(process.returncode or 0), output.decode(errors="replace").strip().splitlines()
 
     async def _run(self, plan: RetrainPlan, close_ns: int) -> None:
+        from engine.store.db import given_url
+
         bind = self.factory.kw.get("bind")
         env = {**os.environ, "ENGINE_ML_RETRAIN_CHILD": "1"}  # failures are recorded here, once
         if bind is not None:  # the engine's database, through the environment (never on a command line)
-            env["ENGINE_DATABASE_URL"] = bind.url.render_as_string(hide_password=False)
+            env["ENGINE_DATABASE_URL"] = given_url(bind).render_as_string(hide_password=False)
         try:
             code, lines = await self._child(self._command(plan, close_ns), env, plan.timeout_s)
         except TimeoutError:
