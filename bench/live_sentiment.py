@@ -177,25 +177,29 @@ def _ingesting(
     return start
 
 
-def _split_by_rounds(stats: dict) -> None:
-    """The alternating run's closes: those whose close -> order span overlapped an ingestion round (the
+def _split_by_rounds(stats: dict, what: str = "an ingestion round") -> None:
+    """The alternating run's closes: those whose close -> order span overlapped ``what`` (for news: the
     news process fetching, scoring, writing) beside those that did not, from the same run."""
     for label, numbers in stats.items():
         timed, active = numbers.get("timed"), numbers.get("active")
         if not timed or not active:
             continue
         rounds = np.array(active)
+        # Spans in neither state (bench/live_stream.py: sockets opening or closing) count for neither.
+        excluded = np.array(numbers.get("excluded") or [(0.0, 0.0)])
         met, apart = [], []
         for latencies in timed.values():
             for latency, at in zip(latencies, latencies.at, strict=True):
                 begin = at - latency
+                if np.any((excluded[:, 0] < at) & (excluded[:, 1] > begin)):
+                    continue
                 overlaps = bool(np.any((rounds[:, 0] < at) & (rounds[:, 1] > begin)))
                 (met if overlaps else apart).append(latency * 1000)
-        print(f"\n{label}: closes by whether an ingestion round ran during them")
-        for name, values in (("during a round", met), ("no round", apart)):
+        print(f"\n{label}: closes by whether {what} ran during them")
+        for name, values in ((f"during {what}", met), ("without", apart)):
             if values:
                 print(
-                    f"  {name:<16} n={len(values):>4}  p50 {np.percentile(values, 50):6.1f} ms  "
+                    f"  {name:<24} n={len(values):>4}  p50 {np.percentile(values, 50):6.1f} ms  "
                     f"p99 {np.percentile(values, 99):6.1f} ms"
                 )
         if met and apart:

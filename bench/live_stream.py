@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -53,10 +54,14 @@ def _free_port() -> int:
 # --- the client process ------------------------------------------------------------------------
 
 
-async def _clients(port: int, token: str, count: int, out: Path, batch: bool) -> None:
+async def _clients(port: int, token: str, count: int, out: Path, batch: bool, alternate: float = 0.0) -> None:
+    """``count`` sockets until SIGTERM; with ``alternate`` > 0 they are all closed and opened again every
+    ``alternate`` seconds, and the (wall-clock) spans with every socket open are written out too."""
     import websockets
 
     received: list[tuple[str, int, float]] = []
+    spans: list[tuple[float, float]] = []
+    changing: list[tuple[float, float]] = []  # sockets opening or closing: neither state
     connected = [0]
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
@@ -65,19 +70,42 @@ async def _clients(port: int, token: str, count: int, out: Path, batch: bool) ->
         url = f"ws://127.0.0.1:{port}{path}?token={token}" + ("&batch=true" if batch else "")
         async with websockets.connect(url, max_queue=None) as ws:
             connected[0] += 1
-            async for text in ws:
-                now, data = time.time(), json.loads(text)
-                for row in data if isinstance(data, list) else [data]:
-                    received.append((path, row["id"], now))
+            try:
+                async for text in ws:
+                    now, data = time.time(), json.loads(text)
+                    for row in data if isinstance(data, list) else [data]:
+                        received.append((path, row["id"], now))
+            finally:
+                connected[0] -= 1
 
-    tasks = [asyncio.create_task(one(PATHS[i % len(PATHS)])) for i in range(count)]
-    while connected[0] < count and not stop.is_set():
-        await asyncio.sleep(0.05)
-    (out.parent / "connected").write_text(str(connected[0]))
-    await stop.wait()
-    for task in tasks:
-        task.cancel()
-    out.write_text(json.dumps(received))
+    async def pause(seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
+
+    first = True
+    while not stop.is_set():
+        opening = time.time()
+        tasks = [asyncio.create_task(one(PATHS[i % len(PATHS)])) for i in range(count)]
+        while connected[0] < count and not stop.is_set():
+            await asyncio.sleep(0.05)
+        if first:
+            (out.parent / "connected").write_text(str(connected[0]))
+            first = False
+        if not alternate:
+            await stop.wait()
+        else:
+            began = time.time()
+            await pause(alternate)
+            spans.append((began, time.time()))
+            changing.append((opening, began))  # the handshakes
+        closing = time.time()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if alternate:
+            changing.append((closing, time.time()))
+            await pause(alternate)
+    out.write_text(json.dumps({"received": received, "spans": spans, "changing": changing}))
 
 
 # --- the server and runtime (this process) -------------------------------------------------------
@@ -108,10 +136,16 @@ class _CommitClock:
             self.at[key] = now
 
 
-def _stream_load(root: Path, clients: int, results: dict, batch: bool):  # type: ignore[no-untyped-def]
+def _stream_load(root: Path, clients: int, results: dict, batch: bool, alternate: float = 0.0):  # type: ignore[no-untyped-def]
     """bench/live.py's ``during`` hook: the API on this loop, ``clients`` sockets in another process."""
 
     async def start(runtime, factory):  # type: ignore[no-untyped-def]
+        if alternate:
+            from live_sentiment import _TimedList
+
+            results["timed"] = {}
+            for name in runtime.slots:
+                results["timed"][name] = runtime.runner(name).order_latencies = _TimedList()
         import uvicorn
 
         from engine.web.api.context import WebContext
@@ -132,7 +166,17 @@ def _stream_load(root: Path, clients: int, results: dict, batch: bool):  # type:
             await asyncio.sleep(0.05)
         out = root / "received.json"
         client = subprocess.Popen(
-            [sys.executable, __file__, "--client", str(port), token, str(clients), str(out), str(int(batch))],
+            [
+                sys.executable,
+                __file__,
+                "--client",
+                str(port),
+                token,
+                str(clients),
+                str(out),
+                str(int(batch)),
+                str(alternate),
+            ],
             stdout=subprocess.DEVNULL,
         )
         marker = root / "connected"
@@ -148,7 +192,12 @@ def _stream_load(root: Path, clients: int, results: dict, batch: bool):  # type:
             await asyncio.to_thread(client.wait, 60)
             server.should_exit = True
             await serving
-            received = json.loads(out.read_text()) if out.exists() else []
+            written = json.loads(out.read_text()) if out.exists() else {}
+            received = written.get("received", [])
+            # The client's wall-clock spans on this process's perf_counter clock (the latencies' clock).
+            offset = time.time() - time.perf_counter()
+            results["active"] = [(a - offset, b - offset) for a, b in written.get("spans", [])]
+            results["excluded"] = [(a - offset, b - offset) for a, b in written.get("changing", [])]
             results["latency"] = [
                 (t - clock.at[(TABLES[path], row)]) * 1000
                 for path, row, t in received
@@ -176,7 +225,13 @@ def _plain_load(results: dict):  # type: ignore[no-untyped-def]
 
 
 def _run(
-    bots: int, candles: int, history: int, interval: float, clients: int, batch: bool = True
+    bots: int,
+    candles: int,
+    history: int,
+    interval: float,
+    clients: int,
+    batch: bool = True,
+    alternate: float = 0.0,
 ) -> tuple[np.ndarray, dict]:
     from live import _bench, _workspace  # bench/live.py
 
@@ -188,7 +243,7 @@ def _run(
             from live_trades import _setup  # a viewer with 2FA and an open session (and a bot row)
 
             results["token"] = asyncio.run(_setup(root))
-            during = _stream_load(root, clients, results, batch)
+            during = _stream_load(root, clients, results, batch, alternate)
         else:
             during = _plain_load(results)
         print(f"--- {'with ' + str(clients) + ' sockets' if clients else 'no sockets'} ---", flush=True)
@@ -200,8 +255,8 @@ def _run(
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
-        port, token, count, out, batch = sys.argv[2:7]
-        asyncio.run(_clients(int(port), token, int(count), Path(out), batch == "1"))
+        port, token, count, out, batch, alternate = sys.argv[2:8]
+        asyncio.run(_clients(int(port), token, int(count), Path(out), batch == "1", float(alternate)))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bots", type=int, default=100)
@@ -214,8 +269,27 @@ def main() -> None:
         action="store_true",
         help="also run the sockets without ?batch=true (one message per row) for comparison",
     )
+    parser.add_argument(
+        "--alternate",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="one run, the sockets all open for SECONDS then all closed as long, again and again: closes "
+        "with the sockets open beside closes without, in the same run",
+    )
     args = parser.parse_args()
     os.environ.setdefault("ENGINE_LOG_LEVEL", "WARNING")
+    if args.alternate:
+        from live_sentiment import _split_by_rounds
+
+        orders, results = _run(
+            args.bots, args.candles, args.history, args.interval, args.clients, alternate=args.alternate
+        )
+        print(f"sockets connected {results.get('connected')}; {results.get('deliveries', 0):,} deliveries")
+        _split_by_rounds(
+            {f"{args.clients} sockets, {args.alternate:g} s open / closed": results}, "open sockets"
+        )
+        return
     plain, base = _run(args.bots, args.candles, args.history, args.interval, 0)
     runs = [("batch", *_run(args.bots, args.candles, args.history, args.interval, args.clients))]
     if args.per_row:

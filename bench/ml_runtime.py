@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -93,13 +95,27 @@ def _project(root: Path, replay_from: object, env: dict[str, str]) -> str:
     return version
 
 
-def _retraining(root: Path, replay_from: object, env: dict[str, str], counts: list[int]):
+def _retraining(
+    root: Path, replay_from: object, env: dict[str, str], counts: list[int], split: dict | None = None
+):
+    """``split``: retrains alternate with pauses as long as the retrain took, and the bots' order
+    latencies are timed (bench/live_sentiment.py's way), so closes during a retrain and closes
+    without one come from the same run."""
+
     async def start(runtime, factory):  # type: ignore[no-untyped-def]
+        from live_sentiment import _TimedList
+
         stop = asyncio.Event()
+        if split is not None:
+            split["timed"] = {}
+            split["active"] = []
+            for name in runtime.slots:
+                split["timed"][name] = runtime.runner(name).order_latencies = _TimedList()
 
         async def loop() -> None:
             done = 0
             while not stop.is_set():
+                begun = time.perf_counter()
                 process = await asyncio.create_subprocess_exec(
                     *ENGINE,
                     "ml",
@@ -116,6 +132,11 @@ def _retraining(root: Path, replay_from: object, env: dict[str, str], counts: li
                 )
                 await process.wait()
                 done += 1
+                if split is not None:
+                    took = time.perf_counter() - begun
+                    split["active"].append((begun, time.perf_counter()))
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), took)  # as long without a retrain
             counts.append(done)
 
         task = asyncio.create_task(loop())
@@ -139,10 +160,20 @@ def main() -> None:
         "--history", type=int, default=1800, help="1m candles before the replay (training data)"
     )
     parser.add_argument("--interval", type=float, default=2.0)
+    parser.add_argument(
+        "--alternate",
+        action="store_true",
+        help="one run of ML bots, retrains alternating with pauses as long: closes during a retrain "
+        "beside closes without one, in the same run",
+    )
     args = parser.parse_args()
     results: dict[str, np.ndarray] = {}
     retrains: list[int] = []
-    for label in ("bots without ML", "ML bots, no retrain", "ML bots, engine ml retrain running"):
+    labels = ("bots without ML", "ML bots, no retrain", "ML bots, engine ml retrain running")
+    split: dict = {}
+    if args.alternate:
+        labels = ("ML bots, engine ml retrain alternating",)
+    for label in labels:
         root = Path(tempfile.mkdtemp(prefix="bench-ml-runtime-"))
         url = f"sqlite:///{root / 'engine.db'}"
         env = {**os.environ, "ENGINE_DATABASE_URL": url, "ENGINE_HOME": str(root / "var")}
@@ -154,7 +185,11 @@ def main() -> None:
             replay_from = _workspace(root, args.bots, args.candles, args.history)
             upgrade(url)
             version = _project(root, replay_from, env) if label.startswith("ML") else "none"
-            during = _retraining(root, replay_from, env, retrains) if "retrain" in label else None
+            during = None
+            if "retrain" in label:
+                during = _retraining(
+                    root, replay_from, env, retrains, split.setdefault(label, {}) if args.alternate else None
+                )
             print(f"\n=== {label} (production version {version}) ===")
             results[label] = asyncio.run(
                 _bench(root, replay_from, args.bots, interval=args.interval, gc_freeze=True, during=during)
@@ -174,7 +209,12 @@ def main() -> None:
                 f"p99 {np.percentile(orders, 99):6.1f} ms"
             )
     if retrains:
-        print(f"  retrains completed during the second run: {retrains[0]}")
+        print(f"  retrains completed during the retraining run: {retrains[0]}")
+    if args.alternate:
+        from live_sentiment import _split_by_rounds
+
+        _split_by_rounds(split, "a retrain")
+        return
     plain, ml, retraining = (results[k] for k in results)
     if len(plain) and len(ml) and len(retraining):
         print(
