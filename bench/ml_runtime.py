@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 ENGINE = [str(Path(sys.executable).with_name("engine"))]
+WARM_UP_S = 10.0  # --alternate: the first closes, before the first retrain, count for neither side
 
 MODEL = """\
 model: bench_ml
@@ -114,6 +115,13 @@ def _retraining(
 
         async def loop() -> None:
             done = 0
+            if split is not None:
+                # The run's first closes pay one-off costs (windows, first predictions): they count for
+                # neither side, and the first retrain starts after them.
+                warm = time.perf_counter()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), WARM_UP_S)
+                split["excluded"] = [(warm - 3600.0, time.perf_counter())]
             while not stop.is_set():
                 begun = time.perf_counter()
                 process = await asyncio.create_subprocess_exec(
@@ -125,8 +133,10 @@ def _retraining(
                     str(root / "data"),
                     "--to",
                     str(replay_from),
+                    "--workers",
+                    "1",  # as engine run starts it: one core stays with the bots
                     cwd=root,
-                    env=env,
+                    env={**env, "ENGINE_ML_RETRAIN_CHILD": "1"},  # as engine run starts it
                     stdout=asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.DEVNULL,
                 )
@@ -213,7 +223,7 @@ def main() -> None:
     if args.alternate:
         from live_sentiment import _split_by_rounds
 
-        _split_by_rounds(split, "a retrain")
+        _split_by_rounds(split, "a retrain", "")
         return
     plain, ml, retraining = (results[k] for k in results)
     if len(plain) and len(ml) and len(retraining):
