@@ -36,3 +36,20 @@ class WebContext:
     # Candle files the bots run on (``--replay``): the bot chart, the editor's backtest and the
     # valuation read them before the candle store. None: the candle store only.
     data_dir: Path | None = None
+    _reads: async_sessionmaker[AsyncSession] | None = field(default=None, init=False, repr=False)
+
+    def reads(self) -> async_sessionmaker[AsyncSession]:
+        """Sessions for reading only. On SQLite ``sessions`` begins every transaction IMMEDIATE (the
+        write lock at once); a read held it across its awaits, while the event loop ran other work (the
+        bots of ``engine serve --run``), and their order writes waited for it: a socket's sign-in check
+        and the live tails' polls read through these instead (plain BEGIN, no lock in WAL mode)."""
+        if self._reads is None:
+            from sqlalchemy.ext.asyncio import AsyncEngine
+
+            from engine.store import session_factory
+
+            bind = self.sessions.kw.get("bind")
+            self._reads = (
+                session_factory(bind, for_reading=True) if isinstance(bind, AsyncEngine) else self.sessions
+            )
+        return self._reads

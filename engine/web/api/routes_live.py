@@ -42,7 +42,7 @@ def origin_allowed(ws: WebSocket, ctx: WebContext) -> bool:
 
 
 def _tail(ctx: WebContext, source: TailSource) -> StoreTail:
-    return shared_tail(ctx.live_tails, ctx.sessions, source)
+    return shared_tail(ctx.live_tails, ctx.reads(), source)
 
 
 MAX_BATCH = 500  # rows in one message of a ``?batch=true`` socket
@@ -55,7 +55,7 @@ async def _follow(
     if not origin_allowed(ws, ctx):
         await ws.close(code=status.WS_1008_POLICY_VIOLATION, reason="origin refused")
         return
-    async with ctx.sessions() as db:
+    async with ctx.reads()() as db:
         principal = await authenticate_access(db, ctx, token) if token else None
     if principal is None or "read" not in principal.permissions:
         await ws.close(code=status.WS_1008_POLICY_VIOLATION, reason="not signed in")

@@ -91,7 +91,7 @@ async def follow_store(
 
     follow = LiveFollow(signed_in_refresh, concerns)
     for source in tables:
-        tail = shared_tail(ctx.live_tails, ctx.sessions, source)
+        tail = shared_tail(ctx.live_tails, ctx.reads(), source)
         await tail.watch(follow.note)
         follow.tails.append(tail)
     follow.timer = ui.timer(CHECK_SECONDS, follow.check)

@@ -309,3 +309,36 @@ def test_a_batch_socket_gets_the_rows_read_together_in_one_message(
         asyncio.run(three_at_once())
         rows = ws.receive_json()
         assert isinstance(rows, list) and [r["equity"] for r in rows] == [1.0, 2.0, 3.0]
+
+
+async def test_sign_in_checks_and_tail_polls_do_not_take_the_sqlite_write_lock(
+    sessions, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """While another connection (the bots' order writer) is inside a write transaction, a socket's
+    sign-in check and a tail's poll still read: they begin plain transactions, not IMMEDIATE ones that
+    queue for the write lock (and, once holding it, made the bots' writes wait: a reconnect storm of
+    200 sockets stalled a candle close for ~1 s in bench/live_stream.py)."""
+    import sqlite3
+
+    from cryptography.fernet import Fernet
+
+    from engine.web.api.context import WebContext
+    from engine.web.api.deps import authenticate_access
+    from engine.web.auth.crypto import SecretBox
+
+    ctx = WebContext(sessions=sessions, keys=_KEYS, box=SecretBox(Fernet.generate_key()))
+    writer = sqlite3.connect(tmp_path / "e.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("UPDATE bots SET name = name")
+    try:
+
+        async def reads() -> None:
+            async with ctx.reads()() as db:
+                assert await authenticate_access(db, ctx, "not-a-token") is None
+                await db.scalar(select(Trade.id).limit(1))
+            await StoreTail(ctx.reads(), EVENTS).poll()
+
+        await asyncio.wait_for(reads(), 5)  # IMMEDIATE would wait for the writer (up to 30 s)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
