@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag
 
-from engine.config._strategy import BoolInput, FloatInput, IntInput, _input_kind
+from engine.config._strategy import Input
 from engine.config._types import (
     ConfigModel,
     Duration,
@@ -105,25 +105,6 @@ class LogisticLearner(ConfigModel):
     type: Literal["logistic"] = Field(description="`logistic`.")
     c: Number = Field(1.0, gt=0, description="Inverse regularisation strength (scikit-learn's C).")
     max_iter: Int = Field(200, gt=0, description="Solver iterations.")
-
-
-def _model_input_kind(value: Any) -> str:
-    # The strategies' discriminator reads YAML dicts only; serialising (the spec hash dumps the
-    # model) hands it the input instances.
-    for kind, cls in (("int", IntInput), ("float", FloatInput), ("bool", BoolInput)):
-        if isinstance(value, cls):
-            return kind
-    return _input_kind(value)
-
-
-Input = Annotated[
-    Annotated[IntInput, Tag("int")] | Annotated[FloatInput, Tag("float")] | Annotated[BoolInput, Tag("bool")],
-    Discriminator(
-        _model_input_kind,
-        custom_error_type="CFG002",
-        custom_error_message="an input's type must be 'int', 'float' or 'bool'",
-    ),
-]
 
 
 def _learner_kind(value: Any) -> str:

@@ -76,7 +76,11 @@ class BoolInput(ConfigModel):
 
 
 def _input_kind(value: Any) -> str:
-    """Which input model applies: the explicit `type`, else inferred from the default and range."""
+    """Which input model applies: the explicit `type`, else inferred from the default and range. An
+    input already built (what serialising a strategy or model hands over) is its own kind."""
+    for kind, cls in (("int", IntInput), ("float", FloatInput), ("bool", BoolInput)):
+        if isinstance(value, cls):
+            return kind
     if not isinstance(value, dict):
         return "float"  # reported as "expected a mapping" by that model
     explicit = value.get("type")
