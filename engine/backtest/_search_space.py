@@ -10,7 +10,7 @@ from typing import Any
 from dsl.errors import Diagnostic, DiagnosticError, did_you_mean
 from engine.config import BoolInput, FloatInput, IntInput, LoadedStrategy
 
-__all__ = ["InputValue", "SearchParam", "search_space"]
+__all__ = ["InputValue", "SearchParam", "search_param", "search_space"]
 
 InputValue = int | float | bool
 
@@ -56,6 +56,21 @@ def _grid_high(low: float, high: float, step: float) -> float:
     return low + k * step
 
 
+def search_param(name: str, spec: BoolInput | IntInput | FloatInput) -> SearchParam | None:
+    """The search of one input (a strategy's or a model file's), named ``name``: true/false for a bool,
+    its range on its step grid for a number; None for a number without a range (not searched)."""
+    if isinstance(spec, BoolInput):
+        return SearchParam(name, "bool")
+    if spec.range is None:
+        return None
+    low, high = (float(x) for x in spec.range)
+    kind = "int" if isinstance(spec, IntInput) else "float"
+    step = None if spec.step is None else float(spec.step)
+    if kind == "int" or step is not None:
+        high = _grid_high(low, high, step or 1.0)
+    return SearchParam(name, kind, low, high, step)
+
+
 def search_space(strategy: LoadedStrategy, only: Sequence[str] = ()) -> list[SearchParam]:
     """The inputs ``engine optimize`` searches: every input with a range and every switch (or only the
     named ones). Raises a DiagnosticError when nothing is left to search."""
@@ -74,15 +89,9 @@ def search_space(strategy: LoadedStrategy, only: Sequence[str] = ()) -> list[Sea
     for name, spec in inputs.items():
         if only and name not in only:
             continue
-        if isinstance(spec, BoolInput):
-            space.append(SearchParam(name, "bool"))
-        elif isinstance(spec, IntInput | FloatInput) and spec.range is not None:
-            low, high = (float(x) for x in spec.range)
-            kind = "int" if isinstance(spec, IntInput) else "float"
-            step = None if spec.step is None else float(spec.step)
-            if kind == "int" or step is not None:
-                high = _grid_high(low, high, step or 1.0)
-            space.append(SearchParam(name, kind, low, high, step))
+        param = search_param(name, spec)
+        if param is not None:
+            space.append(param)
         elif only:
             raise DiagnosticError(
                 [Diagnostic("OPT001", f"--only: input '{name}' declares no range to search")]

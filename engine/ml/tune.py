@@ -19,8 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 from dsl import DiagnosticError
-from engine.backtest._search_space import SearchParam, _grid_high
-from engine.config import BoolInput, IntInput, LoadedModel
+from engine.backtest._search_space import SearchParam, search_param
+from engine.config import LoadedModel
 from engine.config._model import LightGBMLearner, LogisticLearner
 from engine.config._model_load import model_variant
 from engine.ml.errors import MLError
@@ -37,19 +37,8 @@ INPUT_PREFIX = "inputs."  # trial parameter names of inputs: never mistaken for 
 def input_space(loaded: LoadedModel) -> list[SearchParam]:
     """The inputs a tuning searches, as ``engine optimize`` searches a strategy's: every input with a
     range (on its step grid) and every true/false input; named ``inputs.<name>`` in the trials."""
-    space = []
-    for name, spec in loaded.model.inputs.items():
-        key = INPUT_PREFIX + name
-        if isinstance(spec, BoolInput):
-            space.append(SearchParam(key, "bool"))
-        elif spec.range is not None:
-            low, high = (float(v) for v in spec.range)
-            kind = "int" if isinstance(spec, IntInput) else "float"
-            step = None if spec.step is None else float(spec.step)
-            if kind == "int" or step is not None:
-                high = _grid_high(low, high, step or 1.0)
-            space.append(SearchParam(key, kind, low, high, step))
-    return space
+    params = (search_param(INPUT_PREFIX + name, spec) for name, spec in loaded.model.inputs.items())
+    return [param for param in params if param is not None]
 
 
 def suggest_learner(
