@@ -104,6 +104,14 @@ class _TimedList(list):
         self.at.append(time.perf_counter())
 
 
+def _time_latencies(runtime) -> dict[str, _TimedList]:  # type: ignore[no-untyped-def]
+    """Every bot's order latencies from now on timed (for :func:`_split_by_rounds`), by bot name."""
+    timed = {}
+    for name in runtime.slots:
+        timed[name] = runtime.runner(name).order_latencies = _TimedList()
+    return timed
+
+
 def _ingesting(
     url: str,
     stats: dict,
@@ -143,9 +151,7 @@ def _ingesting(
             await pipeline.ingest()  # the process is up (and the feed's first page stored) before the candles
             stats.clear()
         if alternate:
-            stats["timed"] = timed = {}
-            for name in runtime.slots:
-                timed[name] = runtime.runner(name).order_latencies = _TimedList()
+            stats["timed"] = _time_latencies(runtime)
             stats["active"] = []
 
         async def loop() -> None:

@@ -141,11 +141,9 @@ def _stream_load(root: Path, clients: int, results: dict, batch: bool, alternate
 
     async def start(runtime, factory):  # type: ignore[no-untyped-def]
         if alternate:
-            from live_sentiment import _TimedList
+            from live_sentiment import _time_latencies
 
-            results["timed"] = {}
-            for name in runtime.slots:
-                results["timed"][name] = runtime.runner(name).order_latencies = _TimedList()
+            results["timed"] = _time_latencies(runtime)
         import uvicorn
 
         from engine.web.api.context import WebContext

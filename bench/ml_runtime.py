@@ -104,14 +104,12 @@ def _retraining(
     without one come from the same run."""
 
     async def start(runtime, factory):  # type: ignore[no-untyped-def]
-        from live_sentiment import _TimedList
+        from live_sentiment import _time_latencies
 
         stop = asyncio.Event()
         if split is not None:
-            split["timed"] = {}
+            split["timed"] = _time_latencies(runtime)
             split["active"] = []
-            for name in runtime.slots:
-                split["timed"][name] = runtime.runner(name).order_latencies = _TimedList()
 
         async def loop() -> None:
             done = 0

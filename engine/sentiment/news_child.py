@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -52,15 +51,14 @@ class _Channel:
         self.out.write(json.dumps({"op": op, **fields}, separators=(",", ":")) + "\n")
         self.out.flush()
 
-    @contextlib.asynccontextmanager
-    async def write_lock(self) -> AsyncIterator[None]:
-        """The runtime's write lock, held by the parent on this process's behalf."""
+    # ``async with channel:`` is the runtime's write lock (the pipeline's ``write_lock``), held by the
+    # parent on this process's behalf.
+    async def __aenter__(self) -> None:
         self.send("lock")
         await self.granted.get()
-        try:
-            yield
-        finally:
-            self.send("unlock")
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.send("unlock")
 
     def publish(self, observations: list[Observation]) -> None:
         self.send("observations", rows=encode_observations(observations))
@@ -95,7 +93,7 @@ async def serve(settings: dict[str, Any], reader: asyncio.StreamReader, out: Tex
         load_sentiment_config(root),
         session_factory(engine),
         root=root,
-        write_lock=_Reusable(channel) if settings.get("lock") else None,  # type: ignore[arg-type]
+        write_lock=channel if settings.get("lock") else None,  # type: ignore[arg-type]
         on_observations=channel.publish,
         store_secrets=settings.get("keys") or {},
     )
@@ -122,22 +120,6 @@ async def serve(settings: dict[str, Any], reader: asyncio.StreamReader, out: Tex
         reading.cancel()
         await pipeline.aclose()
         await engine.dispose()
-
-
-class _Reusable:
-    """``async with pipeline.write_lock:`` each time, as with an asyncio.Lock."""
-
-    def __init__(self, channel: _Channel) -> None:
-        self.channel = channel
-        self._held: list[contextlib.AbstractAsyncContextManager[None]] = []
-
-    async def __aenter__(self) -> None:
-        held = self.channel.write_lock()
-        self._held.append(held)
-        await held.__aenter__()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._held.pop().__aexit__(*exc)
 
 
 async def _main() -> None:
